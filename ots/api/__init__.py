@@ -1,0 +1,12 @@
+"""HTTP layer: blueprints, request/response schemas, the error mapper and middleware."""
+
+from __future__ import annotations
+
+from sanic import Blueprint
+
+from ots.api.health import bp as health_bp
+from ots.api.secrets import bp as secrets_bp
+
+api = Blueprint.group(secrets_bp, health_bp)
+
+__all__ = ["api"]

@@ -1,0 +1,77 @@
+"""The one error mapper: every ``OtsError`` and framework error becomes the contract's JSON."""
+
+from __future__ import annotations
+
+import logging
+from typing import Final
+
+from sanic import HTTPResponse, Request, Sanic
+from sanic.exceptions import (
+    HTTPException,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    RequestCancelled,
+)
+from sanic.handlers import ErrorHandler
+
+from ots.api.responses import error_response
+from ots.errors import (
+    InternalError,
+    MethodNotAllowedError,
+    NotFoundError,
+    OtsError,
+    PayloadTooLargeError,
+)
+
+log = logging.getLogger("ots.api")
+
+_METHODS: Final = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+class BadRequestError(OtsError):
+    """A malformed HTTP request (not a JSON problem)."""
+
+    code = "bad_request"
+    status = 400
+    default_message = "The request is malformed."
+
+
+class JsonErrorHandler(ErrorHandler):
+    """Answer every exception with the contract's JSON error body."""
+
+    def default(self, request: Request, exception: Exception) -> HTTPResponse:
+        """Map ``exception`` to a JSON error response; log only what is a bug."""
+        headers: dict[str, str] = {}
+        error: OtsError
+        if isinstance(exception, OtsError):
+            error = exception
+        elif isinstance(exception, MethodNotAllowed):
+            error = MethodNotAllowedError()
+            headers["Allow"] = ", ".join(_allowed_methods(request))
+        elif isinstance(exception, NotFound):
+            error = NotFoundError("There is no such path or key.")
+        elif isinstance(exception, PayloadTooLarge):
+            error = PayloadTooLargeError()
+        elif isinstance(exception, HTTPException) and exception.status_code < 500:
+            error = BadRequestError()
+        else:
+            if not isinstance(exception, RequestCancelled):
+                # The error log is redacted by the log filter; the client sees no details.
+                log.exception("unhandled error", exc_info=exception)
+            error = InternalError()
+        return error_response(error, headers)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    # Sanic leaves out Allow when several routes share a path (GET and POST on
+    # /secrets/{key}), so ask the router for every method instead.
+    app = Sanic.get_app(request.app.name)
+    allowed = []
+    for method in _METHODS:
+        try:
+            app.router.get(request.path, method, request.headers.get("host"))
+        except (NotFound, MethodNotAllowed):
+            continue
+        allowed.append(method)
+    return allowed

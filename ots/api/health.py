@@ -1,0 +1,40 @@
+"""Liveness and database readiness."""
+
+from __future__ import annotations
+
+from sanic import Blueprint, HTTPResponse, Request
+from sanic_ext import openapi
+from sanic_ext.extensions.openapi.definitions import Response
+
+from ots.api.responses import json_response
+from ots.api.schemas import HealthResponse, openapi_content
+from ots.errors import UnavailableError
+from ots.service import SecretService
+
+bp = Blueprint("health")
+
+
+@bp.get("/health")
+@openapi.definition(
+    summary="Liveness and database readiness",
+    response=[
+        Response(openapi_content(HealthResponse), status=200, description="Ready"),
+        Response(openapi_content(HealthResponse), status=503, description="No database"),
+    ],
+)
+async def health(request: Request) -> HTTPResponse:
+    """Answer 200 when the database answers, 503 with ``Retry-After`` when it does not."""
+    service: SecretService = request.app.ctx.service
+    if await service.database_ready():
+        return json_response({"status": "ok", "database": "ok"})
+    down = UnavailableError("The database cannot be reached.")
+    return json_response(
+        {
+            "status": "unavailable",
+            "database": "unavailable",
+            "error": down.code,
+            "message": down.message,
+        },
+        status=down.status,
+        headers={"Retry-After": str(down.retry_after)},
+    )

@@ -1,0 +1,67 @@
+"""Log redaction: no log line may carry a secret key or a receipt key."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any, Final
+
+from sanic.log import LOGGING_CONFIG_DEFAULTS
+
+KEY_IN_PATH: Final = re.compile(r"(/(?:secrets|receipts)/)[^/\s?#\"']+")
+REDACTED: Final = r"\1[redacted]"
+# Sanic's own loggers, and ours; a filter on a logger sees every record logged there.
+REDACTED_LOGGERS: Final = (
+    "sanic.root",
+    "sanic.error",
+    "sanic.access",
+    "sanic.server",
+    "ots",
+    "uvicorn.access",
+    "uvicorn.error",
+)
+
+
+def redact(text: str) -> str:
+    """Replace the key segment of ``/secrets/…`` and ``/receipts/…`` paths."""
+    return KEY_IN_PATH.sub(REDACTED, text)
+
+
+class RedactKeys(logging.Filter):
+    """Rewrite records so that key segments of paths never reach a handler."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Redact the message, its arguments and Sanic's ``request`` extra in place."""
+        if record.args:
+            record.msg = redact(record.getMessage())
+            record.args = None
+        elif isinstance(record.msg, str):
+            record.msg = redact(record.msg)
+        request = getattr(record, "request", None)
+        if isinstance(request, str):
+            record.request = redact(request)
+        if record.exc_info and not record.exc_text:
+            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+        return True
+
+
+def install_redaction() -> None:
+    """Attach the redaction filter to every logger that might print a path (idempotent)."""
+    for name in REDACTED_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactKeys) for f in logger.filters):
+            logger.addFilter(RedactKeys())
+
+
+def log_config() -> dict[str, Any]:
+    """Return Sanic's logging config with the redaction filter on every logger."""
+    # A shallow copy per section: the handlers hold streams, which cannot be deep-copied.
+    config = dict(LOGGING_CONFIG_DEFAULTS)
+    config["filters"] = {"redact_keys": {"()": RedactKeys}}
+    for section in ("loggers", "handlers"):
+        config[section] = {
+            name: {**entry, "filters": ["redact_keys"]}
+            for name, entry in LOGGING_CONFIG_DEFAULTS[section].items()
+        }
+    return config

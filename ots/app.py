@@ -1,0 +1,109 @@
+"""The application factory: wires settings, database, service, routes and listeners.
+
+Nothing runs at import. ``create_app(settings)`` returns a configured Sanic
+app; ``sanic ots.app:create_app --factory`` and ``ots serve`` both use it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Final
+
+from sanic import HTTPResponse, Request, Sanic
+
+from ots import db
+from ots.api import api
+from ots.api.errors import JsonErrorHandler
+from ots.api.logs import install_redaction, log_config
+from ots.api.responses import SECURITY_HEADERS
+from ots.config import Settings
+from ots.service import Clock, SecretService
+from ots.tasks import sweep_forever
+
+SWEEPER_TASK: Final = "ots-sweeper"
+_names = itertools.count()
+
+
+def create_app(
+    settings: Settings | None = None, *, clock: Clock = time.time, name: str | None = None
+) -> Sanic:
+    """Build the ots Sanic app.
+
+    Args:
+        settings: defaults to ``Settings.from_env()``.
+        clock: returns epoch seconds; tests inject a fake one.
+        name: Sanic app names are global per process; tests pass a unique one.
+    """
+    settings = settings or Settings.from_env()
+    app_name = name or "ots"
+    if name is None and app_name in Sanic._app_registry:
+        app_name = f"ots_{next(_names)}"
+    app = Sanic(app_name, error_handler=JsonErrorHandler(), log_config=log_config())
+    install_redaction()
+    # Tortoise logs every query with its values at DEBUG; ciphertexts and lookup
+    # hashes have no business in a log, whatever level the operator picks.
+    logging.getLogger("tortoise").setLevel(logging.WARNING)
+    _configure(app, settings)
+    app.blueprint(api)
+    app.ctx.settings = settings
+
+    @app.before_server_start
+    async def open_resources(app: Sanic) -> None:
+        app.ctx.tortoise = await db.open_database(settings)
+        app.ctx.kdf_pool = ThreadPoolExecutor(
+            max_workers=settings.kdf_threads, thread_name_prefix="ots-kdf"
+        )
+        app.ctx.service = SecretService(settings, clock, app.ctx.kdf_pool)
+        sweeper = sweep_forever(app.ctx.service.sweep_expired, settings.sweep_interval)
+        try:
+            app.add_task(sweeper, name=SWEEPER_TASK)
+        except RuntimeError:
+            # Embedded with create_server() (as sanic-testing does), Sanic cannot
+            # name tasks; own the task here so it can still be cancelled.
+            app.ctx.sweeper = asyncio.get_running_loop().create_task(sweeper)
+
+    @app.before_server_stop
+    async def stop_sweeper(app: Sanic) -> None:
+        await app.cancel_task(SWEEPER_TASK, raise_exception=False)
+        task = getattr(app.ctx, "sweeper", None)
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    @app.after_server_stop
+    async def close_resources(app: Sanic) -> None:
+        app.ctx.kdf_pool.shutdown(wait=True)
+        await db.close_database(app.ctx.tortoise)
+
+    @app.on_response
+    async def add_security_headers(request: Request, response: HTTPResponse) -> None:
+        del request
+        for header, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(header, value)
+
+    return app
+
+
+def _configure(app: Sanic, settings: Settings) -> None:
+    app.config.REQUEST_MAX_SIZE = settings.request_max_bytes
+    app.config.FALLBACK_ERROR_FORMAT = "json"
+    app.config.ACCESS_LOG = True
+    app.config.OAS_URL_PREFIX = "/docs"
+    app.config.OAS_UI_DEFAULT = "swagger"
+    app.config.OAS_UI_REDOC = False
+    app.config.OAS_URI_TO_JSON = "/openapi.json"
+    app.config.CORS = False
+    app.ext.openapi.describe(
+        "ots",
+        version="1",
+        description=(
+            "One-time secrets: store a secret behind a passphrase, read it exactly once. "
+            "Reading is POST; GET /secrets/{secret_key} never destroys."
+        ),
+    )

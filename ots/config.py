@@ -1,0 +1,181 @@
+"""Settings of ots, read from ``OTS_*`` environment variables and checked at start.
+
+Every setting has a working default. ``Settings.from_env`` raises
+``ConfigError`` naming the first bad variable, so the server refuses to start
+rather than run with a value nobody meant. Neither Sanic nor Tortoise is
+imported here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Final, TypeVar
+
+from limits import parse as parse_rate_limit
+
+from ots.errors import ConfigError
+
+DEFAULT_DATABASE_URL: Final = "sqlite://ots.sqlite3"
+DATABASE_SCHEMES: Final = ("sqlite", "postgres", "postgresql")
+# argon2 itself refuses a time cost below 1, lanes below 1 and memory below 8 KiB per lane;
+# the upper bounds are argon2's own (2^32 - 1 and 2^24 - 1).
+ARGON2_MAX: Final = 2**32 - 1
+ARGON2_MAX_LANES: Final = 2**24 - 1
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every tunable of ots; field ``x`` is read from ``OTS_X``."""
+
+    database_url: str = DEFAULT_DATABASE_URL
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 1
+    default_ttl: int = 604800
+    min_ttl: int = 60
+    max_ttl: int = 2592000
+    max_secret_bytes: int = 65536
+    max_attempts: int = 5
+    rate_limit: str = "600/minute"
+    rate_limit_storage: str = "memory://"
+    max_live_secrets: int = 1_000_000
+    sweep_interval: float = 60.0
+    sweep_batch: int = 1000
+    receipt_retention: int = 604800
+    argon2_time_cost: int = 2
+    argon2_memory_kib: int = 19456
+    argon2_parallelism: int = 1
+    kdf_threads: int = field(default_factory=lambda: os.cpu_count() or 1)
+    db_wait: float = 30.0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from ``environ`` (default ``os.environ``).
+
+        Raises:
+            ConfigError: a variable is set to a value that cannot be used.
+        """
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for f in dataclasses.fields(cls):
+            name = "OTS_" + f.name.upper()
+            raw = env.get(name)
+            if raw is None:
+                continue
+            values[f.name] = _CASTS[f.type](name, raw.strip())  # type: ignore[index]
+        settings = cls(**values)  # type: ignore[arg-type]
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        """Check the relations between settings.
+
+        Raises:
+            ConfigError: a value is out of range or contradicts another.
+        """
+        scheme = self.database_url.split("://", 1)[0] if "://" in self.database_url else ""
+        if scheme not in DATABASE_SCHEMES:
+            raise ConfigError(
+                "OTS_DATABASE_URL", "must start with sqlite://, postgres:// or postgresql://"
+            )
+        _require("OTS_PORT", 0 < self.port < 65536, "must be between 1 and 65535")
+        _require("OTS_HOST", bool(self.host), "must not be empty")
+        positives = {
+            "OTS_WORKERS": self.workers,
+            "OTS_MIN_TTL": self.min_ttl,
+            "OTS_MAX_SECRET_BYTES": self.max_secret_bytes,
+            "OTS_MAX_ATTEMPTS": self.max_attempts,
+            "OTS_MAX_LIVE_SECRETS": self.max_live_secrets,
+            "OTS_SWEEP_INTERVAL": self.sweep_interval,
+            "OTS_SWEEP_BATCH": self.sweep_batch,
+            "OTS_KDF_THREADS": self.kdf_threads,
+        }
+        for name, value in positives.items():
+            _require(name, value > 0, "must be greater than 0")
+        _require("OTS_RECEIPT_RETENTION", self.receipt_retention >= 0, "must not be negative")
+        _require("OTS_DB_WAIT", self.db_wait >= 0, "must not be negative")
+        _require("OTS_MAX_TTL", self.max_ttl >= self.min_ttl, "must not be below OTS_MIN_TTL")
+        _require(
+            "OTS_DEFAULT_TTL",
+            self.min_ttl <= self.default_ttl <= self.max_ttl,
+            "must lie between OTS_MIN_TTL and OTS_MAX_TTL",
+        )
+        _require(
+            "OTS_ARGON2_TIME_COST",
+            1 <= self.argon2_time_cost <= ARGON2_MAX,
+            f"must be between 1 and {ARGON2_MAX}",
+        )
+        _require(
+            "OTS_ARGON2_PARALLELISM",
+            1 <= self.argon2_parallelism <= ARGON2_MAX_LANES,
+            f"must be between 1 and {ARGON2_MAX_LANES}",
+        )
+        _require(
+            "OTS_ARGON2_MEMORY_KIB",
+            8 * self.argon2_parallelism <= self.argon2_memory_kib <= ARGON2_MAX,
+            "must be at least 8 KiB per lane (8 x OTS_ARGON2_PARALLELISM)",
+        )
+        try:
+            parse_rate_limit(self.rate_limit)
+        except ValueError as exc:
+            raise ConfigError("OTS_RATE_LIMIT", "must look like '600/minute'") from exc
+        _require(
+            "OTS_RATE_LIMIT_STORAGE",
+            self.rate_limit_storage.split("://", 1)[0] in ("memory", "redis", "async+redis"),
+            "must be memory:// or redis://host:port",
+        )
+
+    @property
+    def is_sqlite(self) -> bool:
+        """Whether the database is an embedded SQLite file."""
+        return self.database_url.startswith("sqlite://")
+
+    @property
+    def request_max_bytes(self) -> int:
+        """Largest request body accepted.
+
+        Any body whose decoded fields are within the field limits must fit,
+        however the client escaped it: one UTF-8 byte of the secret can take
+        six bytes as ``\\u00XX``, one passphrase character twelve (a surrogate
+        pair), and the rest (keys, ttl, punctuation) gets a fixed allowance.
+        """
+        return 6 * self.max_secret_bytes + 12 * 1024 + 4096
+
+
+def _require(variable: str, condition: bool, problem: str) -> None:
+    if not condition:
+        raise ConfigError(variable, problem)
+
+
+def _cast_int(name: str, raw: str) -> int:
+    try:
+        return int(raw, 10)
+    except ValueError:
+        raise ConfigError(name, f"must be a whole number, got {raw!r}") from None
+
+
+def _cast_float(name: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(name, f"must be a number, got {raw!r}") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ConfigError(name, f"must be a finite number, got {raw!r}")
+    return value
+
+
+def _cast_str(name: str, raw: str) -> str:
+    del name
+    return raw
+
+
+_CASTS: Final[dict[str, Callable[[str, str], object]]] = {
+    "int": _cast_int,
+    "float": _cast_float,
+    "str": _cast_str,
+}

@@ -1,0 +1,137 @@
+"""Key generation, one-way lookup hashes and passphrase-bound AEAD.
+
+Pure bytes in, bytes out: no framework, no database, no event loop. The
+secret is sealed with AES-256-GCM under a key derived from
+``argon2id(passphrase, salt)`` and the ``secret_key`` together, so neither the
+passphrase alone nor the database alone opens it. ``derive_key`` is slow on
+purpose; callers run it off the event loop.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from typing import Final
+
+from argon2.low_level import Type, hash_secret_raw
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+KEY_BYTES: Final = 24  # 192 bits from the CSPRNG, 32 URL-safe characters
+SALT_BYTES: Final = 16
+NONCE_BYTES: Final = 12
+AEAD_KEY_BYTES: Final = 32
+# A key in a path can only be one we made; anything else is refused before any lookup.
+KEY_PATTERN: Final = re.compile(r"[A-Za-z0-9_-]{16,128}")
+_HKDF_INFO: Final = b"ots/v1 aes-256-gcm key"
+
+
+class Concealed:
+    """A string that must never be printed: its ``repr`` and ``str`` are stars."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        """Wrap ``value``."""
+        self._value = value
+
+    def reveal(self) -> str:
+        """Return the wrapped value, for the one place that needs it."""
+        return self._value
+
+    def __repr__(self) -> str:
+        """Hide the value."""
+        return "Concealed('**********')"
+
+    __str__ = __repr__
+
+
+class DecryptionError(Exception):
+    """The AEAD refused the ciphertext: wrong passphrase, wrong key or tampering."""
+
+
+@dataclass(frozen=True)
+class KdfParams:
+    """argon2id cost, stored with each secret so defaults can rise later."""
+
+    time_cost: int
+    memory_kib: int
+    parallelism: int
+
+
+@dataclass(frozen=True)
+class Sealed:
+    """Everything stored for one secret besides its lookup hash and times."""
+
+    salt: bytes
+    nonce: bytes
+    ciphertext: bytes
+    kdf: KdfParams
+
+
+def new_key() -> str:
+    """Return a fresh random key: 192 bits, URL-safe alphabet."""
+    return secrets.token_urlsafe(KEY_BYTES)
+
+
+def is_wellformed_key(key: str) -> bool:
+    """Tell whether ``key`` could be a key ots made (alphabet and length)."""
+    return KEY_PATTERN.fullmatch(key) is not None
+
+
+def lookup_hash(key: str, purpose: str) -> str:
+    """Return the one-way hash under which a key's row is stored.
+
+    The keys carry 192 random bits, so a plain SHA-256 cannot be inverted or
+    brute-forced; ``purpose`` separates secret keys from receipt keys.
+    """
+    return hashlib.sha256(f"ots/v1 {purpose}\0{key}".encode()).hexdigest()
+
+
+def derive_key(passphrase: str, secret_key: str, salt: bytes, kdf: KdfParams) -> bytes:
+    """Derive the AEAD key from the passphrase (argon2id) and the secret key (HKDF).
+
+    Slow by design (argon2id); run it in a worker thread.
+    """
+    stretched = hash_secret_raw(
+        passphrase.encode("utf-8"),
+        salt,
+        time_cost=kdf.time_cost,
+        memory_cost=kdf.memory_kib,
+        parallelism=kdf.parallelism,
+        hash_len=AEAD_KEY_BYTES,
+        type=Type.ID,
+    )
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=AEAD_KEY_BYTES, salt=salt, info=_HKDF_INFO)
+    return hkdf.derive(stretched + secret_key.encode("ascii"))
+
+
+def new_salt() -> bytes:
+    """Return a fresh per-secret salt."""
+    return secrets.token_bytes(SALT_BYTES)
+
+
+def seal(key: bytes, plaintext: bytes, associated_data: bytes) -> tuple[bytes, bytes]:
+    """Encrypt ``plaintext``; return ``(nonce, ciphertext)``.
+
+    ``associated_data`` binds the ciphertext to its row: moved to another row
+    it no longer opens.
+    """
+    nonce = secrets.token_bytes(NONCE_BYTES)
+    return nonce, AESGCM(key).encrypt(nonce, plaintext, associated_data)
+
+
+def unseal(key: bytes, nonce: bytes, ciphertext: bytes, associated_data: bytes) -> bytes:
+    """Decrypt and authenticate.
+
+    Raises:
+        DecryptionError: the key is wrong or the data was altered.
+    """
+    try:
+        return AESGCM(key).decrypt(nonce, ciphertext, associated_data)
+    except InvalidTag:
+        raise DecryptionError from None

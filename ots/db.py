@@ -1,0 +1,176 @@
+"""Database set-up: Tortoise config from a URL, open/close, and safe migration.
+
+Migrations are Aerich histories, one per dialect (Aerich writes raw SQL per
+dialect). ``migrate`` serialises concurrent starters: a PostgreSQL advisory
+lock on a separate connection, or an exclusive file lock beside a SQLite file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any, Final
+from urllib.parse import parse_qsl, urlsplit
+
+import asyncpg
+from tortoise import Tortoise
+from tortoise.context import TortoiseContext
+
+from ots.config import Settings
+
+log = logging.getLogger("ots.db")
+
+MODELS: Final = ["ots.models", "aerich.models"]
+APP: Final = "models"
+# Any constant works; it only has to be the same for every ots process.
+MIGRATION_LOCK_ID: Final = 0x07_5EC2E7
+# WAL lets readers run beside the writer; busy_timeout makes a second process
+# wait for the write lock instead of failing; FULL makes a commit survive power loss.
+SQLITE_PRAGMAS: Final = {"journal_mode": "WAL", "busy_timeout": 15000, "synchronous": "FULL"}
+
+
+def tortoise_config(database_url: str) -> dict[str, Any]:
+    """Return the Tortoise config dict for ``database_url``."""
+    # The connection is named after the dialect: Tortoise caches compiled queries
+    # per connection name, and a process (the test suite) may use both dialects.
+    name = dialect(database_url)
+    return {
+        "connections": {name: _connection(database_url)},
+        "apps": {APP: {"models": MODELS, "default_connection": name}},
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+def dialect(database_url: str) -> str:
+    """Return ``sqlite`` or ``postgres``: the name of the migration history to use."""
+    return "sqlite" if database_url.startswith("sqlite://") else "postgres"
+
+
+def sqlite_path(database_url: str) -> str:
+    """Return the file path of a ``sqlite://`` URL (relative to the working directory)."""
+    return database_url.removeprefix("sqlite://").split("?", 1)[0]
+
+
+def migrations_root() -> Path:
+    """Locate the migration histories: inside the wheel, or at the top of a checkout."""
+    here = Path(__file__).resolve().parent
+    packaged = here / "migrations"
+    return packaged if packaged.is_dir() else here.parent / "migrations"
+
+
+def _connection(database_url: str) -> dict[str, Any]:
+    if database_url.startswith("sqlite://"):
+        pragmas: dict[str, Any] = dict(SQLITE_PRAGMAS)
+        pragmas.update(parse_qsl(urlsplit(database_url).query))
+        return {
+            "engine": "tortoise.backends.sqlite",
+            "credentials": {"file_path": sqlite_path(database_url), **pragmas},
+        }
+    parts = urlsplit(database_url)
+    credentials: dict[str, Any] = {
+        "host": parts.hostname or "127.0.0.1",
+        "port": parts.port or 5432,
+        "user": parts.username or "postgres",
+        "password": parts.password or "",
+        "database": parts.path.lstrip("/") or "postgres",
+        "minsize": 1,
+        "maxsize": 10,
+        # A dead or black-holed server must turn into a 503, not a hung request.
+        "timeout": 5,
+        "command_timeout": 10,
+    }
+    credentials.update(parse_qsl(parts.query))
+    return {"engine": "tortoise.backends.asyncpg", "credentials": credentials}
+
+
+async def open_database(settings: Settings) -> TortoiseContext:
+    """Initialise Tortoise for this process; connections open lazily on first query.
+
+    The context is made the process-wide fallback so that every request task
+    sees it, whichever task ran the start-up listener.
+    """
+    return await Tortoise.init(
+        config=tortoise_config(settings.database_url), _enable_global_fallback=True
+    )
+
+
+async def close_database(context: TortoiseContext) -> None:
+    """Close the connections of ``context`` and drop it as the process-wide fallback."""
+    await context.close_connections()
+
+
+async def migrate(settings: Settings) -> list[str]:
+    """Apply pending migrations once, however many processes start together.
+
+    Waits up to ``settings.db_wait`` seconds for the database to answer.
+
+    Returns:
+        The migration files applied by this call (empty when up to date).
+
+    Raises:
+        ConnectionError: the database did not answer within ``db_wait``.
+    """
+    from aerich import Command  # imported here: aerich is heavy and only needed at start
+
+    async with _migration_lock(settings):
+        command = Command(
+            tortoise_config(settings.database_url),
+            app=APP,
+            location=str(migrations_root() / dialect(settings.database_url)),
+        )
+        try:
+            await command.init()
+            applied: list[str] = await command.upgrade(run_in_transaction=True)
+        finally:
+            await command.aclose()
+    if applied:
+        log.info("applied migrations: %s", ", ".join(applied))
+    return applied
+
+
+@contextlib.asynccontextmanager
+async def _migration_lock(settings: Settings) -> AsyncIterator[None]:
+    if settings.is_sqlite:
+        lock_path = Path(sqlite_path(settings.database_url) + ".migrate-lock")
+        with lock_path.open("a") as handle:
+            await asyncio.to_thread(fcntl.flock, handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+        return
+    creds = _connection(settings.database_url)["credentials"]
+    conn = await _connect_with_wait(creds, settings.db_wait)
+    try:
+        await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_ID)
+        yield
+    finally:
+        # Closing the session releases the advisory lock even if unlock fails.
+        await conn.close()
+
+
+async def _connect_with_wait(creds: dict[str, Any], wait: float) -> asyncpg.Connection:
+    deadline = time.monotonic() + wait
+    delay = 0.2
+    while True:
+        try:
+            return await asyncpg.connect(
+                host=creds["host"],
+                port=creds["port"],
+                user=creds["user"],
+                password=creds["password"] or None,
+                database=creds["database"],
+                timeout=5,
+            )
+        except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
+            if time.monotonic() + delay > deadline:
+                raise ConnectionError(f"database unreachable: {exc}") from exc
+            log.warning("database not reachable yet (%s); retrying", type(exc).__name__)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)

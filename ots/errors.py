@@ -1,0 +1,176 @@
+"""The error tree of ots; each class carries its wire code and HTTP status.
+
+No framework is imported here: the API layer maps every ``OtsError`` to the
+JSON error body of the contract in one place.
+
+::
+
+    OtsError
+    ├── InvalidJsonError        400 invalid_json
+    ├── WrongPassphraseError    403 wrong_passphrase
+    ├── NotFoundError           404 not_found
+    ├── MethodNotAllowedError   405 method_not_allowed
+    ├── NotPendingError         409 not_pending
+    ├── PayloadTooLargeError    413 payload_too_large
+    ├── ValidationFailedError   422 validation_error
+    ├── RateLimitedError        429 rate_limited
+    ├── InternalError           500 internal_error
+    ├── UnavailableError        503 unavailable
+    └── StorageFullError        507 storage_full
+    ConfigError                 a bad OTS_* setting (not an HTTP error)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+
+@dataclass(frozen=True)
+class FieldProblem:
+    """One field that failed validation, as listed in ``details``."""
+
+    field: str
+    message: str
+
+
+class OtsError(Exception):
+    """Base of every error a client can be told about."""
+
+    code: ClassVar[str] = "internal_error"
+    status: ClassVar[int] = 500
+    default_message: ClassVar[str] = "Something went wrong on our side."
+
+    def __init__(self, message: str | None = None, *, retry_after: int | None = None) -> None:
+        """Create the error with an optional human sentence and ``Retry-After`` seconds."""
+        self.message = message or self.default_message
+        self.retry_after = retry_after
+        super().__init__(self.message)
+
+    def extra(self) -> dict[str, Any]:
+        """Return the fields this error adds to the JSON body beside code and message."""
+        return {}
+
+
+class InvalidJsonError(OtsError):
+    """The body is not valid JSON, or not a JSON object."""
+
+    code = "invalid_json"
+    status = 400
+    default_message = "The request body must be a JSON object."
+
+
+class WrongPassphraseError(OtsError):
+    """The passphrase does not open the secret; the secret is still there."""
+
+    code = "wrong_passphrase"
+    status = 403
+    default_message = "The passphrase is wrong."
+
+    def __init__(self, attempts_left: int) -> None:
+        """Create the error telling how many wrong passphrases remain before destruction."""
+        super().__init__()
+        self.attempts_left = attempts_left
+
+    def extra(self) -> dict[str, Any]:
+        """Return ``attempts_left``."""
+        return {"attempts_left": self.attempts_left}
+
+
+class NotFoundError(OtsError):
+    """Unknown, read, expired, burned or destroyed: one answer for all of them."""
+
+    code = "not_found"
+    status = 404
+    default_message = "There is no such secret, or it is no longer available."
+
+
+class MethodNotAllowedError(OtsError):
+    """The path exists but not with this method."""
+
+    code = "method_not_allowed"
+    status = 405
+    default_message = "This method is not allowed on this path."
+
+
+class NotPendingError(OtsError):
+    """The secret behind a receipt is no longer waiting to be read."""
+
+    code = "not_pending"
+    status = 409
+    default_message = "The secret is no longer pending."
+
+    def __init__(self, state: str) -> None:
+        """Create the error carrying the secret's current state."""
+        super().__init__()
+        self.state = state
+
+    def extra(self) -> dict[str, Any]:
+        """Return the current ``state``."""
+        return {"state": self.state}
+
+
+class PayloadTooLargeError(OtsError):
+    """The body, or the secret in it, is over the configured limit."""
+
+    code = "payload_too_large"
+    status = 413
+    default_message = "The request is too large."
+
+
+class ValidationFailedError(OtsError):
+    """A field is missing, of the wrong type, empty, out of range or not encodable."""
+
+    code = "validation_error"
+    status = 422
+    default_message = "The request has invalid fields."
+
+    def __init__(self, details: list[FieldProblem]) -> None:
+        """Create the error listing every field problem."""
+        super().__init__()
+        self.details = details
+
+    def extra(self) -> dict[str, Any]:
+        """Return ``details`` as a list of ``{field, message}`` objects."""
+        return {"details": [{"field": d.field, "message": d.message} for d in self.details]}
+
+
+class RateLimitedError(OtsError):
+    """The client sent more requests than the rate limit allows."""
+
+    code = "rate_limited"
+    status = 429
+    default_message = "Too many requests; slow down and retry later."
+
+
+class InternalError(OtsError):
+    """A bug: never caused by client input."""
+
+
+class UnavailableError(OtsError):
+    """The database cannot be reached right now."""
+
+    code = "unavailable"
+    status = 503
+    default_message = "The service is temporarily unavailable; retry shortly."
+
+    def __init__(self, message: str | None = None, *, retry_after: int = 5) -> None:
+        """Create the error; clients are told to retry after ``retry_after`` seconds."""
+        super().__init__(message, retry_after=retry_after)
+
+
+class StorageFullError(OtsError):
+    """Too many secrets are waiting to be read."""
+
+    code = "storage_full"
+    status = 507
+    default_message = "Too many secrets are waiting to be read; retry later."
+
+
+class ConfigError(ValueError):
+    """An ``OTS_*`` setting has a bad value; the message names the variable."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        """Create the error for ``variable``, explaining ``problem``."""
+        self.variable = variable
+        super().__init__(f"{variable}: {problem}")

@@ -1,0 +1,37 @@
+"""Tortoise ORM models: what a row holds, and nothing else.
+
+Times are whole seconds since the Unix epoch (UTC) so that comparisons are
+plain integer comparisons on SQLite and PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class SecretRecord(Model):
+    """One sealed secret waiting to be read.
+
+    Holds no key, passphrase or plaintext: ``lookup`` is a one-way hash of
+    the ``secret_key`` and ``ciphertext`` opens only with both the key and the
+    passphrase.
+    """
+
+    id = fields.BigIntField(primary_key=True)
+    lookup = fields.CharField(max_length=64, unique=True)
+    salt = fields.BinaryField()
+    nonce = fields.BinaryField()
+    ciphertext = fields.BinaryField()
+    kdf_time_cost = fields.BigIntField()
+    kdf_memory_kib = fields.BigIntField()
+    kdf_parallelism = fields.BigIntField()
+    failed_attempts = fields.IntField(default=0)
+    created_at = fields.BigIntField()
+    expires_at = fields.BigIntField()
+
+    class Meta:
+        """Table name and the index the sweeper and expiry checks use."""
+
+        table = "secret"
+        indexes = (("expires_at",),)

@@ -1,0 +1,179 @@
+"""Use cases of ots: create, reveal and check a secret.
+
+Takes plain values, returns plain values, raises ``OtsError``s. The
+argon2id key derivation runs on a bounded thread pool, never on the event
+loop; decryption happens before the row is claimed, so no lock is held
+while argon2id runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from typing import Final
+
+from ots import crypto, store
+from ots.config import Settings
+from ots.crypto import DecryptionError, KdfParams, Sealed
+from ots.errors import (
+    FieldProblem,
+    NotFoundError,
+    PayloadTooLargeError,
+    UnavailableError,
+    ValidationFailedError,
+    WrongPassphraseError,
+)
+
+Clock = Callable[[], float]
+SECRET_PURPOSE: Final = "secret"
+
+
+@dataclass(frozen=True)
+class CreatedSecret:
+    """What the creator gets back: the key and when the secret expires."""
+
+    secret_key: str
+    expires_at: int
+
+
+@dataclass(frozen=True)
+class SecretStatus:
+    """The recipient's safe view of a pending secret."""
+
+    expires_at: int
+    attempts_left: int
+
+
+class SecretService:
+    """The use cases, over ``store`` and ``crypto``."""
+
+    def __init__(self, settings: Settings, clock: Clock, kdf_executor: Executor) -> None:
+        """Bind the service to its settings, clock and KDF thread pool."""
+        self._settings = settings
+        self._clock = clock
+        self._executor = kdf_executor
+
+    def now(self) -> int:
+        """Return the current time in whole epoch seconds, from the injected clock."""
+        return int(self._clock())
+
+    async def create_secret(self, secret: str, passphrase: str, ttl: int | None) -> CreatedSecret:
+        """Seal and store ``secret`` behind ``passphrase`` for ``ttl`` seconds.
+
+        Raises:
+            ValidationFailedError: ``ttl`` is out of range.
+            PayloadTooLargeError: the secret is over ``max_secret_bytes``.
+        """
+        settings = self._settings
+        ttl = settings.default_ttl if ttl is None else ttl
+        if not settings.min_ttl <= ttl <= settings.max_ttl:
+            raise ValidationFailedError(
+                [
+                    FieldProblem(
+                        "ttl", f"must be between {settings.min_ttl} and {settings.max_ttl} seconds"
+                    )
+                ]
+            )
+        plaintext = secret.encode("utf-8")
+        if len(plaintext) > settings.max_secret_bytes:
+            raise PayloadTooLargeError(
+                f"The secret is over {settings.max_secret_bytes} bytes as UTF-8."
+            )
+        secret_key = crypto.new_key()
+        lookup = crypto.lookup_hash(secret_key, SECRET_PURPOSE)
+        kdf = KdfParams(
+            settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism
+        )
+        salt = crypto.new_salt()
+        key = await self._derive(passphrase, secret_key, salt, kdf)
+        nonce, ciphertext = crypto.seal(key, plaintext, _associated_data(lookup))
+        now = self.now()
+        await store.insert_secret(
+            lookup=lookup,
+            sealed=Sealed(salt=salt, nonce=nonce, ciphertext=ciphertext, kdf=kdf),
+            created_at=now,
+            expires_at=now + ttl,
+        )
+        return CreatedSecret(secret_key=secret_key, expires_at=now + ttl)
+
+    async def reveal_secret(self, secret_key: str, passphrase: str) -> str:
+        """Open the secret with ``passphrase`` and destroy it; exactly one caller wins.
+
+        Raises:
+            NotFoundError: unknown, read, expired, burned or destroyed.
+            WrongPassphraseError: the passphrase does not open it (it stays).
+        """
+        stored = await self._find(secret_key)
+        key = await self._derive(passphrase, secret_key, stored.sealed.salt, stored.sealed.kdf)
+        lookup = crypto.lookup_hash(secret_key, SECRET_PURPOSE)
+        try:
+            plaintext = crypto.unseal(
+                key, stored.sealed.nonce, stored.sealed.ciphertext, _associated_data(lookup)
+            )
+        except DecryptionError:
+            max_attempts = self._settings.max_attempts
+            failures = await store.record_failure(stored.id, self.now(), max_attempts)
+            if failures is None:
+                raise NotFoundError from None
+            raise WrongPassphraseError(attempts_left=max(0, max_attempts - failures)) from None
+        if not await store.claim(stored.id, self.now()):
+            raise NotFoundError
+        return plaintext.decode("utf-8")
+
+    async def secret_status(self, secret_key: str) -> SecretStatus:
+        """Tell whether the secret can still be read; changes nothing.
+
+        Raises:
+            NotFoundError: it cannot.
+        """
+        stored = await self._find(secret_key)
+        return SecretStatus(
+            expires_at=stored.expires_at,
+            attempts_left=max(0, self._settings.max_attempts - stored.failed_attempts),
+        )
+
+    async def database_ready(self) -> bool:
+        """Tell whether the database answers a trivial query."""
+        try:
+            await store.ping()
+        except UnavailableError:
+            return False
+        return True
+
+    async def sweep_expired(self) -> int:
+        """Delete every expired secret in bounded batches; return how many went.
+
+        Batches keep each statement short, and the pause between them lets
+        requests run, so a million expired rows never stall the service.
+        """
+        total = 0
+        batch = self._settings.sweep_batch
+        while True:
+            removed = await store.sweep_expired(self.now(), batch)
+            total += removed
+            if removed < batch:
+                return total
+            await asyncio.sleep(0)
+
+    async def _find(self, secret_key: str) -> store.StoredSecret:
+        if not crypto.is_wellformed_key(secret_key):
+            raise NotFoundError
+        stored = await store.find_live(crypto.lookup_hash(secret_key, SECRET_PURPOSE), self.now())
+        if stored is None:
+            raise NotFoundError
+        return stored
+
+    async def _derive(self, passphrase: str, secret_key: str, salt: bytes, kdf: KdfParams) -> bytes:
+        # argon2id takes tens of milliseconds of CPU: on the event loop it would stall
+        # every other request, so it runs on the bounded KDF pool.
+        loop = asyncio.get_running_loop()
+        job = functools.partial(crypto.derive_key, passphrase, secret_key, salt, kdf)
+        return await loop.run_in_executor(self._executor, job)
+
+
+def _associated_data(lookup: str) -> bytes:
+    # Binds the ciphertext to the row it was written for.
+    return f"ots/v1 {SECRET_PURPOSE} {lookup}".encode()

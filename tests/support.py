@@ -1,0 +1,161 @@
+"""Helpers shared by the test suite: databases, clocks, ports, real server processes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+import httpx
+
+from ots.config import Settings
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "OTS_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test"
+)
+DATABASES = [d for d in os.environ.get("OTS_TEST_DATABASES", "sqlite,postgres").split(",") if d]
+
+# argon2 accepts these; they make a hash take microseconds. Only for tests.
+CHEAP_ARGON2 = {"argon2_time_cost": 1, "argon2_memory_kib": 8, "argon2_parallelism": 1}
+
+
+@dataclass
+class FakeClock:
+    """A clock the tests move by hand instead of sleeping."""
+
+    now: float = field(default_factory=time.time)
+
+    def __call__(self) -> float:
+        """Return the current fake time."""
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        """Move time forward."""
+        self.now += seconds
+
+
+def test_settings(database_url: str, **overrides: object) -> Settings:
+    """Settings for tests: cheap argon2, short minimum TTL, slow sweeper."""
+    values: dict[str, object] = {
+        "database_url": database_url,
+        "min_ttl": 1,
+        "sweep_interval": 3600.0,
+        **CHEAP_ARGON2,
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+def free_port() -> int:
+    """Return a TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def create_postgres_database() -> str:
+    """Create an empty PostgreSQL database; return its URL."""
+    name = f"ots_test_{uuid.uuid4().hex[:12]}"
+
+    async def create() -> None:
+        conn = await asyncpg.connect(POSTGRES_ADMIN_URL)
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+
+    asyncio.run(create())
+    base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0]
+    return f"{base}/{name}"
+
+
+def drop_postgres_database(url: str) -> None:
+    """Drop a database made by ``create_postgres_database``."""
+    name = url.rsplit("/", 1)[1]
+
+    async def drop() -> None:
+        conn = await asyncpg.connect(POSTGRES_ADMIN_URL)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    asyncio.run(drop())
+
+
+def new_database(kind: str, directory: Path) -> str:
+    """Return the URL of a new, empty database of ``kind`` (sqlite or postgres)."""
+    if kind == "sqlite":
+        return f"sqlite://{directory / f'ots-{uuid.uuid4().hex[:8]}.sqlite3'}"
+    return create_postgres_database()
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """Return the ``OTS_*`` environment that reproduces ``settings``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTS_")}
+    for name in Settings.__dataclass_fields__:
+        env[f"OTS_{name.upper()}"] = str(getattr(settings, name))
+    return env
+
+
+def run_cli(
+    settings: Settings, *args: str, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``ots ARGS`` in a subprocess with ``settings`` in its environment."""
+    return subprocess.run(
+        [sys.executable, "-m", "ots.cli", *args],
+        env=settings_env(settings),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@contextlib.contextmanager
+def running_server(settings: Settings, log_path: Path, cwd: Path | None = None) -> Iterator[str]:
+    """Start a real ``ots serve`` process; yield its base URL; stop it with SIGTERM."""
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ots.cli", "serve"],
+            env=settings_env(settings),
+            cwd=cwd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        base = f"http://{settings.host}:{settings.port}"
+        try:
+            wait_until_healthy(base, proc)
+            yield base
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def wait_until_healthy(
+    base: str, proc: subprocess.Popen[bytes] | None = None, timeout: float = 60
+) -> None:
+    """Poll ``/health`` until it answers 200."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                return
+        time.sleep(0.1)
+    raise TimeoutError(f"{base} did not become healthy")
