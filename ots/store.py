@@ -122,11 +122,10 @@ async def claim(secret_id: int, now: int) -> bool:
     async with in_transaction() as conn:
         live = SecretRecord.filter(id=secret_id, expires_at__gt=now).using_db(conn)
         if conn.capabilities.support_for_update:
-            locked = await live.select_for_update().values_list("id", flat=True)
-            if not locked:
+            # values_list() silently drops FOR UPDATE in Tortoise; only() keeps it.
+            locked = await live.select_for_update().only("id").first()
+            if locked is None:
                 return False
-            await SecretRecord.filter(id=secret_id).using_db(conn).delete()
-            return True
         return await live.delete() == 1
 
 

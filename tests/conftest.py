@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from sanic import Sanic
@@ -20,10 +20,11 @@ from tests.support import (
     free_port,
     new_database,
     run_cli,
-    test_settings,
+    make_settings,
 )
 
 _app_names = itertools.count()
+T = TypeVar("T")
 
 
 @pytest.fixture(scope="session", params=DATABASES)
@@ -32,7 +33,7 @@ def db_url(
 ) -> Iterator[str]:
     """A migrated database, once per kind for the whole session."""
     url = new_database(request.param, tmp_path_factory.mktemp("db"))
-    result = run_cli(test_settings(url), "migrate")
+    result = run_cli(make_settings(url), "migrate")
     assert result.returncode == 0, result.stderr
     yield url
     if request.param == "postgres":
@@ -48,7 +49,7 @@ def clock() -> FakeClock:
 @pytest.fixture
 def settings(db_url: str) -> Settings:
     """Test settings on the session's database."""
-    return test_settings(db_url)
+    return make_settings(db_url)
 
 
 @pytest.fixture
@@ -69,6 +70,10 @@ class Client:
         """Send a request; return the response (``.status``, ``.json``, ``.headers``)."""
         _, response = getattr(self.inner, method.lower())(path, **kwargs)
         return response
+
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Run ``coroutine`` on the server's loop (the server only runs while the loop does)."""
+        return self.inner._run(coroutine)  # type: ignore[no-any-return]
 
     def get(self, path: str, **kwargs: Any) -> Any:
         """GET ``path``."""

@@ -43,7 +43,7 @@ class FakeClock:
         self.now += seconds
 
 
-def test_settings(database_url: str, **overrides: object) -> Settings:
+def make_settings(database_url: str, **overrides: object) -> Settings:
     """Settings for tests: cheap argon2, short minimum TTL, slow sweeper."""
     values: dict[str, object] = {
         "database_url": database_url,
@@ -159,3 +159,29 @@ def wait_until_healthy(
                 return
         time.sleep(0.1)
     raise TimeoutError(f"{base} did not become healthy")
+
+
+
+async def raw_request(
+    base: str, head: bytes, body_prefix: bytes = b""
+) -> tuple[int, dict[str, str], bytes]:
+    """Send raw HTTP (headers, then part of a body) and read the answer.
+
+    Used where a normal client would keep uploading a huge body the server
+    has already refused.
+    """
+    host, port = base.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(head + body_prefix)
+        await writer.drain()
+        header_blob = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=10)
+        lines = header_blob.decode("latin-1").strip().split("\r\n")
+        status = int(lines[0].split()[1])
+        headers = {
+            k.strip().lower(): v.strip() for k, v in (line.split(":", 1) for line in lines[1:])
+        }
+        body = await reader.readexactly(int(headers.get("content-length", "0")))
+        return status, headers, body
+    finally:
+        writer.close()

@@ -1,0 +1,91 @@
+"""HTTP-level behaviour: headers, methods, unknown routes, health and docs."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import Client
+
+SECURITY = {
+    "cache-control": "no-store",
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+}
+
+REQUESTS = {
+    "generate": ("POST", "/generate", b'{"secret": "s", "passphrase": "p"}'),
+    "reveal-404": ("POST", "/secrets/" + "A" * 32, b'{"passphrase": "p"}'),
+    "status-404": ("GET", "/secrets/" + "A" * 32, b""),
+    "bad-json": ("POST", "/generate", b"{"),
+    "validation": ("POST", "/generate", b"{}"),
+    "unknown-route": ("GET", "/nope", b""),
+    "method": ("PUT", "/generate", b""),
+    "health": ("GET", "/health", b""),
+    "spec": ("GET", "/docs/openapi.json", b""),
+}
+
+
+@pytest.mark.parametrize(("method", "path", "body"), REQUESTS.values(), ids=REQUESTS.keys())
+def test_every_response_carries_the_headers(
+    client: Client, method: str, path: str, body: bytes
+) -> None:
+    """Every answer, success or error, is JSON with the security headers."""
+    response = client.request(method, path, **({"content": body} if body else {}))
+    for header, value in SECURITY.items():
+        assert response.headers[header] == value
+    assert response.headers["content-type"] == "application/json"
+    assert isinstance(response.json, dict)
+
+
+METHODS = {
+    "put-generate": ("PUT", "/generate", {"POST"}),
+    "get-generate": ("GET", "/generate", {"POST"}),
+    "delete-secret": ("DELETE", "/secrets/" + "A" * 32, {"GET", "POST"}),
+    "patch-secret": ("PATCH", "/secrets/" + "A" * 32, {"GET", "POST"}),
+    "post-health": ("POST", "/health", {"GET"}),
+}
+
+
+@pytest.mark.parametrize(("method", "path", "allowed"), METHODS.values(), ids=METHODS.keys())
+def test_wrong_method_is_405_with_allow(
+    client: Client, method: str, path: str, allowed: set[str]
+) -> None:
+    """405 method_not_allowed lists the allowed methods, even where GET and POST share a path."""
+    response = client.request(method, path)
+    assert response.status == 405
+    assert response.json["error"] == "method_not_allowed"
+    listed = {m.strip() for m in response.headers["allow"].split(",")}
+    assert allowed <= listed
+    assert method not in listed
+
+
+def test_unknown_route_is_json_404(client: Client) -> None:
+    """An unknown path answers the contract's 404 body."""
+    response = client.get("/admin/../../etc/passwd")
+    assert response.status == 404
+    assert response.json["error"] == "not_found"
+
+
+def test_health_reports_the_database(client: Client) -> None:
+    """/health answers ok when the database answers."""
+    response = client.get("/health")
+    assert (response.status, response.json) == (200, {"status": "ok", "database": "ok"})
+
+
+def test_docs_page_and_spec(client: Client) -> None:
+    """/docs serves Swagger UI; the spec describes every route, body and error."""
+    page = client.get("/docs")
+    assert page.status == 200
+    assert "text/html" in page.headers["content-type"]
+    assert "swagger" in page.text.lower()
+    spec = client.get("/docs/openapi.json").json
+    paths = spec["paths"]
+    assert {"/generate", "/secrets/{secret_key}", "/health"} <= set(paths)
+    generate = paths["/generate"]["post"]
+    schema = generate["requestBody"]["content"]["application/json"]["schema"]
+    assert set(schema["required"]) == {"secret", "passphrase"}
+    assert {"201", "400", "413", "422", "503"} <= set(generate["responses"])
+    reveal = paths["/secrets/{secret_key}"]["post"]
+    assert {"200", "403", "404", "422"} <= set(reveal["responses"])
+    assert "200" in paths["/secrets/{secret_key}"]["get"]["responses"]
+    assert "$defs" not in str(spec)

@@ -1,0 +1,153 @@
+"""A real `ots serve` with two workers, on both databases: races, restarts, what is at rest, logs."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from ots import db
+from ots.config import Settings
+from tests.support import (
+    free_port,
+    make_settings,
+    running_server,
+    settings_env,
+    wait_until_healthy,
+)
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def server_settings(db_url: str) -> Settings:
+    """Settings for a two-worker server on the session database."""
+    return make_settings(db_url, port=free_port(), workers=2)
+
+
+@pytest.fixture(scope="module")
+def server(
+    server_settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, Path]]:
+    """A running two-worker server and the file its output goes to."""
+    log = tmp_path_factory.mktemp("server") / "server.log"
+    with running_server(server_settings, log) as base:
+        yield base, log
+
+
+def create(base: str, secret: str, passphrase: str) -> str:
+    """Store a secret through HTTP; return its key."""
+    response = httpx.post(f"{base}/generate", json={"secret": secret, "passphrase": passphrase})
+    assert response.status_code == 201, response.text
+    return str(response.json()["secret_key"])
+
+
+async def _race(base: str, key: str, passphrase: str, clients: int) -> list[httpx.Response]:
+    # One connection per client, all released at once.
+    async def one() -> httpx.Response:
+        async with httpx.AsyncClient(timeout=30) as client:
+            return await client.post(f"{base}/secrets/{key}", json={"passphrase": passphrase})
+
+    return await asyncio.gather(*(one() for _ in range(clients)))
+
+
+def test_concurrent_reveals_exactly_one_wins(server: tuple[str, Path]) -> None:
+    """However many clients race on two workers, exactly one gets 200, the rest 404."""
+    base, _ = server
+    for round_ in range(5):
+        key = create(base, f"race-{round_}", "pw")
+        responses = asyncio.run(_race(base, key, "pw", clients=16))
+        statuses = sorted(r.status_code for r in responses)
+        assert statuses == [200] + [404] * 15
+        winner = next(r for r in responses if r.status_code == 200)
+        assert winner.json() == {"secret": f"race-{round_}"}
+
+
+def test_concurrent_wrong_passphrases_lose_no_update(server: tuple[str, Path]) -> None:
+    """Ten racing wrong passphrases: five 403s counting 4..0, then the secret is gone."""
+    base, _ = server
+    key = create(base, "guarded", "right")
+    responses = asyncio.run(_race(base, key, "wrong", clients=10))
+    left = sorted(r.json()["attempts_left"] for r in responses if r.status_code == 403)
+    assert left == [0, 1, 2, 3, 4]
+    assert sum(r.status_code == 404 for r in responses) == 5
+    assert httpx.post(f"{base}/secrets/{key}", json={"passphrase": "right"}).status_code == 404
+
+
+MARK_SECRET = "Zebra-Secret-7f3a9c-plaintext"
+MARK_PASSPHRASE = "Quokka-Passphrase-51be0d"
+
+
+def _encodings(value: str) -> list[bytes]:
+    raw = value.encode()
+    return [
+        raw,
+        value.encode("utf-16-le"),
+        raw.hex().encode(),
+        base64.b64encode(raw),
+        base64.urlsafe_b64encode(raw).rstrip(b"="),
+    ]
+
+
+def _database_bytes(settings: Settings) -> bytes:
+    if settings.is_sqlite:
+        path = Path(db.sqlite_path(settings.database_url))
+        files = [path, Path(f"{path}-wal"), Path(f"{path}-shm")]
+        return b"".join(f.read_bytes() for f in files if f.exists())
+    dump = subprocess.run(
+        ["pg_dump", "--data-only", "--inserts", settings.database_url.replace("postgres://", "postgresql://", 1)],
+        capture_output=True,
+        check=True,
+    )
+    return dump.stdout
+
+
+def test_nothing_readable_at_rest_or_in_logs(
+    server: tuple[str, Path], server_settings: Settings
+) -> None:
+    """The raw database and the server output hold no secret, passphrase or key."""
+    base, log = server
+    keys = [create(base, f"{MARK_SECRET}-{i}", MARK_PASSPHRASE) for i in range(3)]
+    httpx.get(f"{base}/secrets/{keys[0]}")
+    httpx.post(f"{base}/secrets/{keys[1]}", json={"passphrase": "wrong-one"})
+    httpx.post(f"{base}/secrets/{keys[2]}", json={"passphrase": MARK_PASSPHRASE})
+    httpx.get(f"{base}/secrets/{keys[2]}")
+    stored = _database_bytes(server_settings)
+    assert stored, "the scan read nothing"
+    output = log.read_bytes()
+    assert b"[redacted]" in output, "the access log did not run"
+    for needle in [MARK_SECRET, MARK_PASSPHRASE, "wrong-one", *keys]:
+        for encoded in _encodings(needle):
+            assert encoded not in stored, f"{needle!r} found at rest"
+            assert encoded not in output, f"{needle!r} found in the log"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "kill-9"])
+def test_created_secret_survives_the_server_dying(
+    db_url: str, tmp_path: Path, sig: signal.Signals
+) -> None:
+    """A 201 means committed: the secret is readable after the server is killed and restarted."""
+    settings = make_settings(db_url, port=free_port(), workers=1)
+    base = f"http://127.0.0.1:{settings.port}"
+    command = [sys.executable, "-m", "ots.cli", "serve"]
+    with (tmp_path / "first.log").open("w") as log:
+        proc = subprocess.Popen(
+            command, env=settings_env(settings), stdout=log, stderr=log, start_new_session=True
+        )
+        try:
+            wait_until_healthy(base, proc)
+            key = create(base, "durable", "pw")
+        finally:
+            os.killpg(proc.pid, sig)
+            proc.wait(timeout=30)
+    with running_server(settings, tmp_path / "second.log") as base:
+        response = httpx.post(f"{base}/secrets/{key}", json={"passphrase": "pw"})
+    assert response.json() == {"secret": "durable"}
