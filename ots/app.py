@@ -12,9 +12,12 @@ import itertools
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
 from typing import Final
 
-from sanic import HTTPResponse, Request, Sanic
+from sanic import Request, Sanic
+from sanic.config import Config
+from sanic.response import BaseHTTPResponse
 
 from ots import db
 from ots.api import api
@@ -25,13 +28,14 @@ from ots.config import Settings
 from ots.service import Clock, SecretService
 from ots.tasks import sweep_forever
 
+App = Sanic[Config, SimpleNamespace]
 SWEEPER_TASK: Final = "ots-sweeper"
 _names = itertools.count()
 
 
 def create_app(
     settings: Settings | None = None, *, clock: Clock = time.time, name: str | None = None
-) -> Sanic:
+) -> App:
     """Build the ots Sanic app.
 
     Args:
@@ -53,7 +57,7 @@ def create_app(
     app.ctx.settings = settings
 
     @app.before_server_start
-    async def open_resources(app: Sanic) -> None:
+    async def open_resources(app: App) -> None:
         app.ctx.tortoise = await db.open_database(settings)
         app.ctx.kdf_pool = ThreadPoolExecutor(
             max_workers=settings.kdf_threads, thread_name_prefix="ots-kdf"
@@ -68,7 +72,7 @@ def create_app(
             app.ctx.sweeper = asyncio.get_running_loop().create_task(sweeper)
 
     @app.before_server_stop
-    async def stop_sweeper(app: Sanic) -> None:
+    async def stop_sweeper(app: App) -> None:
         await app.cancel_task(SWEEPER_TASK, raise_exception=False)
         task = getattr(app.ctx, "sweeper", None)
         if task is not None:
@@ -77,20 +81,22 @@ def create_app(
                 await task
 
     @app.after_server_stop
-    async def close_resources(app: Sanic) -> None:
+    async def close_resources(app: App) -> None:
         app.ctx.kdf_pool.shutdown(wait=True)
         await db.close_database(app.ctx.tortoise)
 
-    @app.on_response
-    async def add_security_headers(request: Request, response: HTTPResponse) -> None:
-        del request
-        for header, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(header, value)
-
+    app.register_middleware(add_security_headers, "response")
     return app
 
 
-def _configure(app: Sanic, settings: Settings) -> None:
+async def add_security_headers(request: Request, response: BaseHTTPResponse) -> None:
+    """Give every response (docs included) the contract's security headers."""
+    del request
+    for header, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(header, value)
+
+
+def _configure(app: App, settings: Settings) -> None:
     app.config.REQUEST_MAX_SIZE = settings.request_max_bytes
     app.config.FALLBACK_ERROR_FORMAT = "json"
     app.config.ACCESS_LOG = True

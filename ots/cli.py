@@ -43,7 +43,7 @@ def _migrate(settings: Settings) -> bool:
 
     try:
         applied = asyncio.run(db.migrate(settings))
-    except Exception as exc:  # noqa: BLE001 - any failure here means "cannot start"
+    except Exception as exc:
         print(
             f"ots: cannot prepare the database ({type(exc).__name__}: {exc}); "
             "check OTS_DATABASE_URL and that the database is running",

@@ -137,11 +137,11 @@ class Settings:
 
     @property
     def request_max_bytes(self) -> int:
-        """Largest request body accepted.
+        r"""Largest request body accepted.
 
         Any body whose decoded fields are within the field limits must fit,
         however the client escaped it: one UTF-8 byte of the secret can take
-        six bytes as ``\\u00XX``, one passphrase character twelve (a surrogate
+        six bytes as ``\u00XX``, one passphrase character twelve (a surrogate
         pair), and the rest (keys, ttl, punctuation) gets a fixed allowance.
         """
         return 6 * self.max_secret_bytes + 12 * 1024 + 4096

@@ -168,7 +168,7 @@ async def _connect_with_wait(creds: dict[str, Any], wait: float) -> asyncpg.Conn
                 database=creds["database"],
                 timeout=5,
             )
-        except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
             if time.monotonic() + delay > deadline:
                 raise ConnectionError(f"database unreachable: {exc}") from exc
             log.warning("database not reachable yet (%s); retrying", type(exc).__name__)

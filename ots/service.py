@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import math
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from ots.errors import (
 )
 
 Clock = Callable[[], float]
-SECRET_PURPOSE: Final = "secret"
+SECRET_PURPOSE: Final = "secret"  # noqa: S105 - a hash domain label, not a password
 
 
 @dataclass(frozen=True)
@@ -90,14 +91,16 @@ class SecretService:
         salt = crypto.new_salt()
         key = await self._derive(passphrase, secret_key, salt, kdf)
         nonce, ciphertext = crypto.seal(key, plaintext, _associated_data(lookup))
-        now = self.now()
+        now = self._clock()
+        # Rounded up: a secret lives at least ttl seconds, never a fraction less.
+        expires_at = math.ceil(now) + ttl
         await store.insert_secret(
             lookup=lookup,
             sealed=Sealed(salt=salt, nonce=nonce, ciphertext=ciphertext, kdf=kdf),
-            created_at=now,
-            expires_at=now + ttl,
+            created_at=int(now),
+            expires_at=expires_at,
         )
-        return CreatedSecret(secret_key=secret_key, expires_at=now + ttl)
+        return CreatedSecret(secret_key=secret_key, expires_at=expires_at)
 
     async def reveal_secret(self, secret_key: str, passphrase: str) -> str:
         """Open the secret with ``passphrase`` and destroy it; exactly one caller wins.

@@ -143,12 +143,8 @@ async def record_failure(secret_id: int, now: int, max_attempts: int) -> int | N
         live = SecretRecord.filter(id=secret_id, expires_at__gt=now).using_db(conn)
         if await live.update(failed_attempts=F("failed_attempts") + 1) == 0:
             return None
-        failures = (
-            await SecretRecord.filter(id=secret_id)
-            .using_db(conn)
-            .values_list("failed_attempts", flat=True)
-        )
-        count = int(failures[0])
+        row = await SecretRecord.filter(id=secret_id).using_db(conn).only("failed_attempts").get()
+        count = row.failed_attempts
         if count >= max_attempts:
             await SecretRecord.filter(id=secret_id).using_db(conn).delete()
         return count

@@ -18,9 +18,9 @@ from tests.support import (
     FakeClock,
     drop_postgres_database,
     free_port,
+    make_settings,
     new_database,
     run_cli,
-    make_settings,
 )
 
 _app_names = itertools.count()

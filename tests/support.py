@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -32,7 +33,7 @@ CHEAP_ARGON2 = {"argon2_time_cost": 1, "argon2_memory_kib": 8, "argon2_paralleli
 class FakeClock:
     """A clock the tests move by hand instead of sleeping."""
 
-    now: float = field(default_factory=time.time)
+    now: float = field(default_factory=lambda: float(int(time.time())))
 
     def __call__(self) -> float:
         """Return the current fake time."""
@@ -161,7 +162,6 @@ def wait_until_healthy(
     raise TimeoutError(f"{base} did not become healthy")
 
 
-
 async def raw_request(
     base: str, head: bytes, body_prefix: bytes = b""
 ) -> tuple[int, dict[str, str], bytes]:
@@ -185,3 +185,90 @@ async def raw_request(
         return status, headers, body
     finally:
         writer.close()
+
+
+class TcpProxy:
+    """A TCP relay between the app and PostgreSQL that a test can cut and restore."""
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        """Relay a free local port to ``target_host:target_port`` once started."""
+        self.target = (target_host, target_port)
+        self.port = free_port()
+        self.up = True
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> TcpProxy:
+        """Start relaying."""
+        self._thread.start()
+        self._ready.wait(5)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        """Stop relaying and close everything."""
+        self.cut()
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+
+    def cut(self) -> None:
+        """Drop every open connection and refuse new ones, like a dead database."""
+        self.up = False
+        self._loop.call_soon_threadsafe(self._close_all)
+
+    def restore(self) -> None:
+        """Accept connections again."""
+        self.up = True
+
+    def _close_all(self) -> None:
+        for writer in list(self._writers):
+            writer.transport.abort()
+        self._writers.clear()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        self._loop.run_until_complete(asyncio.start_server(self._handle, "127.0.0.1", self.port))
+        self._ready.set()
+        self._loop.run_forever()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if not self.up:
+            writer.transport.abort()
+            return
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            writer.transport.abort()
+            return
+        self._writers.update((writer, up_writer))
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(OSError, asyncio.CancelledError):
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            dst.transport.abort()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+
+def count_rows(database_url: str, where: str = "1=1") -> int:
+    """Count rows of the secret table straight from the database, bypassing ots."""
+    if database_url.startswith("sqlite://"):
+        import sqlite3
+
+        conn = sqlite3.connect(database_url.removeprefix("sqlite://"))
+        try:
+            return int(conn.execute(f"SELECT count(*) FROM secret WHERE {where}").fetchone()[0])
+        finally:
+            conn.close()
+
+    async def count() -> int:
+        conn = await asyncpg.connect(database_url)
+        try:
+            return int(await conn.fetchval(f"SELECT count(*) FROM secret WHERE {where}"))
+        finally:
+            await conn.close()
+
+    return asyncio.run(count())

@@ -55,13 +55,14 @@ def install_redaction() -> None:
 
 
 def log_config() -> dict[str, Any]:
-    """Return Sanic's logging config with the redaction filter on every logger."""
+    """Return Sanic's logging config with the redaction filter on every handler."""
     # A shallow copy per section: the handlers hold streams, which cannot be deep-copied.
     config = dict(LOGGING_CONFIG_DEFAULTS)
     config["filters"] = {"redact_keys": {"()": RedactKeys}}
-    for section in ("loggers", "handlers"):
-        config[section] = {
-            name: {**entry, "filters": ["redact_keys"]}
-            for name, entry in LOGGING_CONFIG_DEFAULTS[section].items()
-        }
+    # Handlers are rebuilt by every dictConfig; loggers persist, so their filter is
+    # attached once by install_redaction() instead of once per app.
+    config["handlers"] = {
+        name: {**entry, "filters": ["redact_keys"]}
+        for name, entry in LOGGING_CONFIG_DEFAULTS["handlers"].items()
+    }
     return config

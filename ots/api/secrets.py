@@ -9,13 +9,13 @@ from sanic_ext.extensions.openapi.definitions import RequestBody, Response
 from ots.api.body import parse_body
 from ots.api.responses import iso_utc, json_response
 from ots.api.schemas import (
-    openapi_content,
     ErrorResponse,
     GenerateRequest,
     GenerateResponse,
     RevealRequest,
     RevealResponse,
     StatusResponse,
+    openapi_content,
 )
 from ots.service import SecretService
 

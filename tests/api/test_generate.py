@@ -96,9 +96,7 @@ INVALID_FIELDS = {
 }
 
 
-@pytest.mark.parametrize(
-    ("payload", "field"), INVALID_FIELDS.values(), ids=INVALID_FIELDS.keys()
-)
+@pytest.mark.parametrize(("payload", "field"), INVALID_FIELDS.values(), ids=INVALID_FIELDS.keys())
 def test_invalid_fields_are_422(client: Client, payload: dict[str, object], field: str) -> None:
     """A missing, mistyped, empty or out-of-range field gets 422 naming the field."""
     response = client.post("/generate", content=json.dumps(payload).encode())

@@ -7,7 +7,10 @@ import pytest
 from tests.conftest import Client
 from tests.support import FakeClock
 
-NOT_FOUND = {"error": "not_found", "message": "There is no such secret, or it is no longer available."}
+NOT_FOUND = {
+    "error": "not_found",
+    "message": "There is no such secret, or it is no longer available.",
+}
 
 
 def test_right_passphrase_reveals_once(client: Client) -> None:

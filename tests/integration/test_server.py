@@ -1,4 +1,4 @@
-"""A real `ots serve` with two workers, on both databases: races, restarts, what is at rest, logs."""
+"""A real `ots serve` with two workers on both databases: races, restarts, data at rest, logs."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -17,6 +19,7 @@ import pytest
 from ots import db
 from ots.config import Settings
 from tests.support import (
+    count_rows,
     free_port,
     make_settings,
     running_server,
@@ -103,7 +106,12 @@ def _database_bytes(settings: Settings) -> bytes:
         files = [path, Path(f"{path}-wal"), Path(f"{path}-shm")]
         return b"".join(f.read_bytes() for f in files if f.exists())
     dump = subprocess.run(
-        ["pg_dump", "--data-only", "--inserts", settings.database_url.replace("postgres://", "postgresql://", 1)],
+        [
+            "pg_dump",
+            "--data-only",
+            "--inserts",
+            settings.database_url.replace("postgres://", "postgresql://", 1),
+        ],
         capture_output=True,
         check=True,
     )
@@ -151,3 +159,29 @@ def test_created_secret_survives_the_server_dying(
     with running_server(settings, tmp_path / "second.log") as base:
         response = httpx.post(f"{base}/secrets/{key}", json={"passphrase": "pw"})
     assert response.json() == {"secret": "durable"}
+
+
+def test_workers_sweep_expired_secrets_in_the_background(db_url: str, tmp_path: Path) -> None:
+    """With no request at all, the two workers' sweepers delete expired rows."""
+    settings = make_settings(db_url, port=free_port(), workers=2, sweep_interval=0.2)
+    with running_server(settings, tmp_path / "sweep.log") as base:
+        created = [
+            httpx.post(
+                f"{base}/generate", json={"secret": "short", "passphrase": "p", "ttl": 1}
+            ).json()
+            for _ in range(3)
+        ]
+        last_expiry = max(
+            int(
+                datetime.strptime(c["expires_at"], "%Y-%m-%dT%H:%M:%SZ")
+                .replace(tzinfo=UTC)
+                .timestamp()
+            )
+            for c in created
+        )
+        assert count_rows(db_url, f"expires_at <= {last_expiry}") >= 3
+        deadline = time.monotonic() + 15
+        while count_rows(db_url, f"expires_at <= {last_expiry}"):
+            assert time.monotonic() < deadline, "expired secrets were not swept"
+            time.sleep(0.2)
+        assert "Traceback" not in (tmp_path / "sweep.log").read_text()

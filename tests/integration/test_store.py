@@ -7,6 +7,8 @@ import secrets
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+import pytest
+
 from ots import db, store
 from ots.crypto import KdfParams, Sealed
 from ots.errors import UnavailableError
@@ -99,10 +101,7 @@ def test_unreachable_database_is_unavailable() -> None:
     async def body() -> None:
         await store.ping()
 
-    try:
+    with pytest.raises(UnavailableError) as caught:
         run(url, body)
-    except UnavailableError as exc:
-        assert exc.status == 503
-        assert exc.retry_after
-    else:
-        raise AssertionError("ping succeeded against a closed port")
+    assert caught.value.status == 503
+    assert caught.value.retry_after

@@ -1,0 +1,92 @@
+"""config: every OTS_* variable parsed, checked, and named when wrong."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+import pytest
+
+from ots.config import Settings
+from ots.errors import ConfigError
+
+ENV_EXAMPLE = Path(__file__).resolve().parents[2] / ".env.example"
+
+
+def test_defaults_are_the_contract_defaults() -> None:
+    """With no environment, the contract's defaults apply."""
+    s = Settings.from_env({})
+    assert s.database_url == "sqlite://ots.sqlite3"
+    assert (s.port, s.default_ttl, s.min_ttl, s.max_ttl) == (8080, 604800, 60, 2592000)
+    assert (s.max_secret_bytes, s.max_attempts, s.max_live_secrets) == (65536, 5, 1_000_000)
+    assert (s.rate_limit, s.rate_limit_storage) == ("600/minute", "memory://")
+    assert s.receipt_retention == 604800
+
+
+def test_values_are_read_and_cast() -> None:
+    """Every field is read from OTS_<NAME> with its type."""
+    s = Settings.from_env(
+        {"OTS_PORT": "9000", "OTS_SWEEP_INTERVAL": "0.5", "OTS_HOST": " 0.0.0.0 "}
+    )
+    assert (s.port, s.sweep_interval, s.host) == (9000, 0.5, "0.0.0.0")
+
+
+def test_cheapest_argon2_is_allowed() -> None:
+    """Any cost argon2 accepts is allowed, so tests and benchmarks can be cheap."""
+    s = Settings.from_env(
+        {"OTS_ARGON2_TIME_COST": "1", "OTS_ARGON2_MEMORY_KIB": "8", "OTS_ARGON2_PARALLELISM": "1"}
+    )
+    assert s.argon2_memory_kib == 8
+
+
+BAD = {
+    "int-text": ("OTS_PORT", "eighty"),
+    "int-float": ("OTS_MAX_ATTEMPTS", "2.5"),
+    "port-zero": ("OTS_PORT", "0"),
+    "float-nan": ("OTS_SWEEP_INTERVAL", "nan"),
+    "float-text": ("OTS_DB_WAIT", "soon"),
+    "negative-retention": ("OTS_RECEIPT_RETENTION", "-1"),
+    "max-below-min": ("OTS_MAX_TTL", "10"),
+    "default-out-of-range": ("OTS_DEFAULT_TTL", "99999999"),
+    "argon2-time": ("OTS_ARGON2_TIME_COST", "0"),
+    "argon2-lanes": ("OTS_ARGON2_PARALLELISM", "0"),
+    "argon2-memory-per-lane": ("OTS_ARGON2_MEMORY_KIB", "15"),
+    "rate-limit": ("OTS_RATE_LIMIT", "fast"),
+    "rate-storage": ("OTS_RATE_LIMIT_STORAGE", "mongodb://x"),
+    "database": ("OTS_DATABASE_URL", "ots.sqlite3"),
+    "empty-host": ("OTS_HOST", ""),
+    "workers": ("OTS_WORKERS", "-2"),
+}
+
+
+@pytest.mark.parametrize(("variable", "value"), BAD.values(), ids=BAD.keys())
+def test_bad_value_names_the_variable(variable: str, value: str) -> None:
+    """A bad value raises ConfigError whose message starts with the variable."""
+    env = {variable: value}
+    if variable == "OTS_ARGON2_MEMORY_KIB":
+        env["OTS_ARGON2_PARALLELISM"] = "2"
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env(env)
+    assert caught.value.variable == variable
+    assert str(caught.value).startswith(variable)
+
+
+def test_env_example_lists_every_setting_with_its_default() -> None:
+    """.env.example names every OTS_* variable, with the value that is the default."""
+    text = ENV_EXAMPLE.read_text()
+    listed = dict(re.findall(r"^#?\s*(OTS_[A-Z0-9_]+)=(.*)$", text, flags=re.M))
+    defaults = Settings()
+    for field in dataclasses.fields(Settings):
+        name = f"OTS_{field.name.upper()}"
+        assert name in listed, name
+        if field.name != "kdf_threads":
+            assert Settings.from_env({name: listed[name]}) == defaults or listed[name] == str(
+                getattr(defaults, field.name)
+            ), name
+
+
+def test_request_limit_fits_the_worst_escaping() -> None:
+    r"""The body limit admits a maximal secret and passphrase escaped as \uXXXX."""
+    s = Settings()
+    assert s.request_max_bytes >= 6 * s.max_secret_bytes + 12 * 1024

@@ -1,0 +1,125 @@
+"""crypto: keys, lookup hashes, key derivation and the AEAD."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+from ots import crypto
+from ots.config import Settings
+from ots.crypto import Concealed, DecryptionError, KdfParams
+
+CHEAP = KdfParams(time_cost=1, memory_kib=8, parallelism=1)
+
+
+class TestKeys:
+    """new_key and is_wellformed_key."""
+
+    def test_keys_are_long_random_and_url_safe(self) -> None:
+        """Keys carry at least 128 bits in [A-Za-z0-9_-] and never repeat."""
+        keys = {crypto.new_key() for _ in range(1000)}
+        assert len(keys) == 1000
+        for key in keys:
+            assert re.fullmatch(r"[A-Za-z0-9_-]+", key)
+            assert len(key) * 6 >= 128
+            assert crypto.is_wellformed_key(key)
+
+    @pytest.mark.parametrize("key", ["", "short", "a" * 129, "has space padding xx", "é" * 20])
+    def test_foreign_keys_are_not_wellformed(self, key: str) -> None:
+        """Anything ots could not have made is refused before any lookup."""
+        assert not crypto.is_wellformed_key(key)
+
+
+class TestLookupHash:
+    """lookup_hash."""
+
+    def test_is_stable_and_hides_the_key(self) -> None:
+        """Same key, same hash; the hash does not contain the key."""
+        key = crypto.new_key()
+        digest = crypto.lookup_hash(key, "secret")
+        assert digest == crypto.lookup_hash(key, "secret")
+        assert key not in digest
+        assert len(digest) == 64
+
+    def test_purposes_are_separated(self) -> None:
+        """A secret key and a receipt key with the same text hash differently."""
+        key = crypto.new_key()
+        assert crypto.lookup_hash(key, "secret") != crypto.lookup_hash(key, "receipt")
+
+
+class TestSealing:
+    """derive_key, seal and unseal."""
+
+    def test_round_trip(self) -> None:
+        """What is sealed with the derived key opens with the same inputs."""
+        salt = crypto.new_salt()
+        key = crypto.derive_key("pass", "k" * 32, salt, CHEAP)
+        nonce, ciphertext = crypto.seal(key, b"hello", b"row-1")
+        assert b"hello" not in ciphertext
+        assert crypto.unseal(key, nonce, ciphertext, b"row-1") == b"hello"
+
+    @pytest.mark.parametrize(
+        ("passphrase", "secret_key", "aad"),
+        [("wrong", "k" * 32, b"row-1"), ("pass", "j" * 32, b"row-1"), ("pass", "k" * 32, b"row-2")],
+        ids=["wrong-passphrase", "wrong-secret-key", "moved-to-another-row"],
+    )
+    def test_any_wrong_input_fails(self, passphrase: str, secret_key: str, aad: bytes) -> None:
+        """The passphrase, the secret key and the row are all needed to open it."""
+        salt = crypto.new_salt()
+        nonce, ciphertext = crypto.seal(
+            crypto.derive_key("pass", "k" * 32, salt, CHEAP), b"hello", b"row-1"
+        )
+        key = crypto.derive_key(passphrase, secret_key, salt, CHEAP)
+        with pytest.raises(DecryptionError):
+            crypto.unseal(key, nonce, ciphertext, aad)
+
+    def test_tampering_is_detected(self) -> None:
+        """A flipped ciphertext bit fails authentication."""
+        key = crypto.derive_key("pass", "k" * 32, crypto.new_salt(), CHEAP)
+        nonce, ciphertext = crypto.seal(key, b"hello", b"")
+        tampered = bytes([ciphertext[0] ^ 1]) + ciphertext[1:]
+        with pytest.raises(DecryptionError):
+            crypto.unseal(key, nonce, tampered, b"")
+
+    def test_kdf_parameters_change_the_key(self) -> None:
+        """Stored KDF parameters matter: other costs derive another key."""
+        salt = crypto.new_salt()
+        stronger = KdfParams(time_cost=2, memory_kib=16, parallelism=1)
+        assert crypto.derive_key("p", "k" * 32, salt, CHEAP) != crypto.derive_key(
+            "p", "k" * 32, salt, stronger
+        )
+
+    def test_salt_changes_the_key(self) -> None:
+        """Each secret has its own salt, hence its own key."""
+        assert crypto.derive_key("p", "k" * 32, b"a" * 16, CHEAP) != crypto.derive_key(
+            "p", "k" * 32, b"b" * 16, CHEAP
+        )
+
+
+def test_concealed_never_prints() -> None:
+    """A concealed value shows stars in repr, str and f-strings."""
+    hidden = Concealed("hunter2")
+    assert "hunter2" not in repr(hidden)
+    assert "hunter2" not in f"{hidden}"
+    assert hidden.reveal() == "hunter2"
+
+
+def test_production_kdf_defaults_meet_owasp() -> None:
+    """What ships is no weaker than OWASP's argon2id minimum (m=19456 KiB, t=2, p=1)."""
+    shipped = Settings()
+    assert shipped.argon2_memory_kib >= 19456
+    assert shipped.argon2_time_cost >= 2
+    assert shipped.argon2_parallelism >= 1
+
+
+def test_crypto_and_config_import_no_framework() -> None:
+    """Crypto and config stay pure: importing them loads neither Sanic nor Tortoise."""
+    code = (
+        "import sys, ots.crypto, ots.config; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('sanic', 'tortoise')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

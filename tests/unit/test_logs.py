@@ -1,0 +1,64 @@
+"""Log redaction."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from ots.api.logs import RedactKeys, install_redaction, log_config, redact
+
+KEY = "y7ItGjC6pCjSdWnhBpQhUE6bHfdChPMR"
+
+PATHS = {
+    "secret": (f"POST http://h/secrets/{KEY} 200", "POST http://h/secrets/[redacted] 200"),
+    "receipt-burn": (f"/receipts/{KEY}/burn", "/receipts/[redacted]/burn"),
+    "query": (f"/secrets/{KEY}?x=1", "/secrets/[redacted]?x=1"),
+    "quoted": (f"uri: 'http://h/secrets/{KEY}'", "uri: 'http://h/secrets/[redacted]'"),
+    "other": ("/generate", "/generate"),
+}
+
+
+@pytest.mark.parametrize(("text", "expected"), PATHS.values(), ids=PATHS.keys())
+def test_redact(text: str, expected: str) -> None:
+    """The key segment of /secrets/… and /receipts/… is replaced."""
+    assert redact(text) == expected
+
+
+def _record(msg: str, args: tuple[object, ...] = (), **extra: object) -> logging.LogRecord:
+    record = logging.LogRecord("sanic.access", logging.INFO, __file__, 1, msg, args, None)
+    record.__dict__.update(extra)
+    return record
+
+
+def test_filter_rewrites_message_args_and_request_extra() -> None:
+    """Formatted args and Sanic's `request` extra are redacted before any handler sees them."""
+    record = _record("handling %s", (f"/secrets/{KEY}",), request=f"GET /secrets/{KEY}")
+    assert RedactKeys().filter(record)
+    assert KEY not in record.getMessage()
+    assert KEY not in record.request  # type: ignore[attr-defined]
+
+
+def test_filter_redacts_tracebacks() -> None:
+    """An exception whose text holds a key is redacted too."""
+    try:
+        raise ValueError(f"bad /secrets/{KEY}")
+    except ValueError:
+        import sys
+
+        record = logging.LogRecord(
+            "sanic.error", logging.ERROR, __file__, 1, "boom", (), sys.exc_info()
+        )
+    RedactKeys().filter(record)
+    assert record.exc_text is not None
+    assert KEY not in record.exc_text
+    assert KEY not in logging.Formatter().format(record)
+
+
+def test_install_is_idempotent_and_config_filters_every_handler() -> None:
+    """The filter is attached once per logger and on every configured handler."""
+    install_redaction()
+    install_redaction()
+    assert sum(isinstance(f, RedactKeys) for f in logging.getLogger("sanic.access").filters) == 1
+    config = log_config()
+    assert all(h["filters"] == ["redact_keys"] for h in config["handlers"].values())
