@@ -35,3 +35,30 @@ class SecretRecord(Model):
 
         table = "secret"
         indexes = (("expires_at",),)
+
+
+class ReceiptRecord(Model):
+    """What the creator may learn about a secret: its state and times, never its content.
+
+    ``lookup`` is a one-way hash of the ``receipt_key``; ``secret_lookup`` is
+    the secret's own lookup hash, which cannot give the ``secret_key`` back.
+    ``state`` is pending, revealed or burned; a pending receipt whose
+    ``expires_at`` has passed reads as expired. The sweeper deletes the row
+    once ``purge_at`` has passed.
+    """
+
+    id = fields.BigIntField(primary_key=True)
+    lookup = fields.CharField(max_length=64, unique=True)
+    secret_lookup = fields.CharField(max_length=64, unique=True)
+    state = fields.CharField(max_length=16)
+    created_at = fields.BigIntField()
+    expires_at = fields.BigIntField()
+    revealed_at = fields.BigIntField(null=True)
+    failed_attempts = fields.IntField()
+    purge_at = fields.BigIntField()
+
+    class Meta:
+        """Table name and the index the purge uses."""
+
+        table = "receipt"
+        indexes = (("purge_at",),)

@@ -22,6 +22,7 @@ from ots.crypto import DecryptionError, KdfParams, Sealed
 from ots.errors import (
     FieldProblem,
     NotFoundError,
+    NotPendingError,
     PayloadTooLargeError,
     UnavailableError,
     ValidationFailedError,
@@ -30,14 +31,28 @@ from ots.errors import (
 
 Clock = Callable[[], float]
 SECRET_PURPOSE: Final = "secret"  # noqa: S105 - a hash domain label, not a password
+RECEIPT_PURPOSE: Final = "receipt"
+EXPIRED: Final = "expired"
 
 
 @dataclass(frozen=True)
 class CreatedSecret:
-    """What the creator gets back: the key and when the secret expires."""
+    """What the creator gets back: both keys and when the secret expires."""
 
     secret_key: str
+    receipt_key: str
     expires_at: int
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """The creator's view of a secret: its state and times, never its content."""
+
+    state: str
+    created_at: int
+    expires_at: int
+    revealed_at: int | None
+    failed_attempts: int
 
 
 @dataclass(frozen=True)
@@ -94,13 +109,17 @@ class SecretService:
         now = self._clock()
         # Rounded up: a secret lives at least ttl seconds, never a fraction less.
         expires_at = math.ceil(now) + ttl
+        receipt_key = crypto.new_key()
         await store.insert_secret(
             lookup=lookup,
+            receipt_lookup=crypto.lookup_hash(receipt_key, RECEIPT_PURPOSE),
             sealed=Sealed(salt=salt, nonce=nonce, ciphertext=ciphertext, kdf=kdf),
             created_at=int(now),
             expires_at=expires_at,
+            # Unread, the receipt ends with the secret's expiry; retention runs from there.
+            purge_at=expires_at + settings.receipt_retention,
         )
-        return CreatedSecret(secret_key=secret_key, expires_at=expires_at)
+        return CreatedSecret(secret_key=secret_key, receipt_key=receipt_key, expires_at=expires_at)
 
     async def reveal_secret(self, secret_key: str, passphrase: str) -> str:
         """Open the secret with ``passphrase`` and destroy it; exactly one caller wins.
@@ -118,13 +137,50 @@ class SecretService:
             )
         except DecryptionError:
             max_attempts = self._settings.max_attempts
-            failures = await store.record_failure(stored.id, self.now(), max_attempts)
+            now = self.now()
+            failures = await store.record_failure(
+                stored.id, lookup, now, max_attempts, self._purge_at(now)
+            )
             if failures is None:
                 raise NotFoundError from None
             raise WrongPassphraseError(attempts_left=max(0, max_attempts - failures)) from None
-        if not await store.claim(stored.id, self.now()):
+        now = self.now()
+        if not await store.claim(stored.id, lookup, now, self._purge_at(now)):
             raise NotFoundError
         return plaintext.decode("utf-8")
+
+    async def receipt_status(self, receipt_key: str) -> Receipt:
+        """Tell the creator what became of the secret.
+
+        Raises:
+            NotFoundError: unknown receipt, or purged after its retention.
+        """
+        now = self.now()
+        stored = await self._find_receipt(receipt_key, now)
+        state = stored.state
+        if state == store.PENDING and stored.expires_at <= now:
+            state = EXPIRED
+        return Receipt(
+            state=state,
+            created_at=stored.created_at,
+            expires_at=stored.expires_at,
+            revealed_at=stored.revealed_at,
+            failed_attempts=stored.failed_attempts,
+        )
+
+    async def burn_secret(self, receipt_key: str) -> None:
+        """Destroy the pending secret behind a receipt.
+
+        Raises:
+            NotFoundError: unknown or purged receipt.
+            NotPendingError: the secret was already revealed, burned or expired.
+        """
+        now = self.now()
+        if crypto.is_wellformed_key(receipt_key) and await store.burn(
+            crypto.lookup_hash(receipt_key, RECEIPT_PURPOSE), now, self._purge_at(now)
+        ):
+            return
+        raise NotPendingError((await self.receipt_status(receipt_key)).state)
 
     async def secret_status(self, secret_key: str) -> SecretStatus:
         """Tell whether the secret can still be read; changes nothing.
@@ -147,19 +203,21 @@ class SecretService:
         return True
 
     async def sweep_expired(self) -> int:
-        """Delete every expired secret in bounded batches; return how many went.
+        """Delete expired secrets and receipts past retention in bounded batches; return the count.
 
         Batches keep each statement short, and the pause between them lets
         requests run, so a million expired rows never stall the service.
         """
         total = 0
         batch = self._settings.sweep_batch
-        while True:
-            removed = await store.sweep_expired(self.now(), batch)
-            total += removed
-            if removed < batch:
-                return total
-            await asyncio.sleep(0)
+        for sweep in (store.sweep_expired, store.purge_receipts):
+            while True:
+                removed = await sweep(self.now(), batch)
+                total += removed
+                if removed < batch:
+                    break
+                await asyncio.sleep(0)
+        return total
 
     async def _find(self, secret_key: str) -> store.StoredSecret:
         if not crypto.is_wellformed_key(secret_key):
@@ -168,6 +226,17 @@ class SecretService:
         if stored is None:
             raise NotFoundError
         return stored
+
+    async def _find_receipt(self, receipt_key: str, now: int) -> store.StoredReceipt:
+        if not crypto.is_wellformed_key(receipt_key):
+            raise NotFoundError("There is no such receipt.")
+        stored = await store.find_receipt(crypto.lookup_hash(receipt_key, RECEIPT_PURPOSE), now)
+        if stored is None:
+            raise NotFoundError("There is no such receipt.")
+        return stored
+
+    def _purge_at(self, ended_at: int) -> int:
+        return ended_at + self._settings.receipt_retention
 
     async def _derive(self, passphrase: str, secret_key: str, salt: bytes, kdf: KdfParams) -> bytes:
         # argon2id takes tens of milliseconds of CPU: on the event loop it would stall

@@ -15,21 +15,27 @@ row count (1 or 0) decides the winner. Both are atomic across processes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import sqlite3
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from typing import ParamSpec, TypeVar
+from typing import Any, Final, ParamSpec, TypeVar
 
 import asyncpg
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import DBConnectionError, OperationalError
-from tortoise.expressions import F
+from tortoise.expressions import F, Subquery
 from tortoise.transactions import in_transaction
 
 from ots.crypto import KdfParams, Sealed
 from ots.errors import UnavailableError
-from ots.models import SecretRecord
+from ots.models import ReceiptRecord, SecretRecord
+
+PENDING: Final = "pending"
+REVEALED: Final = "revealed"
+BURNED: Final = "burned"
 
 log = logging.getLogger("ots.store")
 
@@ -47,6 +53,22 @@ DATABASE_DOWN = (
     OperationalError,
 )
 
+# Errors after which the pooled connections are suspect: all of them may have died
+# with the server, and each stale one would fail one more request if kept.
+CONNECTION_LOST = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+)
+
+
+async def _recycle_connections() -> None:
+    expire = getattr(SecretRecord._meta.db, "_expire_connections", None)
+    if expire is not None:
+        with contextlib.suppress(Exception):
+            await expire()
+
 
 @dataclass(frozen=True)
 class StoredSecret:
@@ -59,36 +81,77 @@ class StoredSecret:
     expires_at: int
 
 
-def translate_db_errors(func: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
-    """Turn any database failure inside ``func`` into ``UnavailableError`` (503)."""
+def translate_db_errors(func: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, Awaitable[R]]:
+    """Run ``func`` in its own task; turn any database failure into ``UnavailableError`` (503).
+
+    The task matters: when the connection dies as a transaction begins,
+    Tortoise leaves that dead transaction registered in the caller's context.
+    Sanic serves every request of a keep-alive connection in one task, so
+    without isolation all of them would keep failing after the database is
+    back. A child task gets a copy of the context and the leak dies with it.
+    """
 
     @functools.wraps(func)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
-            return await func(*args, **kwargs)
+            return await asyncio.create_task(func(*args, **kwargs))
         except DATABASE_DOWN as exc:
             # The message may carry SQL or a host name: it goes to the log, never to a client.
             log.error("database error in %s: %s: %s", func.__name__, type(exc).__name__, exc)
+            if isinstance(exc, CONNECTION_LOST):
+                await _recycle_connections()
             raise UnavailableError from exc
 
     return wrapper
 
 
+@dataclass(frozen=True)
+class StoredReceipt:
+    """A receipt as read from its row; ``state`` is pending, revealed or burned."""
+
+    state: str
+    created_at: int
+    expires_at: int
+    revealed_at: int | None
+    failed_attempts: int
+
+
 @translate_db_errors
-async def insert_secret(*, lookup: str, sealed: Sealed, created_at: int, expires_at: int) -> None:
-    """Store a sealed secret; it is committed when this returns."""
-    await SecretRecord.create(
-        lookup=lookup,
-        salt=sealed.salt,
-        nonce=sealed.nonce,
-        ciphertext=sealed.ciphertext,
-        kdf_time_cost=sealed.kdf.time_cost,
-        kdf_memory_kib=sealed.kdf.memory_kib,
-        kdf_parallelism=sealed.kdf.parallelism,
-        failed_attempts=0,
-        created_at=created_at,
-        expires_at=expires_at,
-    )
+async def insert_secret(
+    *,
+    lookup: str,
+    receipt_lookup: str,
+    sealed: Sealed,
+    created_at: int,
+    expires_at: int,
+    purge_at: int,
+) -> None:
+    """Store a sealed secret and its receipt together; both are committed when this returns."""
+    async with in_transaction() as conn:
+        await SecretRecord.create(
+            using_db=conn,
+            lookup=lookup,
+            salt=sealed.salt,
+            nonce=sealed.nonce,
+            ciphertext=sealed.ciphertext,
+            kdf_time_cost=sealed.kdf.time_cost,
+            kdf_memory_kib=sealed.kdf.memory_kib,
+            kdf_parallelism=sealed.kdf.parallelism,
+            failed_attempts=0,
+            created_at=created_at,
+            expires_at=expires_at,
+        )
+        await ReceiptRecord.create(
+            using_db=conn,
+            lookup=receipt_lookup,
+            secret_lookup=lookup,
+            state=PENDING,
+            created_at=created_at,
+            expires_at=expires_at,
+            revealed_at=None,
+            failed_attempts=0,
+            purge_at=purge_at,
+        )
 
 
 @translate_db_errors
@@ -112,8 +175,11 @@ async def find_live(lookup: str, now: int) -> StoredSecret | None:
 
 
 @translate_db_errors
-async def claim(secret_id: int, now: int) -> bool:
+async def claim(secret_id: int, lookup: str, now: int, purge_at: int) -> bool:
     """Atomically take an unexpired secret out of the table for its one reader.
+
+    The receipt turns ``revealed`` in the same transaction. Locks are taken
+    secret first, receipt second, as ``burn`` does, so the two cannot deadlock.
 
     Returns:
         True for exactly one caller; False if it was already read, burned,
@@ -126,11 +192,60 @@ async def claim(secret_id: int, now: int) -> bool:
             locked = await live.select_for_update().only("id").first()
             if locked is None:
                 return False
-        return await live.delete() == 1
+        if await live.delete() != 1:
+            return False
+        await _end_receipt(conn, lookup, REVEALED, purge_at, revealed_at=now)
+        return True
 
 
 @translate_db_errors
-async def record_failure(secret_id: int, now: int, max_attempts: int) -> int | None:
+async def burn(receipt_lookup: str, now: int, purge_at: int) -> bool:
+    """Destroy the pending secret behind a receipt.
+
+    The first statement deletes the secret (a write, so SQLite takes its
+    write lock before reading anything); a racing reveal and burn are
+    decided by which delete removes the row.
+
+    Returns:
+        True if this call destroyed the secret; False if there was no pending
+        secret behind the receipt (or no receipt).
+    """
+    async with in_transaction() as conn:
+        secret_lookup = ReceiptRecord.filter(lookup=receipt_lookup).values("secret_lookup")
+        deleted = (
+            await SecretRecord.filter(lookup__in=Subquery(secret_lookup), expires_at__gt=now)
+            .using_db(conn)
+            .delete()
+        )
+        if not deleted:
+            return False
+        await (
+            ReceiptRecord.filter(lookup=receipt_lookup)
+            .using_db(conn)
+            .update(state=BURNED, purge_at=purge_at)
+        )
+        return True
+
+
+@translate_db_errors
+async def find_receipt(receipt_lookup: str, now: int) -> StoredReceipt | None:
+    """Return the receipt stored under ``receipt_lookup`` unless it is due for purging."""
+    row = await ReceiptRecord.filter(lookup=receipt_lookup, purge_at__gt=now).first()
+    if row is None:
+        return None
+    return StoredReceipt(
+        state=row.state,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        revealed_at=row.revealed_at,
+        failed_attempts=row.failed_attempts,
+    )
+
+
+@translate_db_errors
+async def record_failure(
+    secret_id: int, lookup: str, now: int, max_attempts: int, purge_at: int
+) -> int | None:
     """Count one wrong passphrase; destroy the secret at ``max_attempts``.
 
     The increment is the transaction's first statement, so it takes the write
@@ -146,8 +261,27 @@ async def record_failure(secret_id: int, now: int, max_attempts: int) -> int | N
         row = await SecretRecord.filter(id=secret_id).using_db(conn).only("failed_attempts").get()
         count = row.failed_attempts
         if count >= max_attempts:
+            # Destroyed by too many wrong passphrases: the creator sees it as burned.
             await SecretRecord.filter(id=secret_id).using_db(conn).delete()
+            await _end_receipt(conn, lookup, BURNED, purge_at, failed_attempts=count)
+        else:
+            await (
+                ReceiptRecord.filter(secret_lookup=lookup)
+                .using_db(conn)
+                .update(failed_attempts=count)
+            )
         return count
+
+
+async def _end_receipt(
+    conn: BaseDBAsyncClient, lookup: str, state: str, purge_at: int, **changes: int
+) -> None:
+    # Secrets stored before receipts existed have none: then this changes nothing.
+    await (
+        ReceiptRecord.filter(secret_lookup=lookup)
+        .using_db(conn)
+        .update(state=state, purge_at=purge_at, **changes)
+    )
 
 
 @translate_db_errors
@@ -160,6 +294,26 @@ async def sweep_expired(now: int, batch: int) -> int:
 
 
 @translate_db_errors
+async def purge_receipts(now: int, batch: int) -> int:
+    """Delete at most ``batch`` receipts whose retention has passed; return how many went."""
+    ids = await ReceiptRecord.filter(purge_at__lte=now).limit(batch).values_list("id", flat=True)
+    if not ids:
+        return 0
+    return await ReceiptRecord.filter(id__in=list(ids), purge_at__lte=now).delete()
+
+
 async def ping() -> None:
-    """Run a trivial query; raise ``UnavailableError`` if the database does not answer."""
+    """Run a trivial query; raise ``UnavailableError`` if the database does not answer.
+
+    One retry: the first failure after an outage may only be a stale pooled
+    connection, which the failure itself has recycled.
+    """
+    try:
+        await _select_one()
+    except UnavailableError:
+        await _select_one()
+
+
+@translate_db_errors
+async def _select_one() -> None:
     await asyncio.wait_for(SecretRecord._meta.db.execute_query("SELECT 1"), timeout=3)

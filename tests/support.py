@@ -253,21 +253,21 @@ class TcpProxy:
         await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
 
 
-def count_rows(database_url: str, where: str = "1=1") -> int:
-    """Count rows of the secret table straight from the database, bypassing ots."""
+def count_rows(database_url: str, where: str = "1=1", table: str = "secret") -> int:
+    """Count rows of ``table`` straight from the database, bypassing ots."""
     if database_url.startswith("sqlite://"):
         import sqlite3
 
         conn = sqlite3.connect(database_url.removeprefix("sqlite://"))
         try:
-            return int(conn.execute(f"SELECT count(*) FROM secret WHERE {where}").fetchone()[0])
+            return int(conn.execute(f"SELECT count(*) FROM {table} WHERE {where}").fetchone()[0])
         finally:
             conn.close()
 
     async def count() -> int:
         conn = await asyncpg.connect(database_url)
         try:
-            return int(await conn.fetchval(f"SELECT count(*) FROM secret WHERE {where}"))
+            return int(await conn.fetchval(f"SELECT count(*) FROM {table} WHERE {where}"))
         finally:
             await conn.close()
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from sanic import Blueprint
 
 from ots.api.health import bp as health_bp
+from ots.api.receipts import bp as receipts_bp
 from ots.api.secrets import bp as secrets_bp
 
-api = Blueprint.group(secrets_bp, health_bp)
+api = Blueprint.group(secrets_bp, receipts_bp, health_bp)
 
 __all__ = ["api"]

@@ -36,7 +36,8 @@ class RevealRequest(_Strict):
 class GenerateResponse(BaseModel):
     """201 answer of ``POST /generate``."""
 
-    secret_key: str
+    secret_key: str = Field(description="Give it, with the passphrase, to the recipient.")
+    receipt_key: str = Field(description="Keep it: it shows what became of the secret.")
     expires_at: str = Field(description="ISO 8601, UTC, with a Z suffix.")
 
 
@@ -52,6 +53,32 @@ class StatusResponse(BaseModel):
     state: Literal["pending"]
     expires_at: str
     attempts_left: int
+
+
+class ReceiptResponse(BaseModel):
+    """200 answer of ``GET /receipts/{receipt_key}``."""
+
+    state: Literal["pending", "revealed", "burned", "expired"] = Field(
+        description="burned also covers a secret destroyed by too many wrong passphrases."
+    )
+    created_at: str
+    expires_at: str
+    revealed_at: str | None
+    failed_attempts: int
+
+
+class BurnResponse(BaseModel):
+    """200 answer of ``POST /receipts/{receipt_key}/burn``."""
+
+    state: Literal["burned"]
+
+
+class NotPendingResponse(BaseModel):
+    """409 answer of a burn when the secret is no longer pending."""
+
+    error: Literal["not_pending"]
+    message: str
+    state: Literal["revealed", "burned", "expired"]
 
 
 class HealthResponse(BaseModel):

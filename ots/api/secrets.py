@@ -53,7 +53,12 @@ async def generate(request: Request) -> HTTPResponse:
     body = parse_body(request, GenerateRequest)
     created = await _service(request).create_secret(body.secret, body.passphrase, body.ttl)
     return json_response(
-        {"secret_key": created.secret_key, "expires_at": iso_utc(created.expires_at)}, status=201
+        {
+            "secret_key": created.secret_key,
+            "receipt_key": created.receipt_key,
+            "expires_at": iso_utc(created.expires_at),
+        },
+        status=201,
     )
 
 

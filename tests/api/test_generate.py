@@ -31,8 +31,10 @@ def test_created_secret_has_keys_and_expiry(client: Client, clock: FakeClock) ->
     response = client.post("/generate", json={"secret": "x", "passphrase": "p", "ttl": 3600})
     assert response.status == 201
     body = response.json
-    assert set(body) == {"secret_key", "expires_at"}
+    assert set(body) == {"secret_key", "receipt_key", "expires_at"}
     assert KEY.fullmatch(body["secret_key"])
+    assert KEY.fullmatch(body["receipt_key"])
+    assert body["secret_key"] != body["receipt_key"]
     assert len(body["secret_key"]) * 6 >= 128
     assert body["expires_at"].endswith("Z")
     expires = datetime.strptime(body["expires_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
@@ -49,8 +51,11 @@ def test_default_ttl_is_applied(client: Client, clock: FakeClock) -> None:
 
 def test_every_key_is_different(client: Client) -> None:
     """Keys never repeat."""
-    keys = {client.create() for _ in range(20)}
-    assert len(keys) == 20
+    keys: set[str] = set()
+    for _ in range(20):
+        body = client.post("/generate", json={"secret": "s", "passphrase": "p"}).json
+        keys |= {body["secret_key"], body["receipt_key"]}
+    assert len(keys) == 40
 
 
 INVALID_JSON = {

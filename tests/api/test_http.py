@@ -80,7 +80,13 @@ def test_docs_page_and_spec(client: Client) -> None:
     assert "swagger" in page.text.lower()
     spec = client.get("/docs/openapi.json").json
     paths = spec["paths"]
-    assert {"/generate", "/secrets/{secret_key}", "/health"} <= set(paths)
+    assert {
+        "/generate",
+        "/secrets/{secret_key}",
+        "/receipts/{receipt_key}",
+        "/receipts/{receipt_key}/burn",
+        "/health",
+    } <= set(paths)
     generate = paths["/generate"]["post"]
     schema = generate["requestBody"]["content"]["application/json"]["schema"]
     assert set(schema["required"]) == {"secret", "passphrase"}
@@ -88,4 +94,8 @@ def test_docs_page_and_spec(client: Client) -> None:
     reveal = paths["/secrets/{secret_key}"]["post"]
     assert {"200", "403", "404", "422"} <= set(reveal["responses"])
     assert "200" in paths["/secrets/{secret_key}"]["get"]["responses"]
+    assert {"200", "404"} <= set(paths["/receipts/{receipt_key}"]["get"]["responses"])
+    assert {"200", "404", "409"} <= set(paths["/receipts/{receipt_key}/burn"]["post"]["responses"])
+    created = generate["responses"]["201"]["content"]["application/json"]["schema"]
+    assert {"secret_key", "receipt_key", "expires_at"} <= set(created["required"])
     assert "$defs" not in str(spec)

@@ -6,15 +6,20 @@ import asyncio
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import asyncpg
 import pytest
+from sanic_testing.reusable import ReusableClient
 
-from ots import db
+from ots import crypto, db
+from ots.app import create_app
+from tests.conftest import Client
 from tests.support import (
     create_postgres_database,
     drop_postgres_database,
+    free_port,
     make_settings,
     run_cli,
     settings_env,
@@ -145,6 +150,95 @@ def test_concurrent_cold_starts_migrate_once(tmp_path: Path, kind: str) -> None:
         outputs = [p.communicate(timeout=120) for p in procs]
         assert [p.returncode for p in procs] == [0] * 4, outputs
         assert sum("applied migrations" in err for _, err in outputs) == 1
+    finally:
+        if kind == "postgres":
+            drop_postgres_database(url)
+
+
+MIGRATE_TO_FIRST = """
+import asyncio, shutil, sys
+from pathlib import Path
+from aerich import Command
+from ots import db
+
+url, target = sys.argv[1], Path(sys.argv[2])
+dialect = db.dialect(url)
+source = db.migrations_root() / dialect / "models"
+(target / "models").mkdir(parents=True)
+first = sorted(source.glob("0_*.py"))[0]
+shutil.copy(first, target / "models" / first.name)
+
+async def main():
+    command = Command(db.tortoise_config(url), app="models", location=str(target))
+    await command.init()
+    await command.upgrade(run_in_transaction=True)
+    await command.aclose()
+
+asyncio.run(main())
+"""
+
+
+def _insert_v0_secret(url: str, secret: str, passphrase: str) -> str:
+    """Store a secret the way the first schema's code did; return its key."""
+    key = crypto.new_key()
+    lookup = crypto.lookup_hash(key, "secret")
+    salt = crypto.new_salt()
+    kdf = crypto.KdfParams(1, 8, 1)
+    nonce, ciphertext = crypto.seal(
+        crypto.derive_key(passphrase, key, salt, kdf),
+        secret.encode(),
+        f"ots/v1 secret {lookup}".encode(),
+    )
+    now = int(time.time())
+    row = (lookup, salt, nonce, ciphertext, 1, 8, 1, 0, now, now + 3600)
+    columns = (
+        "lookup, salt, nonce, ciphertext, kdf_time_cost, kdf_memory_kib, kdf_parallelism, "
+        "failed_attempts, created_at, expires_at"
+    )
+    if url.startswith("sqlite://"):
+        conn = sqlite3.connect(db.sqlite_path(url))
+        with conn:
+            conn.execute(f"INSERT INTO secret ({columns}) VALUES ({', '.join('?' * 10)})", row)
+        conn.close()
+    else:
+
+        async def insert() -> None:
+            pg = await asyncpg.connect(url)
+            marks = ", ".join(f"${i}" for i in range(1, 11))
+            await pg.execute(f"INSERT INTO secret ({columns}) VALUES ({marks})", *row)
+            await pg.close()
+
+        asyncio.run(insert())
+    return key
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_upgrade_keeps_secrets_stored_before_receipts(tmp_path: Path, kind: str) -> None:
+    """Secrets stored under the first schema still reveal after the receipts migration."""
+    url = f"sqlite://{tmp_path / 'old.sqlite3'}" if kind == "sqlite" else create_postgres_database()
+    try:
+        subprocess.run(
+            [sys.executable, "-c", MIGRATE_TO_FIRST, url, str(tmp_path / "v0")],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        assert "receipt" not in (sqlite_schema(url) if kind == "sqlite" else postgres_schema(url))
+        kept = _insert_v0_secret(url, "from before", "pw")
+        guarded = _insert_v0_secret(url, "also old", "pw")
+        upgraded = run_cli(make_settings(url), "migrate")
+        assert upgraded.returncode == 0, upgraded.stderr
+        assert "1_" in upgraded.stderr
+        app = create_app(make_settings(url), name=f"ots_upgrade_{kind}")
+        with ReusableClient(app, port=free_port()) as inner:
+            client = Client(inner)
+            assert client.get(f"/secrets/{kept}").json["state"] == "pending"
+            assert client.reveal(kept, "pw").json == {"secret": "from before"}
+            assert client.reveal(kept, "pw").status == 404
+            wrong = client.reveal(guarded, "nope")
+            assert (wrong.status, wrong.json["attempts_left"]) == (403, 4)
+            assert client.reveal(guarded, "pw").json == {"secret": "also old"}
+            assert client.create()
     finally:
         if kind == "postgres":
             drop_postgres_database(url)

@@ -46,11 +46,17 @@ def server(
         yield base, log
 
 
-def create(base: str, secret: str, passphrase: str) -> str:
-    """Store a secret through HTTP; return its key."""
+def create_both(base: str, secret: str, passphrase: str) -> tuple[str, str]:
+    """Store a secret through HTTP; return its secret key and receipt key."""
     response = httpx.post(f"{base}/generate", json={"secret": secret, "passphrase": passphrase})
     assert response.status_code == 201, response.text
-    return str(response.json()["secret_key"])
+    body = response.json()
+    return str(body["secret_key"]), str(body["receipt_key"])
+
+
+def create(base: str, secret: str, passphrase: str) -> str:
+    """Store a secret through HTTP; return its key."""
+    return create_both(base, secret, passphrase)[0]
 
 
 async def _race(base: str, key: str, passphrase: str, clients: int) -> list[httpx.Response]:
@@ -83,6 +89,34 @@ def test_concurrent_wrong_passphrases_lose_no_update(server: tuple[str, Path]) -
     assert left == [0, 1, 2, 3, 4]
     assert sum(r.status_code == 404 for r in responses) == 5
     assert httpx.post(f"{base}/secrets/{key}", json={"passphrase": "right"}).status_code == 404
+
+
+def test_burn_racing_reveals_has_one_winner(server: tuple[str, Path]) -> None:
+    """A burn racing reveals across two workers: one wins and the receipt says which."""
+    base, _ = server
+
+    async def race(key: str, receipt: str) -> tuple[int, list[int], str]:
+        async with (
+            httpx.AsyncClient(base_url=base, timeout=30) as a,
+            httpx.AsyncClient(base_url=base, timeout=30) as b,
+        ):
+            burned, *reveals = await asyncio.gather(
+                a.post(f"/receipts/{receipt}/burn"),
+                *(b.post(f"/secrets/{key}", json={"passphrase": "pw"}) for _ in range(3)),
+            )
+            state = (await a.get(f"/receipts/{receipt}")).json()["state"]
+        return burned.status_code, [r.status_code for r in reveals], state
+
+    for _ in range(8):
+        key, receipt = create_both(base, "contested", "pw")
+        burn_status, reveal_statuses, state = asyncio.run(race(key, receipt))
+        if burn_status == 200:
+            assert reveal_statuses == [404, 404, 404]
+            assert state == "burned"
+        else:
+            assert burn_status == 409
+            assert sorted(reveal_statuses) == [200, 404, 404]
+            assert state == "revealed"
 
 
 MARK_SECRET = "Zebra-Secret-7f3a9c-plaintext"
@@ -123,8 +157,12 @@ def test_nothing_readable_at_rest_or_in_logs(
 ) -> None:
     """The raw database and the server output hold no secret, passphrase or key."""
     base, log = server
-    keys = [create(base, f"{MARK_SECRET}-{i}", MARK_PASSPHRASE) for i in range(3)]
+    pairs = [create_both(base, f"{MARK_SECRET}-{i}", MARK_PASSPHRASE) for i in range(4)]
+    keys = [key for key, _ in pairs]
+    receipts = [receipt for _, receipt in pairs]
     httpx.get(f"{base}/secrets/{keys[0]}")
+    httpx.get(f"{base}/receipts/{receipts[0]}")
+    httpx.post(f"{base}/receipts/{receipts[3]}/burn")
     httpx.post(f"{base}/secrets/{keys[1]}", json={"passphrase": "wrong-one"})
     httpx.post(f"{base}/secrets/{keys[2]}", json={"passphrase": MARK_PASSPHRASE})
     httpx.get(f"{base}/secrets/{keys[2]}")
@@ -132,7 +170,8 @@ def test_nothing_readable_at_rest_or_in_logs(
     assert stored, "the scan read nothing"
     output = log.read_bytes()
     assert b"[redacted]" in output, "the access log did not run"
-    for needle in [MARK_SECRET, MARK_PASSPHRASE, "wrong-one", *keys]:
+    assert b"/receipts/[redacted]" in output
+    for needle in [MARK_SECRET, MARK_PASSPHRASE, "wrong-one", *keys, *receipts]:
         for encoded in _encodings(needle):
             assert encoded not in stored, f"{needle!r} found at rest"
             assert encoded not in output, f"{needle!r} found in the log"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import TypeVar
 
 import pytest
@@ -16,6 +17,7 @@ from tests.support import make_settings
 
 T = TypeVar("T")
 NOW = 1_800_000_000
+RETENTION = 100
 
 
 def run(db_url: str, body: Callable[[], Awaitable[T]]) -> T:
@@ -31,23 +33,49 @@ def run(db_url: str, body: Callable[[], Awaitable[T]]) -> T:
     return asyncio.run(main())
 
 
-async def insert(expires_at: int = NOW + 60) -> int:
-    """Insert a dummy sealed secret; return its id."""
-    lookup = secrets.token_hex(32)
+@dataclass
+class Row:
+    """Identifiers of a dummy secret and its receipt."""
+
+    id: int
+    lookup: str
+    receipt: str
+
+
+async def insert(expires_at: int = NOW + 60) -> Row:
+    """Insert a dummy sealed secret with its receipt."""
+    lookup, receipt = secrets.token_hex(32), secrets.token_hex(32)
     sealed = Sealed(b"s" * 16, b"n" * 12, b"ciphertext", KdfParams(1, 8, 1))
-    await store.insert_secret(lookup=lookup, sealed=sealed, created_at=NOW, expires_at=expires_at)
+    await store.insert_secret(
+        lookup=lookup,
+        receipt_lookup=receipt,
+        sealed=sealed,
+        created_at=NOW,
+        expires_at=expires_at,
+        purge_at=expires_at + RETENTION,
+    )
     found = await store.find_live(lookup, min(NOW, expires_at - 1))
     assert found is not None
     assert found.sealed == sealed
-    return found.id
+    return Row(found.id, lookup, receipt)
+
+
+async def claim(row: Row, now: int = NOW) -> bool:
+    """Claim ``row`` as a reader would."""
+    return await store.claim(row.id, row.lookup, now, now + RETENTION)
+
+
+async def fail(row: Row, now: int = NOW, max_attempts: int = 5) -> int | None:
+    """Record one wrong passphrase on ``row``."""
+    return await store.record_failure(row.id, row.lookup, now, max_attempts, now + RETENTION)
 
 
 def test_claim_is_exactly_once_under_concurrency(db_url: str) -> None:
     """Of 25 concurrent claims on one secret, exactly one wins."""
 
     async def body() -> list[bool]:
-        secret_id = await insert()
-        return await asyncio.gather(*(store.claim(secret_id, NOW) for _ in range(25)))
+        row = await insert()
+        return await asyncio.gather(*(claim(row) for _ in range(25)))
 
     assert sorted(run(db_url, body)) == [False] * 24 + [True]
 
@@ -56,10 +84,8 @@ def test_expired_secret_cannot_be_claimed_or_found(db_url: str) -> None:
     """Expiry is checked in the statements themselves, not by a sweeper."""
 
     async def body() -> tuple[bool, int | None]:
-        secret_id = await insert(expires_at=NOW + 1)
-        return await store.claim(secret_id, NOW + 1), await store.record_failure(
-            secret_id, NOW + 1, 5
-        )
+        row = await insert(expires_at=NOW + 1)
+        return await claim(row, NOW + 1), await fail(row, NOW + 1)
 
     assert run(db_url, body) == (False, None)
 
@@ -68,9 +94,9 @@ def test_failures_are_counted_without_lost_updates(db_url: str) -> None:
     """Concurrent failures each get their own count; the max-th destroys the secret."""
 
     async def body() -> tuple[list[int | None], bool]:
-        secret_id = await insert()
-        counts = await asyncio.gather(*(store.record_failure(secret_id, NOW, 5) for _ in range(8)))
-        return list(counts), await store.claim(secret_id, NOW)
+        row = await insert()
+        counts = await asyncio.gather(*(fail(row) for _ in range(8)))
+        return list(counts), await claim(row)
 
     counts, claimed = run(db_url, body)
     assert sorted(c for c in counts if c is not None) == [1, 2, 3, 4, 5]
@@ -89,7 +115,7 @@ def test_sweep_removes_only_expired_in_batches(db_url: str) -> None:
         second = await store.sweep_expired(NOW, 3)
         third = await store.sweep_expired(NOW, 3)
         del expired
-        return first, second, third, await store.claim(live, NOW)
+        return first, second, third, await claim(live)
 
     assert run(db_url, body) == (3, 2, 0, True)
 
@@ -105,3 +131,44 @@ def test_unreachable_database_is_unavailable() -> None:
         run(url, body)
     assert caught.value.status == 503
     assert caught.value.retry_after
+
+
+def test_burn_and_claim_race_has_one_winner(db_url: str) -> None:
+    """A burn racing reveals: exactly one succeeds and the receipt tells which."""
+
+    async def body() -> list[tuple[bool, bool, str]]:
+        outcomes = []
+        for _ in range(10):
+            row = await insert()
+            burned, *claims = await asyncio.gather(
+                store.burn(row.receipt, NOW, NOW + RETENTION), claim(row), claim(row)
+            )
+            receipt = await store.find_receipt(row.receipt, NOW)
+            assert receipt is not None
+            outcomes.append((bool(burned), any(claims), receipt.state))
+        return outcomes
+
+    for burned, claimed, state in run(db_url, body):
+        assert burned != claimed
+        assert state == ("burned" if burned else "revealed")
+
+
+def test_receipts_follow_the_secret_and_are_purged(db_url: str) -> None:
+    """Failures are mirrored, destruction reads burned, and purging honours purge_at."""
+
+    async def body() -> None:
+        row = await insert()
+        await fail(row, max_attempts=2)
+        receipt = await store.find_receipt(row.receipt, NOW)
+        assert receipt is not None
+        assert (receipt.state, receipt.failed_attempts) == ("pending", 1)
+        await fail(row, max_attempts=2)
+        receipt = await store.find_receipt(row.receipt, NOW)
+        assert receipt is not None
+        assert (receipt.state, receipt.failed_attempts) == ("burned", 2)
+        assert await store.find_receipt(row.receipt, NOW + RETENTION) is None
+        await store.purge_receipts(NOW + 10**9, 10**6)
+        assert await store.find_receipt(row.receipt, NOW) is None
+        assert await store.burn(row.receipt, NOW, NOW) is False
+
+    run(db_url, body)

@@ -1,0 +1,74 @@
+"""The creator's receipt: what became of a secret, and burning it before it is read."""
+
+from __future__ import annotations
+
+from sanic import Blueprint, HTTPResponse, Request
+from sanic_ext import openapi
+from sanic_ext.extensions.openapi.definitions import Response
+
+from ots.api.responses import iso_utc, json_response
+from ots.api.schemas import (
+    BurnResponse,
+    ErrorResponse,
+    NotPendingResponse,
+    ReceiptResponse,
+    openapi_content,
+)
+from ots.service import SecretService
+
+bp = Blueprint("receipts")
+
+_NOT_FOUND = Response(
+    openapi_content(ErrorResponse), status=404, description="not_found: unknown or purged receipt"
+)
+_UNAVAILABLE = Response(
+    openapi_content(ErrorResponse), status=503, description="unavailable: no database"
+)
+
+
+def _service(request: Request) -> SecretService:
+    service: SecretService = request.app.ctx.service
+    return service
+
+
+@bp.get("/receipts/<receipt_key:str>")
+@openapi.definition(
+    summary="What became of a secret (never its content)",
+    response=[
+        Response(openapi_content(ReceiptResponse), status=200, description="The receipt"),
+        _NOT_FOUND,
+        _UNAVAILABLE,
+    ],
+)
+async def receipt(request: Request, receipt_key: str) -> HTTPResponse:
+    """Report the secret's state, times and failed attempts."""
+    found = await _service(request).receipt_status(receipt_key)
+    return json_response(
+        {
+            "state": found.state,
+            "created_at": iso_utc(found.created_at),
+            "expires_at": iso_utc(found.expires_at),
+            "revealed_at": None if found.revealed_at is None else iso_utc(found.revealed_at),
+            "failed_attempts": found.failed_attempts,
+        }
+    )
+
+
+@bp.post("/receipts/<receipt_key:str>/burn")
+@openapi.definition(
+    summary="Destroy a secret before it is read",
+    response=[
+        Response(openapi_content(BurnResponse), status=200, description="Burned"),
+        _NOT_FOUND,
+        Response(
+            openapi_content(NotPendingResponse),
+            status=409,
+            description="not_pending: already revealed, burned or expired",
+        ),
+        _UNAVAILABLE,
+    ],
+)
+async def burn(request: Request, receipt_key: str) -> HTTPResponse:
+    """Burn the pending secret; its secret_key answers 404 from then on."""
+    await _service(request).burn_secret(receipt_key)
+    return json_response({"state": "burned"})
