@@ -25,6 +25,7 @@ from ots.api.errors import JsonErrorHandler
 from ots.api.logs import install_redaction, log_config
 from ots.api.responses import SECURITY_HEADERS
 from ots.config import Settings
+from ots.ratelimit import ClientRateLimiter
 from ots.service import Clock, SecretService
 from ots.tasks import sweep_forever
 
@@ -63,6 +64,7 @@ def create_app(
             max_workers=settings.kdf_threads, thread_name_prefix="ots-kdf"
         )
         app.ctx.service = SecretService(settings, clock, app.ctx.kdf_pool)
+        app.ctx.rate_limiter = ClientRateLimiter(settings.rate_limit, settings.rate_limit_storage)
         sweeper = sweep_forever(app.ctx.service.sweep_expired, settings.sweep_interval)
         try:
             app.add_task(sweeper, name=SWEEPER_TASK)
@@ -98,6 +100,10 @@ async def add_security_headers(request: Request, response: BaseHTTPResponse) -> 
 
 def _configure(app: App, settings: Settings) -> None:
     app.config.REQUEST_MAX_SIZE = settings.request_max_bytes
+    # Forwarded-for headers are trusted only when the operator says a proxy is in front.
+    app.config.PROXIES_COUNT = settings.proxies_count
+    app.config.FORWARDED_SECRET = settings.forwarded_secret or None
+    app.config.REAL_IP_HEADER = settings.real_ip_header or None
     app.config.FALLBACK_ERROR_FORMAT = "json"
     app.config.ACCESS_LOG = True
     app.config.OAS_URL_PREFIX = "/docs"

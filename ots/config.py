@@ -43,6 +43,9 @@ class Settings:
     max_attempts: int = 5
     rate_limit: str = "600/minute"
     rate_limit_storage: str = "memory://"
+    proxies_count: int = 0
+    forwarded_secret: str = ""
+    real_ip_header: str = ""
     max_live_secrets: int = 1_000_000
     sweep_interval: float = 60.0
     sweep_batch: int = 1000
@@ -98,6 +101,7 @@ class Settings:
         for name, value in positives.items():
             _require(name, value > 0, "must be greater than 0")
         _require("OTS_RECEIPT_RETENTION", self.receipt_retention >= 0, "must not be negative")
+        _require("OTS_PROXIES_COUNT", self.proxies_count >= 0, "must not be negative")
         _require("OTS_DB_WAIT", self.db_wait >= 0, "must not be negative")
         _require("OTS_MAX_TTL", self.max_ttl >= self.min_ttl, "must not be below OTS_MIN_TTL")
         _require(
@@ -126,7 +130,8 @@ class Settings:
             raise ConfigError("OTS_RATE_LIMIT", "must look like '600/minute'") from exc
         _require(
             "OTS_RATE_LIMIT_STORAGE",
-            self.rate_limit_storage.split("://", 1)[0] in ("memory", "redis", "async+redis"),
+            self.rate_limit_storage.split("://", 1)[0]
+            in ("memory", "redis", "rediss", "async+memory", "async+redis"),
             "must be memory:// or redis://host:port",
         )
 

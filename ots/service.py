@@ -24,6 +24,7 @@ from ots.errors import (
     NotFoundError,
     NotPendingError,
     PayloadTooLargeError,
+    StorageFullError,
     UnavailableError,
     ValidationFailedError,
     WrongPassphraseError,
@@ -32,6 +33,8 @@ from ots.errors import (
 Clock = Callable[[], float]
 SECRET_PURPOSE: Final = "secret"  # noqa: S105 - a hash domain label, not a password
 RECEIPT_PURPOSE: Final = "receipt"
+# Secrets leave by being read, burned or expiring; a minute is a fair time to wait.
+QUOTA_RETRY_AFTER: Final = 60
 EXPIRED: Final = "expired"
 
 
@@ -63,6 +66,34 @@ class SecretStatus:
     attempts_left: int
 
 
+class LiveSecretGauge:
+    """A cheap estimate of how many secrets wait to be read, for the storage quota.
+
+    Counting a million rows on every create would be the slowest part of the
+    request, so the database count is refreshed at most every
+    ``REFRESH_SECONDS`` and adjusted in between by this worker's own creates
+    and removals. Other workers' creates show up at the next refresh.
+    """
+
+    REFRESH_SECONDS: Final = 2
+
+    def __init__(self) -> None:
+        """Start with no count; the first check reads the database."""
+        self._estimate = 0
+        self._counted_at: int | None = None
+
+    async def current(self, now: int) -> int:
+        """Return the estimated number of live secrets."""
+        if self._counted_at is None or now - self._counted_at >= self.REFRESH_SECONDS:
+            self._estimate = await store.count_live(now)
+            self._counted_at = now
+        return self._estimate
+
+    def add(self, delta: int) -> None:
+        """Adjust the estimate by this worker's own change."""
+        self._estimate = max(0, self._estimate + delta)
+
+
 class SecretService:
     """The use cases, over ``store`` and ``crypto``."""
 
@@ -71,6 +102,7 @@ class SecretService:
         self._settings = settings
         self._clock = clock
         self._executor = kdf_executor
+        self._live = LiveSecretGauge()
 
     def now(self) -> int:
         """Return the current time in whole epoch seconds, from the injected clock."""
@@ -98,6 +130,9 @@ class SecretService:
             raise PayloadTooLargeError(
                 f"The secret is over {settings.max_secret_bytes} bytes as UTF-8."
             )
+        # Checked before the costly hash: a full store must stay cheap to refuse.
+        if await self._live.current(self.now()) >= settings.max_live_secrets:
+            raise StorageFullError(retry_after=QUOTA_RETRY_AFTER)
         secret_key = crypto.new_key()
         lookup = crypto.lookup_hash(secret_key, SECRET_PURPOSE)
         kdf = KdfParams(
@@ -119,6 +154,7 @@ class SecretService:
             # Unread, the receipt ends with the secret's expiry; retention runs from there.
             purge_at=expires_at + settings.receipt_retention,
         )
+        self._live.add(1)
         return CreatedSecret(secret_key=secret_key, receipt_key=receipt_key, expires_at=expires_at)
 
     async def reveal_secret(self, secret_key: str, passphrase: str) -> str:
@@ -143,10 +179,13 @@ class SecretService:
             )
             if failures is None:
                 raise NotFoundError from None
+            if failures >= max_attempts:
+                self._live.add(-1)
             raise WrongPassphraseError(attempts_left=max(0, max_attempts - failures)) from None
         now = self.now()
         if not await store.claim(stored.id, lookup, now, self._purge_at(now)):
             raise NotFoundError
+        self._live.add(-1)
         return plaintext.decode("utf-8")
 
     async def receipt_status(self, receipt_key: str) -> Receipt:
@@ -179,6 +218,7 @@ class SecretService:
         if crypto.is_wellformed_key(receipt_key) and await store.burn(
             crypto.lookup_hash(receipt_key, RECEIPT_PURPOSE), now, self._purge_at(now)
         ):
+            self._live.add(-1)
             return
         raise NotPendingError((await self.receipt_status(receipt_key)).state)
 

@@ -294,6 +294,12 @@ async def sweep_expired(now: int, batch: int) -> int:
 
 
 @translate_db_errors
+async def count_live(now: int) -> int:
+    """Count the secrets waiting to be read (an index range scan on ``expires_at``)."""
+    return await SecretRecord.filter(expires_at__gt=now).count()
+
+
+@translate_db_errors
 async def purge_receipts(now: int, batch: int) -> int:
     """Delete at most ``batch`` receipts whose retention has passed; return how many went."""
     ids = await ReceiptRecord.filter(purge_at__lte=now).limit(batch).values_list("id", flat=True)

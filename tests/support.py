@@ -50,6 +50,7 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
         "database_url": database_url,
         "min_ttl": 1,
         "sweep_interval": 3600.0,
+        "rate_limit": "100000/minute",
         **CHEAP_ARGON2,
     }
     values.update(overrides)

@@ -9,6 +9,7 @@ from sanic_ext.extensions.openapi.definitions import Response
 from ots.api.responses import json_response
 from ots.api.schemas import HealthResponse, openapi_content
 from ots.errors import UnavailableError
+from ots.ratelimit import ClientRateLimiter
 from ots.service import SecretService
 
 bp = Blueprint("health")
@@ -23,9 +24,18 @@ bp = Blueprint("health")
     ],
 )
 async def health(request: Request) -> HTTPResponse:
-    """Answer 200 when the database answers, 503 with ``Retry-After`` when it does not."""
+    """Answer 200 when the database answers, 503 with ``Retry-After`` when it does not.
+
+    A rate limiter whose storage (Redis) is unreachable shows as degraded.
+    """
     service: SecretService = request.app.ctx.service
+    limiter: ClientRateLimiter = request.app.ctx.rate_limiter
     if await service.database_ready():
+        if limiter.degraded:
+            # Still serving, but without the shared rate limit: say so.
+            return json_response(
+                {"status": "degraded", "database": "ok", "rate_limiter": "degraded"}
+            )
         return json_response({"status": "ok", "database": "ok"})
     down = UnavailableError("The database cannot be reached.")
     return json_response(

@@ -84,8 +84,11 @@ class NotPendingResponse(BaseModel):
 class HealthResponse(BaseModel):
     """Answer of ``GET /health``."""
 
-    status: Literal["ok", "unavailable"]
+    status: Literal["ok", "degraded", "unavailable"]
     database: Literal["ok", "unavailable"]
+    rate_limiter: Literal["degraded"] | None = Field(
+        default=None, description="Present only while the rate-limit storage is unreachable."
+    )
 
 
 class FieldError(BaseModel):

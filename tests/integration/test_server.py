@@ -224,3 +224,25 @@ def test_workers_sweep_expired_secrets_in_the_background(db_url: str, tmp_path: 
             assert time.monotonic() < deadline, "expired secrets were not swept"
             time.sleep(0.2)
         assert "Traceback" not in (tmp_path / "sweep.log").read_text()
+
+
+def test_redis_makes_one_limit_across_workers(db_url: str, tmp_path: Path) -> None:
+    """With Redis storage, two workers share one count: 10/minute means 10 in total."""
+    redis_url = os.environ.get("OTS_TEST_REDIS_URL", "redis://127.0.0.1:6379/7")
+    subprocess.run(
+        ["redis-cli", "-u", redis_url, "FLUSHDB"], check=True, capture_output=True, timeout=10
+    )
+    settings = make_settings(
+        db_url,
+        port=free_port(),
+        workers=2,
+        rate_limit="10/minute",
+        rate_limit_storage=redis_url,
+    )
+    with running_server(settings, tmp_path / "redis.log") as base:
+        # A new connection per request, so the kernel spreads them over both workers.
+        statuses = [httpx.get(f"{base}/secrets/{'A' * 32}").status_code for _ in range(30)]
+        health = httpx.get(f"{base}/health").json()
+    assert statuses.count(404) == 10
+    assert statuses.count(429) == 20
+    assert health == {"status": "ok", "database": "ok"}

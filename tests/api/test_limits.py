@@ -1,0 +1,139 @@
+"""Rate limits, forged forwarding headers, and the storage quota."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sanic_testing.reusable import ReusableClient
+
+from ots.app import create_app
+from tests.conftest import Client
+from tests.support import FakeClock, count_rows, free_port, make_settings
+
+_apps = iter(range(10**6))
+
+
+@pytest.fixture
+def limited(db_url: str, request: pytest.FixtureRequest) -> Iterator[Client]:
+    """An app whose settings the test parametrizes indirectly (a dict of overrides)."""
+    overrides: dict[str, Any] = getattr(request, "param", {})
+    settings = make_settings(db_url, **{"rate_limit": "5/minute", **overrides})
+    app = create_app(settings, clock=FakeClock(), name=f"ots_limits_{next(_apps)}")
+    with ReusableClient(app, port=free_port()) as inner:
+        yield Client(inner)
+
+
+def _assert_limited(response: Any) -> None:
+    assert response.status == 429
+    assert response.json["error"] == "rate_limited"
+    assert int(response.headers["retry-after"]) > 0
+    assert response.headers["x-ratelimit-remaining"] == "0"
+
+
+def test_limit_counts_every_api_route_and_sends_headers(limited: Client) -> None:
+    """Five requests of any API route pass, counting down; the sixth is 429."""
+    created = limited.post("/generate", json={"secret": "s", "passphrase": "p"})
+    key, receipt = created.json["secret_key"], created.json["receipt_key"]
+    responses = [
+        created,
+        limited.get(f"/secrets/{key}"),
+        limited.get(f"/receipts/{receipt}"),
+        limited.get("/secrets/" + "A" * 32),
+        limited.reveal(key, "wrong"),
+    ]
+    assert [r.headers["x-ratelimit-remaining"] for r in responses] == ["4", "3", "2", "1", "0"]
+    for response in responses:
+        assert response.headers["x-ratelimit-limit"] == "5"
+        assert int(response.headers["x-ratelimit-reset"]) > time.time()
+    _assert_limited(limited.reveal(key, "p"))
+    _assert_limited(limited.post("/generate", json={"secret": "s", "passphrase": "p"}))
+
+
+def test_health_and_docs_are_exempt(limited: Client) -> None:
+    """Health checks and the docs never count and carry no rate-limit headers."""
+    for _ in range(8):
+        for path in ("/health", "/docs/openapi.json"):
+            response = limited.get(path)
+            assert response.status == 200
+            assert "x-ratelimit-limit" not in response.headers
+
+
+def test_refused_guesses_cost_no_attempt(limited: Client) -> None:
+    """Past the limit a passphrase guess is not even tried: attempts_left stays put."""
+    key = limited.create("s", "right")
+    for _ in range(4):
+        limited.reveal(key, "wrong")
+    _assert_limited(limited.reveal(key, "wrong"))
+    _assert_limited(limited.get(f"/secrets/{key}"))
+
+
+FORGED = {
+    "x-forwarded-for": lambda i: {"X-Forwarded-For": f"10.0.0.{i}"},
+    "forwarded": lambda i: {"Forwarded": f"for=10.0.1.{i}"},
+    "x-real-ip": lambda i: {"X-Real-IP": f"10.0.2.{i}"},
+}
+
+
+@pytest.mark.parametrize("forge", FORGED.values(), ids=FORGED.keys())
+def test_forged_forwarding_headers_do_not_dodge_the_limit(limited: Client, forge: Any) -> None:
+    """Without a configured proxy, forwarding headers are ignored: the TCP peer counts."""
+    statuses = [limited.get("/secrets/" + "A" * 32, headers=forge(i)).status for i in range(7)]
+    assert statuses == [404] * 5 + [429] * 2
+
+
+@pytest.mark.parametrize("limited", [{"real_ip_header": "X-Real-IP"}], indirect=True)
+def test_configured_proxy_header_names_the_client(limited: Client) -> None:
+    """With OTS_REAL_IP_HEADER set, each forwarded client has its own limit."""
+    for client in ("192.0.2.1", "192.0.2.2"):
+        statuses = [
+            limited.get("/secrets/" + "A" * 32, headers={"X-Real-IP": client}).status
+            for _ in range(6)
+        ]
+        assert statuses == [404] * 5 + [429]
+
+
+@pytest.mark.parametrize(
+    "limited", [{"rate_limit_storage": "redis://127.0.0.1:1/0"}], indirect=True
+)
+def test_unreachable_redis_fails_open_warns_once_and_degrades_health(
+    limited: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With Redis down the service keeps serving, logs one warning, and /health says degraded."""
+    caplog.set_level(logging.WARNING, logger="ots.ratelimit")
+    statuses = [limited.get("/secrets/" + "A" * 32).status for _ in range(8)]
+    assert statuses == [404] * 8
+    warnings = [r for r in caplog.records if r.name == "ots.ratelimit"]
+    assert len(warnings) == 1
+    health = limited.get("/health")
+    assert health.status == 200
+    assert health.json == {"status": "degraded", "database": "ok", "rate_limiter": "degraded"}
+
+
+def test_storage_quota_refuses_then_releases(db_url: str) -> None:
+    """At OTS_MAX_LIVE_SECRETS, /generate is 507 while reads and burns still work."""
+    clock = FakeClock()
+    live = count_rows(db_url, f"expires_at > {int(clock.now)}")
+    settings = make_settings(db_url, max_live_secrets=live + 3)
+    app = create_app(settings, clock=clock, name=f"ots_quota_{next(_apps)}")
+    with ReusableClient(app, port=free_port()) as inner:
+        client = Client(inner)
+        made = [client.post("/generate", json=BODY).json for _ in range(3)]
+        full = client.post("/generate", json=BODY)
+        assert full.status == 507
+        assert full.json["error"] == "storage_full"
+        assert int(full.headers["retry-after"]) > 0
+        assert client.get(f"/secrets/{made[2]['secret_key']}").status == 200
+        assert client.reveal(made[0]["secret_key"], "p").status == 200
+        assert client.post("/generate", json=BODY).status == 201
+        assert client.post(f"/receipts/{made[1]['receipt_key']}/burn").status == 200
+        assert client.post("/generate", json=BODY).status == 201
+        assert client.post("/generate", json=BODY).status == 507
+        clock.advance(3600)  # everything made here expires; the next count sees it
+        assert client.post("/generate", json=BODY).status == 201
+
+
+BODY = {"secret": "s", "passphrase": "p", "ttl": 60}
