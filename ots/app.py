@@ -35,7 +35,11 @@ _names = itertools.count()
 
 
 def create_app(
-    settings: Settings | None = None, *, clock: Clock = time.time, name: str | None = None
+    settings: Settings | None = None,
+    *,
+    clock: Clock = time.time,
+    name: str | None = None,
+    migrate_on_start: bool = False,
 ) -> App:
     """Build the ots Sanic app.
 
@@ -43,6 +47,9 @@ def create_app(
         settings: defaults to ``Settings.from_env()``.
         clock: returns epoch seconds; tests inject a fake one.
         name: Sanic app names are global per process; tests pass a unique one.
+        migrate_on_start: apply pending migrations in each worker's start-up
+            (under the migration lock). ``ots serve`` migrates once before
+            forking instead; the ASGI entry point has no such moment.
     """
     settings = settings or Settings.from_env()
     app_name = name or "ots"
@@ -59,6 +66,8 @@ def create_app(
 
     @app.before_server_start
     async def open_resources(app: App) -> None:
+        if migrate_on_start:
+            await db.migrate(settings)
         app.ctx.tortoise = await db.open_database(settings)
         app.ctx.kdf_pool = ThreadPoolExecutor(
             max_workers=settings.kdf_threads, thread_name_prefix="ots-kdf"

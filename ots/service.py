@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import math
 from collections.abc import Callable
 from concurrent.futures import Executor
@@ -31,6 +32,7 @@ from ots.errors import (
 )
 
 Clock = Callable[[], float]
+log = logging.getLogger("ots.service")
 SECRET_PURPOSE: Final = "secret"  # noqa: S105 - a hash domain label, not a password
 RECEIPT_PURPOSE: Final = "receipt"
 # Secrets leave by being read, burned or expiring; a minute is a fair time to wait.
@@ -103,6 +105,7 @@ class SecretService:
         self._clock = clock
         self._executor = kdf_executor
         self._live = LiveSecretGauge()
+        self._last_sweep: int | None = None
 
     def now(self) -> int:
         """Return the current time in whole epoch seconds, from the injected clock."""
@@ -155,6 +158,7 @@ class SecretService:
             purge_at=expires_at + settings.receipt_retention,
         )
         self._live.add(1)
+        await self._sweep_if_due()
         return CreatedSecret(secret_key=secret_key, receipt_key=receipt_key, expires_at=expires_at)
 
     async def reveal_secret(self, secret_key: str, passphrase: str) -> str:
@@ -266,6 +270,20 @@ class SecretService:
         if stored is None:
             raise NotFoundError
         return stored
+
+    async def _sweep_if_due(self) -> None:
+        # Sweeping that needs no resident task (ASGI, serverless): at most once per
+        # OTS_SWEEP_INTERVAL per process, one bounded batch of each kind, riding on
+        # a create. A failure here must not fail the create that already succeeded.
+        now = self.now()
+        if self._last_sweep is not None and now - self._last_sweep < self._settings.sweep_interval:
+            return
+        self._last_sweep = now
+        try:
+            await store.sweep_expired(now, self._settings.sweep_batch)
+            await store.purge_receipts(now, self._settings.sweep_batch)
+        except UnavailableError:
+            log.warning("opportunistic sweep skipped: database unavailable")
 
     async def _find_receipt(self, receipt_key: str, now: int) -> store.StoredReceipt:
         if not crypto.is_wellformed_key(receipt_key):

@@ -124,12 +124,30 @@ def run_cli(
     )
 
 
+def server_command(settings: Settings, kind: str = "ots-serve") -> list[str]:
+    """Return the command line of a real server: ``ots serve`` or uvicorn on ``ots.asgi:app``."""
+    if kind == "uvicorn":
+        return [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "ots.asgi:app",
+            "--host",
+            settings.host,
+            "--port",
+            str(settings.port),
+        ]
+    return [sys.executable, "-m", "ots.cli", "serve"]
+
+
 @contextlib.contextmanager
-def running_server(settings: Settings, log_path: Path, cwd: Path | None = None) -> Iterator[str]:
-    """Start a real ``ots serve`` process; yield its base URL; stop it with SIGTERM."""
+def running_server(
+    settings: Settings, log_path: Path, cwd: Path | None = None, kind: str = "ots-serve"
+) -> Iterator[str]:
+    """Start a real server process; yield its base URL; stop it with SIGTERM."""
     with log_path.open("w") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "ots.cli", "serve"],
+            server_command(settings, kind),
             env=settings_env(settings),
             cwd=cwd,
             stdout=log,
@@ -169,13 +187,37 @@ async def raw_request(
     """Send raw HTTP (headers, then part of a body) and read the answer.
 
     Used where a normal client would keep uploading a huge body the server
-    has already refused.
+    has already refused. A server that answers and closes while some of our
+    upload is still unread in its socket makes the kernel send a reset, which
+    can destroy the answer before we read it; that is a transport race, not
+    the behaviour under test, so it is retried a few times.
     """
+    for attempt in range(5):
+        try:
+            return await _raw_request_once(base, head, body_prefix)
+        except (ConnectionResetError, asyncio.IncompleteReadError):
+            if attempt == 4:
+                raise
+    raise AssertionError("unreachable")
+
+
+async def _raw_request_once(
+    base: str, head: bytes, body_prefix: bytes
+) -> tuple[int, dict[str, str], bytes]:
     host, port = base.removeprefix("http://").split(":")
     reader, writer = await asyncio.open_connection(host, int(port))
+
+    async def upload() -> None:
+        # The server may answer and hang up mid-upload; that is the point.
+        with contextlib.suppress(ConnectionError):
+            writer.write(head)
+            await writer.drain()
+            for start in range(0, len(body_prefix), 16384):
+                writer.write(body_prefix[start : start + 16384])
+                await writer.drain()
+
+    uploading = asyncio.create_task(upload())
     try:
-        writer.write(head + body_prefix)
-        await writer.drain()
         header_blob = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=10)
         lines = header_blob.decode("latin-1").strip().split("\r\n")
         status = int(lines[0].split()[1])
@@ -185,7 +227,18 @@ async def raw_request(
         body = await reader.readexactly(int(headers.get("content-length", "0")))
         return status, headers, body
     finally:
+        uploading.cancel()
         writer.close()
+
+
+def chunked(total: int, size: int = 16384) -> bytes:
+    """Encode ``total`` bytes of body as HTTP chunks of ``size`` (no final chunk)."""
+    out = bytearray()
+    while total > 0:
+        n = min(size, total)
+        out += b"%x\r\n" % n + b"a" * n + b"\r\n"
+        total -= n
+    return bytes(out)
 
 
 class TcpProxy:

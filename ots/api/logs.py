@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
 from typing import Any, Final
 
 from sanic.log import LOGGING_CONFIG_DEFAULTS
@@ -32,11 +33,14 @@ class RedactKeys(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Redact the message, its arguments and Sanic's ``request`` extra in place."""
-        if record.args:
-            record.msg = redact(record.getMessage())
-            record.args = None
-        elif isinstance(record.msg, str):
+        if isinstance(record.msg, str):
             record.msg = redact(record.msg)
+        # Arguments are redacted one by one, not merged into the message: some
+        # formatters (uvicorn's access log) read them by position.
+        if isinstance(record.args, tuple):
+            record.args = tuple(_redact_value(arg) for arg in record.args)
+        elif isinstance(record.args, Mapping):
+            record.args = {key: _redact_value(arg) for key, arg in record.args.items()}
         request = getattr(record, "request", None)
         if isinstance(request, str):
             record.request = redact(request)
@@ -44,6 +48,13 @@ class RedactKeys(logging.Filter):
             record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
             record.exc_info = None
         return True
+
+
+def _redact_value(value: object) -> object:
+    # Numbers stay numbers for %d; anything else may print a URL, so it is redacted as text.
+    if value is None or isinstance(value, int | float):
+        return value
+    return redact(str(value))
 
 
 def install_redaction() -> None:

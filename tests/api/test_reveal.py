@@ -137,3 +137,17 @@ def test_bad_reveal_body_keeps_the_secret(
     assert (response.status, response.json["error"]) == (status, code)
     assert client.get(f"/secrets/{key}").json["attempts_left"] == 5
     assert client.reveal(key, "p").status == 200
+
+
+def test_expired_secrets_are_swept_without_a_resident_task(
+    client: Client, clock: FakeClock, db_url: str
+) -> None:
+    """Creates sweep expired rows themselves, at most once per OTS_SWEEP_INTERVAL."""
+    from tests.support import count_rows
+
+    client.create("s", "p", ttl=60)
+    expiry = int(clock.now) + 60
+    assert count_rows(db_url, f"expires_at = {expiry}") >= 1
+    clock.advance(3601)  # past the expiry and the interval; the resident sweeper is asleep
+    client.create("trigger", "p")
+    assert count_rows(db_url, f"expires_at = {expiry}") == 0

@@ -1,0 +1,175 @@
+"""The contract through real server processes: `ots serve` and uvicorn on `ots.asgi:app`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+
+from ots.config import Settings
+from tests.support import (
+    chunked,
+    create_postgres_database,
+    drop_postgres_database,
+    free_port,
+    make_settings,
+    raw_request,
+    running_server,
+    server_command,
+    settings_env,
+    wait_until_healthy,
+)
+
+pytestmark = pytest.mark.slow
+
+SECURITY = {"cache-control": "no-store", "x-content-type-options": "nosniff"}
+
+
+@pytest.fixture(scope="module", params=["ots-serve", "uvicorn"])
+def served(
+    request: pytest.FixtureRequest, db_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, Path]]:
+    """A real server of each kind on the session database, and its log file."""
+    settings = make_settings(db_url, port=free_port())
+    log = tmp_path_factory.mktemp(request.param) / "server.log"
+    with running_server(settings, log, kind=request.param) as base:
+        yield base, log
+
+
+def _check(response: httpx.Response, status: int, error: str | None = None) -> dict[str, object]:
+    assert response.status_code == status, response.text
+    for header, value in SECURITY.items():
+        assert response.headers[header] == value
+    body = response.json()
+    if error is not None:
+        assert body["error"] == error
+    return body  # type: ignore[no-any-return]
+
+
+def test_contract_walkthrough(served: tuple[str, Path]) -> None:
+    """Create, check, fail, reveal, receipts, burn and every error status behave alike."""
+    base, log = served
+    with httpx.Client(base_url=base) as http:
+        created = _check(http.post("/generate", json={"secret": "s3", "passphrase": "pw"}), 201)
+        key, receipt = str(created["secret_key"]), str(created["receipt_key"])
+        assert _check(http.get(f"/secrets/{key}"), 200)["attempts_left"] == 5
+        assert (
+            _check(http.post(f"/secrets/{key}", json={"passphrase": "x"}), 403)["attempts_left"]
+            == 4
+        )
+        assert _check(http.post(f"/secrets/{key}", json={"passphrase": "pw"}), 200) == {
+            "secret": "s3"
+        }
+        _check(http.post(f"/secrets/{key}", json={"passphrase": "pw"}), 404, "not_found")
+        assert _check(http.get(f"/receipts/{receipt}"), 200)["state"] == "revealed"
+        assert (
+            _check(http.post(f"/receipts/{receipt}/burn"), 409, "not_pending")["state"]
+            == "revealed"
+        )
+        other = _check(http.post("/generate", json={"secret": "b", "passphrase": "pw"}), 201)
+        assert _check(http.post(f"/receipts/{other['receipt_key']}/burn"), 200) == {
+            "state": "burned"
+        }
+        _check(http.post("/generate", content=b"{nope"), 400, "invalid_json")
+        _check(http.post("/generate", content=rb'{"secret": "\ud800", "passphrase": "p"}'), 422)
+        _check(http.post("/generate", json={"secret": "s", "passphrase": "p", "ttl": 1}), 201)
+        _check(http.post("/generate", json={"secret": "é" * 40000, "passphrase": "p"}), 413)
+        refused = http.delete(f"/secrets/{key}")
+        _check(refused, 405, "method_not_allowed")
+        assert "POST" in refused.headers["allow"]
+        _check(http.get("/nowhere"), 404, "not_found")
+        assert _check(http.get("/health"), 200) == {"status": "ok", "database": "ok"}
+        assert "/generate" in http.get("/docs/openapi.json").json()["paths"]
+    time.sleep(0.5)  # let the access log flush
+    text = log.read_text()
+    assert key not in text
+    assert receipt not in text
+    assert "[redacted]" in text
+
+
+FRAMINGS = {
+    "content-length": b"Content-Length: 10000000\r\n",
+    "chunked": b"Transfer-Encoding: chunked\r\n",
+}
+
+
+@pytest.mark.parametrize("framing", FRAMINGS.values(), ids=FRAMINGS.keys())
+def test_oversized_body_is_413_before_it_is_read(served: tuple[str, Path], framing: bytes) -> None:
+    """A 10 MB body gets 413 after only part of it was sent, with either framing."""
+    base, _ = served
+    head = b"POST /generate HTTP/1.1\r\nHost: x\r\n" + framing + b"\r\n"
+    # Declared length: nothing of the body is sent. Chunked: just past the limit,
+    # so the server must count it, yet has read every byte it was sent (a server
+    # that closes with unread input resets the connection and loses its answer).
+    prefix = b""
+    if b"chunked" in framing:
+        prefix = chunked(Settings().request_max_bytes + 1)
+    status, _, body = asyncio.run(raw_request(base, head, prefix))
+    assert status == 413
+    assert json.loads(body)["error"] == "payload_too_large"
+
+
+def test_two_instances_cold_start_on_one_empty_postgres(tmp_path: Path) -> None:
+    """Two uvicorn instances starting together on one empty database both come up."""
+    url = create_postgres_database()
+    procs = []
+    try:
+        for i in range(2):
+            settings = make_settings(url, port=free_port())
+            log = (tmp_path / f"instance-{i}.log").open("w")
+            procs.append(
+                (
+                    settings,
+                    subprocess.Popen(
+                        server_command(settings, "uvicorn"),
+                        env=settings_env(settings),
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                    ),
+                )
+            )
+        for settings, proc in procs:
+            wait_until_healthy(f"http://127.0.0.1:{settings.port}", proc)
+        base = f"http://127.0.0.1:{procs[0][0].port}"
+        assert (
+            httpx.post(f"{base}/generate", json={"secret": "s", "passphrase": "p"}).status_code
+            == 201
+        )
+
+        async def applied() -> int:
+            conn = await asyncpg.connect(url)
+            try:
+                return int(await conn.fetchval("SELECT count(*) FROM aerich"))
+            finally:
+                await conn.close()
+
+        migrations = len(list(Path("migrations/postgres/models").glob("*.py")))
+        assert asyncio.run(applied()) == migrations
+    finally:
+        for _, proc in procs:
+            proc.terminate()
+            proc.wait(timeout=20)
+        drop_postgres_database(url)
+
+
+def test_asgi_module_reads_the_environment(db_url: str) -> None:
+    """`ots.asgi` builds its app from OTS_* variables, and a bad one names itself."""
+    env = settings_env(make_settings(db_url))
+    env["OTS_MAX_TTL"] = "soon"
+    bad = subprocess.run(
+        [sys.executable, "-c", "import ots.asgi"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert bad.returncode != 0
+    assert "OTS_MAX_TTL" in bad.stderr
