@@ -27,6 +27,7 @@ import asyncpg
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import DBConnectionError, OperationalError
 from tortoise.expressions import F, Subquery
+from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
 from ots.crypto import KdfParams, Sealed
@@ -287,10 +288,7 @@ async def _end_receipt(
 @translate_db_errors
 async def sweep_expired(now: int, batch: int) -> int:
     """Delete at most ``batch`` expired secrets; return how many went."""
-    ids = await SecretRecord.filter(expires_at__lte=now).limit(batch).values_list("id", flat=True)
-    if not ids:
-        return 0
-    return await SecretRecord.filter(id__in=list(ids), expires_at__lte=now).delete()
+    return await _delete_batch(SecretRecord, batch, expires_at__lte=now)
 
 
 @translate_db_errors
@@ -302,10 +300,16 @@ async def count_live(now: int) -> int:
 @translate_db_errors
 async def purge_receipts(now: int, batch: int) -> int:
     """Delete at most ``batch`` receipts whose retention has passed; return how many went."""
-    ids = await ReceiptRecord.filter(purge_at__lte=now).limit(batch).values_list("id", flat=True)
+    return await _delete_batch(ReceiptRecord, batch, purge_at__lte=now)
+
+
+async def _delete_batch(model: type[Model], batch: int, **due: int) -> int:
+    # Ids first, then a delete by id that re-checks the condition: a bounded,
+    # short statement on both databases (neither supports DELETE ... LIMIT here).
+    ids = await model.filter(**due).limit(batch).values_list("id", flat=True)
     if not ids:
         return 0
-    return await ReceiptRecord.filter(id__in=list(ids), purge_at__lte=now).delete()
+    return await model.filter(id__in=list(ids), **due).delete()
 
 
 async def ping() -> None:

@@ -25,20 +25,24 @@ BAD_SETTINGS = {
 }
 
 
-@pytest.mark.parametrize(("variable", "value"), BAD_SETTINGS.values(), ids=BAD_SETTINGS.keys())
-def test_bad_setting_stops_the_server_naming_it(tmp_path: Path, variable: str, value: str) -> None:
-    """`ots serve` with a bad value exits non-zero and names the variable."""
+def run_bare(command: str, cwd: Path, **variables: str) -> subprocess.CompletedProcess[str]:
+    """Run ``ots COMMAND`` in ``cwd`` with no OTS_* variable but ``variables``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTS_")}
-    env[variable] = value
-    result = subprocess.run(
-        [sys.executable, "-m", "ots.cli", "serve"],
-        env=env,
-        cwd=tmp_path,
+    return subprocess.run(
+        [sys.executable, "-m", "ots.cli", command],
+        env={**env, **variables},
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
+
+
+@pytest.mark.parametrize(("variable", "value"), BAD_SETTINGS.values(), ids=BAD_SETTINGS.keys())
+def test_bad_setting_stops_the_server_naming_it(tmp_path: Path, variable: str, value: str) -> None:
+    """`ots serve` with a bad value exits non-zero and names the variable."""
+    result = run_bare("serve", cwd=tmp_path, **{variable: value})
     assert result.returncode == 2
     assert variable in result.stderr
     assert not list(tmp_path.iterdir()), "nothing may be created before the settings are valid"
@@ -58,16 +62,7 @@ def test_database_down_at_start_exits_with_a_clear_message() -> None:
 
 def test_default_database_is_a_file_in_the_working_directory(tmp_path: Path) -> None:
     """With no OTS_DATABASE_URL, `ots migrate` creates ots.sqlite3 where it is run."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OTS_")}
-    result = subprocess.run(
-        [sys.executable, "-m", "ots.cli", "migrate"],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_bare("migrate", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "ots.sqlite3").is_file()
 
