@@ -117,6 +117,7 @@ class SecretService:
         Raises:
             ValidationFailedError: ``ttl`` is out of range.
             PayloadTooLargeError: the secret is over ``max_secret_bytes``.
+            StorageFullError: ``max_live_secrets`` secrets are already waiting.
         """
         settings = self._settings
         ttl = settings.default_ttl if ttl is None else ttl
