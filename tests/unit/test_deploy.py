@@ -1,0 +1,81 @@
+"""Static checks of the Dockerfile and docker-compose.yml (the smoke test runs them for real)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _compose() -> dict[str, Any]:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())  # type: ignore[no-any-return]
+
+
+def test_dockerfile_passes_hadolint() -> None:
+    """hadolint finds no error in the Dockerfiles."""
+    hadolint = Path(sys.executable).with_name("hadolint")
+    files = [ROOT / "Dockerfile", *sorted((ROOT / "tests/docker").glob("*.Dockerfile"))]
+    result = subprocess.run(
+        [str(hadolint), "--failure-threshold", "error", *map(str, files)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_dockerfile_shape() -> None:
+    """Multi-stage, base image as an argument, non-root, health-checked, exec-form entrypoint."""
+    text = (ROOT / "Dockerfile").read_text()
+    assert re.search(r"^ARG BASE_IMAGE=python:3\.12-slim$", text, re.M)
+    assert len(re.findall(r"^FROM \$\{BASE_IMAGE\}", text, re.M)) == 2
+    assert "python3 -m venv" in text
+    assert re.search(r"^USER 10001", text, re.M)
+    assert "HEALTHCHECK" in text and "/health" in text
+    assert re.search(r'^ENTRYPOINT \["ots"\]$', text, re.M)
+    assert "OTS_HOST=0.0.0.0" in text and "EXPOSE 8080" in text
+
+
+def test_compose_wiring() -> None:
+    """api waits for healthy postgres and redis; only the API port is published."""
+    services = _compose()["services"]
+    api, postgres, redis = services["api"], services["postgres"], services["redis"]
+    assert api["build"]["context"] == "."
+    assert api["image"].startswith("${OTS_IMAGE:-")
+    assert api["depends_on"] == {
+        "postgres": {"condition": "service_healthy"},
+        "redis": {"condition": "service_healthy"},
+    }
+    assert api["ports"] == ["${OTS_PUBLISH_PORT:-8080}:8080"]
+    assert api["restart"] and postgres["restart"] and redis["restart"]
+    assert api["init"] is True
+    assert "ports" not in postgres and "ports" not in redis
+    assert "pg_isready" in " ".join(postgres["healthcheck"]["test"])
+    assert postgres["volumes"] == ["pgdata:/var/lib/postgresql/data"]
+    assert "pgdata" in _compose()["volumes"]
+    for service in services.values():
+        assert str(service["image"]).startswith("${OTS_"), service["image"]
+    env = api["environment"]
+    assert env["OTS_DATABASE_URL"].startswith("postgres://")
+    assert env["OTS_RATE_LIMIT_STORAGE"].startswith("${OTS_RATE_LIMIT_STORAGE:-redis://redis")
+
+
+@pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose not installed")
+def test_compose_config_is_valid_without_env(tmp_path: Path) -> None:
+    """docker-compose accepts the file as it is, with no .env beside it."""
+    result = subprocess.run(
+        ["docker-compose", "-f", str(ROOT / "docker-compose.yml"), "config", "-q"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
