@@ -20,7 +20,7 @@ def _compose() -> dict[str, Any]:
 
 
 def test_dockerfile_passes_hadolint() -> None:
-    """Hadolint finds no error in the Dockerfiles."""
+    """The Dockerfiles pass hadolint with no error."""
     hadolint = Path(sys.executable).with_name("hadolint")
     files = [ROOT / "Dockerfile", *sorted((ROOT / "tests/docker").glob("*.Dockerfile"))]
     result = subprocess.run(
@@ -45,7 +45,7 @@ def test_dockerfile_shape() -> None:
 
 
 def test_compose_wiring() -> None:
-    """Api waits for healthy postgres and redis; only the API port is published."""
+    """The api waits for healthy postgres and redis; only its port is published."""
     services = _compose()["services"]
     api, postgres, redis = services["api"], services["postgres"], services["redis"]
     assert api["build"]["context"] == "."
