@@ -36,6 +36,10 @@ export DOCKER_HOST="unix://$work/docker.sock"
 DOCKER=/usr/bin/docker   # Debian's client: the one on PATH may lack the classic builder
 project="otssmoke$$"
 dockerd_pid=""
+# With br_netfilter loaded and a FORWARD policy of DROP, traffic between two
+# containers on a compose bridge is dropped; let it through while we run.
+bridge_rule=(FORWARD -i br-+ -o br-+ -j ACCEPT)
+bridge_rule_added=""
 
 cleanup() {
     status=$?
@@ -46,6 +50,7 @@ cleanup() {
         for _ in $(seq 30); do kill -0 "$dockerd_pid" 2>/dev/null || break; sleep 1; done
         kill -9 "$dockerd_pid" 2>/dev/null
     fi
+    [ -n "$bridge_rule_added" ] && iptables -D "${bridge_rule[@]}" 2>/dev/null
     # Whatever dockerd left mounted under our directory, then the directory.
     grep " $work" /proc/mounts | awk '{print $2}' | sort -r | xargs -r -n1 umount -l 2>/dev/null
     rm -rf "$work"
@@ -62,6 +67,10 @@ dockerd --data-root "$work/data" --exec-root "$work/exec" --pidfile "$work/docke
 dockerd_pid=$!
 for _ in $(seq 60); do $DOCKER info >/dev/null 2>&1 && break; sleep 1; done
 $DOCKER info >/dev/null 2>&1 || { tail -20 "$work/dockerd.log"; skip_or_fail "dockerd did not start"; }
+
+if command -v iptables >/dev/null && ! iptables -C "${bridge_rule[@]}" 2>/dev/null; then
+    iptables -I "${bridge_rule[@]}" && bridge_rule_added=1
+fi
 
 say "building the Debian stand-in base (debootstrap)"
 debootstrap --variant=minbase \
