@@ -79,3 +79,29 @@ def test_compose_config_is_valid_without_env(tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose not installed")
+def test_compose_honours_a_dotenv(tmp_path: Path) -> None:
+    """Values from a .env replace the defaults written in the compose file."""
+    env_file = tmp_path / ".env"
+    env_file.write_text("OTS_PUBLISH_PORT=9999\nOTS_RATE_LIMIT=5/second\nPOSTGRES_DB=other\n")
+    result = subprocess.run(
+        [
+            "docker-compose",
+            "-f",
+            str(ROOT / "docker-compose.yml"),
+            "--env-file",
+            str(env_file),
+            "config",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    config = yaml.safe_load(result.stdout)
+    api = config["services"]["api"]
+    assert api["environment"]["OTS_RATE_LIMIT"] == "5/second"
+    assert api["environment"]["OTS_DATABASE_URL"].endswith("/other")
+    assert "9999" in str(api["ports"])
