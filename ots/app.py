@@ -62,7 +62,6 @@ def create_app(
     logging.getLogger("tortoise").setLevel(logging.WARNING)
     _configure(app, settings)
     app.blueprint(api)
-    app.ctx.settings = settings
 
     @app.before_server_start
     async def open_resources(app: App) -> None:

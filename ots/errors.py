@@ -7,6 +7,7 @@ JSON error body of the contract in one place.
 
     OtsError
     ├── InvalidJsonError        400 invalid_json
+    ├── BadRequestError         400 bad_request
     ├── WrongPassphraseError    403 wrong_passphrase
     ├── NotFoundError           404 not_found
     ├── MethodNotAllowedError   405 method_not_allowed
@@ -58,6 +59,14 @@ class InvalidJsonError(OtsError):
     code = "invalid_json"
     status = 400
     default_message = "The request body must be a JSON object."
+
+
+class BadRequestError(OtsError):
+    """A malformed HTTP request that is not a JSON problem (bad framing, bad headers)."""
+
+    code = "bad_request"
+    status = 400
+    default_message = "The request is malformed."
 
 
 class WrongPassphraseError(OtsError):

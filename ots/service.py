@@ -19,7 +19,7 @@ from typing import Final
 
 from ots import crypto, store
 from ots.config import Settings
-from ots.crypto import DecryptionError, KdfParams, Sealed
+from ots.crypto import Concealed, DecryptionError, KdfParams, Sealed
 from ots.errors import (
     FieldProblem,
     NotFoundError,
@@ -111,7 +111,9 @@ class SecretService:
         """Return the current time in whole epoch seconds, from the injected clock."""
         return int(self._clock())
 
-    async def create_secret(self, secret: str, passphrase: str, ttl: int | None) -> CreatedSecret:
+    async def create_secret(
+        self, secret: str, passphrase: Concealed, ttl: int | None
+    ) -> CreatedSecret:
         """Seal and store ``secret`` behind ``passphrase`` for ``ttl`` seconds.
 
         Raises:
@@ -162,16 +164,15 @@ class SecretService:
         await self._sweep_if_due()
         return CreatedSecret(secret_key=secret_key, receipt_key=receipt_key, expires_at=expires_at)
 
-    async def reveal_secret(self, secret_key: str, passphrase: str) -> str:
+    async def reveal_secret(self, secret_key: str, passphrase: Concealed) -> str:
         """Open the secret with ``passphrase`` and destroy it; exactly one caller wins.
 
         Raises:
             NotFoundError: unknown, read, expired, burned or destroyed.
             WrongPassphraseError: the passphrase does not open it (it stays).
         """
-        stored = await self._find(secret_key)
+        lookup, stored = await self._find(secret_key)
         key = await self._derive(passphrase, secret_key, stored.sealed.salt, stored.sealed.kdf)
-        lookup = crypto.lookup_hash(secret_key, SECRET_PURPOSE)
         try:
             plaintext = crypto.unseal(
                 key, stored.sealed.nonce, stored.sealed.ciphertext, _associated_data(lookup)
@@ -233,7 +234,7 @@ class SecretService:
         Raises:
             NotFoundError: it cannot.
         """
-        stored = await self._find(secret_key)
+        _, stored = await self._find(secret_key)
         return SecretStatus(
             expires_at=stored.expires_at,
             attempts_left=max(0, self._settings.max_attempts - stored.failed_attempts),
@@ -264,13 +265,15 @@ class SecretService:
                 await asyncio.sleep(0)
         return total
 
-    async def _find(self, secret_key: str) -> store.StoredSecret:
+    async def _find(self, secret_key: str) -> tuple[str, store.StoredSecret]:
+        # Returns the lookup hash too, so callers do not hash the key twice.
         if not crypto.is_wellformed_key(secret_key):
             raise NotFoundError
-        stored = await store.find_live(crypto.lookup_hash(secret_key, SECRET_PURPOSE), self.now())
+        lookup = crypto.lookup_hash(secret_key, SECRET_PURPOSE)
+        stored = await store.find_live(lookup, self.now())
         if stored is None:
             raise NotFoundError
-        return stored
+        return lookup, stored
 
     async def _sweep_if_due(self) -> None:
         # Sweeping that needs no resident task (ASGI, serverless): at most once per
@@ -297,11 +300,13 @@ class SecretService:
     def _purge_at(self, ended_at: int) -> int:
         return ended_at + self._settings.receipt_retention
 
-    async def _derive(self, passphrase: str, secret_key: str, salt: bytes, kdf: KdfParams) -> bytes:
+    async def _derive(
+        self, passphrase: Concealed, secret_key: str, salt: bytes, kdf: KdfParams
+    ) -> bytes:
         # argon2id takes tens of milliseconds of CPU: on the event loop it would stall
         # every other request, so it runs on the bounded KDF pool.
         loop = asyncio.get_running_loop()
-        job = functools.partial(crypto.derive_key, passphrase, secret_key, salt, kdf)
+        job = functools.partial(crypto.derive_key, passphrase.reveal(), secret_key, salt, kdf)
         return await loop.run_in_executor(self._executor, job)
 
 

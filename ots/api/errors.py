@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Final
 
-from sanic import HTTPResponse, Request, Sanic
+from sanic import HTTPResponse, Request
 from sanic.exceptions import (
     HTTPException,
     MethodNotAllowed,
@@ -17,6 +17,7 @@ from sanic.handlers import ErrorHandler
 
 from ots.api.responses import error_response
 from ots.errors import (
+    BadRequestError,
     InternalError,
     MethodNotAllowedError,
     NotFoundError,
@@ -27,14 +28,6 @@ from ots.errors import (
 log = logging.getLogger("ots.api")
 
 _METHODS: Final = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
-
-
-class BadRequestError(OtsError):
-    """A malformed HTTP request (not a JSON problem)."""
-
-    code = "bad_request"
-    status = 400
-    default_message = "The request is malformed."
 
 
 class JsonErrorHandler(ErrorHandler):
@@ -66,11 +59,10 @@ class JsonErrorHandler(ErrorHandler):
 def _allowed_methods(request: Request) -> list[str]:
     # Sanic leaves out Allow when several routes share a path (GET and POST on
     # /secrets/{key}), so ask the router for every method instead.
-    app = Sanic.get_app(request.app.name)
     allowed = []
     for method in _METHODS:
         try:
-            app.router.get(request.path, method, request.headers.get("host"))
+            request.app.router.get(request.path, method, request.headers.get("host"))
         except (NotFound, MethodNotAllowed):
             continue
         allowed.append(method)

@@ -6,11 +6,10 @@ from sanic import Blueprint, HTTPResponse, Request
 from sanic_ext import openapi
 from sanic_ext.extensions.openapi.definitions import Response
 
+from ots.api.context import rate_limiter_of, service_of
 from ots.api.responses import json_response
 from ots.api.schemas import HealthResponse, openapi_content
 from ots.errors import UnavailableError
-from ots.ratelimit import ClientRateLimiter
-from ots.service import SecretService
 
 bp = Blueprint("health")
 
@@ -28,10 +27,8 @@ async def health(request: Request) -> HTTPResponse:
 
     A rate limiter whose storage (Redis) is unreachable shows as degraded.
     """
-    service: SecretService = request.app.ctx.service
-    limiter: ClientRateLimiter = request.app.ctx.rate_limiter
-    if await service.database_ready():
-        if limiter.degraded:
+    if await service_of(request).database_ready():
+        if rate_limiter_of(request).degraded:
             # Still serving, but without the shared rate limit: say so.
             return json_response(
                 {"status": "degraded", "database": "ok", "rate_limiter": "degraded"}

@@ -6,29 +6,19 @@ from sanic import Blueprint, HTTPResponse, Request
 from sanic_ext import openapi
 from sanic_ext.extensions.openapi.definitions import Response
 
+from ots.api.context import service_of
+from ots.api.docs import RATE_LIMITED, UNAVAILABLE, error_doc
 from ots.api.responses import iso_utc, json_response
 from ots.api.schemas import (
     BurnResponse,
-    ErrorResponse,
     NotPendingResponse,
     ReceiptResponse,
     openapi_content,
 )
-from ots.service import SecretService
 
 bp = Blueprint("receipts")
 
-_NOT_FOUND = Response(
-    openapi_content(ErrorResponse), status=404, description="not_found: unknown or purged receipt"
-)
-_UNAVAILABLE = Response(
-    openapi_content(ErrorResponse), status=503, description="unavailable: no database"
-)
-
-
-def _service(request: Request) -> SecretService:
-    service: SecretService = request.app.ctx.service
-    return service
+_NOT_FOUND = error_doc(404, "not_found: unknown or purged receipt")
 
 
 @bp.get("/receipts/<receipt_key:str>")
@@ -37,12 +27,13 @@ def _service(request: Request) -> SecretService:
     response=[
         Response(openapi_content(ReceiptResponse), status=200, description="The receipt"),
         _NOT_FOUND,
-        _UNAVAILABLE,
+        RATE_LIMITED,
+        UNAVAILABLE,
     ],
 )
 async def receipt(request: Request, receipt_key: str) -> HTTPResponse:
     """Report the secret's state, times and failed attempts."""
-    found = await _service(request).receipt_status(receipt_key)
+    found = await service_of(request).receipt_status(receipt_key)
     return json_response(
         {
             "state": found.state,
@@ -65,10 +56,11 @@ async def receipt(request: Request, receipt_key: str) -> HTTPResponse:
             status=409,
             description="not_pending: already revealed, burned or expired",
         ),
-        _UNAVAILABLE,
+        RATE_LIMITED,
+        UNAVAILABLE,
     ],
 )
 async def burn(request: Request, receipt_key: str) -> HTTPResponse:
     """Burn the pending secret; its secret_key answers 404 from then on."""
-    await _service(request).burn_secret(receipt_key)
+    await service_of(request).burn_secret(receipt_key)
     return json_response({"state": "burned"})

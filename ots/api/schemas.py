@@ -17,10 +17,13 @@ class _Strict(BaseModel):
 class GenerateRequest(_Strict):
     """Body of ``POST /generate``."""
 
+    # repr=False: a logged or printed request model must not show what it carries.
     secret: str = Field(
-        min_length=1, description="The secret; at most OTS_MAX_SECRET_BYTES bytes as UTF-8."
+        min_length=1,
+        repr=False,
+        description="The secret; at most OTS_MAX_SECRET_BYTES bytes as UTF-8.",
     )
-    passphrase: str = Field(min_length=1, max_length=MAX_PASSPHRASE_CHARS)
+    passphrase: str = Field(min_length=1, max_length=MAX_PASSPHRASE_CHARS, repr=False)
     ttl: int | None = Field(
         default=None,
         description="Seconds until the secret expires; between OTS_MIN_TTL and OTS_MAX_TTL.",
@@ -30,7 +33,7 @@ class GenerateRequest(_Strict):
 class RevealRequest(_Strict):
     """Body of ``POST /secrets/{secret_key}``."""
 
-    passphrase: str = Field(min_length=1, max_length=MAX_PASSPHRASE_CHARS)
+    passphrase: str = Field(min_length=1, max_length=MAX_PASSPHRASE_CHARS, repr=False)
 
 
 class GenerateResponse(BaseModel):
@@ -44,7 +47,7 @@ class GenerateResponse(BaseModel):
 class RevealResponse(BaseModel):
     """200 answer of ``POST /secrets/{secret_key}``."""
 
-    secret: str
+    secret: str = Field(repr=False)
 
 
 class StatusResponse(BaseModel):
@@ -89,6 +92,8 @@ class HealthResponse(BaseModel):
     rate_limiter: Literal["degraded"] | None = Field(
         default=None, description="Present only while the rate-limit storage is unreachable."
     )
+    error: Literal["unavailable"] | None = Field(default=None, description="Only with 503.")
+    message: str | None = Field(default=None, description="Only with 503.")
 
 
 class FieldError(BaseModel):

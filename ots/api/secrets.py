@@ -7,9 +7,10 @@ from sanic_ext import openapi
 from sanic_ext.extensions.openapi.definitions import RequestBody, Response
 
 from ots.api.body import parse_body
+from ots.api.context import service_of
+from ots.api.docs import RATE_LIMITED, UNAVAILABLE, error_doc
 from ots.api.responses import iso_utc, json_response
 from ots.api.schemas import (
-    ErrorResponse,
     GenerateRequest,
     GenerateResponse,
     RevealRequest,
@@ -17,24 +18,16 @@ from ots.api.schemas import (
     StatusResponse,
     openapi_content,
 )
-from ots.service import SecretService
+from ots.crypto import Concealed
 
 bp = Blueprint("secrets")
 
 
-def _service(request: Request) -> SecretService:
-    service: SecretService = request.app.ctx.service
-    return service
-
-
-def _error(status: int, description: str) -> Response:
-    return Response(openapi_content(ErrorResponse), status=status, description=description)
-
-
 _COMMON_ERRORS = [
-    _error(400, "invalid_json: the body is not a JSON object"),
-    _error(422, "validation_error: a field is missing, mistyped, empty or out of range"),
-    _error(503, "unavailable: the database cannot be reached; see Retry-After"),
+    error_doc(400, "invalid_json: the body is not a JSON object"),
+    error_doc(422, "validation_error: a field is missing, mistyped, empty or out of range"),
+    RATE_LIMITED,
+    UNAVAILABLE,
 ]
 
 
@@ -44,14 +37,17 @@ _COMMON_ERRORS = [
     body=RequestBody(openapi_content(GenerateRequest), required=True),
     response=[
         Response(openapi_content(GenerateResponse), status=201, description="Stored"),
-        _error(413, "payload_too_large: the body or the secret is over the limit"),
+        error_doc(413, "payload_too_large: the body or the secret is over the limit"),
         *_COMMON_ERRORS,
+        error_doc(507, "storage_full: OTS_MAX_LIVE_SECRETS are waiting; see Retry-After"),
     ],
 )
 async def generate(request: Request) -> HTTPResponse:
     """Store a secret and return its ``secret_key``."""
     body = parse_body(request, GenerateRequest)
-    created = await _service(request).create_secret(body.secret, body.passphrase, body.ttl)
+    created = await service_of(request).create_secret(
+        body.secret, Concealed(body.passphrase), body.ttl
+    )
     return json_response(
         {
             "secret_key": created.secret_key,
@@ -68,15 +64,15 @@ async def generate(request: Request) -> HTTPResponse:
     body=RequestBody(openapi_content(RevealRequest), required=True),
     response=[
         Response(openapi_content(RevealResponse), status=200, description="The secret"),
-        _error(403, "wrong_passphrase: the secret stays; see attempts_left"),
-        _error(404, "not_found: unknown, read, expired, burned or destroyed"),
+        error_doc(403, "wrong_passphrase: the secret stays; see attempts_left"),
+        error_doc(404, "not_found: unknown, read, expired, burned or destroyed"),
         *_COMMON_ERRORS,
     ],
 )
 async def reveal(request: Request, secret_key: str) -> HTTPResponse:
     """Reveal the secret with the passphrase; exactly one caller ever gets it."""
     body = parse_body(request, RevealRequest)
-    secret = await _service(request).reveal_secret(secret_key, body.passphrase)
+    secret = await service_of(request).reveal_secret(secret_key, Concealed(body.passphrase))
     return json_response({"secret": secret})
 
 
@@ -85,13 +81,14 @@ async def reveal(request: Request, secret_key: str) -> HTTPResponse:
     summary="Check that a secret is still readable, without reading it",
     response=[
         Response(openapi_content(StatusResponse), status=200, description="Pending"),
-        _error(404, "not_found: unknown, read, expired, burned or destroyed"),
-        _error(503, "unavailable: the database cannot be reached; see Retry-After"),
+        error_doc(404, "not_found: unknown, read, expired, burned or destroyed"),
+        RATE_LIMITED,
+        UNAVAILABLE,
     ],
 )
 async def status(request: Request, secret_key: str) -> HTTPResponse:
     """Tell whether the secret is still there; never destroys it."""
-    found = await _service(request).secret_status(secret_key)
+    found = await service_of(request).secret_status(secret_key)
     return json_response(
         {
             "state": "pending",

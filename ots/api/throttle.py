@@ -8,8 +8,8 @@ import time
 from sanic import Request
 from sanic.response import BaseHTTPResponse
 
+from ots.api.context import rate_limiter_of
 from ots.errors import RateLimitedError
-from ots.ratelimit import ClientRateLimiter
 
 
 def client_address(request: Request) -> str:
@@ -25,8 +25,7 @@ def client_address(request: Request) -> str:
 
 async def enforce_rate_limit(request: Request) -> None:
     """Count the request; refuse it with 429 past the limit."""
-    limiter: ClientRateLimiter = request.app.ctx.rate_limiter
-    verdict = await limiter.hit(client_address(request))
+    verdict = await rate_limiter_of(request).hit(client_address(request))
     request.ctx.rate_limit = verdict
     if verdict is not None and not verdict.allowed:
         retry_after = max(1, math.ceil(verdict.reset_at - time.time()))

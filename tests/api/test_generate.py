@@ -191,3 +191,20 @@ def test_unknown_fields_are_ignored(client: Client) -> None:
     """Extra fields neither break nor change anything."""
     response = client.post("/generate", json={"secret": "s", "passphrase": "p", "extra": [1]})
     assert response.status == 201
+
+
+def test_null_ttl_means_the_default(client: Client, clock: FakeClock) -> None:
+    """An explicit ttl of null is the same as leaving it out."""
+    body = client.post("/generate", json={"secret": "x", "passphrase": "p", "ttl": None}).json
+    expires = datetime.strptime(body["expires_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    assert expires.timestamp() == int(clock.now) + 604800
+
+
+def test_request_models_do_not_print_their_content() -> None:
+    """A request model in a log or traceback shows neither the secret nor the passphrase."""
+    from ots.api.schemas import GenerateRequest, RevealRequest
+
+    shown = repr(GenerateRequest(secret="s3cr3t-value", passphrase="pa55-value"))
+    shown += repr(RevealRequest(passphrase="pa55-value"))
+    assert "s3cr3t-value" not in shown
+    assert "pa55-value" not in shown

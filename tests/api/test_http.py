@@ -91,6 +91,8 @@ def test_docs_page_and_spec(client: Client) -> None:
     schema = generate["requestBody"]["content"]["application/json"]["schema"]
     assert set(schema["required"]) == {"secret", "passphrase"}
     assert {"201", "400", "413", "422", "503"} <= set(generate["responses"])
+    assert {"429", "507"} <= set(generate["responses"])
+    assert "429" in paths["/receipts/{receipt_key}/burn"]["post"]["responses"]
     reveal = paths["/secrets/{secret_key}"]["post"]
     assert {"200", "403", "404", "422"} <= set(reveal["responses"])
     assert "200" in paths["/secrets/{secret_key}"]["get"]["responses"]

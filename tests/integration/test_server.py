@@ -119,6 +119,33 @@ def test_burn_racing_reveals_has_one_winner(server: tuple[str, Path]) -> None:
             assert state == "revealed"
 
 
+def test_right_passphrase_racing_wrong_ones_is_consistent(server: tuple[str, Path]) -> None:
+    """The right passphrase racing six wrong ones: revealed once, or destroyed; never both."""
+    base, _ = server
+
+    async def race(key: str, receipt: str) -> tuple[int, list[int], str]:
+        async def one(passphrase: str) -> int:
+            async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+                response = await client.post(f"/secrets/{key}", json={"passphrase": passphrase})
+                return response.status_code
+
+        right, *wrong = await asyncio.gather(one("pw"), *(one("nope") for _ in range(6)))
+        async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+            state = (await client.get(f"/receipts/{receipt}")).json()["state"]
+        return right, wrong, state
+
+    for _ in range(6):
+        key, receipt = create_both(base, "contested", "pw")
+        right, wrong, state = asyncio.run(race(key, receipt))
+        assert set(wrong) <= {403, 404}
+        if right == 200:
+            assert state == "revealed"
+            assert wrong.count(403) < 5
+        else:
+            assert (right, state) == (404, "burned")
+            assert wrong.count(403) == 5
+
+
 MARK_SECRET = "Zebra-Secret-7f3a9c-plaintext"
 MARK_PASSPHRASE = "Quokka-Passphrase-51be0d"
 

@@ -9,6 +9,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from ots import db
+from ots.crypto import Concealed
 from ots.service import SecretService
 from tests.support import FakeClock, make_settings
 
@@ -39,8 +40,9 @@ def test_key_derivation_runs_on_the_pool_not_the_loop(db_url: str) -> None:
         context = await db.open_database(make_settings(db_url))
         try:
             service = SecretService(make_settings(db_url), FakeClock(), pool)
-            created = await service.create_secret("s", "p", None)
-            return await service.reveal_secret(created.secret_key, "p"), threading.get_ident()
+            created = await service.create_secret("s", Concealed("p"), None)
+            revealed = await service.reveal_secret(created.secret_key, Concealed("p"))
+            return revealed, threading.get_ident()
         finally:
             await db.close_database(context)
 
