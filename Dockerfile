@@ -15,7 +15,10 @@ RUN /opt/ots/bin/pip install --no-cache-dir .
 FROM ${BASE_IMAGE}
 # A fixed, unprivileged user; the SQLite default (if no PostgreSQL is given)
 # lives in its home, which compose can put on a volume.
-RUN useradd --system --uid 10001 --user-group --create-home --home-dir /var/lib/ots ots
+# keys/ holds the server keyring; a named volume mounted there starts with this
+# owner and mode 0700, so the first api container can create the key in it.
+RUN useradd --system --uid 10001 --user-group --create-home --home-dir /var/lib/ots ots \
+    && install -d -m 0700 -o ots -g ots /var/lib/ots/keys
 COPY --from=build /opt/ots /opt/ots
 ENV PATH=/opt/ots/bin:$PATH \
     PYTHONUNBUFFERED=1 \

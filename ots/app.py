@@ -12,6 +12,7 @@ import itertools
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Final
 
@@ -19,7 +20,7 @@ from sanic import Request, Sanic
 from sanic.config import Config
 from sanic.response import BaseHTTPResponse
 
-from ots import db
+from ots import db, keyring
 from ots.api import api
 from ots.api.errors import JsonErrorHandler
 from ots.api.logs import install_redaction, log_config
@@ -29,6 +30,7 @@ from ots.ratelimit import ClientRateLimiter
 from ots.service import Clock, SecretService
 from ots.tasks import sweep_forever
 
+log = logging.getLogger("ots.app")
 App = Sanic[Config, SimpleNamespace]
 SWEEPER_TASK: Final = "ots-sweeper"
 _names = itertools.count()
@@ -71,7 +73,8 @@ def create_app(
         app.ctx.kdf_pool = ThreadPoolExecutor(
             max_workers=settings.kdf_threads, thread_name_prefix="ots-kdf"
         )
-        app.ctx.service = SecretService(settings, clock, app.ctx.kdf_pool)
+        keys = open_keyring(settings.server_key_path)
+        app.ctx.service = SecretService(settings, clock, app.ctx.kdf_pool, keys)
         app.ctx.rate_limiter = ClientRateLimiter(settings.rate_limit, settings.rate_limit_storage)
         sweeper = sweep_forever(app.ctx.service.sweep_expired, settings.sweep_interval)
         try:
@@ -92,11 +95,24 @@ def create_app(
 
     @app.after_server_stop
     async def close_resources(app: App) -> None:
+        await app.ctx.service.close()
         app.ctx.kdf_pool.shutdown(wait=True)
         await db.close_database(app.ctx.tortoise)
 
     app.register_middleware(add_security_headers, "response")
     return app
+
+
+def open_keyring(path: Path) -> keyring.KeyFile:
+    """Load the server keyring, creating it (and saying so once) if there is none.
+
+    ``ots serve`` creates it before the workers start; under ASGI the first
+    instance to start creates it and the others load the same file.
+    """
+    ring, created = keyring.ensure(path)
+    if created:
+        log.warning(keyring.created_message(path, ring))
+    return keyring.KeyFile(path, ring)
 
 
 async def add_security_headers(request: Request, response: BaseHTTPResponse) -> None:

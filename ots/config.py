@@ -12,6 +12,7 @@ import dataclasses
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Final, TypeVar
 
 from limits import parse as parse_rate_limit
@@ -19,6 +20,7 @@ from limits import parse as parse_rate_limit
 from ots.errors import ConfigError
 
 DEFAULT_DATABASE_URL: Final = "sqlite://ots.sqlite3"
+DEFAULT_KEY_FILE: Final = "ots.key"
 DATABASE_SCHEMES: Final = ("sqlite", "postgres", "postgresql")
 # argon2 itself refuses a time cost below 1, lanes below 1 and memory below 8 KiB per lane;
 # the upper bounds are argon2's own (2^32 - 1 and 2^24 - 1).
@@ -55,6 +57,7 @@ class Settings:
     argon2_parallelism: int = 1
     kdf_threads: int = field(default_factory=lambda: os.cpu_count() or 1)
     db_wait: float = 30.0
+    server_key_file: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -141,6 +144,18 @@ class Settings:
         return self.database_url.startswith("sqlite://")
 
     @property
+    def server_key_path(self) -> Path:
+        """The keyring file: ``OTS_SERVER_KEY_FILE``, else ``ots.key`` beside the SQLite file.
+
+        On PostgreSQL the default is ``ots.key`` in the working directory.
+        """
+        if self.server_key_file:
+            return Path(self.server_key_file)
+        if self.is_sqlite:
+            return Path(sqlite_path(self.database_url)).parent / DEFAULT_KEY_FILE
+        return Path(DEFAULT_KEY_FILE)
+
+    @property
     def request_max_bytes(self) -> int:
         r"""Largest request body accepted.
 
@@ -150,6 +165,11 @@ class Settings:
         pair), and the rest (keys, ttl, punctuation) gets a fixed allowance.
         """
         return 6 * self.max_secret_bytes + 12 * 1024 + 4096
+
+
+def sqlite_path(database_url: str) -> str:
+    """Return the file path of a ``sqlite://`` URL (relative to the working directory)."""
+    return database_url.removeprefix("sqlite://").split("?", 1)[0]
 
 
 def _require(variable: str, condition: bool, problem: str) -> None:

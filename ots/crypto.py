@@ -2,8 +2,9 @@
 
 Pure bytes in, bytes out: no framework, no database, no event loop. The
 secret is sealed with AES-256-GCM under a key derived from
-``argon2id(passphrase, salt)`` and the ``secret_key`` together, so neither the
-passphrase alone nor the database alone opens it. ``derive_key`` is slow on
+``argon2id(passphrase, salt)``, the ``secret_key`` and a server-held key
+together, so neither the passphrase, nor the link, nor a copy of the database
+opens it alone or together without the server key. ``derive_key`` is slow on
 purpose; callers run it off the event loop.
 """
 
@@ -27,7 +28,9 @@ NONCE_BYTES: Final = 12
 AEAD_KEY_BYTES: Final = 32
 # A key in a path can only be one we made; anything else is refused before any lookup.
 KEY_PATTERN: Final = re.compile(r"[A-Za-z0-9_-]{16,128}")
-_HKDF_INFO: Final = b"ots/v1 aes-256-gcm key"
+# v1 secrets (stored before the server key existed) derive without it; v2 mix it in.
+_HKDF_INFO_V1: Final = b"ots/v1 aes-256-gcm key"
+_HKDF_INFO_V2: Final = b"ots/v2 aes-256-gcm key"
 
 
 class Concealed:
@@ -71,6 +74,8 @@ class Sealed:
     nonce: bytes
     ciphertext: bytes
     kdf: KdfParams
+    # The server key it was sealed under; None for secrets stored before keys existed.
+    key_id: str | None = None
 
 
 def new_key() -> str:
@@ -92,10 +97,17 @@ def lookup_hash(key: str, purpose: str) -> str:
     return hashlib.sha256(f"ots/v1 {purpose}\0{key}".encode()).hexdigest()
 
 
-def derive_key(passphrase: str, secret_key: str, salt: bytes, kdf: KdfParams) -> bytes:
-    """Derive the AEAD key from the passphrase (argon2id) and the secret key (HKDF).
+def derive_key(
+    passphrase: str,
+    secret_key: str,
+    salt: bytes,
+    kdf: KdfParams,
+    server_key: bytes | None = None,
+) -> bytes:
+    """Derive the AEAD key from the passphrase (argon2id), the secret key and the server key.
 
-    Slow by design (argon2id); run it in a worker thread.
+    ``server_key`` is None only for secrets stored before the server key
+    existed (format v1). Slow by design (argon2id); run it in a worker thread.
     """
     stretched = hash_secret_raw(
         passphrase.encode("utf-8"),
@@ -106,8 +118,14 @@ def derive_key(passphrase: str, secret_key: str, salt: bytes, kdf: KdfParams) ->
         hash_len=AEAD_KEY_BYTES,
         type=Type.ID,
     )
-    hkdf = HKDF(algorithm=hashes.SHA256(), length=AEAD_KEY_BYTES, salt=salt, info=_HKDF_INFO)
-    return hkdf.derive(stretched + secret_key.encode("ascii"))
+    material = stretched + secret_key.encode("ascii")
+    info = _HKDF_INFO_V1
+    if server_key is not None:
+        # Fixed-length parts on both ends keep the concatenation unambiguous.
+        material += server_key
+        info = _HKDF_INFO_V2
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=AEAD_KEY_BYTES, salt=salt, info=info)
+    return hkdf.derive(material)
 
 
 def new_salt() -> bytes:

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import fcntl
 import logging
+import os
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -21,7 +22,7 @@ import asyncpg
 from tortoise import Tortoise
 from tortoise.context import TortoiseContext
 
-from ots.config import Settings
+from ots.config import Settings, sqlite_path
 
 log = logging.getLogger("ots.db")
 
@@ -30,8 +31,17 @@ APP: Final = "models"
 # Any constant works; it only has to be the same for every ots process.
 MIGRATION_LOCK_ID: Final = 0x07_5EC2E7
 # WAL lets readers run beside the writer; busy_timeout makes a second process
-# wait for the write lock instead of failing; FULL makes a commit survive power loss.
-SQLITE_PRAGMAS: Final = {"journal_mode": "WAL", "busy_timeout": 15000, "synchronous": "FULL"}
+# wait for the write lock instead of failing; FULL makes a commit survive power loss;
+# secure_delete zeroes deleted rows and freed pages instead of leaving them readable.
+SQLITE_PRAGMAS: Final = {
+    "journal_mode": "WAL",
+    "busy_timeout": 15000,
+    "synchronous": "FULL",
+    "secure_delete": "ON",
+}
+# Files beside the database that SQLite or ots create; all are kept private.
+SQLITE_COMPANIONS: Final = ("", "-wal", "-shm", "-journal", ".migrate-lock")
+PRIVATE: Final = 0o600
 
 
 def tortoise_config(database_url: str) -> dict[str, Any]:
@@ -50,11 +60,6 @@ def tortoise_config(database_url: str) -> dict[str, Any]:
 def dialect(database_url: str) -> str:
     """Return ``sqlite`` or ``postgres``: the name of the migration history to use."""
     return "sqlite" if database_url.startswith("sqlite://") else "postgres"
-
-
-def sqlite_path(database_url: str) -> str:
-    """Return the file path of a ``sqlite://`` URL (relative to the working directory)."""
-    return database_url.removeprefix("sqlite://").split("?", 1)[0]
 
 
 def migrations_root() -> Path:
@@ -95,6 +100,7 @@ async def open_database(settings: Settings) -> TortoiseContext:
     The context is made the process-wide fallback so that every request task
     sees it, whichever task ran the start-up listener.
     """
+    make_private(settings)
     return await Tortoise.init(
         config=tortoise_config(settings.database_url), _enable_global_fallback=True
     )
@@ -103,6 +109,22 @@ async def open_database(settings: Settings) -> TortoiseContext:
 async def close_database(context: TortoiseContext) -> None:
     """Close the connections of ``context`` and drop it as the process-wide fallback."""
     await context.close_connections()
+
+
+def make_private(settings: Settings) -> None:
+    """Create the SQLite file mode 0600 if it is missing; make it and its companions 0600.
+
+    SQLite gives its ``-wal`` and ``-shm`` files the database file's mode, so a
+    private database keeps them private whatever the umask. Files left 0644
+    by an older release are tightened here. Nothing to do for PostgreSQL.
+    """
+    if not settings.is_sqlite:
+        return
+    path = sqlite_path(settings.database_url)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE))
+    for suffix in SQLITE_COMPANIONS:
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(path + suffix, PRIVATE)
 
 
 async def migrate(settings: Settings) -> list[str]:
@@ -118,6 +140,7 @@ async def migrate(settings: Settings) -> list[str]:
     """
     from aerich import Command  # imported here: aerich is heavy and only needed at start
 
+    make_private(settings)
     async with _migration_lock(settings):
         command = Command(
             tortoise_config(settings.database_url),
@@ -138,7 +161,7 @@ async def migrate(settings: Settings) -> list[str]:
 async def _migration_lock(settings: Settings) -> AsyncIterator[None]:
     if settings.is_sqlite:
         lock_path = Path(sqlite_path(settings.database_url) + ".migrate-lock")
-        with lock_path.open("a") as handle:
+        with os.fdopen(os.open(lock_path, os.O_RDWR | os.O_CREAT, PRIVATE)) as handle:
             await asyncio.to_thread(fcntl.flock, handle, fcntl.LOCK_EX)
             try:
                 yield

@@ -14,8 +14,11 @@ class SecretRecord(Model):
     """One sealed secret waiting to be read.
 
     Holds no key, passphrase or plaintext: ``lookup`` is a one-way hash of
-    the ``secret_key`` and ``ciphertext`` opens only with both the key and the
-    passphrase.
+    the ``secret_key`` and ``ciphertext`` opens only with the key, the
+    passphrase and the server key ``key_id`` names (None: sealed before server
+    keys existed). The row is written once and deleted once, never updated:
+    on PostgreSQL every update would leave one more copy of the ciphertext in
+    a dead tuple, so the wrong-passphrase count lives in the receipt.
     """
 
     id = fields.BigIntField(primary_key=True)
@@ -26,7 +29,7 @@ class SecretRecord(Model):
     kdf_time_cost = fields.BigIntField()
     kdf_memory_kib = fields.BigIntField()
     kdf_parallelism = fields.BigIntField()
-    failed_attempts = fields.IntField(default=0)
+    key_id = fields.CharField(max_length=32, null=True)
     created_at = fields.BigIntField()
     expires_at = fields.BigIntField()
 
@@ -43,8 +46,10 @@ class ReceiptRecord(Model):
     ``lookup`` is a one-way hash of the ``receipt_key``; ``secret_lookup`` is
     the secret's own lookup hash, which cannot give the ``secret_key`` back.
     ``state`` is pending, revealed or burned; a pending receipt whose
-    ``expires_at`` has passed reads as expired. The sweeper deletes the row
-    once ``purge_at`` has passed.
+    ``expires_at`` has passed reads as expired. ``failed_attempts`` is the
+    secret's wrong-passphrase count. The sweeper deletes the row once
+    ``purge_at`` has passed. Every secret has one (secrets stored before
+    receipts existed were given one with an unguessable, unissued lookup).
     """
 
     id = fields.BigIntField(primary_key=True)

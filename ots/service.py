@@ -20,6 +20,7 @@ from typing import Final
 from ots import crypto, store
 from ots.config import Settings
 from ots.crypto import Concealed, DecryptionError, KdfParams, Sealed
+from ots.erasure import Eraser
 from ots.errors import (
     FieldProblem,
     NotFoundError,
@@ -30,6 +31,7 @@ from ots.errors import (
     ValidationFailedError,
     WrongPassphraseError,
 )
+from ots.keyring import KeyFile
 
 Clock = Callable[[], float]
 log = logging.getLogger("ots.service")
@@ -99,13 +101,21 @@ class LiveSecretGauge:
 class SecretService:
     """The use cases, over ``store`` and ``crypto``."""
 
-    def __init__(self, settings: Settings, clock: Clock, kdf_executor: Executor) -> None:
-        """Bind the service to its settings, clock and KDF thread pool."""
+    def __init__(
+        self, settings: Settings, clock: Clock, kdf_executor: Executor, keys: KeyFile
+    ) -> None:
+        """Bind the service to its settings, clock, KDF thread pool and server keyring."""
         self._settings = settings
         self._clock = clock
         self._executor = kdf_executor
+        self._keys = keys
         self._live = LiveSecretGauge()
+        self._eraser = Eraser(store.erase_ended)
         self._last_sweep: int | None = None
+
+    async def close(self) -> None:
+        """Finish what must not wait for a later moment: erasing secrets that ended."""
+        await self._eraser.close()
 
     def now(self) -> int:
         """Return the current time in whole epoch seconds, from the injected clock."""
@@ -145,7 +155,8 @@ class SecretService:
             settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism
         )
         salt = crypto.new_salt()
-        key = await self._derive(passphrase, secret_key, salt, kdf)
+        server_key = self._keys.newest
+        key = await self._derive(passphrase, secret_key, salt, kdf, server_key.secret)
         nonce, ciphertext = crypto.seal(key, plaintext, _associated_data(lookup))
         now = self._clock()
         # Rounded up: a secret lives at least ttl seconds, never a fraction less.
@@ -154,7 +165,9 @@ class SecretService:
         await store.insert_secret(
             lookup=lookup,
             receipt_lookup=crypto.lookup_hash(receipt_key, RECEIPT_PURPOSE),
-            sealed=Sealed(salt=salt, nonce=nonce, ciphertext=ciphertext, kdf=kdf),
+            sealed=Sealed(
+                salt=salt, nonce=nonce, ciphertext=ciphertext, kdf=kdf, key_id=server_key.id
+            ),
             created_at=int(now),
             expires_at=expires_at,
             # Unread, the receipt ends with the secret's expiry; retention runs from there.
@@ -171,8 +184,9 @@ class SecretService:
             NotFoundError: unknown, read, expired, burned or destroyed.
             WrongPassphraseError: the passphrase does not open it (it stays).
         """
-        lookup, stored = await self._find(secret_key)
-        key = await self._derive(passphrase, secret_key, stored.sealed.salt, stored.sealed.kdf)
+        lookup, stored, server_key = await self._find(secret_key)
+        sealed = stored.sealed
+        key = await self._derive(passphrase, secret_key, sealed.salt, sealed.kdf, server_key)
         try:
             plaintext = crypto.unseal(
                 key, stored.sealed.nonce, stored.sealed.ciphertext, _associated_data(lookup)
@@ -186,12 +200,12 @@ class SecretService:
             if failures is None:
                 raise NotFoundError from None
             if failures >= max_attempts:
-                self._live.add(-1)
+                self._ended()
             raise WrongPassphraseError(attempts_left=max(0, max_attempts - failures)) from None
         now = self.now()
         if not await store.claim(stored.id, lookup, now, self._purge_at(now)):
             raise NotFoundError
-        self._live.add(-1)
+        self._ended()
         return plaintext.decode("utf-8")
 
     async def receipt_status(self, receipt_key: str) -> Receipt:
@@ -224,7 +238,7 @@ class SecretService:
         if crypto.is_wellformed_key(receipt_key) and await store.burn(
             crypto.lookup_hash(receipt_key, RECEIPT_PURPOSE), now, self._purge_at(now)
         ):
-            self._live.add(-1)
+            self._ended()
             return
         raise NotPendingError((await self.receipt_status(receipt_key)).state)
 
@@ -234,10 +248,11 @@ class SecretService:
         Raises:
             NotFoundError: it cannot.
         """
-        _, stored = await self._find(secret_key)
+        lookup, stored, _ = await self._find(secret_key)
+        failures = await store.failed_attempts(lookup)
         return SecretStatus(
             expires_at=stored.expires_at,
-            attempts_left=max(0, self._settings.max_attempts - stored.failed_attempts),
+            attempts_left=max(0, self._settings.max_attempts - failures),
         )
 
     async def database_ready(self) -> bool:
@@ -263,17 +278,32 @@ class SecretService:
                 if removed < batch:
                     break
                 await asyncio.sleep(0)
+        if total:
+            self._eraser.note_ended()
         return total
 
-    async def _find(self, secret_key: str) -> tuple[str, store.StoredSecret]:
-        # Returns the lookup hash too, so callers do not hash the key twice.
+    async def _find(self, secret_key: str) -> tuple[str, store.StoredSecret, bytes | None]:
+        # Returns the lookup hash too, so callers do not hash the key twice, and the
+        # server key it was sealed under (None: sealed before server keys existed).
         if not crypto.is_wellformed_key(secret_key):
             raise NotFoundError
         lookup = crypto.lookup_hash(secret_key, SECRET_PURPOSE)
         stored = await store.find_live(lookup, self.now())
         if stored is None:
             raise NotFoundError
-        return lookup, stored
+        key_id = stored.sealed.key_id
+        if key_id is None:
+            return lookup, stored, None
+        server_key = self._keys.find(key_id)
+        if server_key is None:
+            # Its key was removed from the ring: it can never open again (crypto-shredded).
+            raise NotFoundError
+        return lookup, stored, server_key
+
+    def _ended(self) -> None:
+        # A secret left the table: one fewer live, and its bytes to be erased soon.
+        self._live.add(-1)
+        self._eraser.note_ended()
 
     async def _sweep_if_due(self) -> None:
         # Sweeping that needs no resident task (ASGI, serverless): at most once per
@@ -284,7 +314,8 @@ class SecretService:
             return
         self._last_sweep = now
         try:
-            await store.sweep_expired(now, self._settings.sweep_batch)
+            if await store.sweep_expired(now, self._settings.sweep_batch):
+                self._eraser.note_ended()
             await store.purge_receipts(now, self._settings.sweep_batch)
         except UnavailableError:
             log.warning("opportunistic sweep skipped: database unavailable")
@@ -301,12 +332,19 @@ class SecretService:
         return ended_at + self._settings.receipt_retention
 
     async def _derive(
-        self, passphrase: Concealed, secret_key: str, salt: bytes, kdf: KdfParams
+        self,
+        passphrase: Concealed,
+        secret_key: str,
+        salt: bytes,
+        kdf: KdfParams,
+        server_key: bytes | None,
     ) -> bytes:
         # argon2id takes tens of milliseconds of CPU: on the event loop it would stall
         # every other request, so it runs on the bounded KDF pool.
         loop = asyncio.get_running_loop()
-        job = functools.partial(crypto.derive_key, passphrase.reveal(), secret_key, salt, kdf)
+        job = functools.partial(
+            crypto.derive_key, passphrase.reveal(), secret_key, salt, kdf, server_key
+        )
         return await loop.run_in_executor(self._executor, job)
 
 

@@ -77,7 +77,6 @@ class StoredSecret:
 
     id: int
     sealed: Sealed
-    failed_attempts: int
     created_at: int
     expires_at: int
 
@@ -138,7 +137,7 @@ async def insert_secret(
             kdf_time_cost=sealed.kdf.time_cost,
             kdf_memory_kib=sealed.kdf.memory_kib,
             kdf_parallelism=sealed.kdf.parallelism,
-            failed_attempts=0,
+            key_id=sealed.key_id,
             created_at=created_at,
             expires_at=expires_at,
         )
@@ -168,8 +167,8 @@ async def find_live(lookup: str, now: int) -> StoredSecret | None:
             nonce=bytes(row.nonce),
             ciphertext=bytes(row.ciphertext),
             kdf=KdfParams(row.kdf_time_cost, row.kdf_memory_kib, row.kdf_parallelism),
+            key_id=row.key_id,
         ),
-        failed_attempts=row.failed_attempts,
         created_at=row.created_at,
         expires_at=row.expires_at,
     )
@@ -244,40 +243,45 @@ async def find_receipt(receipt_lookup: str, now: int) -> StoredReceipt | None:
 
 
 @translate_db_errors
+async def failed_attempts(lookup: str) -> int:
+    """Return the wrong-passphrase count of the secret stored under ``lookup``."""
+    row = await ReceiptRecord.filter(secret_lookup=lookup).only("id", "failed_attempts").first()
+    return 0 if row is None else row.failed_attempts
+
+
+@translate_db_errors
 async def record_failure(
     secret_id: int, lookup: str, now: int, max_attempts: int, purge_at: int
 ) -> int | None:
     """Count one wrong passphrase; destroy the secret at ``max_attempts``.
 
-    The increment is the transaction's first statement, so it takes the write
-    lock before anything is read: no update is lost under races.
+    The count lives in the receipt, never in the sealed row: on PostgreSQL
+    every update of that row would leave one more dead copy of the
+    ciphertext. The increment is the transaction's first statement, so it
+    takes the write lock before anything is read: no update is lost under
+    races. A pending, unexpired receipt means the secret is still there.
 
     Returns:
         The failure count after this one, or None if the secret is gone.
     """
     async with in_transaction() as conn:
-        live = SecretRecord.filter(id=secret_id, expires_at__gt=now).using_db(conn)
-        if await live.update(failed_attempts=F("failed_attempts") + 1) == 0:
+        receipt = ReceiptRecord.filter(secret_lookup=lookup).using_db(conn)
+        counted = await receipt.filter(state=PENDING, expires_at__gt=now).update(
+            failed_attempts=F("failed_attempts") + 1
+        )
+        if counted == 0:
             return None
-        row = await SecretRecord.filter(id=secret_id).using_db(conn).only("failed_attempts").get()
-        count = row.failed_attempts
+        count: int = (await receipt.only("id", "failed_attempts").get()).failed_attempts
         if count >= max_attempts:
             # Destroyed by too many wrong passphrases: the creator sees it as burned.
             await SecretRecord.filter(id=secret_id).using_db(conn).delete()
-            await _end_receipt(conn, lookup, BURNED, purge_at, failed_attempts=count)
-        else:
-            await (
-                ReceiptRecord.filter(secret_lookup=lookup)
-                .using_db(conn)
-                .update(failed_attempts=count)
-            )
+            await _end_receipt(conn, lookup, BURNED, purge_at)
         return count
 
 
 async def _end_receipt(
     conn: BaseDBAsyncClient, lookup: str, state: str, purge_at: int, **changes: int
 ) -> None:
-    # Secrets stored before receipts existed have none: then this changes nothing.
     await (
         ReceiptRecord.filter(secret_lookup=lookup)
         .using_db(conn)
@@ -310,6 +314,24 @@ async def _delete_batch(model: type[Model], batch: int, **due: int) -> int:
     if not ids:
         return 0
     return await model.filter(id__in=list(ids), **due).delete()
+
+
+@translate_db_errors
+async def erase_ended() -> bool:
+    """Make deleted secrets physically unrecoverable; return whether the pass completed.
+
+    SQLite (with ``secure_delete``, which zeroes deleted cells and pages)
+    still holds the old pages in its WAL: a ``TRUNCATE`` checkpoint copies
+    the zeroed pages into the database and empties the WAL. It cannot
+    complete while another connection reads an older snapshot; it then
+    reports busy and the caller tries again. PostgreSQL has nothing to do
+    here: its dead tuples are left to autovacuum (see the migrations).
+    """
+    conn = SecretRecord._meta.db
+    if conn.capabilities.dialect != "sqlite":
+        return True
+    _, rows = await conn.execute_query("PRAGMA wal_checkpoint(TRUNCATE)")
+    return not rows or rows[0][0] == 0
 
 
 async def ping() -> None:

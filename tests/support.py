@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -18,7 +19,9 @@ from pathlib import Path
 import asyncpg
 import httpx
 
+from ots import keyring
 from ots.config import Settings
+from ots.keyring import KeyFile
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "OTS_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test"
@@ -27,6 +30,9 @@ DATABASES = [d for d in os.environ.get("OTS_TEST_DATABASES", "sqlite,postgres").
 
 # argon2 accepts these; they make a hash take microseconds. Only for tests.
 CHEAP_ARGON2 = {"argon2_time_cost": 1, "argon2_memory_kib": 8, "argon2_parallelism": 1}
+# One server keyring for the whole run, outside the checkout (the PostgreSQL default,
+# ots.key in the working directory, would land in the repository).
+TEST_KEY_FILE = Path(tempfile.mkdtemp(prefix="ots-test-keys-")) / "ots.key"
 
 
 @dataclass
@@ -51,10 +57,17 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
         "min_ttl": 1,
         "sweep_interval": 3600.0,
         "rate_limit": "100000/minute",
+        "server_key_file": str(TEST_KEY_FILE),
         **CHEAP_ARGON2,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
+
+
+def server_keys(path: Path = TEST_KEY_FILE) -> KeyFile:
+    """The server keyring at ``path``, created on first use."""
+    ring, _ = keyring.ensure(path)
+    return KeyFile(path, ring)
 
 
 def free_port() -> int:
@@ -120,6 +133,20 @@ def run_cli(
         capture_output=True,
         text=True,
         timeout=120,
+        check=False,
+    )
+
+
+def run_bare(*args: str, cwd: Path, **variables: str) -> subprocess.CompletedProcess[str]:
+    """Run ``ots ARGS`` in ``cwd`` with no OTS_* variable but ``variables``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTS_")}
+    return subprocess.run(
+        [sys.executable, "-m", "ots.cli", *args],
+        env={**env, **variables},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
         check=False,
     )
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -12,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from ots import db
-from tests.support import make_settings, run_cli
+from tests.support import make_settings, run_bare, run_cli
 
 BAD_SETTINGS = {
     "port-not-a-number": ("OTS_PORT", "http"),
@@ -23,20 +22,6 @@ BAD_SETTINGS = {
     "database-scheme": ("OTS_DATABASE_URL", "mysql://x"),
     "workers-zero": ("OTS_WORKERS", "0"),
 }
-
-
-def run_bare(command: str, cwd: Path, **variables: str) -> subprocess.CompletedProcess[str]:
-    """Run ``ots COMMAND`` in ``cwd`` with no OTS_* variable but ``variables``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OTS_")}
-    return subprocess.run(
-        [sys.executable, "-m", "ots.cli", command],
-        env={**env, **variables},
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 @pytest.mark.parametrize(("variable", "value"), BAD_SETTINGS.values(), ids=BAD_SETTINGS.keys())

@@ -155,18 +155,19 @@ def test_concurrent_cold_starts_migrate_once(tmp_path: Path, kind: str) -> None:
             drop_postgres_database(url)
 
 
-MIGRATE_TO_FIRST = """
+MIGRATE_TO = """
 import asyncio, shutil, sys
 from pathlib import Path
 from aerich import Command
 from ots import db
 
-url, target = sys.argv[1], Path(sys.argv[2])
+url, target, versions = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3])
 dialect = db.dialect(url)
 source = db.migrations_root() / dialect / "models"
 (target / "models").mkdir(parents=True)
-first = sorted(source.glob("0_*.py"))[0]
-shutil.copy(first, target / "models" / first.name)
+for version in range(versions):
+    (old,) = source.glob(f"{version}_*.py")
+    shutil.copy(old, target / "models" / old.name)
 
 async def main():
     command = Command(db.tortoise_config(url), app="models", location=str(target))
@@ -178,8 +179,37 @@ asyncio.run(main())
 """
 
 
-def _insert_v0_secret(url: str, secret: str, passphrase: str) -> str:
-    """Store a secret the way the first schema's code did; return its key."""
+def _migrate_to(url: str, directory: Path, versions: int) -> None:
+    """Apply only the first ``versions`` migrations, as an older release would have."""
+    subprocess.run(
+        [sys.executable, "-c", MIGRATE_TO, url, str(directory), str(versions)],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+
+
+def _execute(url: str, sql: str, row: tuple[object, ...]) -> None:
+    """Run one parametrised statement (``?`` placeholders) straight on the database."""
+    if url.startswith("sqlite://"):
+        conn = sqlite3.connect(db.sqlite_path(url))
+        with conn:
+            conn.execute(sql, row)
+        conn.close()
+        return
+    for i in range(len(row)):
+        sql = sql.replace("?", f"${i + 1}", 1)
+
+    async def execute() -> None:
+        pg = await asyncpg.connect(url)
+        await pg.execute(sql, *row)
+        await pg.close()
+
+    asyncio.run(execute())
+
+
+def _insert_old_secret(url: str, secret: str, passphrase: str, failures: int = 0) -> str:
+    """Store a secret the way releases before the server key did; return its key."""
     key = crypto.new_key()
     lookup = crypto.lookup_hash(key, "secret")
     salt = crypto.new_salt()
@@ -190,26 +220,33 @@ def _insert_v0_secret(url: str, secret: str, passphrase: str) -> str:
         f"ots/v1 secret {lookup}".encode(),
     )
     now = int(time.time())
-    row = (lookup, salt, nonce, ciphertext, 1, 8, 1, 0, now, now + 3600)
+    row = (lookup, salt, nonce, ciphertext, 1, 8, 1, failures, now, now + 3600)
     columns = (
         "lookup, salt, nonce, ciphertext, kdf_time_cost, kdf_memory_kib, kdf_parallelism, "
         "failed_attempts, created_at, expires_at"
     )
-    if url.startswith("sqlite://"):
-        conn = sqlite3.connect(db.sqlite_path(url))
-        with conn:
-            conn.execute(f"INSERT INTO secret ({columns}) VALUES ({', '.join('?' * 10)})", row)
-        conn.close()
-    else:
-
-        async def insert() -> None:
-            pg = await asyncpg.connect(url)
-            marks = ", ".join(f"${i}" for i in range(1, 11))
-            await pg.execute(f"INSERT INTO secret ({columns}) VALUES ({marks})", *row)
-            await pg.close()
-
-        asyncio.run(insert())
+    _execute(url, f"INSERT INTO secret ({columns}) VALUES ({', '.join('?' * 10)})", row)
     return key
+
+
+def _insert_receipt(url: str, secret_key: str, failures: int) -> str:
+    """Store the receipt the receipts release kept beside each secret; return its key."""
+    receipt_key = crypto.new_key()
+    now = int(time.time())
+    _execute(
+        url,
+        "INSERT INTO receipt (lookup, secret_lookup, state, created_at, expires_at, "
+        "revealed_at, failed_attempts, purge_at) VALUES (?, ?, 'pending', ?, ?, NULL, ?, ?)",
+        (
+            crypto.lookup_hash(receipt_key, "receipt"),
+            crypto.lookup_hash(secret_key, "secret"),
+            now,
+            now + 3600,
+            failures,
+            now + 7200,
+        ),
+    )
+    return receipt_key
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgres"])
@@ -217,15 +254,10 @@ def test_upgrade_keeps_secrets_stored_before_receipts(tmp_path: Path, kind: str)
     """Secrets stored under the first schema still reveal after the receipts migration."""
     url = f"sqlite://{tmp_path / 'old.sqlite3'}" if kind == "sqlite" else create_postgres_database()
     try:
-        subprocess.run(
-            [sys.executable, "-c", MIGRATE_TO_FIRST, url, str(tmp_path / "v0")],
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
+        _migrate_to(url, tmp_path / "v0", 1)
         assert "receipt" not in (sqlite_schema(url) if kind == "sqlite" else postgres_schema(url))
-        kept = _insert_v0_secret(url, "from before", "pw")
-        guarded = _insert_v0_secret(url, "also old", "pw")
+        kept = _insert_old_secret(url, "from before", "pw")
+        guarded = _insert_old_secret(url, "also old", "pw", failures=1)
         upgraded = run_cli(make_settings(url), "migrate")
         assert upgraded.returncode == 0, upgraded.stderr
         assert "1_" in upgraded.stderr
@@ -235,10 +267,55 @@ def test_upgrade_keeps_secrets_stored_before_receipts(tmp_path: Path, kind: str)
             assert client.get(f"/secrets/{kept}").json["state"] == "pending"
             assert client.reveal(kept, "pw").json == {"secret": "from before"}
             assert client.reveal(kept, "pw").status == 404
+            assert client.get(f"/secrets/{guarded}").json["attempts_left"] == 4
             wrong = client.reveal(guarded, "nope")
-            assert (wrong.status, wrong.json["attempts_left"]) == (403, 4)
+            assert (wrong.status, wrong.json["attempts_left"]) == (403, 3)
             assert client.reveal(guarded, "pw").json == {"secret": "also old"}
             assert client.create()
     finally:
         if kind == "postgres":
             drop_postgres_database(url)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_upgrade_keeps_secrets_sealed_without_a_server_key(tmp_path: Path, kind: str) -> None:
+    """Secrets (and receipts) of the release before server keys reveal after the upgrade."""
+    url = f"sqlite://{tmp_path / 'old.sqlite3'}" if kind == "sqlite" else create_postgres_database()
+    try:
+        _migrate_to(url, tmp_path / "v1", 2)
+        key = _insert_old_secret(url, "sealed by v1", "pw", failures=2)
+        receipt = _insert_receipt(url, key, failures=2)
+        upgraded = run_cli(make_settings(url), "migrate")
+        assert upgraded.returncode == 0, upgraded.stderr
+        assert "2_" in upgraded.stderr
+        app = create_app(make_settings(url), name=f"ots_upgrade_v1_{kind}")
+        with ReusableClient(app, port=free_port()) as inner:
+            client = Client(inner)
+            assert client.get(f"/secrets/{key}").json["attempts_left"] == 3
+            assert client.reveal(key, "nope").json["attempts_left"] == 2
+            assert client.reveal(key, "pw").json == {"secret": "sealed by v1"}
+            assert client.get(f"/receipts/{receipt}").json["state"] == "revealed"
+            assert client.get(f"/receipts/{receipt}").json["failed_attempts"] == 3
+    finally:
+        if kind == "postgres":
+            drop_postgres_database(url)
+
+
+def test_postgres_vacuums_ended_secrets_promptly(postgres_url: str) -> None:
+    """The secret table (and its TOAST) is autovacuumed as soon as it has one dead tuple."""
+    assert run_cli(make_settings(postgres_url), "migrate").returncode == 0
+
+    async def options() -> list[str]:
+        pg = await asyncpg.connect(postgres_url)
+        try:
+            rows = await pg.fetch(
+                "SELECT c.reloptions, t.reloptions FROM pg_class c "
+                "JOIN pg_class t ON t.oid = c.reltoastrelid WHERE c.relname = 'secret'"
+            )
+            return [*rows[0][0], *rows[0][1]]
+        finally:
+            await pg.close()
+
+    assert sorted(asyncio.run(options())) == sorted(
+        2 * ["autovacuum_vacuum_threshold=0", "autovacuum_vacuum_scale_factor=0"]
+    )

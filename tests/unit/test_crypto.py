@@ -92,6 +92,24 @@ class TestSealing:
             "p", "k" * 32, salt, stronger
         )
 
+    def test_server_key_is_needed_to_open(self) -> None:
+        """Sealed under a server key, it opens with that key only: not without one, not another."""
+        salt, server_key = crypto.new_salt(), b"s" * 32
+        key = crypto.derive_key("p", "k" * 32, salt, CHEAP, server_key)
+        nonce, ciphertext = crypto.seal(key, b"hello", b"row")
+        for other in (None, b"t" * 32):
+            with pytest.raises(DecryptionError):
+                crypto.unseal(
+                    crypto.derive_key("p", "k" * 32, salt, CHEAP, other), nonce, ciphertext, b"row"
+                )
+        assert crypto.unseal(key, nonce, ciphertext, b"row") == b"hello"
+
+    def test_v1_derivation_is_unchanged(self) -> None:
+        """Secrets stored before server keys still derive the key they were sealed with."""
+        salt = bytes(range(16))
+        expected = "0f6b5c4d"  # computed by the release before server keys
+        assert crypto.derive_key("p", "k" * 32, salt, CHEAP).hex()[:8] == expected
+
     def test_salt_changes_the_key(self) -> None:
         """Each secret has its own salt, hence its own key."""
         assert crypto.derive_key("p", "k" * 32, b"a" * 16, CHEAP) != crypto.derive_key(

@@ -61,6 +61,10 @@ def test_compose_wiring() -> None:
     assert "pg_isready" in " ".join(postgres["healthcheck"]["test"])
     assert postgres["volumes"] == ["pgdata:/var/lib/postgresql/data"]
     assert "pgdata" in _compose()["volumes"]
+    # The server key lives in its own named volume, the same for every api replica.
+    assert api["volumes"] == ["otskeys:/var/lib/ots/keys"]
+    assert api["environment"]["OTS_SERVER_KEY_FILE"] == "/var/lib/ots/keys/ots.key"
+    assert "otskeys" in _compose()["volumes"]
     for service in services.values():
         assert str(service["image"]).startswith("${OTS_"), service["image"]
     env = api["environment"]
