@@ -11,7 +11,6 @@ import contextlib
 import itertools
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Final
@@ -21,13 +20,15 @@ from sanic.config import Config
 from sanic.response import BaseHTTPResponse
 
 from ots import db, keyring
-from ots.api import api
+from ots.api import add_rate_limit_headers, api, enforce_rate_limit
 from ots.api.errors import JsonErrorHandler
 from ots.api.logs import install_redaction, log_config
 from ots.api.responses import SECURITY_HEADERS
 from ots.config import Settings
+from ots.kdf import KdfPool, kdf_executor
 from ots.ratelimit import ClientRateLimiter
 from ots.service import Clock, SecretService
+from ots.stop import GRACEFUL_SHUTDOWN
 from ots.tasks import sweep_forever
 
 log = logging.getLogger("ots.app")
@@ -70,12 +71,15 @@ def create_app(
         if migrate_on_start:
             await db.migrate(settings)
         app.ctx.tortoise = await db.open_database(settings)
-        app.ctx.kdf_pool = ThreadPoolExecutor(
-            max_workers=settings.kdf_threads, thread_name_prefix="ots-kdf"
+        app.ctx.kdf_pool = KdfPool(
+            kdf_executor(settings.kdf_threads),
+            capacity=settings.kdf_threads + settings.kdf_queue,
         )
         keys = open_keyring(settings.server_key_path)
         app.ctx.service = SecretService(settings, clock, app.ctx.kdf_pool, keys)
-        app.ctx.rate_limiter = ClientRateLimiter(settings.rate_limit, settings.rate_limit_storage)
+        app.ctx.rate_limiter = ClientRateLimiter(
+            settings.rate_limit, settings.rate_limit_storage, settings.rate_limit_ipv6_prefix
+        )
         sweeper = sweep_forever(app.ctx.service.sweep_expired, settings.sweep_interval)
         try:
             app.add_task(sweeper, name=SWEEPER_TASK)
@@ -96,9 +100,13 @@ def create_app(
     @app.after_server_stop
     async def close_resources(app: App) -> None:
         await app.ctx.service.close()
-        app.ctx.kdf_pool.shutdown(wait=True)
+        app.ctx.kdf_pool.shutdown()
         await db.close_database(app.ctx.tortoise)
 
+    # App-wide (the limiter itself skips health and docs), so that automatic HEAD
+    # and OPTIONS routes count too.
+    app.register_middleware(enforce_rate_limit, "request")
+    app.register_middleware(add_rate_limit_headers, "response")
     app.register_middleware(add_security_headers, "response")
     return app
 
@@ -124,6 +132,10 @@ async def add_security_headers(request: Request, response: BaseHTTPResponse) -> 
 
 def _configure(app: App, settings: Settings) -> None:
     app.config.REQUEST_MAX_SIZE = settings.request_max_bytes
+    app.config.REQUEST_TIMEOUT = settings.request_timeout
+    app.config.RESPONSE_TIMEOUT = settings.response_timeout
+    app.config.KEEP_ALIVE_TIMEOUT = settings.keep_alive_timeout
+    app.config.GRACEFUL_SHUTDOWN_TIMEOUT = GRACEFUL_SHUTDOWN
     # Forwarded-for headers are trusted only when the operator says a proxy is in front.
     app.config.PROXIES_COUNT = settings.proxies_count
     app.config.FORWARDED_SECRET = settings.forwarded_secret or None

@@ -8,12 +8,37 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
+import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
-from ots import keyring
-from ots.config import Settings
-from ots.errors import ConfigError
+from ots.stop import Interrupted, StopControl
+
+# Installed at import, before the slower imports below: a stop during start-up
+# is then a quiet exit 0 from the very first moments of `ots serve`.
+STOP = StopControl()
+
+
+def _quiet_exit(*_: object) -> None:
+    # Once: a second signal while exiting would interrupt the interpreter's shutdown.
+    for stop_signal in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop_signal, signal.SIG_IGN)
+    sys.exit(0)
+
+
+if "__mp_main__" in sys.modules:  # pragma: no cover - only in Sanic's spawned workers
+    # A worker imports this module (as part of __mp_main__) first of all: until
+    # Sanic installs its own handlers, a stop ends it quietly, with no
+    # KeyboardInterrupt traceback.
+    for _signal in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(_signal, _quiet_exit)
+elif __name__ == "__main__" or Path(sys.argv[0]).name == "ots":
+    STOP.install()
+
+from ots import keyring  # noqa: E402 - after the signal handlers, on purpose
+from ots.config import Settings  # noqa: E402
+from ots.errors import ConfigError  # noqa: E402
 
 EXIT_CONFIG = 2
 EXIT_DATABASE = 1
@@ -36,6 +61,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     remove.add_argument("key_id")
     args = parser.parse_args(argv)
+    STOP.install()
+    try:
+        return _run(args, STOP)
+    except Interrupted:
+        # SIGTERM or SIGINT before serving began: a normal stop.
+        return 0
+
+
+def _run(args: argparse.Namespace, stop: StopControl) -> int:
     try:
         settings = Settings.from_env()
         if args.command == "keys":
@@ -49,7 +83,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not _migrate(settings):
         return EXIT_DATABASE
     if args.command == "serve":
-        _serve(settings)
+        stop.serving()
+        _serve(settings, stop)
     elif args.command == "sweep":
         removed = asyncio.run(_sweep(settings))
         print(f"ots: swept {removed} expired secrets")
@@ -100,39 +135,52 @@ async def _sweep(settings: Settings) -> int:
     from concurrent.futures import ThreadPoolExecutor
 
     from ots import db
+    from ots.kdf import KdfPool
     from ots.service import SecretService
 
     context = await db.open_database(settings)
     try:
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            # The ring is never read by a sweep: an empty one keeps `ots sweep` key-free.
-            keys = keyring.KeyFile(settings.server_key_path, keyring.Keyring(()))
-            service = SecretService(settings, time.time, pool, keys)
-            try:
-                return await service.sweep_expired()
-            finally:
-                await service.close()
+        # Sweeping hashes nothing and reads no key: an idle pool and an empty
+        # ring keep `ots sweep` free of both.
+        kdf = KdfPool(ThreadPoolExecutor(max_workers=1), capacity=0)
+        keys = keyring.KeyFile(settings.server_key_path, keyring.Keyring(()))
+        service = SecretService(settings, time.time, kdf, keys)
+        try:
+            return await service.sweep_expired()
+        finally:
+            await service.close()
+            kdf.shutdown()
     finally:
         await db.close_database(context)
 
 
-def _serve(settings: Settings) -> None:
+def _serve(settings: Settings, stop: StopControl) -> None:
     from sanic import Sanic
     from sanic.worker.loader import AppLoader
 
+    from ots.api.connection import DeadlineProtocol
     from ots.app import create_app
 
     # Workers are separate processes that rebuild the app from this loader.
     loader = AppLoader(factory=functools.partial(create_app, settings))
     app = loader.load()
+    app.main_process_ready(stop.on_manager_ready)
     app.prepare(
         host=settings.host,
         port=settings.port,
         workers=settings.workers,
         access_log=True,
         motd=False,
+        protocol=DeadlineProtocol,
     )
-    Sanic.serve(primary=app, app_loader=loader)
+    try:
+        Sanic.serve(primary=app, app_loader=loader)
+    except Exception:
+        # A stop that lands while the manager is still spawning workers can break
+        # its pipe to a worker that was stopped mid-spawn. Nothing was served by
+        # that worker; the stop was asked for, so it is still a clean stop.
+        if not stop.requested:
+            raise
 
 
 if __name__ == "__main__":  # pragma: no cover

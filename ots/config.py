@@ -9,6 +9,7 @@ imported here.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -55,7 +56,13 @@ class Settings:
     argon2_time_cost: int = 2
     argon2_memory_kib: int = 19456
     argon2_parallelism: int = 1
-    kdf_threads: int = field(default_factory=lambda: os.cpu_count() or 1)
+    kdf_threads: int = field(default_factory=lambda: usable_cpus())
+    kdf_queue: int = 32
+    max_stored_bytes: int = 1 << 30
+    rate_limit_ipv6_prefix: int = 64
+    request_timeout: int = 10
+    response_timeout: int = 30
+    keep_alive_timeout: int = 5
     db_wait: float = 30.0
     server_key_file: str = ""
 
@@ -71,7 +78,8 @@ class Settings:
         for f in dataclasses.fields(cls):
             name = "OTS_" + f.name.upper()
             raw = env.get(name)
-            if raw is None:
+            if raw is None or not raw.strip():
+                # Empty means unset: compose passes ${OTS_X:-} through as "".
                 continue
             values[f.name] = _CASTS[f.type](name, raw.strip())  # type: ignore[index]
         settings = cls(**values)  # type: ignore[arg-type]
@@ -100,10 +108,20 @@ class Settings:
             "OTS_SWEEP_INTERVAL": self.sweep_interval,
             "OTS_SWEEP_BATCH": self.sweep_batch,
             "OTS_KDF_THREADS": self.kdf_threads,
+            "OTS_MAX_STORED_BYTES": self.max_stored_bytes,
+            "OTS_REQUEST_TIMEOUT": self.request_timeout,
+            "OTS_RESPONSE_TIMEOUT": self.response_timeout,
+            "OTS_KEEP_ALIVE_TIMEOUT": self.keep_alive_timeout,
         }
         for name, value in positives.items():
             _require(name, value > 0, "must be greater than 0")
         _require("OTS_RECEIPT_RETENTION", self.receipt_retention >= 0, "must not be negative")
+        _require("OTS_KDF_QUEUE", self.kdf_queue >= 0, "must not be negative")
+        _require(
+            "OTS_RATE_LIMIT_IPV6_PREFIX",
+            1 <= self.rate_limit_ipv6_prefix <= 128,
+            "must be between 1 and 128",
+        )
         _require("OTS_PROXIES_COUNT", self.proxies_count >= 0, "must not be negative")
         _require("OTS_DB_WAIT", self.db_wait >= 0, "must not be negative")
         _require("OTS_MAX_TTL", self.max_ttl >= self.min_ttl, "must not be below OTS_MIN_TTL")
@@ -165,6 +183,40 @@ class Settings:
         pair), and the rest (keys, ttl, punctuation) gets a fixed allowance.
         """
         return 6 * self.max_secret_bytes + 12 * 1024 + 4096
+
+
+def usable_cpus(cgroup: Path = Path("/sys/fs/cgroup")) -> int:
+    """Return the CPUs this process may really use: its affinity, capped by a cgroup quota.
+
+    ``os.cpu_count()`` is the host's count: in a container limited to two
+    CPUs on a 64-CPU host it would start 64 argon2 threads of 19 MiB each.
+    """
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - platforms without affinity (macOS)
+        cpus = os.cpu_count() or 1
+    quota = _cgroup_cpu_quota(cgroup)
+    if quota is not None:
+        cpus = min(cpus, math.ceil(quota))
+    return max(1, cpus)
+
+
+def _cgroup_cpu_quota(cgroup: Path) -> float | None:
+    # cgroup v2: "cpu.max" holds "<quota> <period>" or "max <period>";
+    # cgroup v1: cpu/cpu.cfs_quota_us (-1 for none) and cpu/cpu.cfs_period_us.
+    try:
+        quota, period = (cgroup / "cpu.max").read_text().split()[:2]
+    except (OSError, ValueError):
+        try:
+            quota = (cgroup / "cpu" / "cpu.cfs_quota_us").read_text().strip()
+            period = (cgroup / "cpu" / "cpu.cfs_period_us").read_text().strip()
+        except OSError:
+            return None
+    try:
+        value, per = int(quota), int(period)
+    except ValueError:  # "max": no quota
+        return None
+    return value / per if value > 0 and per > 0 else None
 
 
 def sqlite_path(database_url: str) -> str:

@@ -12,6 +12,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import sqlite3
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -33,9 +34,10 @@ MIGRATION_LOCK_ID: Final = 0x07_5EC2E7
 # WAL lets readers run beside the writer; busy_timeout makes a second process
 # wait for the write lock instead of failing; FULL makes a commit survive power loss;
 # secure_delete zeroes deleted rows and freed pages instead of leaving them readable.
+BUSY_TIMEOUT_MS: Final = 15000
 SQLITE_PRAGMAS: Final = {
     "journal_mode": "WAL",
-    "busy_timeout": 15000,
+    "busy_timeout": BUSY_TIMEOUT_MS,
     "synchronous": "FULL",
     "secure_delete": "ON",
 }
@@ -154,7 +156,18 @@ async def migrate(settings: Settings) -> list[str]:
             await command.aclose()
     if applied:
         log.info("applied migrations: %s", ", ".join(applied))
+    if settings.is_sqlite:
+        # A server that was killed may have left ended secrets in the WAL.
+        await asyncio.to_thread(_checkpoint, sqlite_path(settings.database_url))
     return applied
+
+
+def _checkpoint(path: str) -> None:
+    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000)
+    try:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        conn.close()
 
 
 @contextlib.asynccontextmanager

@@ -23,6 +23,7 @@ log = logging.getLogger("ots.erasure")
 
 # One pass a second at most: cheap under load, far inside the 10 s promise.
 DELAY: Final = 1.0
+CLOSE_TIMEOUT: Final = 2.0
 
 
 class Eraser:
@@ -62,8 +63,9 @@ class Eraser:
             # A pass that failed re-armed the timer: run it now too.
             due = self._cancel_timer() or due
         if due:
-            with contextlib.suppress(UnavailableError):
-                await self._erase()
+            # Bounded: a stop must not hang on a database that does not answer.
+            with contextlib.suppress(UnavailableError, TimeoutError):
+                await asyncio.wait_for(self._erase(), CLOSE_TIMEOUT)
 
     def _cancel_timer(self) -> bool:
         # Returns whether a pass was due.

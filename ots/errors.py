@@ -11,12 +11,15 @@ JSON error body of the contract in one place.
     ├── WrongPassphraseError    403 wrong_passphrase
     ├── NotFoundError           404 not_found
     ├── MethodNotAllowedError   405 method_not_allowed
+    ├── RequestTimeoutError     408 request_timeout
     ├── NotPendingError         409 not_pending
     ├── PayloadTooLargeError    413 payload_too_large
     ├── ValidationFailedError   422 validation_error
     ├── RateLimitedError        429 rate_limited
+    ├── HeadersTooLargeError    431 headers_too_large
     ├── InternalError           500 internal_error
     ├── UnavailableError        503 unavailable
+    ├── OverloadedError         503 overloaded
     └── StorageFullError        507 storage_full
     ConfigError                 a bad OTS_* setting (not an HTTP error)
 """
@@ -41,11 +44,13 @@ class OtsError(Exception):
     code: ClassVar[str] = "internal_error"
     status: ClassVar[int] = 500
     default_message: ClassVar[str] = "Something went wrong on our side."
+    # Seconds for a Retry-After header when the caller gives none; None sends no header.
+    default_retry_after: ClassVar[int | None] = None
 
     def __init__(self, message: str | None = None, *, retry_after: int | None = None) -> None:
         """Create the error with an optional human sentence and ``Retry-After`` seconds."""
         self.message = message or self.default_message
-        self.retry_after = retry_after
+        self.retry_after = self.default_retry_after if retry_after is None else retry_after
         super().__init__(self.message)
 
     def extra(self) -> dict[str, Any]:
@@ -102,6 +107,14 @@ class MethodNotAllowedError(OtsError):
     default_message = "This method is not allowed on this path."
 
 
+class RequestTimeoutError(OtsError):
+    """The client sent its request (headers or body) too slowly."""
+
+    code = "request_timeout"
+    status = 408
+    default_message = "The request was not received in time."
+
+
 class NotPendingError(OtsError):
     """The secret behind a receipt is no longer waiting to be read."""
 
@@ -152,6 +165,14 @@ class RateLimitedError(OtsError):
     default_message = "Too many requests; slow down and retry later."
 
 
+class HeadersTooLargeError(OtsError):
+    """The request headers are over the server's limit."""
+
+    code = "headers_too_large"
+    status = 431
+    default_message = "The request headers are too large."
+
+
 class InternalError(OtsError):
     """A bug: never caused by client input."""
 
@@ -162,10 +183,16 @@ class UnavailableError(OtsError):
     code = "unavailable"
     status = 503
     default_message = "The service is temporarily unavailable; retry shortly."
+    default_retry_after = 5
 
-    def __init__(self, message: str | None = None, *, retry_after: int = 5) -> None:
-        """Create the error; clients are told to retry after ``retry_after`` seconds."""
-        super().__init__(message, retry_after=retry_after)
+
+class OverloadedError(OtsError):
+    """The argon2 work that may wait in this worker is at its bound; nothing was queued."""
+
+    code = "overloaded"
+    status = 503
+    default_message = "The server is busy; retry shortly."
+    default_retry_after = 1
 
 
 class StorageFullError(OtsError):

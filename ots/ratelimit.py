@@ -1,28 +1,39 @@
-"""Per-client rate limiting on the `limits` library, failing open when its storage is down.
+"""Per-client rate limiting on the `limits` library, with a per-process fallback.
 
 ``memory://`` counts per process; ``redis://`` makes one shared count for
-every worker and replica. If Redis cannot be reached the service keeps
-serving (a dead limiter must not take the whole service down with it),
-logs one warning per outage and reports itself degraded until Redis answers
-again.
+every worker and replica. If Redis cannot be reached the limit still holds,
+counted per process, until Redis answers again: a circuit breaker stops
+asking the dead Redis (requests then pay nothing for it) and a background
+probe closes the breaker once Redis is back. The service reports itself
+degraded meanwhile and logs one warning per outage.
+
+Clients are counted by address: an IPv4 address, or the IPv6 prefix
+(``/64`` by default) that one subscriber usually holds in full, with
+IPv4-mapped IPv6 addresses counted as the IPv4 address they carry.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, cast
 
 from limits import RateLimitItem, parse
+from limits.aio.storage import Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
 
 log = logging.getLogger("ots.ratelimit")
 
-# A limiter that cannot answer this fast is treated as down: it must never
-# become the slowest part of a request.
-STORAGE_TIMEOUT: Final = 0.5
+# A LAN Redis answers in well under a millisecond; one that cannot answer in this
+# time is treated as down, so it never becomes the slowest part of a request.
+STORAGE_TIMEOUT: Final = 0.25
+# While the breaker is open, Redis is probed (in the background) this often.
+PROBE_SECONDS: Final = 2.0
 
 
 @dataclass(frozen=True)
@@ -35,39 +46,104 @@ class Verdict:
     reset_at: int
 
 
-class ClientRateLimiter:
-    """Counts requests per client address in a moving window."""
+def client_key(address: str, ipv6_prefix: int) -> str:
+    """Return the bucket an address counts against.
 
-    def __init__(self, rate: str, storage_uri: str) -> None:
+    IPv4 as is; IPv4-mapped IPv6 as its IPv4; other IPv6 as its
+    ``ipv6_prefix`` network, so one subscriber cannot spread requests over
+    the 2^64 addresses of its /64. Anything else (a Unix socket) as given.
+    """
+    try:
+        ip = ipaddress.ip_address(address.strip("[]"))
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, ipv6_prefix), strict=False))
+    return str(ip)
+
+
+def _storage(uri: str) -> Storage:
+    scheme, _, rest = uri.partition("://")
+    return cast(Storage, storage_from_string(f"async+{scheme.removeprefix('async+')}://{rest}"))
+
+
+class ClientRateLimiter:
+    """Counts requests per client in a moving window, shared through Redis when it can."""
+
+    def __init__(
+        self,
+        rate: str,
+        storage_uri: str,
+        ipv6_prefix: int = 64,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         """Build the limiter for ``rate`` (e.g. ``600/minute``) on ``storage_uri``."""
-        scheme, _, rest = storage_uri.partition("://")
         self._item: RateLimitItem = parse(rate)
-        self._limiter = MovingWindowRateLimiter(
-            storage_from_string(f"async+{scheme.removeprefix('async+')}://{rest}")
-        )
+        self._ipv6_prefix = ipv6_prefix
+        self._clock = clock
+        self._local = MovingWindowRateLimiter(_storage("memory://"))
+        self._shared_storage: Storage | None = None
+        self._shared: MovingWindowRateLimiter | None = None
+        if not storage_uri.split("://", 1)[0].endswith("memory"):
+            self._shared_storage = _storage(storage_uri)
+            self._shared = MovingWindowRateLimiter(self._shared_storage)
+        self._probe_at = 0.0
+        self._probe: asyncio.Task[None] | None = None
         self.degraded = False
 
-    async def hit(self, client: str) -> Verdict | None:
-        """Count one request from ``client``; None when the storage is unreachable."""
-        try:
-            allowed = await asyncio.wait_for(self._limiter.hit(self._item, client), STORAGE_TIMEOUT)
-            stats = await asyncio.wait_for(
-                self._limiter.get_window_stats(self._item, client), STORAGE_TIMEOUT
-            )
-        except Exception as exc:
-            if not self.degraded:
-                log.warning(
-                    "rate limiter storage unreachable (%s); serving without limits",
-                    type(exc).__name__,
-                )
-                self.degraded = True
-            return None
+    @property
+    def window(self) -> int:
+        """Return the window's length in seconds."""
+        return int(self._item.get_expiry())
+
+    async def hit(self, address: str) -> Verdict:
+        """Count one request from ``address``; return where that client stands."""
+        key = client_key(address, self._ipv6_prefix)
+        if self._shared is not None and not self.degraded:
+            try:
+                return await asyncio.wait_for(self._count(self._shared, key), STORAGE_TIMEOUT)
+            except Exception as exc:
+                self._trip(exc)
         if self.degraded:
-            log.warning("rate limiter storage reachable again; limits apply")
-            self.degraded = False
+            self._maybe_probe()
+        return await self._count(self._local, key)
+
+    async def _count(self, limiter: MovingWindowRateLimiter, key: str) -> Verdict:
+        allowed = await limiter.hit(self._item, key)
+        stats = await limiter.get_window_stats(self._item, key)
         return Verdict(
             allowed=allowed,
             limit=self._item.amount,
             remaining=max(0, stats.remaining),
             reset_at=int(stats.reset_time) + 1,
         )
+
+    def _trip(self, exc: Exception) -> None:
+        if not self.degraded:
+            log.warning(
+                "rate limiter storage unreachable (%s); counting per process until it is back",
+                type(exc).__name__,
+            )
+            self.degraded = True
+            self._probe_at = self._clock() + PROBE_SECONDS
+
+    def _maybe_probe(self) -> None:
+        # One probe at a time, in the background: no request waits for a dead Redis.
+        storage = self._shared_storage
+        if storage is None or self._clock() < self._probe_at:
+            return
+        if self._probe is not None and not self._probe.done():
+            return
+        self._probe_at = self._clock() + PROBE_SECONDS
+        self._probe = asyncio.get_running_loop().create_task(self._check_shared(storage))
+
+    async def _check_shared(self, storage: Storage) -> None:
+        try:
+            healthy = await asyncio.wait_for(storage.check(), STORAGE_TIMEOUT)
+        except Exception:
+            healthy = False
+        if healthy:
+            log.warning("rate limiter storage reachable again; the shared limit applies")
+            self.degraded = False

@@ -13,7 +13,6 @@ import functools
 import logging
 import math
 from collections.abc import Callable
-from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Final
 
@@ -31,7 +30,9 @@ from ots.errors import (
     ValidationFailedError,
     WrongPassphraseError,
 )
+from ots.kdf import KdfPool
 from ots.keyring import KeyFile
+from ots.quota import StorageGauge
 
 Clock = Callable[[], float]
 log = logging.getLogger("ots.service")
@@ -70,46 +71,16 @@ class SecretStatus:
     attempts_left: int
 
 
-class LiveSecretGauge:
-    """A cheap estimate of how many secrets wait to be read, for the storage quota.
-
-    Counting a million rows on every create would be the slowest part of the
-    request, so the database count is refreshed at most every
-    ``REFRESH_SECONDS`` and adjusted in between by this worker's own creates
-    and removals. Other workers' creates show up at the next refresh.
-    """
-
-    REFRESH_SECONDS: Final = 2
-
-    def __init__(self) -> None:
-        """Start with no count; the first check reads the database."""
-        self._estimate = 0
-        self._counted_at: int | None = None
-
-    async def current(self, now: int) -> int:
-        """Return the estimated number of live secrets."""
-        if self._counted_at is None or now - self._counted_at >= self.REFRESH_SECONDS:
-            self._estimate = await store.count_live(now)
-            self._counted_at = now
-        return self._estimate
-
-    def add(self, delta: int) -> None:
-        """Adjust the estimate by this worker's own change."""
-        self._estimate = max(0, self._estimate + delta)
-
-
 class SecretService:
     """The use cases, over ``store`` and ``crypto``."""
 
-    def __init__(
-        self, settings: Settings, clock: Clock, kdf_executor: Executor, keys: KeyFile
-    ) -> None:
-        """Bind the service to its settings, clock, KDF thread pool and server keyring."""
+    def __init__(self, settings: Settings, clock: Clock, kdf: KdfPool, keys: KeyFile) -> None:
+        """Bind the service to its settings, clock, bounded KDF pool and server keyring."""
         self._settings = settings
         self._clock = clock
-        self._executor = kdf_executor
+        self._kdf = kdf
         self._keys = keys
-        self._live = LiveSecretGauge()
+        self._usage = StorageGauge()
         self._eraser = Eraser(store.erase_ended)
         self._last_sweep: int | None = None
 
@@ -129,7 +100,9 @@ class SecretService:
         Raises:
             ValidationFailedError: ``ttl`` is out of range.
             PayloadTooLargeError: the secret is over ``max_secret_bytes``.
-            StorageFullError: ``max_live_secrets`` secrets are already waiting.
+            OverloadedError: the KDF work waiting in this worker is at its bound.
+            StorageFullError: ``max_live_secrets`` secrets, or ``max_stored_bytes``
+                bytes, are already stored.
         """
         settings = self._settings
         ttl = settings.default_ttl if ttl is None else ttl
@@ -146,8 +119,13 @@ class SecretService:
             raise PayloadTooLargeError(
                 f"The secret is over {settings.max_secret_bytes} bytes as UTF-8."
             )
-        # Checked before the costly hash: a full store must stay cheap to refuse.
-        if await self._live.current(self.now()) >= settings.max_live_secrets:
+        # Both checked before the costly hash: refusing must stay cheap.
+        self._kdf.check()
+        usage = await self._usage.current(self.now())
+        if (
+            usage.live_secrets >= settings.max_live_secrets
+            or usage.stored_bytes + len(plaintext) > settings.max_stored_bytes
+        ):
             raise StorageFullError(retry_after=QUOTA_RETRY_AFTER)
         secret_key = crypto.new_key()
         lookup = crypto.lookup_hash(secret_key, SECRET_PURPOSE)
@@ -173,7 +151,7 @@ class SecretService:
             # Unread, the receipt ends with the secret's expiry; retention runs from there.
             purge_at=expires_at + settings.receipt_retention,
         )
-        self._live.add(1)
+        self._usage.added(len(ciphertext))
         await self._sweep_if_due()
         return CreatedSecret(secret_key=secret_key, receipt_key=receipt_key, expires_at=expires_at)
 
@@ -183,7 +161,9 @@ class SecretService:
         Raises:
             NotFoundError: unknown, read, expired, burned or destroyed.
             WrongPassphraseError: the passphrase does not open it (it stays).
+            OverloadedError: the KDF work waiting in this worker is at its bound.
         """
+        self._kdf.check()
         lookup, stored, server_key = await self._find(secret_key)
         sealed = stored.sealed
         key = await self._derive(passphrase, secret_key, sealed.salt, sealed.kdf, server_key)
@@ -302,7 +282,7 @@ class SecretService:
 
     def _ended(self) -> None:
         # A secret left the table: one fewer live, and its bytes to be erased soon.
-        self._live.add(-1)
+        self._usage.ended()
         self._eraser.note_ended()
 
     async def _sweep_if_due(self) -> None:
@@ -341,11 +321,11 @@ class SecretService:
     ) -> bytes:
         # argon2id takes tens of milliseconds of CPU: on the event loop it would stall
         # every other request, so it runs on the bounded KDF pool.
-        loop = asyncio.get_running_loop()
-        job = functools.partial(
-            crypto.derive_key, passphrase.reveal(), secret_key, salt, kdf, server_key
+        return await self._kdf.run(
+            functools.partial(
+                crypto.derive_key, passphrase.reveal(), secret_key, salt, kdf, server_key
+            )
         )
-        return await loop.run_in_executor(self._executor, job)
 
 
 def _associated_data(lookup: str) -> bytes:

@@ -259,12 +259,19 @@ async def record_failure(
     every update of that row would leave one more dead copy of the
     ciphertext. The increment is the transaction's first statement, so it
     takes the write lock before anything is read: no update is lost under
-    races. A pending, unexpired receipt means the secret is still there.
+    races (on SQLite; on PostgreSQL the secret's row lock comes first). A
+    pending, unexpired receipt means the secret is still there.
 
     Returns:
         The failure count after this one, or None if the secret is gone.
     """
     async with in_transaction() as conn:
+        if conn.capabilities.support_for_update:
+            # Secret first, receipt second, as claim and burn lock them: the other
+            # order deadlocks against a racing reveal. A row lock rewrites nothing.
+            live = SecretRecord.filter(id=secret_id, expires_at__gt=now).using_db(conn)
+            if await live.select_for_update().only("id").first() is None:
+                return None
         receipt = ReceiptRecord.filter(secret_lookup=lookup).using_db(conn)
         counted = await receipt.filter(state=PENDING, expires_at__gt=now).update(
             failed_attempts=F("failed_attempts") + 1
@@ -296,9 +303,21 @@ async def sweep_expired(now: int, batch: int) -> int:
 
 
 @translate_db_errors
-async def count_live(now: int) -> int:
-    """Count the secrets waiting to be read (an index range scan on ``expires_at``)."""
-    return await SecretRecord.filter(expires_at__gt=now).count()
+async def usage(now: int) -> tuple[int, int, int]:
+    """Return the live secrets, their ciphertext bytes, and the receipts kept.
+
+    The secrets are an index range scan on ``expires_at``; the lengths come
+    from the row headers (neither database reads the ciphertext itself).
+    """
+    # Raw SQL: the ORM would cast the summed length back to the ciphertext's type.
+    # ``now`` is an int from our clock, never client text.
+    query = (
+        "SELECT count(*), coalesce(sum(length(ciphertext)), 0), "  # noqa: S608
+        f"(SELECT count(*) FROM receipt) FROM secret WHERE expires_at > {int(now)}"
+    )
+    _, rows = await SecretRecord._meta.db.execute_query(query)
+    live, size, receipts = rows[0]
+    return int(live), int(size), int(receipts)
 
 
 @translate_db_errors

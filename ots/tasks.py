@@ -16,13 +16,19 @@ async def sweep_forever(sweep_once: Callable[[], Awaitable[int]], interval: floa
 
     A failed sweep (database away) is logged and retried on the next tick;
     it must never end the loop. Each worker runs its own loop: the deletes
-    are idempotent, so overlapping sweeps only share the work.
+    are idempotent, so overlapping sweeps only share the work. Cancelling the
+    task ends it.
     """
-    while True:
-        try:
-            removed = await sweep_once()
-            if removed:
-                log.info("swept %d expired secrets", removed)
-        except OtsError as exc:
-            log.warning("sweep skipped: %s", exc.message)
-        await asyncio.sleep(interval)
+    try:
+        while True:
+            try:
+                removed = await sweep_once()
+                if removed:
+                    log.info("swept %d expired secrets", removed)
+            except OtsError as exc:
+                log.warning("sweep skipped: %s", exc.message)
+            await asyncio.sleep(interval)
+    except asyncio.CancelledError:
+        # Cancelled is how a stop ends this task: end quietly, so that no
+        # "task was cancelled" warning reaches the log of a normal stop.
+        return

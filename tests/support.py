@@ -26,6 +26,7 @@ from ots.keyring import KeyFile
 POSTGRES_ADMIN_URL = os.environ.get(
     "OTS_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test"
 )
+REDIS_URL = os.environ.get("OTS_TEST_REDIS_URL", "redis://127.0.0.1:6379/7")
 DATABASES = [d for d in os.environ.get("OTS_TEST_DATABASES", "sqlite,postgres").split(",") if d]
 
 # argon2 accepts these; they make a hash take microseconds. Only for tests.

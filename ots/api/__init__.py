@@ -9,11 +9,6 @@ from ots.api.receipts import bp as receipts_bp
 from ots.api.secrets import bp as secrets_bp
 from ots.api.throttle import add_rate_limit_headers, enforce_rate_limit
 
-# Rate limits apply to the API routes; health checks and docs stay exempt.
-for limited in (secrets_bp, receipts_bp):
-    limited.on_request(enforce_rate_limit)
-    limited.middleware(add_rate_limit_headers, attach_to="response")
-
 api = Blueprint.group(secrets_bp, receipts_bp, health_bp)
 
-__all__ = ["api"]
+__all__ = ["add_rate_limit_headers", "api", "enforce_rate_limit"]

@@ -13,4 +13,9 @@ def error_doc(status: int, description: str) -> Response:
 
 
 RATE_LIMITED = error_doc(429, "rate_limited: over OTS_RATE_LIMIT; see Retry-After")
-UNAVAILABLE = error_doc(503, "unavailable: the database cannot be reached; see Retry-After")
+UNAVAILABLE = error_doc(
+    503,
+    "unavailable: the database cannot be reached, or the answer took too long; "
+    "overloaded (create and reveal): this worker's argon2 work is at its bound and "
+    "nothing was queued. Either way, see Retry-After",
+)

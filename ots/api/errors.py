@@ -12,17 +12,22 @@ from sanic.exceptions import (
     NotFound,
     PayloadTooLarge,
     RequestCancelled,
+    RequestTimeout,
+    ServiceUnavailable,
 )
 from sanic.handlers import ErrorHandler
 
 from ots.api.responses import error_response
 from ots.errors import (
     BadRequestError,
+    HeadersTooLargeError,
     InternalError,
     MethodNotAllowedError,
     NotFoundError,
     OtsError,
     PayloadTooLargeError,
+    RequestTimeoutError,
+    UnavailableError,
 )
 
 log = logging.getLogger("ots.api")
@@ -45,7 +50,15 @@ class JsonErrorHandler(ErrorHandler):
         elif isinstance(exception, NotFound):
             error = NotFoundError("There is no such path or key.")
         elif isinstance(exception, PayloadTooLarge):
-            error = PayloadTooLargeError()
+            # Sanic raises the same exception for a header block over its limit.
+            too_long_headers = "header" in str(exception).lower()
+            error = HeadersTooLargeError() if too_long_headers else PayloadTooLargeError()
+        elif isinstance(exception, RequestTimeout):
+            error = RequestTimeoutError()
+        elif isinstance(exception, ServiceUnavailable):
+            # Sanic's response timeout: load, or a database slower than the timeout.
+            # Not a bug, so no traceback; the client retries.
+            error = UnavailableError("The server did not answer in time; retry shortly.")
         elif isinstance(exception, HTTPException) and exception.status_code < 500:
             error = BadRequestError()
         else:

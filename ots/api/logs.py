@@ -6,11 +6,21 @@ import logging
 import re
 from collections.abc import Mapping
 from typing import Any, Final
+from urllib.parse import unquote
 
 from sanic.log import LOGGING_CONFIG_DEFAULTS
 
-KEY_IN_PATH: Final = re.compile(r"(/(?:secrets|receipts)/)[^/\s?#\"']+")
-REDACTED: Final = r"\1[redacted]"
+# A path segment (letters, possibly percent-encoded), a slash (possibly encoded),
+# then the key. Whether the segment is "secrets" or "receipts" is decided after
+# decoding, so /Secrets/, /%73ecrets/ and /%2573ecrets/ are all caught.
+# Zero-width, so that every slash starts a candidate (a key may itself look like
+# a segment: /x/secrets/KEY). Group 1 is the segment with its slashes, group 2 the key.
+SEGMENT_AND_KEY: Final = re.compile(
+    r"(?=(/(?:[A-Za-z0-9]|%[0-9A-Fa-f]{2})+(?:/|%2[Ff]))([^/\s?#\"']+))"
+)
+KEYED_SEGMENTS: Final = frozenset({"secrets", "receipts"})
+REDACTED: Final = "[redacted]"
+MAX_DECODINGS: Final = 3
 # Sanic's own loggers, and ours; a filter on a logger sees every record logged there.
 REDACTED_LOGGERS: Final = (
     "sanic.root",
@@ -24,8 +34,25 @@ REDACTED_LOGGERS: Final = (
 
 
 def redact(text: str) -> str:
-    """Replace the key segment of ``/secrets/…`` and ``/receipts/…`` paths."""
-    return KEY_IN_PATH.sub(REDACTED, text)
+    """Replace the key segment of ``/secrets/…`` and ``/receipts/…`` paths.
+
+    Case-insensitive and through percent-encoding (applied up to three times),
+    as the router and a client may spell the path either way.
+    """
+    pieces = []
+    done = 0
+    for match in SEGMENT_AND_KEY.finditer(text):
+        start, end = match.span(2)
+        if start >= done and _is_keyed(match.group(1)):
+            pieces += [text[done:start], REDACTED]
+            done = end
+    return "".join(pieces) + text[done:] if pieces else text
+
+
+def _is_keyed(segment: str) -> bool:
+    for _ in range(MAX_DECODINGS):
+        segment = unquote(segment)
+    return segment.strip("/").lower() in KEYED_SEGMENTS
 
 
 class RedactKeys(logging.Filter):

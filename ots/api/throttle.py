@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import math
 import time
+from typing import Final
 
 from sanic import Request
 from sanic.response import BaseHTTPResponse
 
 from ots.api.context import rate_limiter_of
 from ots.errors import RateLimitedError
+
+LIMITED_PREFIXES: Final = ("/secrets/", "/receipts/")
 
 
 def client_address(request: Request) -> str:
@@ -23,13 +26,27 @@ def client_address(request: Request) -> str:
     return request.remote_addr or request.ip
 
 
+def is_limited(path: str) -> bool:
+    """Tell whether ``path`` is an API route (health checks and docs are exempt)."""
+    return path == "/generate" or path.startswith(LIMITED_PREFIXES)
+
+
 async def enforce_rate_limit(request: Request) -> None:
-    """Count the request; refuse it with 429 past the limit."""
-    verdict = await rate_limiter_of(request).hit(client_address(request))
+    """Count a request to an API route, whatever its method; refuse it with 429 past the limit.
+
+    Installed on the app, not on the blueprints: sanic-ext's automatic HEAD
+    and OPTIONS routes bypass blueprint middleware, yet HEAD runs the GET
+    handler's query.
+    """
+    if not is_limited(request.path):
+        return
+    limiter = rate_limiter_of(request)
+    verdict = await limiter.hit(client_address(request))
     request.ctx.rate_limit = verdict
-    if verdict is not None and not verdict.allowed:
-        retry_after = max(1, math.ceil(verdict.reset_at - time.time()))
-        raise RateLimitedError(retry_after=retry_after)
+    if not verdict.allowed:
+        # Rounded up, but a slot frees within one window at the latest.
+        wait = math.ceil(verdict.reset_at - time.time())
+        raise RateLimitedError(retry_after=min(limiter.window, max(1, wait)))
 
 
 async def add_rate_limit_headers(request: Request, response: BaseHTTPResponse) -> None:

@@ -5,14 +5,23 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sanic_testing.reusable import ReusableClient
 
 from ots.app import create_app
+from ots.quota import StorageGauge
 from tests.conftest import Client
-from tests.support import FakeClock, count_rows, free_port, make_settings
+from tests.support import (
+    FakeClock,
+    count_rows,
+    free_port,
+    make_settings,
+    new_database,
+    run_cli,
+)
 
 _apps = iter(range(10**6))
 
@@ -99,13 +108,13 @@ def test_configured_proxy_header_names_the_client(limited: Client) -> None:
 @pytest.mark.parametrize(
     "limited", [{"rate_limit_storage": "redis://127.0.0.1:1/0"}], indirect=True
 )
-def test_unreachable_redis_fails_open_warns_once_and_degrades_health(
+def test_unreachable_redis_falls_back_warns_once_and_degrades_health(
     limited: Client, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """With Redis down the service keeps serving, logs one warning, and /health says degraded."""
+    """With Redis down the limit still holds per process, one warning, /health degraded."""
     caplog.set_level(logging.WARNING, logger="ots.ratelimit")
     statuses = [limited.get("/secrets/" + "A" * 32).status for _ in range(8)]
-    assert statuses == [404] * 8
+    assert statuses == [404] * 5 + [429] * 3
     warnings = [r for r in caplog.records if r.name == "ots.ratelimit"]
     assert len(warnings) == 1
     health = limited.get("/health")
@@ -137,3 +146,60 @@ def test_storage_quota_refuses_then_releases(db_url: str) -> None:
 
 
 BODY = {"secret": "s", "passphrase": "p", "ttl": 60}
+
+
+def test_head_counts_against_the_limit(limited: Client) -> None:
+    """sanic-ext's automatic HEAD routes run the GET handler's query: they count too."""
+    heads = [limited.request("HEAD", "/secrets/" + "A" * 32).status for _ in range(5)]
+    assert heads == [404] * 5
+    _assert_limited(limited.get("/secrets/" + "A" * 32))
+    assert limited.request("HEAD", "/secrets/" + "A" * 32).status == 429
+
+
+@pytest.mark.parametrize("limited", [{"rate_limit": "2/second"}], indirect=True)
+def test_retry_after_never_exceeds_the_window(limited: Client) -> None:
+    """A one-second window never asks a client to wait longer than one second."""
+    responses = [limited.get("/secrets/" + "A" * 32) for _ in range(3)]
+    assert [r.status for r in responses] == [404, 404, 429]
+    assert responses[2].headers["retry-after"] == "1"
+
+
+IPV6_SHARED = {
+    "one-64": ["2001:db8:1:2::1", "2001:db8:1:2::2", "2001:db8:1:2:ffff::9"],
+    "mapped-and-plain-ipv4": ["::ffff:192.0.2.9", "192.0.2.9", "::ffff:c000:209"],
+}
+
+
+@pytest.mark.parametrize("limited", [{"real_ip_header": "X-Real-IP"}], indirect=True)
+@pytest.mark.parametrize("addresses", IPV6_SHARED.values(), ids=IPV6_SHARED.keys())
+def test_addresses_of_one_client_share_one_limit(limited: Client, addresses: list[str]) -> None:
+    """Rotating through a /64, or writing IPv4 as mapped IPv6, does not dodge the limit."""
+    statuses = [
+        limited.get("/secrets/" + "A" * 32, headers={"X-Real-IP": addresses[i % 3]}).status
+        for i in range(6)
+    ]
+    assert statuses == [404] * 5 + [429]
+    other = limited.get("/secrets/" + "A" * 32, headers={"X-Real-IP": "2001:db8:9::1"})
+    assert other.status == 404
+
+
+def test_byte_quota_counts_ciphertexts_and_receipts(tmp_path: Path) -> None:
+    """/generate is 507 once the bytes stored would pass OTS_MAX_STORED_BYTES, receipts included."""
+    url = new_database("sqlite", tmp_path)
+    assert run_cli(make_settings(url), "migrate").returncode == 0
+    clock = FakeClock()
+    secret = {"secret": "x" * 1000, "passphrase": "p"}
+    # Each secret: 1016 bytes of ciphertext + 512 for its row + 512 for its receipt.
+    settings = make_settings(url, max_stored_bytes=4200)
+    app = create_app(settings, clock=clock, name=f"ots_bytes_{next(_apps)}")
+    with ReusableClient(app, port=free_port()) as inner:
+        client = Client(inner)
+        made = [client.post("/generate", json=secret) for _ in range(2)]
+        assert [r.status for r in made] == [201, 201]
+        full = client.post("/generate", json=secret)
+        assert (full.status, full.json["error"]) == (507, "storage_full")
+        for response in made:
+            assert client.reveal(response.json["secret_key"], "p").status == 200
+        clock.advance(StorageGauge.REFRESH_SECONDS)
+        # Two receipts (1024 bytes) remain: room for two more, not three.
+        assert [client.post("/generate", json=secret).status for _ in range(3)] == [201, 201, 507]

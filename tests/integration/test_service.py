@@ -10,6 +10,7 @@ from typing import Any
 
 from ots import db
 from ots.crypto import Concealed
+from ots.kdf import KdfPool
 from ots.service import SecretService
 from tests.support import FakeClock, make_settings, server_keys
 
@@ -39,7 +40,9 @@ def test_key_derivation_runs_on_the_pool_not_the_loop(db_url: str) -> None:
     async def main() -> tuple[str, int]:
         context = await db.open_database(make_settings(db_url))
         try:
-            service = SecretService(make_settings(db_url), FakeClock(), pool, server_keys())
+            service = SecretService(
+                make_settings(db_url), FakeClock(), KdfPool(pool, 1), server_keys()
+            )
             created = await service.create_secret("s", Concealed("p"), None)
             revealed = await service.reveal_secret(created.secret_key, Concealed("p"))
             return revealed, threading.get_ident()

@@ -172,3 +172,19 @@ def test_receipts_follow_the_secret_and_are_purged(db_url: str) -> None:
         assert await store.burn(row.receipt, NOW, NOW) is False
 
     run(db_url, body)
+
+
+def test_usage_counts_live_secrets_their_bytes_and_all_receipts(db_url: str) -> None:
+    """The quota's source: live rows, their ciphertext bytes, and every receipt kept."""
+
+    async def body() -> tuple[tuple[int, int, int], tuple[int, int, int]]:
+        before = await store.usage(NOW)
+        await insert()
+        await insert(expires_at=NOW - 1)  # expired: its receipt still counts, its bytes not
+        after = await store.usage(NOW)
+        return before, after
+
+    before, after = run(db_url, body)
+    assert after[0] - before[0] == 1
+    assert after[1] - before[1] == len(b"ciphertext")
+    assert after[2] - before[2] == 2

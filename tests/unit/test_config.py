@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 from pathlib import Path
 
 import pytest
 
-from ots.config import Settings
+from ots.config import Settings, usable_cpus
 from ots.errors import ConfigError
 
 ENV_EXAMPLE = Path(__file__).resolve().parents[2] / ".env.example"
@@ -55,7 +56,11 @@ BAD = {
     "rate-limit": ("OTS_RATE_LIMIT", "fast"),
     "rate-storage": ("OTS_RATE_LIMIT_STORAGE", "mongodb://x"),
     "database": ("OTS_DATABASE_URL", "ots.sqlite3"),
-    "empty-host": ("OTS_HOST", ""),
+    "kdf-queue-negative": ("OTS_KDF_QUEUE", "-1"),
+    "ipv6-prefix-too-long": ("OTS_RATE_LIMIT_IPV6_PREFIX", "129"),
+    "ipv6-prefix-zero": ("OTS_RATE_LIMIT_IPV6_PREFIX", "0"),
+    "request-timeout-zero": ("OTS_REQUEST_TIMEOUT", "0"),
+    "stored-bytes-zero": ("OTS_MAX_STORED_BYTES", "0"),
     "workers": ("OTS_WORKERS", "-2"),
 }
 
@@ -90,3 +95,32 @@ def test_request_limit_fits_the_worst_escaping() -> None:
     r"""The body limit admits a maximal secret and passphrase escaped as \uXXXX."""
     s = Settings()
     assert s.request_max_bytes >= 6 * s.max_secret_bytes + 12 * 1024
+
+
+CGROUPS = {
+    "v2-no-quota": ({"cpu.max": "max 100000\n"}, None),
+    "v2-one-and-a-half": ({"cpu.max": "150000 100000\n"}, 2),
+    "v2-one": ({"cpu.max": "100000 100000\n"}, 1),
+    "v2-tiny": ({"cpu.max": "1000 100000\n"}, 1),
+    "v1-quota": ({"cpu/cpu.cfs_quota_us": "200000", "cpu/cpu.cfs_period_us": "100000"}, 2),
+    "v1-none": ({"cpu/cpu.cfs_quota_us": "-1", "cpu/cpu.cfs_period_us": "100000"}, None),
+    "nothing": ({}, None),
+}
+
+
+@pytest.mark.parametrize(("files", "cap"), CGROUPS.values(), ids=CGROUPS.keys())
+def test_kdf_threads_follow_the_cpus_this_process_may_use(
+    tmp_path: Path, files: dict[str, str], cap: int | None
+) -> None:
+    """The default is the affinity, capped by a cgroup CPU quota (rounded up), never 0."""
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    affinity = len(os.sched_getaffinity(0))
+    expected = affinity if cap is None else min(affinity, cap)
+    assert usable_cpus(tmp_path) == expected
+
+
+def test_empty_variables_mean_the_default() -> None:
+    """Compose passes ${OTS_X:-} through as an empty string: that is the default, not an error."""
+    assert Settings.from_env({"OTS_KDF_THREADS": "", "OTS_PORT": " "}) == Settings()

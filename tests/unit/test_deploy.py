@@ -54,7 +54,8 @@ def test_compose_wiring() -> None:
         "postgres": {"condition": "service_healthy"},
         "redis": {"condition": "service_healthy"},
     }
-    assert api["ports"] == ["${OTS_PUBLISH_PORT:-8080}:8080"]
+    assert api["ports"] == ["${OTS_PUBLISH_ADDRESS:-127.0.0.1}:${OTS_PUBLISH_PORT:-8080}:8080"]
+    assert api["environment"]["OTS_KDF_THREADS"] == "${OTS_KDF_THREADS:-}"
     assert api["restart"] and postgres["restart"] and redis["restart"]
     assert api["init"] is True
     assert "ports" not in postgres and "ports" not in redis

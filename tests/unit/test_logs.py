@@ -16,6 +16,18 @@ PATHS = {
     "query": (f"/secrets/{KEY}?x=1", "/secrets/[redacted]?x=1"),
     "quoted": (f"uri: 'http://h/secrets/{KEY}'", "uri: 'http://h/secrets/[redacted]'"),
     "other": ("/generate", "/generate"),
+    "upper-case": (f"GET /Secrets/{KEY} 404", "GET /Secrets/[redacted] 404"),
+    "all-caps": (f"/RECEIPTS/{KEY}", "/RECEIPTS/[redacted]"),
+    "percent-encoded": (f"/%73ecrets/{KEY}", "/%73ecrets/[redacted]"),
+    "double-encoded": (f"/%2573ecrets/{KEY}", "/%2573ecrets/[redacted]"),
+    "encoded-slash": (f"/secrets%2F{KEY}", "/secrets%2F[redacted]"),
+    "key-after-a-segment": (f"/x/secrets/{KEY}", "/x/secrets/[redacted]"),
+    "two-in-one-line": (
+        f"/secrets/{KEY} then /receipts/{KEY}",
+        "/secrets/[redacted] then /receipts/[redacted]",
+    ),
+    "no-key": ("/secrets/", "/secrets/"),
+    "other-segment": ("/docs/openapi.json", "/docs/openapi.json"),
 }
 
 

@@ -1,0 +1,98 @@
+"""The worker's argon2id threads, with a bound on the hashes that may wait for them.
+
+argon2id costs tens of milliseconds of CPU and must never run on the event
+loop. An unbounded queue in front of the threads turns a burst into minutes
+of waiting and, once Sanic's response timeout fires, into errors for work
+already done. So each worker admits at most ``capacity`` hashes (running or
+waiting); past that a request is refused at once with 503 ``overloaded``,
+before anything is queued.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sys
+import threading
+from collections.abc import Callable
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from typing import Final, TypeVar
+
+from ots.errors import OverloadedError
+
+T = TypeVar("T")
+# Niceness added to the argon2 threads (0 is normal, 19 the lowest priority).
+KDF_NICENESS: Final = 10
+
+
+class KdfPool:
+    """Runs key derivations on ``executor``, at most ``capacity`` admitted at a time."""
+
+    def __init__(self, executor: Executor, capacity: int) -> None:
+        """Admit at most ``capacity`` jobs (running plus waiting) onto ``executor``."""
+        self._executor = executor
+        self._capacity = capacity
+        self._admitted = 0
+
+    @property
+    def admitted(self) -> int:
+        """Return the number of jobs running or waiting now."""
+        return self._admitted
+
+    def check(self) -> None:
+        """Refuse early, before a request does any other work, when no job would be admitted.
+
+        Raises:
+            OverloadedError: the pool is at its bound.
+        """
+        if self._admitted >= self._capacity:
+            raise OverloadedError
+
+    async def run(self, job: Callable[[], T]) -> T:
+        """Run ``job`` on a thread and return its result.
+
+        Raises:
+            OverloadedError: the pool is at its bound; the job was not queued.
+        """
+        self.check()
+        loop = asyncio.get_running_loop()
+        self._admitted += 1
+        future: Future[T] = self._executor.submit(job)
+        # Released when the thread is done with it, not when the caller stops waiting:
+        # a cancelled request whose hash still runs keeps counting against the bound.
+        future.add_done_callback(lambda _: _call_on(loop, self._release))
+        return await asyncio.wrap_future(future, loop=loop)
+
+    def _release(self) -> None:
+        self._admitted -= 1
+
+    def shutdown(self) -> None:
+        """Wait for running jobs and stop the threads."""
+        self._executor.shutdown(wait=True)
+
+
+def _call_on(loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> None:
+    # From the KDF thread: a loop that has already closed (shutdown) needs no count.
+    if not loop.is_closed():
+        loop.call_soon_threadsafe(callback)
+
+
+def kdf_executor(threads: int) -> ThreadPoolExecutor:
+    """Return the worker's argon2 threads, each at a lower CPU priority than the event loop.
+
+    When hashes keep every core busy, the scheduler then still gives the
+    event loop the CPU first, so /health and cheap requests stay fast and
+    the hashes get the rest.
+    """
+    return ThreadPoolExecutor(
+        max_workers=threads, thread_name_prefix="ots-kdf", initializer=_lower_priority
+    )
+
+
+def _lower_priority() -> None:
+    # On Linux a thread id addresses one thread; elsewhere this may renice the process,
+    # so it is only done where it means what it says.
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), KDF_NICENESS)

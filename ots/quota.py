@@ -1,0 +1,67 @@
+"""The storage quota: a cheap, bounded-staleness estimate of what the database holds.
+
+Both the rows and the bytes count: a row quota alone let one client park
+tens of gigabytes of 64 KiB secrets. Bytes are the live secrets'
+ciphertexts plus a fixed allowance per row for every secret and every
+receipt (receipts outlive their secrets by ``OTS_RECEIPT_RETENTION``).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Final
+
+from ots import store
+
+# What one row costs beyond its ciphertext: columns, hashes, index entries, page slack.
+ROW_BYTES: Final = 512
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Live secrets, and the bytes stored for them and for every receipt."""
+
+    live_secrets: int
+    stored_bytes: int
+
+
+class StorageGauge:
+    """An estimate of the database's usage, refreshed from the database now and then.
+
+    Counting a million rows on every create would be the slowest part of the
+    request, so the database is asked at most every ``REFRESH_SECONDS``, or
+    less often when the count itself is slow (never more than a
+    twentieth of the time), and the estimate is adjusted in between by this
+    worker's own creates and removals. Other workers' changes show up at the
+    next refresh.
+    """
+
+    REFRESH_SECONDS: Final = 2
+    MAX_SHARE: Final = 20
+
+    def __init__(self) -> None:
+        """Start with no count; the first check reads the database."""
+        self._live = 0
+        self._bytes = 0
+        self._due_at: float | None = None
+
+    async def current(self, now: int) -> Usage:
+        """Return the estimated usage."""
+        if self._due_at is None or now >= self._due_at:
+            started = time.monotonic()
+            live, ciphertext, receipts = await store.usage(now)
+            took = time.monotonic() - started
+            self._live = live
+            self._bytes = ciphertext + ROW_BYTES * (live + receipts)
+            self._due_at = now + max(self.REFRESH_SECONDS, self.MAX_SHARE * took)
+        return Usage(self._live, self._bytes)
+
+    def added(self, ciphertext_bytes: int) -> None:
+        """Count a secret (and its receipt) this worker just stored."""
+        self._live += 1
+        self._bytes += ciphertext_bytes + 2 * ROW_BYTES
+
+    def ended(self) -> None:
+        """Count a secret that left the table (its receipt stays until purged)."""
+        self._live = max(0, self._live - 1)

@@ -1,0 +1,130 @@
+"""A clean stop of ``ots serve`` at any moment, with any number of workers.
+
+Sanic's worker manager waits for every worker to report ready before it
+looks at anything else; a worker that a SIGTERM kills while it is still
+importing never reports, and the manager then waits forever. So:
+
+- before serving (settings, key, migrations) a SIGTERM or SIGINT raises
+  ``Interrupted``, which the command turns into a quiet exit 0 (a
+  migration runs in a transaction, so it is rolled back whole);
+- while Sanic starts, the signal is only noted, and handed to Sanic's own
+  handler as soon as the manager is up;
+- a worker that imported ``ots.cli`` but is not serving yet when Sanic stops
+  it (with SIGINT) exits quietly instead of printing a KeyboardInterrupt
+  traceback (``ots.cli`` installs that handler first thing);
+- once Sanic handles the stop, a watchdog gives it ``STOP_GRACE`` seconds
+  (Sanic's own graceful shutdown is shorter), then ends whatever is left and
+  exits 0. Nothing acknowledged is lost: a 201 is sent after the commit, and
+  erasure still due is done at the next start.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from types import FrameType
+from typing import Any, Final
+
+log = logging.getLogger("ots.stop")
+
+STOP_SIGNALS: Final = (signal.SIGTERM, signal.SIGINT)
+STOP_GRACE: Final = 4.0
+# Sanic's graceful shutdown (in-flight requests) must end well before the watchdog.
+GRACEFUL_SHUTDOWN: Final = 2.5
+
+# Sanic names its worker processes "Sanic-<server>-<n>".
+WORKER_PREFIX: Final = "Sanic-"
+POLL: Final = 0.1
+# How long the manager may outlive its last worker before it is deemed stuck.
+LINGER: Final = 0.5
+
+Handler = Callable[[int, FrameType | None], Any]
+
+
+class Interrupted(SystemExit):
+    """A stop signal arrived before serving began: unwind and exit 0, quietly.
+
+    A ``SystemExit(0)``, so that even where nothing catches it (during the
+    command's imports) the interpreter exits 0 without a traceback.
+    """
+
+    def __init__(self) -> None:
+        """Exit status 0."""
+        super().__init__(0)
+
+
+class StopControl:
+    """Owns SIGTERM and SIGINT from the first moment of ``ots serve`` to its end."""
+
+    def __init__(self) -> None:
+        """Nothing requested yet."""
+        self.requested = False
+        self._serving = False
+        self._armed = False
+
+    def install(self) -> None:
+        """Take over the stop signals; until ``serving()``, they interrupt."""
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, self._before_sanic)
+
+    def serving(self) -> None:
+        """Sanic is about to start: from now on a signal is noted, not raised."""
+        self._serving = True
+
+    def _before_sanic(self, signum: int, frame: FrameType | None) -> None:
+        del signum, frame
+        self.requested = True
+        if not self._serving:
+            raise Interrupted
+
+    def on_manager_ready(self, *_: object) -> None:
+        """Wrap the handlers Sanic's manager installed; replay a stop that came early.
+
+        Registered as a ``main_process_ready`` listener.
+        """
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, self._wrap(signal.getsignal(sig)))
+        if self.requested:
+            # Delivered once the manager is running, so it takes the normal path.
+            threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGTERM)).start()
+
+    def _wrap(self, sanic_handler: object) -> Handler:
+        def handler(signum: int, frame: FrameType | None) -> None:
+            self._arm_watchdog()
+            if callable(sanic_handler):
+                try:
+                    sanic_handler(signum, frame)
+                except Exception as exc:
+                    # Its pipe to a worker that died mid-start broke: the watchdog
+                    # ends what is left.
+                    log.info("stopping: %s: %s", type(exc).__name__, exc)
+
+        return handler
+
+    def _arm_watchdog(self) -> None:
+        if not self._armed:
+            self._armed = True
+            threading.Thread(target=self._hard_stop, name="ots-stop", daemon=True).start()
+
+    def _hard_stop(self) -> None:
+        # Normally the process ends long before this thread does anything. It acts
+        # when every worker is gone but the manager still waits (a worker killed
+        # mid-start never reports ready), or when the grace period is over.
+        deadline = time.monotonic() + STOP_GRACE
+        workers_gone_at: float | None = None
+        while time.monotonic() < deadline:
+            time.sleep(POLL)
+            if any(c.name.startswith(WORKER_PREFIX) for c in multiprocessing.active_children()):
+                continue
+            workers_gone_at = workers_gone_at or time.monotonic()
+            if time.monotonic() - workers_gone_at >= LINGER:
+                break
+        log.info("the server did not stop by itself; ending it")
+        for child in multiprocessing.active_children():
+            child.kill()
+        os._exit(0)

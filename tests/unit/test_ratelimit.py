@@ -1,0 +1,116 @@
+"""Rate-limit buckets per client, and the fallback when the shared storage is away."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import pytest
+
+from ots.ratelimit import PROBE_SECONDS, ClientRateLimiter, client_key
+from tests.support import REDIS_URL, FakeClock, free_port
+
+BUCKETS = {
+    "ipv4": ("192.0.2.7", 64, "192.0.2.7"),
+    "ipv4-mapped": ("::ffff:192.0.2.7", 64, "192.0.2.7"),
+    "ipv6-host-in-its-64": ("2001:db8:1:2:aaaa:bbbb:cccc:dddd", 64, "2001:db8:1:2::/64"),
+    "ipv6-other-host-same-64": ("2001:db8:1:2::1", 64, "2001:db8:1:2::/64"),
+    "ipv6-bracketed": ("[2001:db8:1:2::1]", 64, "2001:db8:1:2::/64"),
+    "ipv6-prefix-48": ("2001:db8:1:2::1", 48, "2001:db8:1::/48"),
+    "ipv6-prefix-128": ("2001:db8::5", 128, "2001:db8::5/128"),
+    "loopback-v6": ("::1", 64, "::/64"),
+    "not-an-address": ("unix-socket", 64, "unix-socket"),
+}
+
+
+@pytest.mark.parametrize(("address", "prefix", "bucket"), BUCKETS.values(), ids=BUCKETS.keys())
+def test_client_buckets(address: str, prefix: int, bucket: str) -> None:
+    """IPv4 as is, IPv4-mapped as IPv4, IPv6 by its prefix (a /64 is one subscriber)."""
+    assert client_key(address, prefix) == bucket
+
+
+def test_ipv6_addresses_of_one_64_share_one_limit() -> None:
+    """A client cannot dodge the limit by rotating through its /64."""
+
+    async def main() -> list[bool]:
+        limiter = ClientRateLimiter("3/minute", "memory://")
+        return [(await limiter.hit(f"2001:db8:1:2::{i:x}")).allowed for i in range(1, 6)] + [
+            (await limiter.hit("2001:db8:1:3::1")).allowed
+        ]
+
+    assert asyncio.run(main()) == [True, True, True, False, False, True]
+
+
+@contextlib.asynccontextmanager
+async def black_hole() -> AsyncIterator[list[int]]:
+    """A TCP server that accepts connections and never answers; yields its connection count."""
+    accepted: list[int] = []
+    held: list[asyncio.StreamWriter] = []
+
+    async def swallow(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(1)
+        held.append(writer)
+
+    port = free_port()
+    server = await asyncio.start_server(swallow, "127.0.0.1", port)
+    accepted.append(port)  # the first entry is the port, not a connection
+    try:
+        yield accepted
+    finally:
+        for writer in held:
+            writer.transport.abort()
+        server.close()
+
+
+def test_redis_down_falls_back_to_a_per_process_limit() -> None:
+    """With Redis refusing connections the limit still holds, counted in this process."""
+
+    async def main() -> tuple[list[bool], bool]:
+        limiter = ClientRateLimiter("3/minute", f"redis://127.0.0.1:{free_port()}/0")
+        allowed = [(await limiter.hit("192.0.2.7")).allowed for _ in range(5)]
+        return allowed, limiter.degraded
+
+    allowed, degraded = asyncio.run(main())
+    assert allowed == [True, True, True, False, False]
+    assert degraded
+
+
+def test_black_holed_redis_is_asked_once_then_probed_in_the_background() -> None:
+    """After the first timeout no request waits for Redis; a probe retries every few seconds."""
+    clock = FakeClock()
+
+    async def main() -> tuple[int, int, int]:
+        async with black_hole() as seen:
+            port = seen[0]
+            limiter = ClientRateLimiter("100/minute", f"redis://127.0.0.1:{port}/0", clock=clock)
+            await limiter.hit("192.0.2.7")  # the one request that pays the timeout
+            tripped = len(seen) - 1
+            for _ in range(50):
+                await limiter.hit("192.0.2.7")
+            after_fifty = len(seen) - 1
+            clock.advance(PROBE_SECONDS)
+            await limiter.hit("192.0.2.7")
+            await asyncio.sleep(0.5)  # let the background probe connect (and time out)
+            return tripped, after_fifty, len(seen) - 1
+
+    tripped, after_fifty, after_probe = asyncio.run(main())
+    assert tripped >= 1
+    assert after_fifty == tripped, "requests kept asking the dead Redis"
+    assert after_probe >= after_fifty  # the probe may reuse a pooled connection
+
+
+def test_redis_back_closes_the_breaker() -> None:
+    """Once Redis answers a probe, the shared limit applies again and degraded clears."""
+    clock = FakeClock()
+
+    async def main() -> tuple[bool, bool]:
+        limiter = ClientRateLimiter("100/minute", REDIS_URL, clock=clock)
+        limiter._trip(ConnectionError())  # as if Redis had just failed
+        was = limiter.degraded
+        clock.advance(PROBE_SECONDS)
+        await limiter.hit("192.0.2.7")
+        await asyncio.sleep(0.3)
+        return was, limiter.degraded
+
+    assert asyncio.run(main()) == (True, False)
