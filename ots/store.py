@@ -82,7 +82,7 @@ class StoredSecret:
 
 
 def translate_db_errors(func: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, Awaitable[R]]:
-    """Run ``func`` in its own task; turn any database failure into ``UnavailableError`` (503).
+    """Run ``func`` in its own, shielded task; turn database failures into ``UnavailableError``.
 
     The task matters: when the connection dies as a transaction begins,
     Tortoise leaves that dead transaction registered in the caller's context.
@@ -93,8 +93,14 @@ def translate_db_errors(func: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P
 
     @functools.wraps(func)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        task = asyncio.create_task(func(*args, **kwargs))
+        # Its outcome is read here, or dropped quietly if the caller left.
+        task.add_done_callback(_consume)
         try:
-            return await asyncio.create_task(func(*args, **kwargs))
+            # Shielded: a request cancelled (client gone, timeout) must not cancel a
+            # statement or transaction half-way. Tortoise's SQLite client would keep
+            # its connection lock, and every later query of this worker would hang.
+            return await asyncio.shield(task)
         except DATABASE_DOWN as exc:
             # The message may carry SQL or a host name: it goes to the log, never to a client.
             log.error("database error in %s: %s: %s", func.__name__, type(exc).__name__, exc)
@@ -103,6 +109,11 @@ def translate_db_errors(func: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P
             raise UnavailableError from exc
 
     return wrapper
+
+
+def _consume(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 @dataclass(frozen=True)

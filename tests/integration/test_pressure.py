@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
 import statistics
@@ -247,3 +248,37 @@ def test_a_stop_at_any_moment_of_the_start_ends_cleanly(db_url: str, tmp_path: P
             # from Sanic's internals, not a failure, and it still ends cleanly.)
             assert "Traceback" not in output, (point, output[-2000:])
             assert "WARNING" not in output, (point, output[-2000:])
+
+
+def test_clients_that_give_up_mid_request_leave_nothing_stuck(db_url: str, tmp_path: Path) -> None:
+    """Hundreds of creates abandoned mid-flight (client timeouts) do not wedge the database.
+
+    A request cancelled inside a transaction once kept the SQLite connection's
+    lock, and every later query of that worker hung.
+    """
+    settings = make_settings(db_url, port=free_port(), workers=2)
+
+    async def abandon(base: str) -> None:
+        limits = httpx.Limits(max_connections=64)
+        timeout = httpx.Timeout(0.05)
+        async with httpx.AsyncClient(base_url=base, limits=limits, timeout=timeout) as http:
+
+            async def one() -> None:
+                with contextlib.suppress(httpx.HTTPError):
+                    await http.post("/generate", json={"secret": "s", "passphrase": "p"})
+
+            for _ in range(20):
+                await asyncio.gather(*(one() for _ in range(64)))
+
+    with running_server(settings, tmp_path / "server.log") as base:
+        asyncio.run(abandon(base))
+        statuses = []
+        with httpx.Client(base_url=base, timeout=5) as http:
+            for _ in range(20):
+                try:
+                    body = {"secret": "s", "passphrase": "p"}
+                    statuses.append(http.post("/generate", json=body).status_code)
+                except httpx.ReadTimeout:
+                    statuses.append(0)
+    assert statuses == [201] * 20
+    assert "Traceback" not in (tmp_path / "server.log").read_text()
