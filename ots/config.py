@@ -56,7 +56,7 @@ class Settings:
     argon2_time_cost: int = 2
     argon2_memory_kib: int = 19456
     argon2_parallelism: int = 1
-    kdf_threads: int = field(default_factory=lambda: usable_cpus())
+    kdf_threads: int = field(default_factory=lambda: usable_cpus())  # defined below
     kdf_queue: int = 32
     max_stored_bytes: int = 1 << 30
     rate_limit_ipv6_prefix: int = 64

@@ -9,6 +9,7 @@ receipt (receipts outlive their secrets by ``OTS_RECEIPT_RETENTION``).
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Final
 
@@ -40,8 +41,11 @@ class StorageGauge:
     REFRESH_SECONDS: Final = 2
     MAX_SHARE: Final = 20
 
-    def __init__(self) -> None:
-        """Start with no count; the first check reads the database."""
+    def __init__(
+        self, count: Callable[[int], Awaitable[tuple[int, int, int]]] = store.usage
+    ) -> None:
+        """Start with no count; the first check asks ``count`` (the database)."""
+        self._count = count
         self._live = 0
         self._bytes = 0
         self._due_at: float | None = None
@@ -49,8 +53,11 @@ class StorageGauge:
     async def current(self, now: int) -> Usage:
         """Return the estimated usage."""
         if self._due_at is None or now >= self._due_at:
+            # Due again only later: the creates arriving while this count runs use
+            # the current estimate instead of each starting a scan of their own.
+            self._due_at = now + self.REFRESH_SECONDS
             started = time.monotonic()
-            live, ciphertext, receipts = await store.usage(now)
+            live, ciphertext, receipts = await self._count(now)
             took = time.monotonic() - started
             self._live = live
             self._bytes = ciphertext + ROW_BYTES * (live + receipts)

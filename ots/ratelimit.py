@@ -84,11 +84,9 @@ class ClientRateLimiter:
         self._ipv6_prefix = ipv6_prefix
         self._clock = clock
         self._local = MovingWindowRateLimiter(_storage("memory://"))
-        self._shared_storage: Storage | None = None
         self._shared: MovingWindowRateLimiter | None = None
         if not storage_uri.split("://", 1)[0].endswith("memory"):
-            self._shared_storage = _storage(storage_uri)
-            self._shared = MovingWindowRateLimiter(self._shared_storage)
+            self._shared = MovingWindowRateLimiter(_storage(storage_uri))
         self._probe_at = 0.0
         self._probe: asyncio.Task[None] | None = None
         self.degraded = False
@@ -131,12 +129,12 @@ class ClientRateLimiter:
 
     def _maybe_probe(self) -> None:
         # One probe at a time, in the background: no request waits for a dead Redis.
-        storage = self._shared_storage
-        if storage is None or self._clock() < self._probe_at:
+        if self._shared is None or self._clock() < self._probe_at:
             return
         if self._probe is not None and not self._probe.done():
             return
         self._probe_at = self._clock() + PROBE_SECONDS
+        storage = self._shared.storage
         self._probe = asyncio.get_running_loop().create_task(self._check_shared(storage))
 
     async def _check_shared(self, storage: Storage) -> None:

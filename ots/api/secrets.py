@@ -25,6 +25,7 @@ bp = Blueprint("secrets")
 
 _COMMON_ERRORS = [
     error_doc(400, "invalid_json: the body is not a JSON object"),
+    error_doc(408, "request_timeout: the body did not arrive within OTS_REQUEST_TIMEOUT"),
     error_doc(422, "validation_error: a field is missing, mistyped, empty or out of range"),
     RATE_LIMITED,
     UNAVAILABLE,

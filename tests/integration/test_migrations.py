@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
@@ -208,6 +210,17 @@ def _execute(url: str, sql: str, row: tuple[object, ...]) -> None:
     asyncio.run(execute())
 
 
+@contextlib.contextmanager
+def upgraded_client(url: str, migration: str, name: str) -> Iterator[Client]:
+    """Migrate ``url`` to the head (applying ``migration``), then serve it to a client."""
+    upgraded = run_cli(make_settings(url), "migrate")
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert migration in upgraded.stderr
+    app = create_app(make_settings(url), name=name)
+    with ReusableClient(app, port=free_port()) as inner:
+        yield Client(inner)
+
+
 def _insert_old_secret(url: str, secret: str, passphrase: str, failures: int = 0) -> str:
     """Store a secret the way releases before the server key did; return its key."""
     key = crypto.new_key()
@@ -258,12 +271,7 @@ def test_upgrade_keeps_secrets_stored_before_receipts(tmp_path: Path, kind: str)
         assert "receipt" not in (sqlite_schema(url) if kind == "sqlite" else postgres_schema(url))
         kept = _insert_old_secret(url, "from before", "pw")
         guarded = _insert_old_secret(url, "also old", "pw", failures=1)
-        upgraded = run_cli(make_settings(url), "migrate")
-        assert upgraded.returncode == 0, upgraded.stderr
-        assert "1_" in upgraded.stderr
-        app = create_app(make_settings(url), name=f"ots_upgrade_{kind}")
-        with ReusableClient(app, port=free_port()) as inner:
-            client = Client(inner)
+        with upgraded_client(url, "1_", f"ots_upgrade_{kind}") as client:
             assert client.get(f"/secrets/{kept}").json["state"] == "pending"
             assert client.reveal(kept, "pw").json == {"secret": "from before"}
             assert client.reveal(kept, "pw").status == 404
@@ -285,12 +293,7 @@ def test_upgrade_keeps_secrets_sealed_without_a_server_key(tmp_path: Path, kind:
         _migrate_to(url, tmp_path / "v1", 2)
         key = _insert_old_secret(url, "sealed by v1", "pw", failures=2)
         receipt = _insert_receipt(url, key, failures=2)
-        upgraded = run_cli(make_settings(url), "migrate")
-        assert upgraded.returncode == 0, upgraded.stderr
-        assert "2_" in upgraded.stderr
-        app = create_app(make_settings(url), name=f"ots_upgrade_v1_{kind}")
-        with ReusableClient(app, port=free_port()) as inner:
-            client = Client(inner)
+        with upgraded_client(url, "2_", f"ots_upgrade_v1_{kind}") as client:
             assert client.get(f"/secrets/{key}").json["attempts_left"] == 3
             assert client.reveal(key, "nope").json["attempts_left"] == 2
             assert client.reveal(key, "pw").json == {"secret": "sealed by v1"}
