@@ -29,6 +29,7 @@ from ots.kdf import KdfPool, kdf_executor
 from ots.ratelimit import ClientRateLimiter
 from ots.service import Clock, SecretService
 from ots.stop import GRACEFUL_SHUTDOWN
+from ots.store import TortoiseStore
 from ots.tasks import sweep_forever
 
 log = logging.getLogger("ots.app")
@@ -76,11 +77,13 @@ def create_app(
             capacity=settings.kdf_threads + settings.kdf_queue,
         )
         keys = open_keyring(settings.server_key_path)
-        app.ctx.service = SecretService(settings, clock, app.ctx.kdf_pool, keys)
+        app.ctx.service = SecretService(
+            settings, TortoiseStore(), app.ctx.kdf_pool, keys, clock=clock
+        )
         app.ctx.rate_limiter = ClientRateLimiter(
             settings.rate_limit, settings.rate_limit_storage, settings.rate_limit_ipv6_prefix
         )
-        sweeper = sweep_forever(app.ctx.service.sweep_expired, settings.sweep_interval)
+        sweeper = sweep_forever(app.ctx.service.sweep, settings.sweep_interval)
         try:
             app.add_task(sweeper, name=SWEEPER_TASK)
         except RuntimeError:

@@ -17,7 +17,7 @@ from typing import Any, Final
 from ots.api.responses import SECURITY_HEADERS
 from ots.app import create_app
 from ots.config import Settings
-from ots.errors import PayloadTooLargeError
+from ots.errors import PayloadTooLargeError, error_body
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -86,7 +86,7 @@ def _content_length(scope: Scope) -> int | None:
 
 async def _send_too_large(send: Send) -> None:
     error = PayloadTooLargeError()
-    body = json.dumps({"error": error.code, "message": error.message}).encode()
+    body = json.dumps(error_body(error)).encode()
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),

@@ -38,6 +38,7 @@ elif __name__ == "__main__" or Path(sys.argv[0]).name == "ots":
 
 from ots import keyring  # noqa: E402 - after the signal handlers, on purpose
 from ots.config import Settings  # noqa: E402
+from ots.domain import Swept  # noqa: E402
 from ots.errors import ConfigError  # noqa: E402
 
 EXIT_CONFIG = 2
@@ -86,8 +87,11 @@ def _run(args: argparse.Namespace, stop: StopControl) -> int:
         stop.serving()
         _serve(settings, stop)
     elif args.command == "sweep":
-        removed = asyncio.run(_sweep(settings))
-        print(f"ots: swept {removed} expired secrets")
+        swept = asyncio.run(_sweep(settings))
+        print(
+            f"ots: swept {swept.secrets} expired secrets "
+            f"and {swept.receipts} receipts past retention"
+        )
     return 0
 
 
@@ -130,13 +134,13 @@ def _migrate(settings: Settings) -> bool:
     return True
 
 
-async def _sweep(settings: Settings) -> int:
-    import time
+async def _sweep(settings: Settings) -> Swept:
     from concurrent.futures import ThreadPoolExecutor
 
     from ots import db
     from ots.kdf import KdfPool
     from ots.service import SecretService
+    from ots.store import TortoiseStore
 
     context = await db.open_database(settings)
     try:
@@ -144,9 +148,9 @@ async def _sweep(settings: Settings) -> int:
         # ring keep `ots sweep` free of both.
         kdf = KdfPool(ThreadPoolExecutor(max_workers=1), capacity=0)
         keys = keyring.KeyFile(settings.server_key_path, keyring.Keyring(()))
-        service = SecretService(settings, time.time, kdf, keys)
+        service = SecretService(settings, TortoiseStore(), kdf, keys)
         try:
-            return await service.sweep_expired()
+            return await service.sweep()
         finally:
             await service.close()
             kdf.shutdown()

@@ -1,11 +1,23 @@
-"""Key generation, one-way lookup hashes and passphrase-bound AEAD.
+r"""The sealed-secret format: keys, one-way lookup hashes and passphrase-bound AEAD.
 
-Pure bytes in, bytes out: no framework, no database, no event loop. The
+Every label of the format lives here and nowhere else. Pure bytes in, bytes
+out: no framework, no database, no event loop. The
 secret is sealed with AES-256-GCM under a key derived from
 ``argon2id(passphrase, salt)``, the ``secret_key`` and a server-held key
 together, so neither the passphrase, nor the link, nor a copy of the database
 opens it alone or together without the server key. ``derive_key`` is slow on
-purpose; callers run it off the event loop.
+purpose, and so are ``seal_secret`` and ``open_secret`` that call it;
+callers run them off the event loop.
+
+Format v1/v2, as stored:
+
+- lookup hash: ``sha256("ots/v1 <purpose>\0<key>")`` in hex, purpose
+  ``secret`` or ``receipt``;
+- AEAD key: ``HKDF-SHA256(argon2id(passphrase, salt) || secret_key [|| server_key],
+  salt, info)``, info ``ots/v1 aes-256-gcm key`` without a server key (secrets
+  stored before keys existed), ``ots/v2 aes-256-gcm key`` with one;
+- AES-256-GCM with a random 96-bit nonce and associated data
+  ``"ots/v1 secret <lookup hash>"``, which binds the ciphertext to its row.
 """
 
 from __future__ import annotations
@@ -13,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from dataclasses import dataclass
 from typing import Final
 
 from argon2.low_level import Type, hash_secret_raw
@@ -21,6 +32,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from ots.domain import KdfParams, Sealed
 
 KEY_BYTES: Final = 24  # 192 bits from the CSPRNG, 32 URL-safe characters
 SALT_BYTES: Final = 16
@@ -31,6 +44,9 @@ KEY_PATTERN: Final = re.compile(r"[A-Za-z0-9_-]{16,128}")
 # v1 secrets (stored before the server key existed) derive without it; v2 mix it in.
 _HKDF_INFO_V1: Final = b"ots/v1 aes-256-gcm key"
 _HKDF_INFO_V2: Final = b"ots/v2 aes-256-gcm key"
+# Hash domains: a secret key and a receipt key never share a lookup hash.
+_SECRET_PURPOSE: Final = "secret"  # noqa: S105 - a hash domain label, not a password
+_RECEIPT_PURPOSE: Final = "receipt"
 
 
 class Concealed:
@@ -57,27 +73,6 @@ class DecryptionError(Exception):
     """The AEAD refused the ciphertext: wrong passphrase, wrong key or tampering."""
 
 
-@dataclass(frozen=True)
-class KdfParams:
-    """argon2id cost, stored with each secret so defaults can rise later."""
-
-    time_cost: int
-    memory_kib: int
-    parallelism: int
-
-
-@dataclass(frozen=True)
-class Sealed:
-    """Everything stored for one secret besides its lookup hash and times."""
-
-    salt: bytes
-    nonce: bytes
-    ciphertext: bytes
-    kdf: KdfParams
-    # The server key it was sealed under; None for secrets stored before keys existed.
-    key_id: str | None = None
-
-
 def new_key() -> str:
     """Return a fresh random key: 192 bits, URL-safe alphabet."""
     return secrets.token_urlsafe(KEY_BYTES)
@@ -88,13 +83,59 @@ def is_wellformed_key(key: str) -> bool:
     return KEY_PATTERN.fullmatch(key) is not None
 
 
-def lookup_hash(key: str, purpose: str) -> str:
-    """Return the one-way hash under which a key's row is stored.
+def secret_lookup(secret_key: str) -> str:
+    """Return the one-way hash under which a secret's row is stored."""
+    return _lookup_hash(secret_key, _SECRET_PURPOSE)
 
-    The keys carry 192 random bits, so a plain SHA-256 cannot be inverted or
-    brute-forced; ``purpose`` separates secret keys from receipt keys.
-    """
+
+def receipt_lookup(receipt_key: str) -> str:
+    """Return the one-way hash under which a receipt's row is stored."""
+    return _lookup_hash(receipt_key, _RECEIPT_PURPOSE)
+
+
+def _lookup_hash(key: str, purpose: str) -> str:
+    # The keys carry 192 random bits, so a plain SHA-256 cannot be inverted or
+    # brute-forced; ``purpose`` separates secret keys from receipt keys.
     return hashlib.sha256(f"ots/v1 {purpose}\0{key}".encode()).hexdigest()
+
+
+def seal_secret(
+    plaintext: bytes,
+    passphrase: str,
+    secret_key: str,
+    kdf: KdfParams,
+    server_key: bytes | None,
+    key_id: str | None,
+) -> Sealed:
+    """Seal ``plaintext`` for the row of ``secret_key``: derive the key, then encrypt.
+
+    ``server_key`` (with its ``key_id``) is None only to write the v1 format
+    of secrets stored before server keys existed. Slow by design (argon2id).
+    """
+    salt = new_salt()
+    key = derive_key(passphrase, secret_key, salt, kdf, server_key)
+    nonce, ciphertext = seal(key, plaintext, _associated_data(secret_key))
+    return Sealed(salt=salt, nonce=nonce, ciphertext=ciphertext, kdf=kdf, key_id=key_id)
+
+
+def open_secret(
+    sealed: Sealed, passphrase: str, secret_key: str, server_key: bytes | None
+) -> bytes:
+    """Open what ``seal_secret`` sealed, with the server key named by ``sealed.key_id``.
+
+    Slow by design (argon2id).
+
+    Raises:
+        DecryptionError: the passphrase, the key or the server key is wrong, or the
+            data was altered or moved to another row.
+    """
+    key = derive_key(passphrase, secret_key, sealed.salt, sealed.kdf, server_key)
+    return unseal(key, sealed.nonce, sealed.ciphertext, _associated_data(secret_key))
+
+
+def _associated_data(secret_key: str) -> bytes:
+    # Binds the ciphertext to the row it was written for.
+    return f"ots/v1 {_SECRET_PURPOSE} {secret_lookup(secret_key)}".encode()
 
 
 def derive_key(

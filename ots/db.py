@@ -14,7 +14,7 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import parse_qsl, urlsplit
@@ -187,12 +187,20 @@ async def _migration_lock(settings: Settings) -> AsyncIterator[None]:
         await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_ID)
         yield
     finally:
-        # Closing the session releases the advisory lock even if unlock fails.
+        # The advisory lock belongs to this session: closing it releases the lock,
+        # whether the migration succeeded or raised.
         await conn.close()
 
 
-async def _connect_with_wait(creds: dict[str, Any], wait: float) -> asyncpg.Connection:
-    deadline = time.monotonic() + wait
+async def _connect_with_wait(
+    creds: dict[str, Any],
+    wait: float,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> asyncpg.Connection:
+    # Tries until ``wait`` seconds have passed, the last try at the deadline itself:
+    # giving up before it would break what OTS_DB_WAIT promises.
+    deadline = clock() + wait
     delay = 0.2
     while True:
         try:
@@ -205,8 +213,9 @@ async def _connect_with_wait(creds: dict[str, Any], wait: float) -> asyncpg.Conn
                 timeout=5,
             )
         except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
-            if time.monotonic() + delay > deadline:
+            remaining = deadline - clock()
+            if remaining <= 0:
                 raise ConnectionError(f"database unreachable: {exc}") from exc
             log.warning("database not reachable yet (%s); retrying", type(exc).__name__)
-            await asyncio.sleep(delay)
+            await sleep(min(delay, remaining))
             delay = min(delay * 2, 2.0)

@@ -29,6 +29,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from ots.domain import State
+
 
 @dataclass(frozen=True)
 class FieldProblem:
@@ -122,14 +124,14 @@ class NotPendingError(OtsError):
     status = 409
     default_message = "The secret is no longer pending."
 
-    def __init__(self, state: str) -> None:
+    def __init__(self, state: State) -> None:
         """Create the error carrying the secret's current state."""
         super().__init__()
         self.state = state
 
     def extra(self) -> dict[str, Any]:
         """Return the current ``state``."""
-        return {"state": self.state}
+        return {"state": self.state.value}
 
 
 class PayloadTooLargeError(OtsError):
@@ -201,6 +203,11 @@ class StorageFullError(OtsError):
     code = "storage_full"
     status = 507
     default_message = "Too many secrets are waiting to be read; retry later."
+
+
+def error_body(error: OtsError) -> dict[str, Any]:
+    """Return the contract's JSON error body for ``error``: code, message and its extras."""
+    return {"error": error.code, "message": error.message, **error.extra()}
 
 
 class ConfigError(ValueError):

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Final
 
-from ots import store
+from ots.domain import StoredTotals
 
 # What one row costs beyond its ciphertext: columns, hashes, index entries, page slack.
 ROW_BYTES: Final = 512
@@ -41,10 +41,8 @@ class StorageGauge:
     REFRESH_SECONDS: Final = 2
     MAX_SHARE: Final = 20
 
-    def __init__(
-        self, count: Callable[[int], Awaitable[tuple[int, int, int]]] = store.usage
-    ) -> None:
-        """Start with no count; the first check asks ``count`` (the database)."""
+    def __init__(self, count: Callable[[int], Awaitable[StoredTotals]]) -> None:
+        """Start with no count; the first check asks ``count`` (the store)."""
         self._count = count
         self._live = 0
         self._bytes = 0
@@ -57,10 +55,12 @@ class StorageGauge:
             # the current estimate instead of each starting a scan of their own.
             self._due_at = now + self.REFRESH_SECONDS
             started = time.monotonic()
-            live, ciphertext, receipts = await self._count(now)
+            totals = await self._count(now)
             took = time.monotonic() - started
-            self._live = live
-            self._bytes = ciphertext + ROW_BYTES * (live + receipts)
+            self._live = totals.live_secrets
+            self._bytes = totals.ciphertext_bytes + ROW_BYTES * (
+                totals.live_secrets + totals.receipts
+            )
             self._due_at = now + max(self.REFRESH_SECONDS, self.MAX_SHARE * took)
         return Usage(self._live, self._bytes)
 

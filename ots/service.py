@@ -1,24 +1,37 @@
-"""Use cases of ots: create, reveal and check a secret.
+"""Use cases of ots: create, reveal, check, receipt, burn and sweep.
 
-Takes plain values, returns plain values, raises ``OtsError``s. The
-argon2id key derivation runs on a bounded thread pool, never on the event
-loop; decryption happens before the row is claimed, so no lock is held
-while argon2id runs.
+Every rule lives here (TTL bounds, size, quota, attempts, expiry, what a
+burn may end); the store it receives only executes what was decided. Takes
+plain values, returns the values of ``ots.domain``, raises ``OtsError``s.
+The argon2id work runs on a bounded thread pool, never on the event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
+import itertools
 import logging
 import math
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Final
+from typing import Final, Protocol
 
-from ots import crypto, store
+from ots import crypto
 from ots.config import Settings
-from ots.crypto import Concealed, DecryptionError, KdfParams, Sealed
+from ots.crypto import Concealed, DecryptionError
+from ots.domain import (
+    CreatedSecret,
+    KdfParams,
+    Receipt,
+    Sealed,
+    SecretStatus,
+    State,
+    StoredSecret,
+    StoredTotals,
+    Swept,
+)
 from ots.erasure import Eraser
 from ots.errors import (
     FieldProblem,
@@ -36,51 +49,92 @@ from ots.quota import StorageGauge
 
 Clock = Callable[[], float]
 log = logging.getLogger("ots.service")
-SECRET_PURPOSE: Final = "secret"  # noqa: S105 - a hash domain label, not a password
-RECEIPT_PURPOSE: Final = "receipt"
 # Secrets leave by being read, burned or expiring; a minute is a fair time to wait.
 QUOTA_RETRY_AFTER: Final = 60
-EXPIRED: Final = "expired"
+# Too many wrong passphrases destroy a secret; its creator then sees it as burned.
+DESTROYED_AS: Final = State.BURNED
 
 
-@dataclass(frozen=True)
-class CreatedSecret:
-    """What the creator gets back: both keys and when the secret expires."""
+class SecretStore(Protocol):
+    """What the service needs from storage; ``ots.store.TortoiseStore`` is the real one.
 
-    secret_key: str
-    receipt_key: str
-    expires_at: int
+    Every method takes ``now`` from the service's clock and raises
+    ``UnavailableError`` when the storage cannot answer. Each one is atomic.
+    """
 
+    async def insert_secret(
+        self,
+        *,
+        lookup: str,
+        receipt_lookup: str,
+        sealed: Sealed,
+        created_at: int,
+        expires_at: int,
+        purge_at: int,
+    ) -> None:
+        """Store a sealed secret and its pending receipt together."""
 
-@dataclass(frozen=True)
-class Receipt:
-    """The creator's view of a secret: its state and times, never its content."""
+    async def find_live(self, lookup: str, now: int) -> StoredSecret | None:
+        """Return the unexpired secret stored under ``lookup``, or None."""
 
-    state: str
-    created_at: int
-    expires_at: int
-    revealed_at: int | None
-    failed_attempts: int
+    async def claim(self, secret_id: int, lookup: str, now: int, purge_at: int) -> bool:
+        """Remove the unexpired secret for its one reader; True for exactly one caller."""
 
+    async def burn(self, receipt_lookup: str, now: int, purge_at: int) -> bool:
+        """Remove the unexpired secret behind a receipt; True if this call removed it."""
 
-@dataclass(frozen=True)
-class SecretStatus:
-    """The recipient's safe view of a pending secret."""
+    async def find_receipt(self, receipt_lookup: str, now: int) -> Receipt | None:
+        """Return the receipt (stored state) unless it is due for purging."""
 
-    expires_at: int
-    attempts_left: int
+    async def failed_attempts(self, lookup: str) -> int:
+        """Return the wrong-passphrase count of the secret stored under ``lookup``."""
+
+    async def record_failure(
+        self,
+        secret_id: int,
+        lookup: str,
+        now: int,
+        *,
+        destroy_at: int,
+        destroyed_as: State,
+        purge_at: int,
+    ) -> int | None:
+        """Count a wrong passphrase, destroying at ``destroy_at``; None if the secret is gone."""
+
+    async def delete_expired_secrets(self, now: int, batch: int) -> int:
+        """Delete at most ``batch`` expired secrets; return how many went."""
+
+    async def delete_purged_receipts(self, now: int, batch: int) -> int:
+        """Delete at most ``batch`` receipts past retention; return how many went."""
+
+    async def totals(self, now: int) -> StoredTotals:
+        """Return what is stored, for the quota."""
+
+    async def erase_ended(self) -> bool:
+        """Make removed secrets physically unrecoverable; True when the pass completed."""
+
+    async def ping(self) -> None:
+        """Raise ``UnavailableError`` unless the storage answers."""
 
 
 class SecretService:
-    """The use cases, over ``store`` and ``crypto``."""
+    """The use cases: every rule of ots is decided here, over a store and ``crypto``."""
 
-    def __init__(self, settings: Settings, clock: Clock, kdf: KdfPool, keys: KeyFile) -> None:
-        """Bind the service to its settings, clock, bounded KDF pool and server keyring."""
+    def __init__(
+        self,
+        settings: Settings,
+        store: SecretStore,
+        kdf: KdfPool,
+        keys: KeyFile,
+        clock: Clock = time.time,
+    ) -> None:
+        """Bind the service to its settings, store, bounded KDF pool, server keyring and clock."""
         self._settings = settings
-        self._clock = clock
+        self._store = store
         self._kdf = kdf
         self._keys = keys
-        self._usage = StorageGauge()
+        self._clock = clock
+        self._usage = StorageGauge(store.totals)
         self._eraser = Eraser(store.erase_ended)
         self._last_sweep: int | None = None
 
@@ -128,35 +182,43 @@ class SecretService:
         ):
             raise StorageFullError(retry_after=QUOTA_RETRY_AFTER)
         secret_key = crypto.new_key()
-        lookup = crypto.lookup_hash(secret_key, SECRET_PURPOSE)
         kdf = KdfParams(
             settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism
         )
-        salt = crypto.new_salt()
         server_key = self._keys.newest
-        key = await self._derive(passphrase, secret_key, salt, kdf, server_key.secret)
-        nonce, ciphertext = crypto.seal(key, plaintext, _associated_data(lookup))
+        sealed = await self._kdf.run(
+            functools.partial(
+                crypto.seal_secret,
+                plaintext,
+                passphrase.reveal(),
+                secret_key,
+                kdf,
+                server_key.secret,
+                server_key.id,
+            )
+        )
         now = self._clock()
         # Rounded up: a secret lives at least ttl seconds, never a fraction less.
         expires_at = math.ceil(now) + ttl
         receipt_key = crypto.new_key()
-        await store.insert_secret(
-            lookup=lookup,
-            receipt_lookup=crypto.lookup_hash(receipt_key, RECEIPT_PURPOSE),
-            sealed=Sealed(
-                salt=salt, nonce=nonce, ciphertext=ciphertext, kdf=kdf, key_id=server_key.id
-            ),
+        await self._store.insert_secret(
+            lookup=crypto.secret_lookup(secret_key),
+            receipt_lookup=crypto.receipt_lookup(receipt_key),
+            sealed=sealed,
             created_at=int(now),
             expires_at=expires_at,
             # Unread, the receipt ends with the secret's expiry; retention runs from there.
-            purge_at=expires_at + settings.receipt_retention,
+            purge_at=self._purge_at(expires_at),
         )
-        self._usage.added(len(ciphertext))
+        self._usage.added(len(sealed.ciphertext))
         await self._sweep_if_due()
         return CreatedSecret(secret_key=secret_key, receipt_key=receipt_key, expires_at=expires_at)
 
     async def reveal_secret(self, secret_key: str, passphrase: Concealed) -> str:
         """Open the secret with ``passphrase`` and destroy it; exactly one caller wins.
+
+        Decryption happens before the row is claimed, so no lock is held while
+        argon2id runs.
 
         Raises:
             NotFoundError: unknown, read, expired, burned or destroyed.
@@ -165,25 +227,18 @@ class SecretService:
         """
         self._kdf.check()
         lookup, stored, server_key = await self._find(secret_key)
-        sealed = stored.sealed
-        key = await self._derive(passphrase, secret_key, sealed.salt, sealed.kdf, server_key)
         try:
-            plaintext = crypto.unseal(
-                key, stored.sealed.nonce, stored.sealed.ciphertext, _associated_data(lookup)
+            # argon2id takes tens of milliseconds of CPU: on the event loop it would
+            # stall every other request, so it runs on the bounded KDF pool.
+            plaintext = await self._kdf.run(
+                functools.partial(
+                    crypto.open_secret, stored.sealed, passphrase.reveal(), secret_key, server_key
+                )
             )
         except DecryptionError:
-            max_attempts = self._settings.max_attempts
-            now = self.now()
-            failures = await store.record_failure(
-                stored.id, lookup, now, max_attempts, self._purge_at(now)
-            )
-            if failures is None:
-                raise NotFoundError from None
-            if failures >= max_attempts:
-                self._ended()
-            raise WrongPassphraseError(attempts_left=max(0, max_attempts - failures)) from None
+            raise await self._wrong_passphrase(stored.id, lookup) from None
         now = self.now()
-        if not await store.claim(stored.id, lookup, now, self._purge_at(now)):
+        if not await self._store.claim(stored.id, lookup, now, self._purge_at(now)):
             raise NotFoundError
         self._ended()
         return plaintext.decode("utf-8")
@@ -195,17 +250,15 @@ class SecretService:
             NotFoundError: unknown receipt, or purged after its retention.
         """
         now = self.now()
-        stored = await self._find_receipt(receipt_key, now)
-        state = stored.state
-        if state == store.PENDING and stored.expires_at <= now:
-            state = EXPIRED
-        return Receipt(
-            state=state,
-            created_at=stored.created_at,
-            expires_at=stored.expires_at,
-            revealed_at=stored.revealed_at,
-            failed_attempts=stored.failed_attempts,
-        )
+        receipt = None
+        if crypto.is_wellformed_key(receipt_key):
+            receipt = await self._store.find_receipt(crypto.receipt_lookup(receipt_key), now)
+        if receipt is None:
+            raise NotFoundError("There is no such receipt.")
+        if receipt.state is State.PENDING and receipt.expires_at <= now:
+            # Expiry is decided by the clock, not by the sweeper having run.
+            return dataclasses.replace(receipt, state=State.EXPIRED)
+        return receipt
 
     async def burn_secret(self, receipt_key: str) -> None:
         """Destroy the pending secret behind a receipt.
@@ -215,8 +268,8 @@ class SecretService:
             NotPendingError: the secret was already revealed, burned or expired.
         """
         now = self.now()
-        if crypto.is_wellformed_key(receipt_key) and await store.burn(
-            crypto.lookup_hash(receipt_key, RECEIPT_PURPOSE), now, self._purge_at(now)
+        if crypto.is_wellformed_key(receipt_key) and await self._store.burn(
+            crypto.receipt_lookup(receipt_key), now, self._purge_at(now)
         ):
             self._ended()
             return
@@ -229,7 +282,7 @@ class SecretService:
             NotFoundError: it cannot.
         """
         lookup, stored, _ = await self._find(secret_key)
-        failures = await store.failed_attempts(lookup)
+        failures = await self._store.failed_attempts(lookup)
         return SecretStatus(
             expires_at=stored.expires_at,
             attempts_left=max(0, self._settings.max_attempts - failures),
@@ -238,37 +291,41 @@ class SecretService:
     async def database_ready(self) -> bool:
         """Tell whether the database answers a trivial query."""
         try:
-            await store.ping()
+            await self._store.ping()
         except UnavailableError:
             return False
         return True
 
-    async def sweep_expired(self) -> int:
-        """Delete expired secrets and receipts past retention in bounded batches; return the count.
+    async def sweep(self, batches: int | None = None) -> Swept:
+        """Delete expired secrets, then receipts past retention, in bounded batches.
 
         Batches keep each statement short, and the pause between them lets
         requests run, so a million expired rows never stall the service.
+        ``batches`` caps the batches of each kind (None: until none is left).
         """
-        total = 0
         batch = self._settings.sweep_batch
-        for sweep in (store.sweep_expired, store.purge_receipts):
-            while True:
-                removed = await sweep(self.now(), batch)
-                total += removed
-                if removed < batch:
+        counts = []
+        for delete in (self._store.delete_expired_secrets, self._store.delete_purged_receipts):
+            removed = 0
+            for done in itertools.count(1):
+                count = await delete(self.now(), batch)
+                removed += count
+                if count < batch or done == batches:
                     break
                 await asyncio.sleep(0)
-        if total:
+            counts.append(removed)
+        swept = Swept(secrets=counts[0], receipts=counts[1])
+        if swept.secrets:
             self._eraser.note_ended()
-        return total
+        return swept
 
-    async def _find(self, secret_key: str) -> tuple[str, store.StoredSecret, bytes | None]:
+    async def _find(self, secret_key: str) -> tuple[str, StoredSecret, bytes | None]:
         # Returns the lookup hash too, so callers do not hash the key twice, and the
         # server key it was sealed under (None: sealed before server keys existed).
         if not crypto.is_wellformed_key(secret_key):
             raise NotFoundError
-        lookup = crypto.lookup_hash(secret_key, SECRET_PURPOSE)
-        stored = await store.find_live(lookup, self.now())
+        lookup = crypto.secret_lookup(secret_key)
+        stored = await self._store.find_live(lookup, self.now())
         if stored is None:
             raise NotFoundError
         key_id = stored.sealed.key_id
@@ -279,6 +336,24 @@ class SecretService:
             # Its key was removed from the ring: it can never open again (crypto-shredded).
             raise NotFoundError
         return lookup, stored, server_key
+
+    async def _wrong_passphrase(self, secret_id: int, lookup: str) -> Exception:
+        # Counts the failure and returns what the caller must be told.
+        max_attempts = self._settings.max_attempts
+        now = self.now()
+        failures = await self._store.record_failure(
+            secret_id,
+            lookup,
+            now,
+            destroy_at=max_attempts,
+            destroyed_as=DESTROYED_AS,
+            purge_at=self._purge_at(now),
+        )
+        if failures is None:
+            return NotFoundError()
+        if failures >= max_attempts:
+            self._ended()
+        return WrongPassphraseError(attempts_left=max(0, max_attempts - failures))
 
     def _ended(self) -> None:
         # A secret left the table: one fewer live, and its bytes to be erased soon.
@@ -294,40 +369,9 @@ class SecretService:
             return
         self._last_sweep = now
         try:
-            if await store.sweep_expired(now, self._settings.sweep_batch):
-                self._eraser.note_ended()
-            await store.purge_receipts(now, self._settings.sweep_batch)
+            await self.sweep(batches=1)
         except UnavailableError:
             log.warning("opportunistic sweep skipped: database unavailable")
 
-    async def _find_receipt(self, receipt_key: str, now: int) -> store.StoredReceipt:
-        if not crypto.is_wellformed_key(receipt_key):
-            raise NotFoundError("There is no such receipt.")
-        stored = await store.find_receipt(crypto.lookup_hash(receipt_key, RECEIPT_PURPOSE), now)
-        if stored is None:
-            raise NotFoundError("There is no such receipt.")
-        return stored
-
     def _purge_at(self, ended_at: int) -> int:
         return ended_at + self._settings.receipt_retention
-
-    async def _derive(
-        self,
-        passphrase: Concealed,
-        secret_key: str,
-        salt: bytes,
-        kdf: KdfParams,
-        server_key: bytes | None,
-    ) -> bytes:
-        # argon2id takes tens of milliseconds of CPU: on the event loop it would stall
-        # every other request, so it runs on the bounded KDF pool.
-        return await self._kdf.run(
-            functools.partial(
-                crypto.derive_key, passphrase.reveal(), secret_key, salt, kdf, server_key
-            )
-        )
-
-
-def _associated_data(lookup: str) -> bytes:
-    # Binds the ciphertext to the row it was written for.
-    return f"ots/v1 {SECRET_PURPOSE} {lookup}".encode()

@@ -1,6 +1,7 @@
-"""The only module that queries the database.
+"""The only module that queries the database: ``TortoiseStore``.
 
-Every function takes ``now`` (epoch seconds) from the caller, so expiry is
+It executes what the service decided and decides nothing itself. Every
+method takes ``now`` (epoch seconds) from the caller, so expiry is
 decided by one injectable clock. Database failures surface as
 ``UnavailableError``; callers never see a driver exception.
 
@@ -19,9 +20,8 @@ import contextlib
 import functools
 import logging
 import sqlite3
-from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass
-from typing import Any, Final, ParamSpec, TypeVar
+from collections.abc import Callable, Coroutine
+from typing import Any, ParamSpec, TypeVar
 
 import asyncpg
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -30,13 +30,9 @@ from tortoise.expressions import F, Subquery
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
-from ots.crypto import KdfParams, Sealed
+from ots.domain import KdfParams, Receipt, Sealed, State, StoredSecret, StoredTotals
 from ots.errors import UnavailableError
 from ots.models import ReceiptRecord, SecretRecord
-
-PENDING: Final = "pending"
-REVEALED: Final = "revealed"
-BURNED: Final = "burned"
 
 log = logging.getLogger("ots.store")
 
@@ -71,17 +67,9 @@ async def _recycle_connections() -> None:
             await expire()
 
 
-@dataclass(frozen=True)
-class StoredSecret:
-    """A live secret as read from its row."""
-
-    id: int
-    sealed: Sealed
-    created_at: int
-    expires_at: int
-
-
-def translate_db_errors(func: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, Awaitable[R]]:
+def translate_db_errors(
+    func: Callable[P, Coroutine[Any, Any, R]],
+) -> Callable[P, Coroutine[Any, Any, R]]:
     """Run ``func`` in its own, shielded task; turn database failures into ``UnavailableError``.
 
     The task matters: when the connection dies as a transaction begins,
@@ -116,225 +104,253 @@ def _consume(task: asyncio.Task[Any]) -> None:
         task.exception()
 
 
-@dataclass(frozen=True)
-class StoredReceipt:
-    """A receipt as read from its row; ``state`` is pending, revealed or burned."""
+class TortoiseStore:
+    """The secrets and receipts tables, through Tortoise's connection of this process."""
 
-    state: str
-    created_at: int
-    expires_at: int
-    revealed_at: int | None
-    failed_attempts: int
+    @translate_db_errors
+    async def insert_secret(
+        self,
+        *,
+        lookup: str,
+        receipt_lookup: str,
+        sealed: Sealed,
+        created_at: int,
+        expires_at: int,
+        purge_at: int,
+    ) -> None:
+        """Store a sealed secret and its pending receipt; both are committed on return."""
+        async with in_transaction() as conn:
+            await SecretRecord.create(
+                using_db=conn,
+                lookup=lookup,
+                salt=sealed.salt,
+                nonce=sealed.nonce,
+                ciphertext=sealed.ciphertext,
+                kdf_time_cost=sealed.kdf.time_cost,
+                kdf_memory_kib=sealed.kdf.memory_kib,
+                kdf_parallelism=sealed.kdf.parallelism,
+                key_id=sealed.key_id,
+                created_at=created_at,
+                expires_at=expires_at,
+            )
+            await ReceiptRecord.create(
+                using_db=conn,
+                lookup=receipt_lookup,
+                secret_lookup=lookup,
+                state=State.PENDING.value,
+                created_at=created_at,
+                expires_at=expires_at,
+                revealed_at=None,
+                failed_attempts=0,
+                purge_at=purge_at,
+            )
 
-
-@translate_db_errors
-async def insert_secret(
-    *,
-    lookup: str,
-    receipt_lookup: str,
-    sealed: Sealed,
-    created_at: int,
-    expires_at: int,
-    purge_at: int,
-) -> None:
-    """Store a sealed secret and its receipt together; both are committed when this returns."""
-    async with in_transaction() as conn:
-        await SecretRecord.create(
-            using_db=conn,
-            lookup=lookup,
-            salt=sealed.salt,
-            nonce=sealed.nonce,
-            ciphertext=sealed.ciphertext,
-            kdf_time_cost=sealed.kdf.time_cost,
-            kdf_memory_kib=sealed.kdf.memory_kib,
-            kdf_parallelism=sealed.kdf.parallelism,
-            key_id=sealed.key_id,
-            created_at=created_at,
-            expires_at=expires_at,
-        )
-        await ReceiptRecord.create(
-            using_db=conn,
-            lookup=receipt_lookup,
-            secret_lookup=lookup,
-            state=PENDING,
-            created_at=created_at,
-            expires_at=expires_at,
-            revealed_at=None,
-            failed_attempts=0,
-            purge_at=purge_at,
-        )
-
-
-@translate_db_errors
-async def find_live(lookup: str, now: int) -> StoredSecret | None:
-    """Return the unexpired secret stored under ``lookup``, or None."""
-    row = await SecretRecord.filter(lookup=lookup, expires_at__gt=now).first()
-    if row is None:
-        return None
-    return StoredSecret(
-        id=row.id,
-        sealed=Sealed(
-            salt=bytes(row.salt),
-            nonce=bytes(row.nonce),
-            ciphertext=bytes(row.ciphertext),
-            kdf=KdfParams(row.kdf_time_cost, row.kdf_memory_kib, row.kdf_parallelism),
-            key_id=row.key_id,
-        ),
-        created_at=row.created_at,
-        expires_at=row.expires_at,
-    )
-
-
-@translate_db_errors
-async def claim(secret_id: int, lookup: str, now: int, purge_at: int) -> bool:
-    """Atomically take an unexpired secret out of the table for its one reader.
-
-    The receipt turns ``revealed`` in the same transaction. Locks are taken
-    secret first, receipt second, as ``burn`` does, so the two cannot deadlock.
-
-    Returns:
-        True for exactly one caller; False if it was already read, burned,
-        destroyed or expired.
-    """
-    async with in_transaction() as conn:
-        live = SecretRecord.filter(id=secret_id, expires_at__gt=now).using_db(conn)
-        if conn.capabilities.support_for_update:
-            # values_list() silently drops FOR UPDATE in Tortoise; only() keeps it.
-            locked = await live.select_for_update().only("id").first()
-            if locked is None:
-                return False
-        if await live.delete() != 1:
-            return False
-        await _end_receipt(conn, lookup, REVEALED, purge_at, revealed_at=now)
-        return True
-
-
-@translate_db_errors
-async def burn(receipt_lookup: str, now: int, purge_at: int) -> bool:
-    """Destroy the pending secret behind a receipt.
-
-    The first statement deletes the secret (a write, so SQLite takes its
-    write lock before reading anything); a racing reveal and burn are
-    decided by which delete removes the row.
-
-    Returns:
-        True if this call destroyed the secret; False if there was no pending
-        secret behind the receipt (or no receipt).
-    """
-    async with in_transaction() as conn:
-        secret_lookup = ReceiptRecord.filter(lookup=receipt_lookup).values("secret_lookup")
-        deleted = (
-            await SecretRecord.filter(lookup__in=Subquery(secret_lookup), expires_at__gt=now)
-            .using_db(conn)
-            .delete()
-        )
-        if not deleted:
-            return False
-        await (
-            ReceiptRecord.filter(lookup=receipt_lookup)
-            .using_db(conn)
-            .update(state=BURNED, purge_at=purge_at)
-        )
-        return True
-
-
-@translate_db_errors
-async def find_receipt(receipt_lookup: str, now: int) -> StoredReceipt | None:
-    """Return the receipt stored under ``receipt_lookup`` unless it is due for purging."""
-    row = await ReceiptRecord.filter(lookup=receipt_lookup, purge_at__gt=now).first()
-    if row is None:
-        return None
-    return StoredReceipt(
-        state=row.state,
-        created_at=row.created_at,
-        expires_at=row.expires_at,
-        revealed_at=row.revealed_at,
-        failed_attempts=row.failed_attempts,
-    )
-
-
-@translate_db_errors
-async def failed_attempts(lookup: str) -> int:
-    """Return the wrong-passphrase count of the secret stored under ``lookup``."""
-    row = await ReceiptRecord.filter(secret_lookup=lookup).only("id", "failed_attempts").first()
-    return 0 if row is None else row.failed_attempts
-
-
-@translate_db_errors
-async def record_failure(
-    secret_id: int, lookup: str, now: int, max_attempts: int, purge_at: int
-) -> int | None:
-    """Count one wrong passphrase; destroy the secret at ``max_attempts``.
-
-    The count lives in the receipt, never in the sealed row: on PostgreSQL
-    every update of that row would leave one more dead copy of the
-    ciphertext. The increment is the transaction's first statement, so it
-    takes the write lock before anything is read: no update is lost under
-    races (on SQLite; on PostgreSQL the secret's row lock comes first). A
-    pending, unexpired receipt means the secret is still there.
-
-    Returns:
-        The failure count after this one, or None if the secret is gone.
-    """
-    async with in_transaction() as conn:
-        if conn.capabilities.support_for_update:
-            # Secret first, receipt second, as claim and burn lock them: the other
-            # order deadlocks against a racing reveal. A row lock rewrites nothing.
-            live = SecretRecord.filter(id=secret_id, expires_at__gt=now).using_db(conn)
-            if await live.select_for_update().only("id").first() is None:
-                return None
-        receipt = ReceiptRecord.filter(secret_lookup=lookup).using_db(conn)
-        counted = await receipt.filter(state=PENDING, expires_at__gt=now).update(
-            failed_attempts=F("failed_attempts") + 1
-        )
-        if counted == 0:
+    @translate_db_errors
+    async def find_live(self, lookup: str, now: int) -> StoredSecret | None:
+        """Return the unexpired secret stored under ``lookup``, or None."""
+        row = await SecretRecord.filter(lookup=lookup, expires_at__gt=now).first()
+        if row is None:
             return None
-        count: int = (await receipt.only("id", "failed_attempts").get()).failed_attempts
-        if count >= max_attempts:
-            # Destroyed by too many wrong passphrases: the creator sees it as burned.
-            await SecretRecord.filter(id=secret_id).using_db(conn).delete()
-            await _end_receipt(conn, lookup, BURNED, purge_at)
-        return count
+        return StoredSecret(
+            id=row.id,
+            sealed=Sealed(
+                salt=bytes(row.salt),
+                nonce=bytes(row.nonce),
+                ciphertext=bytes(row.ciphertext),
+                kdf=KdfParams(row.kdf_time_cost, row.kdf_memory_kib, row.kdf_parallelism),
+                key_id=row.key_id,
+            ),
+            created_at=row.created_at,
+            expires_at=row.expires_at,
+        )
+
+    @translate_db_errors
+    async def claim(self, secret_id: int, lookup: str, now: int, purge_at: int) -> bool:
+        """Atomically take an unexpired secret out of the table for its one reader.
+
+        The receipt turns revealed in the same transaction. Locks are taken
+        secret first, receipt second, as ``burn`` does, so the two cannot deadlock.
+
+        Returns:
+            True for exactly one caller; False if it was already read, burned,
+            destroyed or expired.
+        """
+        async with in_transaction() as conn:
+            live = SecretRecord.filter(id=secret_id, expires_at__gt=now).using_db(conn)
+            if conn.capabilities.support_for_update:
+                # values_list() silently drops FOR UPDATE in Tortoise; only() keeps it.
+                locked = await live.select_for_update().only("id").first()
+                if locked is None:
+                    return False
+            if await live.delete() != 1:
+                return False
+            await _end_receipt(conn, lookup, State.REVEALED, purge_at, revealed_at=now)
+            return True
+
+    @translate_db_errors
+    async def burn(self, receipt_lookup: str, now: int, purge_at: int) -> bool:
+        """Destroy the pending secret behind a receipt.
+
+        The first statement deletes the secret (a write, so SQLite takes its
+        write lock before reading anything); a racing reveal and burn are
+        decided by which delete removes the row.
+
+        Returns:
+            True if this call destroyed the secret; False if there was no pending
+            secret behind the receipt (or no receipt).
+        """
+        async with in_transaction() as conn:
+            secret_lookup = ReceiptRecord.filter(lookup=receipt_lookup).values("secret_lookup")
+            deleted = (
+                await SecretRecord.filter(lookup__in=Subquery(secret_lookup), expires_at__gt=now)
+                .using_db(conn)
+                .delete()
+            )
+            if not deleted:
+                return False
+            await (
+                ReceiptRecord.filter(lookup=receipt_lookup)
+                .using_db(conn)
+                .update(state=State.BURNED.value, purge_at=purge_at)
+            )
+            return True
+
+    @translate_db_errors
+    async def find_receipt(self, receipt_lookup: str, now: int) -> Receipt | None:
+        """Return the receipt stored under ``receipt_lookup`` unless it is due for purging.
+
+        Its state is the stored one: pending, revealed or burned.
+        """
+        row = await ReceiptRecord.filter(lookup=receipt_lookup, purge_at__gt=now).first()
+        if row is None:
+            return None
+        return Receipt(
+            state=State(row.state),
+            created_at=row.created_at,
+            expires_at=row.expires_at,
+            revealed_at=row.revealed_at,
+            failed_attempts=row.failed_attempts,
+        )
+
+    @translate_db_errors
+    async def failed_attempts(self, lookup: str) -> int:
+        """Return the wrong-passphrase count of the secret stored under ``lookup``."""
+        row = await ReceiptRecord.filter(secret_lookup=lookup).only("id", "failed_attempts").first()
+        return 0 if row is None else row.failed_attempts
+
+    @translate_db_errors
+    async def record_failure(
+        self,
+        secret_id: int,
+        lookup: str,
+        now: int,
+        *,
+        destroy_at: int,
+        destroyed_as: State,
+        purge_at: int,
+    ) -> int | None:
+        """Count one wrong passphrase; at ``destroy_at`` failures, destroy the secret.
+
+        Both numbers and the state its receipt then shows are the caller's
+        decision; doing the count and the destruction in one transaction is
+        this method's job. The count lives in the receipt, never in the sealed
+        row: on PostgreSQL every update of that row would leave one more dead
+        copy of the ciphertext. The increment is the transaction's first
+        statement, so it takes the write lock before anything is read: no
+        update is lost under races (on SQLite; on PostgreSQL the secret's row
+        lock comes first). A pending, unexpired receipt means the secret is
+        still there.
+
+        Returns:
+            The failure count after this one, or None if the secret is gone.
+        """
+        async with in_transaction() as conn:
+            if conn.capabilities.support_for_update:
+                # Secret first, receipt second, as claim and burn lock them: the other
+                # order deadlocks against a racing reveal. A row lock rewrites nothing.
+                live = SecretRecord.filter(id=secret_id, expires_at__gt=now).using_db(conn)
+                if await live.select_for_update().only("id").first() is None:
+                    return None
+            receipt = ReceiptRecord.filter(secret_lookup=lookup).using_db(conn)
+            counted = await receipt.filter(state=State.PENDING.value, expires_at__gt=now).update(
+                failed_attempts=F("failed_attempts") + 1
+            )
+            if counted == 0:
+                return None
+            count: int = (await receipt.only("id", "failed_attempts").get()).failed_attempts
+            if count >= destroy_at:
+                await SecretRecord.filter(id=secret_id).using_db(conn).delete()
+                await _end_receipt(conn, lookup, destroyed_as, purge_at)
+            return count
+
+    @translate_db_errors
+    async def delete_expired_secrets(self, now: int, batch: int) -> int:
+        """Delete at most ``batch`` expired secrets; return how many went."""
+        return await _delete_batch(SecretRecord, batch, expires_at__lte=now)
+
+    @translate_db_errors
+    async def delete_purged_receipts(self, now: int, batch: int) -> int:
+        """Delete at most ``batch`` receipts whose retention has passed; return how many went."""
+        return await _delete_batch(ReceiptRecord, batch, purge_at__lte=now)
+
+    @translate_db_errors
+    async def totals(self, now: int) -> StoredTotals:
+        """Return the live secrets, their ciphertext bytes, and the receipts kept.
+
+        The secrets are an index range scan on ``expires_at``; the lengths come
+        from the row headers (neither database reads the ciphertext itself).
+        """
+        # Raw SQL: the ORM would cast the summed length back to the ciphertext's type.
+        # ``now`` is an int from our clock, never client text.
+        query = (
+            "SELECT count(*), coalesce(sum(length(ciphertext)), 0), "  # noqa: S608
+            f"(SELECT count(*) FROM receipt) FROM secret WHERE expires_at > {int(now)}"
+        )
+        _, rows = await SecretRecord._meta.db.execute_query(query)
+        live, size, receipts = rows[0]
+        return StoredTotals(int(live), int(size), int(receipts))
+
+    @translate_db_errors
+    async def erase_ended(self) -> bool:
+        """Make deleted secrets physically unrecoverable; return whether the pass completed.
+
+        SQLite (with ``secure_delete``, which zeroes deleted cells and pages)
+        still holds the old pages in its WAL: a ``TRUNCATE`` checkpoint copies
+        the zeroed pages into the database and empties the WAL. It cannot
+        complete while another connection reads an older snapshot; it then
+        reports busy and the caller tries again. PostgreSQL has nothing to do
+        here: its dead tuples are left to autovacuum (see the migrations).
+        """
+        conn = SecretRecord._meta.db
+        if conn.capabilities.dialect != "sqlite":
+            return True
+        _, rows = await conn.execute_query("PRAGMA wal_checkpoint(TRUNCATE)")
+        return not rows or rows[0][0] == 0
+
+    async def ping(self) -> None:
+        """Run a trivial query; raise ``UnavailableError`` if the database does not answer.
+
+        One retry: the first failure after an outage may only be a stale pooled
+        connection, which the failure itself has recycled.
+        """
+        try:
+            await self._select_one()
+        except UnavailableError:
+            await self._select_one()
+
+    @translate_db_errors
+    async def _select_one(self) -> None:
+        await asyncio.wait_for(SecretRecord._meta.db.execute_query("SELECT 1"), timeout=3)
 
 
 async def _end_receipt(
-    conn: BaseDBAsyncClient, lookup: str, state: str, purge_at: int, **changes: int
+    conn: BaseDBAsyncClient, lookup: str, state: State, purge_at: int, **changes: int
 ) -> None:
     await (
         ReceiptRecord.filter(secret_lookup=lookup)
         .using_db(conn)
-        .update(state=state, purge_at=purge_at, **changes)
+        .update(state=state.value, purge_at=purge_at, **changes)
     )
-
-
-@translate_db_errors
-async def sweep_expired(now: int, batch: int) -> int:
-    """Delete at most ``batch`` expired secrets; return how many went."""
-    return await _delete_batch(SecretRecord, batch, expires_at__lte=now)
-
-
-@translate_db_errors
-async def usage(now: int) -> tuple[int, int, int]:
-    """Return the live secrets, their ciphertext bytes, and the receipts kept.
-
-    The secrets are an index range scan on ``expires_at``; the lengths come
-    from the row headers (neither database reads the ciphertext itself).
-    """
-    # Raw SQL: the ORM would cast the summed length back to the ciphertext's type.
-    # ``now`` is an int from our clock, never client text.
-    query = (
-        "SELECT count(*), coalesce(sum(length(ciphertext)), 0), "  # noqa: S608
-        f"(SELECT count(*) FROM receipt) FROM secret WHERE expires_at > {int(now)}"
-    )
-    _, rows = await SecretRecord._meta.db.execute_query(query)
-    live, size, receipts = rows[0]
-    return int(live), int(size), int(receipts)
-
-
-@translate_db_errors
-async def purge_receipts(now: int, batch: int) -> int:
-    """Delete at most ``batch`` receipts whose retention has passed; return how many went."""
-    return await _delete_batch(ReceiptRecord, batch, purge_at__lte=now)
 
 
 async def _delete_batch(model: type[Model], batch: int, **due: int) -> int:
@@ -344,38 +360,3 @@ async def _delete_batch(model: type[Model], batch: int, **due: int) -> int:
     if not ids:
         return 0
     return await model.filter(id__in=list(ids), **due).delete()
-
-
-@translate_db_errors
-async def erase_ended() -> bool:
-    """Make deleted secrets physically unrecoverable; return whether the pass completed.
-
-    SQLite (with ``secure_delete``, which zeroes deleted cells and pages)
-    still holds the old pages in its WAL: a ``TRUNCATE`` checkpoint copies
-    the zeroed pages into the database and empties the WAL. It cannot
-    complete while another connection reads an older snapshot; it then
-    reports busy and the caller tries again. PostgreSQL has nothing to do
-    here: its dead tuples are left to autovacuum (see the migrations).
-    """
-    conn = SecretRecord._meta.db
-    if conn.capabilities.dialect != "sqlite":
-        return True
-    _, rows = await conn.execute_query("PRAGMA wal_checkpoint(TRUNCATE)")
-    return not rows or rows[0][0] == 0
-
-
-async def ping() -> None:
-    """Run a trivial query; raise ``UnavailableError`` if the database does not answer.
-
-    One retry: the first failure after an outage may only be a stale pooled
-    connection, which the failure itself has recycled.
-    """
-    try:
-        await _select_one()
-    except UnavailableError:
-        await _select_one()
-
-
-@translate_db_errors
-async def _select_one() -> None:
-    await asyncio.wait_for(SecretRecord._meta.db.execute_query("SELECT 1"), timeout=3)

@@ -1,9 +1,14 @@
-"""Fixtures: a migrated database per kind, settings, a clock, the app and its client."""
+"""Fixtures: a migrated database per kind, settings, a clock, and the app with its client.
+
+Every in-process app comes from ``make_client``; ``client`` is its default.
+Each test starts on an emptied database: it owns every row it sees.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -17,6 +22,7 @@ from tests.support import (
     DATABASES,
     FakeClock,
     drop_postgres_database,
+    empty_database,
     free_port,
     make_settings,
     new_database,
@@ -27,17 +33,39 @@ _app_names = itertools.count()
 T = TypeVar("T")
 
 
+Migrated = Callable[[str], str]
+
+
+@pytest.fixture(scope="session")
+def migrated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Migrated]:
+    """``migrated(kind)``: one migrated database per kind for the whole session."""
+    urls: dict[str, str] = {}
+
+    def get(kind: str) -> str:
+        if kind not in urls:
+            url = new_database(kind, tmp_path_factory.mktemp("db"))
+            result = run_cli(make_settings(url), "migrate")
+            assert result.returncode == 0, result.stderr
+            urls[kind] = url
+        return urls[kind]
+
+    yield get
+    for url in urls.values():
+        if url.startswith("postgres"):
+            drop_postgres_database(url)
+
+
 @pytest.fixture(scope="session", params=DATABASES)
-def db_url(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    """A migrated database, once per kind for the whole session."""
-    url = new_database(request.param, tmp_path_factory.mktemp("db"))
-    result = run_cli(make_settings(url), "migrate")
-    assert result.returncode == 0, result.stderr
-    yield url
-    if request.param == "postgres":
-        drop_postgres_database(url)
+def migrated_db(request: pytest.FixtureRequest, migrated: Migrated) -> str:
+    """The session's migrated database of each kind in OTS_TEST_DATABASES (module fixtures)."""
+    return migrated(request.param)
+
+
+@pytest.fixture
+def db_url(migrated_db: str) -> str:
+    """The session's database of this kind, emptied for this test."""
+    empty_database(migrated_db)
+    return migrated_db
 
 
 @pytest.fixture
@@ -46,24 +74,22 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-@pytest.fixture
-def settings(db_url: str) -> Settings:
-    """Test settings on the session's database."""
-    return make_settings(db_url)
-
-
-@pytest.fixture
-def app(settings: Settings, clock: FakeClock) -> Sanic:
+def build_app(settings: Settings, clock: FakeClock) -> Sanic:
     """A fresh app with a unique name (Sanic names are global per process)."""
     return create_app(settings, clock=clock, name=f"ots_test_{next(_app_names)}")
 
 
 class Client:
-    """A thin wrapper over sanic-testing's reusable client that returns responses."""
+    """A real Sanic server in this process, and requests to it.
 
-    def __init__(self, inner: ReusableClient) -> None:
-        """Wrap ``inner``."""
+    Responses are sanic-testing's: httpx responses with ``.status`` and a
+    ``.json`` property besides httpx's own attributes.
+    """
+
+    def __init__(self, inner: ReusableClient, app: Sanic) -> None:
+        """Wrap ``inner``, serving ``app``."""
         self.inner = inner
+        self.app = app
         self.base = f"http://{inner.host}:{inner.port}"
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
@@ -83,28 +109,50 @@ class Client:
         """POST ``path``."""
         return self.request("POST", path, **kwargs)
 
-    def create(self, secret: str = "s3cret", passphrase: str = "pass", **extra: Any) -> str:
-        """Store a secret; return its key."""
-        response = self.post(
-            "/generate", json={"secret": secret, "passphrase": passphrase, **extra}
-        )
-        assert response.status == 201, response.text
-        return str(response.json["secret_key"])
-
     def reveal(self, key: str, passphrase: str = "pass") -> Any:
         """Try to read a secret."""
         return self.post(f"/secrets/{key}", json={"passphrase": passphrase})
 
 
-@pytest.fixture
-def client(app: Sanic) -> Iterator[Client]:
-    """A real Sanic server for this test, in this process."""
-    inner = ReusableClient(app, port=free_port())
-    with inner:
-        yield Client(inner)
+MakeClient = Callable[..., Client]
+NewDatabase = Callable[[str], str]
 
 
 @pytest.fixture
-def tmp_dir(tmp_path: Path) -> Path:
-    """A per-test temporary directory."""
-    return tmp_path
+def new_db(tmp_path: Path) -> Iterator[NewDatabase]:
+    """Make empty databases: ``new_db(kind)`` returns a URL; all are dropped after the test."""
+    made: list[str] = []
+
+    def make(kind: str) -> str:
+        made.append(new_database(kind, tmp_path))
+        return made[-1]
+
+    yield make
+    for url in made:
+        if url.startswith("postgres"):
+            drop_postgres_database(url)
+
+
+@pytest.fixture
+def make_client(clock: FakeClock, new_db: NewDatabase) -> Iterator[MakeClient]:
+    """Start in-process servers: ``make_client(database_url, **settings_overrides)``.
+
+    Each runs the test settings on ``clock``, with the overrides; all stop
+    after the test, before any database of ``new_db`` is dropped.
+    """
+    del new_db  # requested only so that its databases outlive these servers
+    with contextlib.ExitStack() as stack:
+
+        def make(database_url: str, **overrides: Any) -> Client:
+            settings = make_settings(database_url, **overrides)
+            app = build_app(settings, clock)
+            inner = stack.enter_context(ReusableClient(app, port=free_port()))
+            return Client(inner, app)
+
+        yield make
+
+
+@pytest.fixture
+def client(make_client: MakeClient, db_url: str) -> Client:
+    """A server with the test settings on the test's database."""
+    return make_client(db_url)

@@ -1,9 +1,15 @@
-"""Helpers shared by the test suite: databases, clocks, ports, real server processes."""
+"""Helpers shared by the test suite: databases, clocks, ports, real servers, and the API.
+
+Two helpers speak the API for every test, in-process or against a real
+server: ``create_secret`` and ``assert_error``. Both take what an httpx
+client (or the in-process ``Client``) returns.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import socket
 import subprocess
@@ -12,22 +18,31 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import asyncpg
 import httpx
+import pytest
 
 from ots import keyring
 from ots.config import Settings
 from ots.keyring import KeyFile
+
+T = TypeVar("T")
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "OTS_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test"
 )
 REDIS_URL = os.environ.get("OTS_TEST_REDIS_URL", "redis://127.0.0.1:6379/7")
 DATABASES = [d for d in os.environ.get("OTS_TEST_DATABASES", "sqlite,postgres").split(",") if d]
+# A run without PostgreSQL is the run without services: what needs PostgreSQL skips,
+# and so does what needs Redis if Redis is not there. Any run with PostgreSQL (CI's)
+# needs Redis too, and fails without it.
+SERVICES_REQUIRED = "postgres" in DATABASES
 
 # argon2 accepts these; they make a hash take microseconds. Only for tests.
 CHEAP_ARGON2 = {"argon2_time_cost": 1, "argon2_memory_kib": 8, "argon2_parallelism": 1}
@@ -69,6 +84,94 @@ def server_keys(path: Path = TEST_KEY_FILE) -> KeyFile:
     """The server keyring at ``path``, created on first use."""
     ring, _ = keyring.ensure(path)
     return KeyFile(path, ring)
+
+
+def _reachable(url: str) -> bool:
+    parts = urlsplit(url)
+    try:
+        socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 6379), 1).close()
+    except OSError:
+        return False
+    return True
+
+
+needs_postgres = pytest.mark.skipif(
+    not SERVICES_REQUIRED, reason="OTS_TEST_DATABASES leaves PostgreSQL out"
+)
+needs_redis = pytest.mark.skipif(
+    not SERVICES_REQUIRED and not _reachable(REDIS_URL),
+    reason="no Redis, and OTS_TEST_DATABASES leaves PostgreSQL out",
+)
+
+
+# For tests that build their own database of each kind.
+KINDS = ["sqlite", pytest.param("postgres", marks=needs_postgres)]
+
+
+@dataclass(frozen=True)
+class Created:
+    """What ``POST /generate`` answered."""
+
+    secret_key: str
+    receipt_key: str
+    expires_at: str
+
+
+def create_secret(
+    http: Any, secret: str = "s3cret", passphrase: str = "pass", **fields: Any
+) -> Created:
+    """Store a secret through the API; assert the 201 and return its keys.
+
+    ``http`` is a client with ``post(path, json=...)`` (httpx, or the in-process
+    ``Client``), or the base URL of a running server.
+    """
+    body = {"secret": secret, "passphrase": passphrase, **fields}
+    if isinstance(http, str):
+        response = httpx.post(f"{http}/generate", json=body, timeout=30)
+    else:
+        response = http.post("/generate", json=body)
+    assert response.status_code == 201, response.text
+    created = json.loads(response.content)
+    return Created(created["secret_key"], created["receipt_key"], created["expires_at"])
+
+
+# What an error body must never show: internals of the server.
+LEAKS = ("Traceback", "SELECT", "INSERT", "/work/", ".py", "sqlite3", "asyncpg")
+SECURITY_HEADERS = {"cache-control": "no-store", "x-content-type-options": "nosniff"}
+
+
+def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    """Assert the contract's error answer: status, code, a message, headers, no internals.
+
+    Returns:
+        The JSON body, for assertions on the error's own fields.
+    """
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    for header, value in SECURITY_HEADERS.items():
+        assert response.headers[header] == value
+    body: dict[str, Any] = json.loads(response.content)
+    assert body["error"] == code, body
+    assert isinstance(body["message"], str) and body["message"]
+    for leak in LEAKS:
+        assert leak not in response.text
+    if status in (429, 503, 507):
+        assert int(response.headers["retry-after"]) > 0
+    return body
+
+
+def eventually(check: Callable[[], T], what: str, timeout: float = 20) -> T:
+    """Poll ``check`` until it returns something true; fail naming ``what`` after ``timeout``.
+
+    For effects that happen on their own schedule (a sweeper, a checkpoint); the
+    timeout only bounds the wait, it asserts no speed.
+    """
+    deadline = time.monotonic() + timeout
+    while not (result := check()):
+        if time.monotonic() > deadline:
+            pytest.fail(f"not within {timeout} s: {what}")
+        time.sleep(0.2)
+    return result
 
 
 def free_port() -> int:
@@ -113,6 +216,32 @@ def new_database(kind: str, directory: Path) -> str:
     if kind == "sqlite":
         return f"sqlite://{directory / f'ots-{uuid.uuid4().hex[:8]}.sqlite3'}"
     return create_postgres_database()
+
+
+def empty_database(database_url: str) -> None:
+    """Delete every secret and receipt, so that a test owns every row it sees."""
+    statements = ("DELETE FROM secret", "DELETE FROM receipt")
+    if database_url.startswith("sqlite://"):
+        import sqlite3
+
+        conn = sqlite3.connect(database_url.removeprefix("sqlite://"), timeout=30)
+        try:
+            for statement in statements:
+                conn.execute(statement)
+            conn.commit()
+        finally:
+            conn.close()
+        return
+
+    async def empty() -> None:
+        conn = await asyncpg.connect(database_url)
+        try:
+            for statement in statements:
+                await conn.execute(statement)
+        finally:
+            await conn.close()
+
+    asyncio.run(empty())
 
 
 def settings_env(settings: Settings) -> dict[str, str]:

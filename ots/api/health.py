@@ -7,9 +7,9 @@ from sanic_ext import openapi
 from sanic_ext.extensions.openapi.definitions import Response
 
 from ots.api.context import rate_limiter_of, service_of
-from ots.api.responses import json_response
+from ots.api.responses import model_response, retry_headers
 from ots.api.schemas import HealthResponse, openapi_content
-from ots.errors import UnavailableError
+from ots.errors import UnavailableError, error_body
 
 bp = Blueprint("health")
 
@@ -30,18 +30,13 @@ async def health(request: Request) -> HTTPResponse:
     if await service_of(request).database_ready():
         if rate_limiter_of(request).degraded:
             # Still serving, but without the shared rate limit: say so.
-            return json_response(
-                {"status": "degraded", "database": "ok", "rate_limiter": "degraded"}
+            return model_response(
+                HealthResponse(status="degraded", database="ok", rate_limiter="degraded")
             )
-        return json_response({"status": "ok", "database": "ok"})
+        return model_response(HealthResponse(status="ok", database="ok"))
     down = UnavailableError("The database cannot be reached.")
-    return json_response(
-        {
-            "status": "unavailable",
-            "database": "unavailable",
-            "error": down.code,
-            "message": down.message,
-        },
+    return model_response(
+        HealthResponse(status="unavailable", database="unavailable", **error_body(down)),
         status=down.status,
-        headers={"Retry-After": str(down.retry_after)},
+        headers=retry_headers(down),
     )

@@ -8,17 +8,19 @@ from sanic_ext.extensions.openapi.definitions import Response
 
 from ots.api.context import service_of
 from ots.api.docs import RATE_LIMITED, UNAVAILABLE, error_doc
-from ots.api.responses import iso_utc, json_response
+from ots.api.responses import model_response
 from ots.api.schemas import (
     BurnResponse,
     NotPendingResponse,
     ReceiptResponse,
     openapi_content,
 )
+from ots.domain import State
+from ots.errors import NotFoundError, NotPendingError
 
 bp = Blueprint("receipts")
 
-_NOT_FOUND = error_doc(404, "not_found: unknown or purged receipt")
+_NOT_FOUND = error_doc(NotFoundError, "unknown or purged receipt")
 
 
 @bp.get("/receipts/<receipt_key:str>")
@@ -34,15 +36,7 @@ _NOT_FOUND = error_doc(404, "not_found: unknown or purged receipt")
 async def receipt(request: Request, receipt_key: str) -> HTTPResponse:
     """Report the secret's state, times and failed attempts."""
     found = await service_of(request).receipt_status(receipt_key)
-    return json_response(
-        {
-            "state": found.state,
-            "created_at": iso_utc(found.created_at),
-            "expires_at": iso_utc(found.expires_at),
-            "revealed_at": None if found.revealed_at is None else iso_utc(found.revealed_at),
-            "failed_attempts": found.failed_attempts,
-        }
-    )
+    return model_response(ReceiptResponse.of(found))
 
 
 @bp.post("/receipts/<receipt_key:str>/burn")
@@ -51,11 +45,7 @@ async def receipt(request: Request, receipt_key: str) -> HTTPResponse:
     response=[
         Response(openapi_content(BurnResponse), status=200, description="Burned"),
         _NOT_FOUND,
-        Response(
-            openapi_content(NotPendingResponse),
-            status=409,
-            description="not_pending: already revealed, burned or expired",
-        ),
+        error_doc(NotPendingError, "already revealed, burned or expired", model=NotPendingResponse),
         RATE_LIMITED,
         UNAVAILABLE,
     ],
@@ -63,4 +53,4 @@ async def receipt(request: Request, receipt_key: str) -> HTTPResponse:
 async def burn(request: Request, receipt_key: str) -> HTTPResponse:
     """Burn the pending secret; its secret_key answers 404 from then on."""
     await service_of(request).burn_secret(receipt_key)
-    return json_response({"state": "burned"})
+    return model_response(BurnResponse(state=State.BURNED))

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from ots.domain import CreatedSecret, Receipt, SecretStatus, State
 
 MAX_PASSPHRASE_CHARS = 1024
 
@@ -41,7 +44,16 @@ class GenerateResponse(BaseModel):
 
     secret_key: str = Field(description="Give it, with the passphrase, to the recipient.")
     receipt_key: str = Field(description="Keep it: it shows what became of the secret.")
-    expires_at: str = Field(description="ISO 8601, UTC, with a Z suffix.")
+    expires_at: datetime = Field(description="UTC, with a Z suffix.")
+
+    @classmethod
+    def of(cls, created: CreatedSecret) -> GenerateResponse:
+        """Describe a stored secret."""
+        return cls(
+            secret_key=created.secret_key,
+            receipt_key=created.receipt_key,
+            expires_at=utc(created.expires_at),
+        )
 
 
 class RevealResponse(BaseModel):
@@ -53,35 +65,55 @@ class RevealResponse(BaseModel):
 class StatusResponse(BaseModel):
     """200 answer of ``GET /secrets/{secret_key}``."""
 
-    state: Literal["pending"]
-    expires_at: str
+    state: Literal[State.PENDING]
+    expires_at: datetime
     attempts_left: int
+
+    @classmethod
+    def of(cls, status: SecretStatus) -> StatusResponse:
+        """Describe a pending secret."""
+        return cls(
+            state=State.PENDING,
+            expires_at=utc(status.expires_at),
+            attempts_left=status.attempts_left,
+        )
 
 
 class ReceiptResponse(BaseModel):
     """200 answer of ``GET /receipts/{receipt_key}``."""
 
-    state: Literal["pending", "revealed", "burned", "expired"] = Field(
+    state: State = Field(
         description="burned also covers a secret destroyed by too many wrong passphrases."
     )
-    created_at: str
-    expires_at: str
-    revealed_at: str | None
+    created_at: datetime
+    expires_at: datetime
+    revealed_at: datetime | None
     failed_attempts: int
+
+    @classmethod
+    def of(cls, receipt: Receipt) -> ReceiptResponse:
+        """Describe a receipt."""
+        return cls(
+            state=receipt.state,
+            created_at=utc(receipt.created_at),
+            expires_at=utc(receipt.expires_at),
+            revealed_at=None if receipt.revealed_at is None else utc(receipt.revealed_at),
+            failed_attempts=receipt.failed_attempts,
+        )
 
 
 class BurnResponse(BaseModel):
     """200 answer of ``POST /receipts/{receipt_key}/burn``."""
 
-    state: Literal["burned"]
+    state: Literal[State.BURNED]
 
 
 class NotPendingResponse(BaseModel):
     """409 answer of a burn when the secret is no longer pending."""
 
-    error: Literal["not_pending"]
+    error: str
     message: str
-    state: Literal["revealed", "burned", "expired"]
+    state: Literal[State.REVEALED, State.BURNED, State.EXPIRED]
 
 
 class HealthResponse(BaseModel):
@@ -112,12 +144,18 @@ class ErrorResponse(BaseModel):
     attempts_left: int | None = Field(default=None, description="Only for wrong_passphrase.")
 
 
+def utc(epoch_seconds: int) -> datetime:
+    """Return epoch seconds as an aware UTC time (it serialises as ISO 8601 with ``Z``)."""
+    return datetime.fromtimestamp(epoch_seconds, UTC)
+
+
 def openapi_content(model: type[BaseModel]) -> dict[str, Any]:
     """Return an OpenAPI 3.0 ``content`` map for ``model`` as JSON.
 
     sanic-ext's own model conversion drops ``required`` and leaves dangling
     ``$defs`` references, so the spec is built from pydantic's JSON schema,
-    with definitions inlined and ``anyOf [X, null]`` turned into ``nullable``.
+    with definitions inlined, ``anyOf [X, null]`` turned into ``nullable`` and
+    ``const`` into a one-value ``enum``.
     """
     schema = model.model_json_schema()
     definitions = schema.pop("$defs", {})
@@ -130,8 +168,14 @@ def _inline(node: Any, definitions: dict[str, Any]) -> Any:
     if not isinstance(node, dict):
         return node
     if "$ref" in node:
-        return _inline(definitions[node["$ref"].rsplit("/", 1)[-1]], definitions)
+        # The field's own keys (its description) win over the referenced definition's.
+        target = _inline(definitions[node["$ref"].rsplit("/", 1)[-1]], definitions)
+        siblings = {key: value for key, value in node.items() if key != "$ref"}
+        return {**target, **_inline(siblings, definitions)}
     out = {key: _inline(value, definitions) for key, value in node.items()}
+    if "const" in out:
+        # OpenAPI 3.0 has no const (a 3.1 keyword): a one-value enum says the same.
+        out["enum"] = [out.pop("const")]
     variants = out.get("anyOf")
     if variants and {"type": "null"} in variants:
         others = [variant for variant in variants if variant != {"type": "null"}]

@@ -8,8 +8,14 @@ from sanic_ext.extensions.openapi.definitions import RequestBody, Response
 
 from ots.api.body import parse_body
 from ots.api.context import service_of
-from ots.api.docs import RATE_LIMITED, UNAVAILABLE, error_doc
-from ots.api.responses import iso_utc, json_response
+from ots.api.docs import (
+    BODY_ERRORS,
+    RATE_LIMITED,
+    UNAVAILABLE,
+    UNAVAILABLE_OR_OVERLOADED,
+    error_doc,
+)
+from ots.api.responses import model_response
 from ots.api.schemas import (
     GenerateRequest,
     GenerateResponse,
@@ -19,17 +25,18 @@ from ots.api.schemas import (
     openapi_content,
 )
 from ots.crypto import Concealed
+from ots.errors import (
+    NotFoundError,
+    PayloadTooLargeError,
+    StorageFullError,
+    WrongPassphraseError,
+)
 
 bp = Blueprint("secrets")
 
 
-_COMMON_ERRORS = [
-    error_doc(400, "invalid_json: the body is not a JSON object"),
-    error_doc(408, "request_timeout: the body did not arrive within OTS_REQUEST_TIMEOUT"),
-    error_doc(422, "validation_error: a field is missing, mistyped, empty or out of range"),
-    RATE_LIMITED,
-    UNAVAILABLE,
-]
+_COMMON_ERRORS = [*BODY_ERRORS, RATE_LIMITED, UNAVAILABLE_OR_OVERLOADED]
+_NOT_FOUND = error_doc(NotFoundError, "unknown, read, expired, burned or destroyed")
 
 
 @bp.post("/generate")
@@ -38,9 +45,12 @@ _COMMON_ERRORS = [
     body=RequestBody(openapi_content(GenerateRequest), required=True),
     response=[
         Response(openapi_content(GenerateResponse), status=201, description="Stored"),
-        error_doc(413, "payload_too_large: the body or the secret is over the limit"),
+        error_doc(PayloadTooLargeError, "the body or the secret is over the limit"),
         *_COMMON_ERRORS,
-        error_doc(507, "storage_full: OTS_MAX_LIVE_SECRETS are waiting; see Retry-After"),
+        error_doc(
+            StorageFullError,
+            "OTS_MAX_LIVE_SECRETS or OTS_MAX_STORED_BYTES are used; see Retry-After",
+        ),
     ],
 )
 async def generate(request: Request) -> HTTPResponse:
@@ -49,14 +59,7 @@ async def generate(request: Request) -> HTTPResponse:
     created = await service_of(request).create_secret(
         body.secret, Concealed(body.passphrase), body.ttl
     )
-    return json_response(
-        {
-            "secret_key": created.secret_key,
-            "receipt_key": created.receipt_key,
-            "expires_at": iso_utc(created.expires_at),
-        },
-        status=201,
-    )
+    return model_response(GenerateResponse.of(created), status=201)
 
 
 @bp.post("/secrets/<secret_key:str>")
@@ -65,8 +68,8 @@ async def generate(request: Request) -> HTTPResponse:
     body=RequestBody(openapi_content(RevealRequest), required=True),
     response=[
         Response(openapi_content(RevealResponse), status=200, description="The secret"),
-        error_doc(403, "wrong_passphrase: the secret stays; see attempts_left"),
-        error_doc(404, "not_found: unknown, read, expired, burned or destroyed"),
+        error_doc(WrongPassphraseError, "the secret stays; see attempts_left"),
+        _NOT_FOUND,
         *_COMMON_ERRORS,
     ],
 )
@@ -74,7 +77,7 @@ async def reveal(request: Request, secret_key: str) -> HTTPResponse:
     """Reveal the secret with the passphrase; exactly one caller ever gets it."""
     body = parse_body(request, RevealRequest)
     secret = await service_of(request).reveal_secret(secret_key, Concealed(body.passphrase))
-    return json_response({"secret": secret})
+    return model_response(RevealResponse(secret=secret))
 
 
 @bp.get("/secrets/<secret_key:str>")
@@ -82,7 +85,7 @@ async def reveal(request: Request, secret_key: str) -> HTTPResponse:
     summary="Check that a secret is still readable, without reading it",
     response=[
         Response(openapi_content(StatusResponse), status=200, description="Pending"),
-        error_doc(404, "not_found: unknown, read, expired, burned or destroyed"),
+        _NOT_FOUND,
         RATE_LIMITED,
         UNAVAILABLE,
     ],
@@ -90,10 +93,4 @@ async def reveal(request: Request, secret_key: str) -> HTTPResponse:
 async def status(request: Request, secret_key: str) -> HTTPResponse:
     """Tell whether the secret is still there; never destroys it."""
     found = await service_of(request).secret_status(secret_key)
-    return json_response(
-        {
-            "state": "pending",
-            "expires_at": iso_utc(found.expires_at),
-            "attempts_left": found.attempts_left,
-        }
-    )
+    return model_response(StatusResponse.of(found))

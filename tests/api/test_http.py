@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import Client
+from tests.support import assert_error
 
 SECURITY = {
     "cache-control": "no-store",
@@ -52,8 +53,7 @@ def test_wrong_method_is_405_with_allow(
 ) -> None:
     """405 method_not_allowed lists the allowed methods, even where GET and POST share a path."""
     response = client.request(method, path)
-    assert response.status == 405
-    assert response.json["error"] == "method_not_allowed"
+    assert_error(response, 405, "method_not_allowed")
     listed = {m.strip() for m in response.headers["allow"].split(",")}
     assert allowed <= listed
     assert method not in listed
@@ -62,8 +62,7 @@ def test_wrong_method_is_405_with_allow(
 def test_unknown_route_is_json_404(client: Client) -> None:
     """An unknown path answers the contract's 404 body."""
     response = client.get("/admin/../../etc/passwd")
-    assert response.status == 404
-    assert response.json["error"] == "not_found"
+    assert_error(response, 404, "not_found")
 
 
 def test_health_reports_the_database(client: Client) -> None:

@@ -4,42 +4,24 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from sanic_testing.reusable import ReusableClient
 
-from ots.app import create_app
 from ots.quota import StorageGauge
-from tests.conftest import Client
-from tests.support import (
-    FakeClock,
-    count_rows,
-    free_port,
-    make_settings,
-    new_database,
-    run_cli,
-)
-
-_apps = iter(range(10**6))
+from tests.conftest import Client, MakeClient
+from tests.support import FakeClock, assert_error, create_secret
 
 
 @pytest.fixture
-def limited(db_url: str, request: pytest.FixtureRequest) -> Iterator[Client]:
+def limited(make_client: MakeClient, db_url: str, request: pytest.FixtureRequest) -> Client:
     """An app whose settings the test parametrizes indirectly (a dict of overrides)."""
     overrides: dict[str, Any] = getattr(request, "param", {})
-    settings = make_settings(db_url, **{"rate_limit": "5/minute", **overrides})
-    app = create_app(settings, clock=FakeClock(), name=f"ots_limits_{next(_apps)}")
-    with ReusableClient(app, port=free_port()) as inner:
-        yield Client(inner)
+    return make_client(db_url, **{"rate_limit": "5/minute", **overrides})
 
 
 def _assert_limited(response: Any) -> None:
-    assert response.status == 429
-    assert response.json["error"] == "rate_limited"
-    assert int(response.headers["retry-after"]) > 0
+    assert_error(response, 429, "rate_limited")
     assert response.headers["x-ratelimit-remaining"] == "0"
 
 
@@ -73,7 +55,7 @@ def test_health_and_docs_are_exempt(limited: Client) -> None:
 
 def test_refused_guesses_cost_no_attempt(limited: Client) -> None:
     """Past the limit a passphrase guess is not even tried: attempts_left stays put."""
-    key = limited.create("s", "right")
+    key = create_secret(limited, "s", "right").secret_key
     for _ in range(4):
         limited.reveal(key, "wrong")
     _assert_limited(limited.reveal(key, "wrong"))
@@ -122,27 +104,21 @@ def test_unreachable_redis_falls_back_warns_once_and_degrades_health(
     assert health.json == {"status": "degraded", "database": "ok", "rate_limiter": "degraded"}
 
 
-def test_storage_quota_refuses_then_releases(db_url: str) -> None:
+def test_storage_quota_refuses_then_releases(
+    make_client: MakeClient, db_url: str, clock: FakeClock
+) -> None:
     """At OTS_MAX_LIVE_SECRETS, /generate is 507 while reads and burns still work."""
-    clock = FakeClock()
-    live = count_rows(db_url, f"expires_at > {int(clock.now)}")
-    settings = make_settings(db_url, max_live_secrets=live + 3)
-    app = create_app(settings, clock=clock, name=f"ots_quota_{next(_apps)}")
-    with ReusableClient(app, port=free_port()) as inner:
-        client = Client(inner)
-        made = [client.post("/generate", json=BODY).json for _ in range(3)]
-        full = client.post("/generate", json=BODY)
-        assert full.status == 507
-        assert full.json["error"] == "storage_full"
-        assert int(full.headers["retry-after"]) > 0
-        assert client.get(f"/secrets/{made[2]['secret_key']}").status == 200
-        assert client.reveal(made[0]["secret_key"], "p").status == 200
-        assert client.post("/generate", json=BODY).status == 201
-        assert client.post(f"/receipts/{made[1]['receipt_key']}/burn").status == 200
-        assert client.post("/generate", json=BODY).status == 201
-        assert client.post("/generate", json=BODY).status == 507
-        clock.advance(3600)  # everything made here expires; the next count sees it
-        assert client.post("/generate", json=BODY).status == 201
+    client = make_client(db_url, max_live_secrets=3)
+    made = [create_secret(client, **BODY) for _ in range(3)]
+    assert_error(client.post("/generate", json=BODY), 507, "storage_full")
+    assert client.get(f"/secrets/{made[2].secret_key}").status == 200
+    assert client.reveal(made[0].secret_key, "p").status == 200
+    assert client.post("/generate", json=BODY).status == 201
+    assert client.post(f"/receipts/{made[1].receipt_key}/burn").status == 200
+    assert client.post("/generate", json=BODY).status == 201
+    assert client.post("/generate", json=BODY).status == 507
+    clock.advance(3600)  # everything made here expires; the next count sees it
+    assert client.post("/generate", json=BODY).status == 201
 
 
 BODY = {"secret": "s", "passphrase": "p", "ttl": 60}
@@ -183,23 +159,17 @@ def test_addresses_of_one_client_share_one_limit(limited: Client, addresses: lis
     assert other.status == 404
 
 
-def test_byte_quota_counts_ciphertexts_and_receipts(tmp_path: Path) -> None:
+def test_byte_quota_counts_ciphertexts_and_receipts(
+    make_client: MakeClient, db_url: str, clock: FakeClock
+) -> None:
     """/generate is 507 once the bytes stored would pass OTS_MAX_STORED_BYTES, receipts included."""
-    url = new_database("sqlite", tmp_path)
-    assert run_cli(make_settings(url), "migrate").returncode == 0
-    clock = FakeClock()
     secret = {"secret": "x" * 1000, "passphrase": "p"}
     # Each secret: 1016 bytes of ciphertext + 512 for its row + 512 for its receipt.
-    settings = make_settings(url, max_stored_bytes=4200)
-    app = create_app(settings, clock=clock, name=f"ots_bytes_{next(_apps)}")
-    with ReusableClient(app, port=free_port()) as inner:
-        client = Client(inner)
-        made = [client.post("/generate", json=secret) for _ in range(2)]
-        assert [r.status for r in made] == [201, 201]
-        full = client.post("/generate", json=secret)
-        assert (full.status, full.json["error"]) == (507, "storage_full")
-        for response in made:
-            assert client.reveal(response.json["secret_key"], "p").status == 200
-        clock.advance(StorageGauge.REFRESH_SECONDS)
-        # Two receipts (1024 bytes) remain: room for two more, not three.
-        assert [client.post("/generate", json=secret).status for _ in range(3)] == [201, 201, 507]
+    client = make_client(db_url, max_stored_bytes=4200)
+    made = [create_secret(client, **secret) for _ in range(2)]
+    assert_error(client.post("/generate", json=secret), 507, "storage_full")
+    for created in made:
+        assert client.reveal(created.secret_key, "p").status == 200
+    clock.advance(StorageGauge.REFRESH_SECONDS)
+    # Two receipts (1024 bytes) remain: room for two more, not three.
+    assert [client.post("/generate", json=secret).status for _ in range(3)] == [201, 201, 507]

@@ -8,68 +8,58 @@ import pytest
 
 from ots.service import SecretService
 from tests.conftest import Client
-from tests.support import FakeClock, count_rows
+from tests.support import Created, FakeClock, assert_error, count_rows, create_secret
 
 RETENTION = 604800
 
 
-def make(client: Client, ttl: int = 600, passphrase: str = "pw") -> dict[str, Any]:
-    """Create a secret; return the whole 201 body."""
-    response = client.post(
-        "/generate", json={"secret": "top", "passphrase": passphrase, "ttl": ttl}
-    )
-    assert response.status == 201
-    return response.json  # type: ignore[no-any-return]
-
-
-def receipt(client: Client, created: dict[str, Any]) -> Any:
+def receipt(client: Client, created: Created) -> Any:
     """Fetch the receipt of ``created``."""
-    return client.get(f"/receipts/{created['receipt_key']}")
+    return client.get(f"/receipts/{created.receipt_key}")
 
 
-def burn(client: Client, created: dict[str, Any]) -> Any:
+def burn(client: Client, created: Created) -> Any:
     """Burn the secret of ``created``."""
-    return client.post(f"/receipts/{created['receipt_key']}/burn")
+    return client.post(f"/receipts/{created.receipt_key}/burn")
 
 
 def test_pending_receipt_shows_state_and_times_only(client: Client, clock: FakeClock) -> None:
     """A fresh receipt is pending, with times and no secret material."""
-    created = make(client)
+    created = create_secret(client, "top", "pw", ttl=600)
     response = receipt(client, created)
     assert response.status == 200
     body = response.json
     assert body["state"] == "pending"
-    assert body["expires_at"] == created["expires_at"]
+    assert body["expires_at"] == created.expires_at
     assert body["created_at"].endswith("Z")
     assert body["revealed_at"] is None
     assert body["failed_attempts"] == 0
     assert set(body) == {"state", "created_at", "expires_at", "revealed_at", "failed_attempts"}
-    for value in ("top", "pw", created["secret_key"], created["receipt_key"]):
+    for value in ("top", "pw", created.secret_key, created.receipt_key):
         assert value not in response.text
     assert response.headers["cache-control"] == "no-store"
 
 
 def test_revealed_secret_reads_revealed(client: Client, clock: FakeClock) -> None:
     """After the read the receipt says revealed, with the time; burning is then 409."""
-    created = make(client)
+    created = create_secret(client, "top", "pw", ttl=600)
     clock.advance(7)
-    assert client.reveal(created["secret_key"], "pw").status == 200
+    assert client.reveal(created.secret_key, "pw").status == 200
     body = receipt(client, created).json
     assert body["state"] == "revealed"
     assert body["revealed_at"] == _iso(clock.now)
     refused = burn(client, created)
-    assert refused.status == 409
-    assert refused.json["error"] == "not_pending"
+    assert_error(refused, 409, "not_pending")
     assert refused.json["state"] == "revealed"
 
 
 def test_burn_destroys_a_pending_secret(client: Client) -> None:
     """Burn answers 200; the secret_key then answers 404; a second burn is 409 burned."""
-    created = make(client)
+    created = create_secret(client, "top", "pw", ttl=600)
     response = burn(client, created)
     assert (response.status, response.json) == (200, {"state": "burned"})
-    assert client.reveal(created["secret_key"], "pw").status == 404
-    assert client.get(f"/secrets/{created['secret_key']}").status == 404
+    assert client.reveal(created.secret_key, "pw").status == 404
+    assert client.get(f"/secrets/{created.secret_key}").status == 404
     assert receipt(client, created).json["state"] == "burned"
     again = burn(client, created)
     assert (again.status, again.json["state"]) == (409, "burned")
@@ -77,12 +67,12 @@ def test_burn_destroys_a_pending_secret(client: Client) -> None:
 
 def test_wrong_passphrases_show_and_destruction_reads_burned(client: Client) -> None:
     """failed_attempts follows wrong passphrases; destruction by them reads burned."""
-    created = make(client)
-    client.reveal(created["secret_key"], "no")
-    client.reveal(created["secret_key"], "no")
+    created = create_secret(client, "top", "pw", ttl=600)
+    client.reveal(created.secret_key, "no")
+    client.reveal(created.secret_key, "no")
     assert receipt(client, created).json["failed_attempts"] == 2
     for _ in range(3):
-        client.reveal(created["secret_key"], "no")
+        client.reveal(created.secret_key, "no")
     body = receipt(client, created).json
     assert (body["state"], body["failed_attempts"]) == ("burned", 5)
     assert burn(client, created).json["state"] == "burned"
@@ -90,7 +80,7 @@ def test_wrong_passphrases_show_and_destruction_reads_burned(client: Client) -> 
 
 def test_expired_secret_reads_expired(client: Client, clock: FakeClock) -> None:
     """Past its expiry, with no sweep, the receipt reads expired and burn is 409 expired."""
-    created = make(client, ttl=60)
+    created = create_secret(client, "top", "pw", ttl=60)
     clock.advance(60)
     assert receipt(client, created).json["state"] == "expired"
     refused = burn(client, created)
@@ -102,9 +92,9 @@ def test_receipt_is_kept_for_the_retention_then_gone(
     client: Client, clock: FakeClock, ending: str
 ) -> None:
     """A receipt answers until OTS_RECEIPT_RETENTION after its secret ended, then 404."""
-    created = make(client, ttl=60)
+    created = create_secret(client, "top", "pw", ttl=60)
     if ending == "reveal":
-        client.reveal(created["secret_key"], "pw")
+        client.reveal(created.secret_key, "pw")
     elif ending == "burn":
         burn(client, created)
     else:
@@ -113,7 +103,7 @@ def test_receipt_is_kept_for_the_retention_then_gone(
     assert receipt(client, created).status == 200
     clock.advance(1)
     gone = receipt(client, created)
-    assert (gone.status, gone.json["error"]) == (404, "not_found")
+    assert_error(gone, 404, "not_found")
     assert burn(client, created).status == 404
 
 
@@ -121,13 +111,13 @@ def test_sweeper_purges_receipts_past_retention(
     client: Client, clock: FakeClock, db_url: str
 ) -> None:
     """The sweep deletes receipt rows whose retention has passed, and only those."""
-    created = make(client, ttl=60)
-    kept = make(client, ttl=3600)
+    created = create_secret(client, "top", "pw", ttl=60)
+    kept = create_secret(client, "top", "pw", ttl=3600)
     burn(client, created)
     clock.advance(RETENTION + 1)
-    service: SecretService = client.inner.app.ctx.service
+    service: SecretService = client.app.ctx.service
     before = count_rows(db_url, table="receipt")
-    client.run(service.sweep_expired())
+    client.run(service.sweep())
     assert count_rows(db_url, table="receipt") < before
     assert receipt(client, kept).status == 200
 
@@ -140,22 +130,22 @@ def test_unknown_receipts_are_404(client: Client, key: str) -> None:
     """Unknown or malformed receipt keys get 404 on both endpoints."""
     assert client.get(f"/receipts/{key}").status == 404
     response = client.post(f"/receipts/{key}/burn")
-    assert (response.status, response.json["error"]) == (404, "not_found")
+    assert_error(response, 404, "not_found")
 
 
 def test_keys_are_not_interchangeable(client: Client) -> None:
     """A secret_key is no receipt key and a receipt key opens no secret."""
-    created = make(client)
-    assert client.get(f"/receipts/{created['secret_key']}").status == 404
-    assert client.post(f"/receipts/{created['secret_key']}/burn").status == 404
-    assert client.reveal(created["receipt_key"], "pw").status == 404
-    assert client.get(f"/secrets/{created['secret_key']}").status == 200
+    created = create_secret(client, "top", "pw", ttl=600)
+    assert client.get(f"/receipts/{created.secret_key}").status == 404
+    assert client.post(f"/receipts/{created.secret_key}/burn").status == 404
+    assert client.reveal(created.receipt_key, "pw").status == 404
+    assert client.get(f"/secrets/{created.secret_key}").status == 200
 
 
 def test_burn_is_post_only(client: Client) -> None:
     """GET on the burn path is 405 with Allow: POST, so a link preview cannot burn."""
-    created = make(client)
-    response = client.get(f"/receipts/{created['receipt_key']}/burn")
+    created = create_secret(client, "top", "pw", ttl=600)
+    response = client.get(f"/receipts/{created.receipt_key}/burn")
     assert response.status == 405
     assert "POST" in response.headers["allow"]
     assert receipt(client, created).json["state"] == "pending"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import Client
-from tests.support import FakeClock
+from tests.support import FakeClock, assert_error, create_secret
 
 NOT_FOUND = {
     "error": "not_found",
@@ -15,7 +15,7 @@ NOT_FOUND = {
 
 def test_right_passphrase_reveals_once(client: Client) -> None:
     """The first read gets the secret; every later read gets the one 404."""
-    key = client.create("hello", "pw")
+    key = create_secret(client, "hello", "pw").secret_key
     first = client.reveal(key, "pw")
     assert (first.status, first.json) == (200, {"secret": "hello"})
     for _ in range(2):
@@ -37,17 +37,16 @@ EXACT_TEXTS = {
 @pytest.mark.parametrize("secret", EXACT_TEXTS.values(), ids=EXACT_TEXTS.keys())
 def test_secret_comes_back_exactly(client: Client, secret: str) -> None:
     """The revealed string is exactly the stored one."""
-    key = client.create(secret, "pw")
+    key = create_secret(client, secret, "pw").secret_key
     assert client.reveal(key, "pw").json == {"secret": secret}
 
 
 def test_wrong_passphrase_counts_down_then_destroys(client: Client) -> None:
     """Each wrong passphrase is a 403 with attempts_left; the fifth destroys the secret."""
-    key = client.create("s", "right")
+    key = create_secret(client, "s", "right").secret_key
     for left in (4, 3, 2, 1, 0):
         response = client.reveal(key, "wrong")
-        assert response.status == 403
-        assert response.json["error"] == "wrong_passphrase"
+        assert_error(response, 403, "wrong_passphrase")
         assert response.json["attempts_left"] == left
     assert client.reveal(key, "right").status == 404
     assert client.get(f"/secrets/{key}").status == 404
@@ -55,7 +54,7 @@ def test_wrong_passphrase_counts_down_then_destroys(client: Client) -> None:
 
 def test_wrong_passphrase_does_not_consume(client: Client) -> None:
     """After a wrong passphrase, the right one still reveals the secret."""
-    key = client.create("s", "right")
+    key = create_secret(client, "s", "right").secret_key
     assert client.reveal(key, "wrong").status == 403
     assert client.get(f"/secrets/{key}").json["attempts_left"] == 4
     assert client.reveal(key, "right").json == {"secret": "s"}
@@ -63,7 +62,7 @@ def test_wrong_passphrase_does_not_consume(client: Client) -> None:
 
 def test_passphrase_is_case_and_space_sensitive(client: Client) -> None:
     """Passphrases compare exactly: no trimming, no case folding."""
-    key = client.create("s", "Pass")
+    key = create_secret(client, "s", "Pass").secret_key
     assert client.reveal(key, "pass").status == 403
     assert client.reveal(key, "Pass ").status == 403
     assert client.reveal(key, "Pass").status == 200
@@ -71,7 +70,7 @@ def test_passphrase_is_case_and_space_sensitive(client: Client) -> None:
 
 def test_status_check_never_destroys(client: Client, clock: FakeClock) -> None:
     """GET is safe: any number of checks leave the secret readable."""
-    key = client.create("s", "p", ttl=600)
+    key = create_secret(client, "s", "p", ttl=600).secret_key
     for _ in range(10):
         response = client.get(f"/secrets/{key}")
         assert response.status == 200
@@ -85,7 +84,7 @@ def test_status_check_never_destroys(client: Client, clock: FakeClock) -> None:
 
 def test_expired_secret_is_refused_before_any_sweep(client: Client, clock: FakeClock) -> None:
     """At its expiry a secret answers 404, though no sweeper has run."""
-    key = client.create("s", "p", ttl=60)
+    key = create_secret(client, "s", "p", ttl=60).secret_key
     clock.advance(59)
     assert client.get(f"/secrets/{key}").status == 200
     clock.advance(1)
@@ -110,8 +109,7 @@ BAD_KEYS = {
 def test_odd_keys_are_404(client: Client, key: str) -> None:
     """Unknown or malformed keys get the same 404, on POST and GET."""
     for response in (client.reveal(key), client.get(f"/secrets/{key}")):
-        assert response.status == 404
-        assert response.json["error"] == "not_found"
+        assert_error(response, 404, "not_found")
 
 
 BAD_REVEAL_BODIES = {
@@ -132,9 +130,9 @@ def test_bad_reveal_body_keeps_the_secret(
     client: Client, body: bytes, status: int, code: str
 ) -> None:
     """A malformed reveal request is refused and costs neither the secret nor an attempt."""
-    key = client.create("s", "p")
+    key = create_secret(client, "s", "p").secret_key
     response = client.post(f"/secrets/{key}", content=body)
-    assert (response.status, response.json["error"]) == (status, code)
+    assert_error(response, status, code)
     assert client.get(f"/secrets/{key}").json["attempts_left"] == 5
     assert client.reveal(key, "p").status == 200
 
@@ -145,9 +143,9 @@ def test_expired_secrets_are_swept_without_a_resident_task(
     """Creates sweep expired rows themselves, at most once per OTS_SWEEP_INTERVAL."""
     from tests.support import count_rows
 
-    client.create("s", "p", ttl=60)
+    create_secret(client, "s", "p", ttl=60)
     expiry = int(clock.now) + 60
     assert count_rows(db_url, f"expires_at = {expiry}") >= 1
     clock.advance(3601)  # past the expiry and the interval; the resident sweeper is asleep
-    client.create("trigger", "p")
+    create_secret(client, "trigger", "p")
     assert count_rows(db_url, f"expires_at = {expiry}") == 0

@@ -14,7 +14,6 @@ import secrets
 import sqlite3
 import stat
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,10 +24,13 @@ import pytest
 
 from ots import crypto, db, keyring
 from ots.config import Settings
-from ots.crypto import DecryptionError, KdfParams
+from ots.crypto import DecryptionError
+from ots.domain import KdfParams, Sealed
 from tests.support import (
     DATABASES,
+    create_secret,
     drop_postgres_database,
+    eventually,
     free_port,
     make_settings,
     new_database,
@@ -65,10 +67,9 @@ class Victim:
 
     def opens(self, ciphertext: bytes, server_key: bytes | None) -> bool:
         """Whether ``ciphertext`` opens with the link, the passphrase and ``server_key``."""
-        lookup = crypto.lookup_hash(self.secret_key, "secret")
-        key = crypto.derive_key(self.passphrase, self.secret_key, self.salt, self.kdf, server_key)
+        sealed = Sealed(self.salt, self.nonce, ciphertext, self.kdf, self.key_id)
         try:
-            crypto.unseal(key, self.nonce, ciphertext, f"ots/v1 secret {lookup}".encode())
+            crypto.open_secret(sealed, self.passphrase, self.secret_key, server_key)
         except DecryptionError:
             return False
         return True
@@ -99,7 +100,7 @@ def fresh(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Sett
 
 def read_sealed(settings: Settings, victim: Victim) -> None:
     """Copy the live row's sealed fields into ``victim``, bypassing ots."""
-    lookup = crypto.lookup_hash(victim.secret_key, "secret")
+    lookup = crypto.secret_lookup(victim.secret_key)
     query = (
         "SELECT salt, nonce, ciphertext, kdf_time_cost, kdf_memory_kib, kdf_parallelism, key_id "
         "FROM secret WHERE lookup = {}"
@@ -178,12 +179,9 @@ def create_four(base: str, settings: Settings) -> list[Victim]:
         for how in ("revealed", "burned", "destroyed", "expired"):
             secret = secrets.token_urlsafe(SECRET_CHARS)[:SECRET_CHARS]
             passphrase = secrets.token_urlsafe(12)
-            body = {"secret": secret, "passphrase": passphrase}
-            created = http.post("/generate", json={**body, "ttl": 2 if how == "expired" else 600})
-            assert created.status_code == 201, created.text
-            victim = Victim(
-                how, secret, created.json()["secret_key"], created.json()["receipt_key"], passphrase
-            )
+            ttl = 2 if how == "expired" else 600
+            created = create_secret(http, secret, passphrase, ttl=ttl)
+            victim = Victim(how, secret, created.secret_key, created.receipt_key, passphrase)
             read_sealed(settings, victim)
             victims.append(victim)
     return victims
@@ -199,15 +197,13 @@ def end_four_ways(base: str, settings: Settings, victims: list[Victim]) -> None:
         for _ in range(settings.max_attempts):
             wrong = http.post(f"/secrets/{destroyed.secret_key}", json={"passphrase": "wrong"})
             assert wrong.status_code == 403
-        deadline = time.monotonic() + 20
-        while http.get(f"/receipts/{expired.receipt_key}").json()["state"] != "expired":
-            assert time.monotonic() < deadline
-            time.sleep(0.2)
+        eventually(
+            lambda: http.get(f"/receipts/{expired.receipt_key}").json()["state"] == "expired",
+            "the receipt reads expired",
+        )
         # Expired is not yet swept: wait until the sweeper has deleted the row.
-        lookup = crypto.lookup_hash(expired.secret_key, "secret")
-        while _row_exists(settings, lookup):
-            assert time.monotonic() < deadline, "the expired secret was not swept"
-            time.sleep(0.2)
+        lookup = crypto.secret_lookup(expired.secret_key)
+        eventually(lambda: not _row_exists(settings, lookup), "the expired secret swept")
         for victim in victims:
             response = http.get(f"/secrets/{victim.secret_key}")
             assert response.status_code == 404, victim.how
@@ -244,18 +240,18 @@ def test_ended_secrets_leave_nothing_that_opens(fresh: tuple[Settings, Path]) ->
         victims = create_four(base, settings)
         live = database_files(settings, directory)
         end_four_ways(base, settings, victims)
-        ended_at = time.monotonic()
         for victim in victims:
             if settings.is_sqlite:
                 # The scan can see a ciphertext: while live, it was on disk.
                 assert found_in(live, victim), f"{victim.how}: scan saw nothing while live"
-        while True:
+
+        def scanned() -> dict[str, bytes] | None:
             files = database_files(settings, directory)
-            leftovers = {v.how: found_in(files, v) for v in victims if found_in(files, v)}
-            if not settings.is_sqlite or not leftovers:
-                break
-            assert time.monotonic() - ended_at < ERASED_WITHIN, f"still on disk: {leftovers}"
-            time.sleep(0.5)
+            if not settings.is_sqlite or not any(found_in(files, v) for v in victims):
+                return files
+            return None
+
+        files = eventually(scanned, "no ciphertext left in any SQLite file", ERASED_WITHIN)
     server_key = keyring.load(Path(settings.server_key_file))
     for victim in victims:
         for name in found_in(files, victim):
@@ -279,8 +275,9 @@ def test_wrong_passphrases_leave_no_copies_of_the_sealed_row(
         pytest.skip("SQLite rewrites pages in place; its erasure is proven above")
     with running_server(settings, directory / "server.log") as base:
         secret = secrets.token_urlsafe(SECRET_CHARS)[:SECRET_CHARS]
-        created = httpx.post(f"{base}/generate", json={"secret": secret, "passphrase": "right"})
-        victim = Victim("kept", secret, created.json()["secret_key"], "", "right")
+        with httpx.Client(base_url=base) as http:
+            created = create_secret(http, secret, "right")
+        victim = Victim("kept", secret, created.secret_key, "", "right")
         read_sealed(settings, victim)
         for _ in range(settings.max_attempts - 1):
             wrong = httpx.post(f"{base}/secrets/{victim.secret_key}", json={"passphrase": "x"})
@@ -294,7 +291,8 @@ def test_database_files_are_private(fresh: tuple[Settings, Path]) -> None:
     """Under umask 022 the database, its WAL, shm, lock and key files are all mode 0600."""
     settings, directory = fresh
     with running_server(settings, directory / "server.log") as base:
-        httpx.post(f"{base}/generate", json={"secret": "s", "passphrase": "p"})
+        with httpx.Client(base_url=base) as http:
+            create_secret(http)
         made = [p for p in directory.iterdir() if p.name != "server.log"]
         modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in made}
     assert "ots.key" in modes

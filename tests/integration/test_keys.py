@@ -10,16 +10,16 @@ import pytest
 
 from ots import keyring
 from ots.config import Settings
-from tests.support import free_port, make_settings, run_bare, run_cli, running_server
+from tests.support import (
+    create_secret,
+    free_port,
+    make_settings,
+    run_bare,
+    run_cli,
+    running_server,
+)
 
 pytestmark = pytest.mark.slow
-
-
-def create(base: str, secret: str) -> str:
-    """Store ``secret`` behind passphrase ``pw``; return its key."""
-    response = httpx.post(f"{base}/generate", json={"secret": secret, "passphrase": "pw"})
-    assert response.status_code == 201, response.text
-    return str(response.json()["secret_key"])
 
 
 def reveal(base: str, key: str) -> httpx.Response:
@@ -77,11 +77,11 @@ def test_rotation_keeps_old_secrets_and_removal_shreds_them(db_url: str, tmp_pat
     """After a rotation old secrets still open; after removing their key they are 404."""
     settings = make_settings(db_url, port=free_port(), server_key_file=str(tmp_path / "ots.key"))
     with running_server(settings, tmp_path / "one.log") as base:
-        old = [create(base, f"old-{i}") for i in range(2)]
+        old = [create_secret(base, f"old-{i}", "pw").secret_key for i in range(2)]
     old_id = keyring.load(tmp_path / "ots.key").newest.id
     assert run_cli(settings, "keys", "rotate").returncode == 0
     with running_server(settings, tmp_path / "two.log") as base:
-        new = create(base, "new")
+        new = create_secret(base, "new", "pw").secret_key
         assert reveal(base, old[0]).json() == {"secret": "old-0"}
     assert run_cli(settings, "keys", "remove", old_id).returncode == 0
     with running_server(settings, tmp_path / "three.log") as base:
@@ -102,12 +102,15 @@ def test_replicas_sharing_the_key_file_open_each_others_secrets(
     b = make_settings(db_url, port=free_port(), server_key_file=key_file)
     with running_server(b, tmp_path / "b.log") as base_b:
         with running_server(a, tmp_path / "a.log") as base_a:
-            from_a, from_b = create(base_a, "from a"), create(base_b, "from b")
+            from_a, from_b = (
+                create_secret(base_a, "from a", "pw").secret_key,
+                create_secret(base_b, "from b", "pw").secret_key,
+            )
             assert reveal(base_b, from_a).json() == {"secret": "from a"}
             assert reveal(base_a, from_b).json() == {"secret": "from b"}
         assert run_cli(a, "keys", "rotate").returncode == 0
         with running_server(a, tmp_path / "a2.log") as base_a:
-            rotated = create(base_a, "under the new key")
+            rotated = create_secret(base_a, "under the new key", "pw").secret_key
             assert reveal(base_b, rotated).json() == {"secret": "under the new key"}
 
 
@@ -118,6 +121,8 @@ def test_asgi_start_creates_the_key(tmp_path: Path, db_url: str) -> None:
     )
     log = tmp_path / "uvicorn.log"
     with running_server(settings, log, kind="uvicorn") as base:
-        assert reveal(base, create(base, "asgi")).json() == {"secret": "asgi"}
+        assert reveal(base, create_secret(base, "asgi", "pw").secret_key).json() == {
+            "secret": "asgi"
+        }
     assert stat.S_IMODE((tmp_path / "asgi.key").stat().st_mode) == 0o600
     assert log.read_text().count("created server key file") == 1

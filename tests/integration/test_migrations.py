@@ -3,25 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
 import pytest
-from sanic_testing.reusable import ReusableClient
 
 from ots import crypto, db
-from ots.app import create_app
-from tests.conftest import Client
+from ots.domain import KdfParams
+from tests.conftest import MakeClient, NewDatabase
 from tests.support import (
-    create_postgres_database,
-    drop_postgres_database,
-    free_port,
+    KINDS,
+    SERVICES_REQUIRED,
+    create_secret,
     make_settings,
     run_cli,
     settings_env,
@@ -93,11 +90,11 @@ def postgres_schema(url: str) -> Schema:
 
 
 @pytest.fixture
-def postgres_url() -> object:
+def postgres_url(new_db: NewDatabase) -> str:
     """A fresh, empty PostgreSQL database."""
-    url = create_postgres_database()
-    yield url
-    drop_postgres_database(url)
+    if not SERVICES_REQUIRED:
+        pytest.skip("OTS_TEST_DATABASES leaves PostgreSQL out")
+    return new_db("postgres")
 
 
 def test_both_histories_reach_the_same_schema(tmp_path: Path, postgres_url: str) -> None:
@@ -131,30 +128,23 @@ def test_migrate_is_idempotent(tmp_path: Path) -> None:
     assert "applied migrations" not in second.stderr
 
 
-@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
-def test_concurrent_cold_starts_migrate_once(tmp_path: Path, kind: str) -> None:
+@pytest.mark.parametrize("kind", KINDS)
+def test_concurrent_cold_starts_migrate_once(kind: str, new_db: NewDatabase) -> None:
     """Four processes migrating one empty database at once all succeed; it is migrated once."""
-    url = (
-        f"sqlite://{tmp_path / 'cold.sqlite3'}" if kind == "sqlite" else create_postgres_database()
-    )
-    try:
-        env = settings_env(make_settings(url))
-        procs = [
-            subprocess.Popen(
-                [sys.executable, "-m", "ots.cli", "migrate"],
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-            for _ in range(4)
-        ]
-        outputs = [p.communicate(timeout=120) for p in procs]
-        assert [p.returncode for p in procs] == [0] * 4, outputs
-        assert sum("applied migrations" in err for _, err in outputs) == 1
-    finally:
-        if kind == "postgres":
-            drop_postgres_database(url)
+    env = settings_env(make_settings(new_db(kind)))
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "ots.cli", "migrate"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    outputs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0] * 4, outputs
+    assert sum("applied migrations" in err for _, err in outputs) == 1
 
 
 MIGRATE_TO = """
@@ -210,30 +200,31 @@ def _execute(url: str, sql: str, row: tuple[object, ...]) -> None:
     asyncio.run(execute())
 
 
-@contextlib.contextmanager
-def upgraded_client(url: str, migration: str, name: str) -> Iterator[Client]:
-    """Migrate ``url`` to the head (applying ``migration``), then serve it to a client."""
+def upgrade(url: str, migration: str) -> str:
+    """Migrate ``url`` to the head, checking that ``migration`` was applied; return ``url``."""
     upgraded = run_cli(make_settings(url), "migrate")
     assert upgraded.returncode == 0, upgraded.stderr
     assert migration in upgraded.stderr
-    app = create_app(make_settings(url), name=name)
-    with ReusableClient(app, port=free_port()) as inner:
-        yield Client(inner)
+    return url
 
 
 def _insert_old_secret(url: str, secret: str, passphrase: str, failures: int = 0) -> str:
     """Store a secret the way releases before the server key did; return its key."""
     key = crypto.new_key()
-    lookup = crypto.lookup_hash(key, "secret")
-    salt = crypto.new_salt()
-    kdf = crypto.KdfParams(1, 8, 1)
-    nonce, ciphertext = crypto.seal(
-        crypto.derive_key(passphrase, key, salt, kdf),
-        secret.encode(),
-        f"ots/v1 secret {lookup}".encode(),
-    )
+    sealed = crypto.seal_secret(secret.encode(), passphrase, key, KdfParams(1, 8, 1), None, None)
     now = int(time.time())
-    row = (lookup, salt, nonce, ciphertext, 1, 8, 1, failures, now, now + 3600)
+    row = (
+        crypto.secret_lookup(key),
+        sealed.salt,
+        sealed.nonce,
+        sealed.ciphertext,
+        1,
+        8,
+        1,
+        failures,
+        now,
+        now + 3600,
+    )
     columns = (
         "lookup, salt, nonce, ciphertext, kdf_time_cost, kdf_memory_kib, kdf_parallelism, "
         "failed_attempts, created_at, expires_at"
@@ -251,8 +242,8 @@ def _insert_receipt(url: str, secret_key: str, failures: int) -> str:
         "INSERT INTO receipt (lookup, secret_lookup, state, created_at, expires_at, "
         "revealed_at, failed_attempts, purge_at) VALUES (?, ?, 'pending', ?, ?, NULL, ?, ?)",
         (
-            crypto.lookup_hash(receipt_key, "receipt"),
-            crypto.lookup_hash(secret_key, "secret"),
+            crypto.receipt_lookup(receipt_key),
+            crypto.secret_lookup(secret_key),
             now,
             now + 3600,
             failures,
@@ -262,46 +253,42 @@ def _insert_receipt(url: str, secret_key: str, failures: int) -> str:
     return receipt_key
 
 
-@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
-def test_upgrade_keeps_secrets_stored_before_receipts(tmp_path: Path, kind: str) -> None:
+@pytest.mark.parametrize("kind", KINDS)
+def test_upgrade_keeps_secrets_stored_before_receipts(
+    tmp_path: Path, kind: str, new_db: NewDatabase, make_client: MakeClient
+) -> None:
     """Secrets stored under the first schema still reveal after the receipts migration."""
-    url = f"sqlite://{tmp_path / 'old.sqlite3'}" if kind == "sqlite" else create_postgres_database()
-    try:
-        _migrate_to(url, tmp_path / "v0", 1)
-        assert "receipt" not in (sqlite_schema(url) if kind == "sqlite" else postgres_schema(url))
-        kept = _insert_old_secret(url, "from before", "pw")
-        guarded = _insert_old_secret(url, "also old", "pw", failures=1)
-        with upgraded_client(url, "1_", f"ots_upgrade_{kind}") as client:
-            assert client.get(f"/secrets/{kept}").json["state"] == "pending"
-            assert client.reveal(kept, "pw").json == {"secret": "from before"}
-            assert client.reveal(kept, "pw").status == 404
-            assert client.get(f"/secrets/{guarded}").json["attempts_left"] == 4
-            wrong = client.reveal(guarded, "nope")
-            assert (wrong.status, wrong.json["attempts_left"]) == (403, 3)
-            assert client.reveal(guarded, "pw").json == {"secret": "also old"}
-            assert client.create()
-    finally:
-        if kind == "postgres":
-            drop_postgres_database(url)
+    url = new_db(kind)
+    _migrate_to(url, tmp_path / "v0", 1)
+    assert "receipt" not in (sqlite_schema(url) if kind == "sqlite" else postgres_schema(url))
+    kept = _insert_old_secret(url, "from before", "pw")
+    guarded = _insert_old_secret(url, "also old", "pw", failures=1)
+    client = make_client(upgrade(url, "1_"))
+    assert client.get(f"/secrets/{kept}").json["state"] == "pending"
+    assert client.reveal(kept, "pw").json == {"secret": "from before"}
+    assert client.reveal(kept, "pw").status == 404
+    assert client.get(f"/secrets/{guarded}").json["attempts_left"] == 4
+    wrong = client.reveal(guarded, "nope")
+    assert (wrong.status, wrong.json["attempts_left"]) == (403, 3)
+    assert client.reveal(guarded, "pw").json == {"secret": "also old"}
+    assert create_secret(client)
 
 
-@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
-def test_upgrade_keeps_secrets_sealed_without_a_server_key(tmp_path: Path, kind: str) -> None:
+@pytest.mark.parametrize("kind", KINDS)
+def test_upgrade_keeps_secrets_sealed_without_a_server_key(
+    tmp_path: Path, kind: str, new_db: NewDatabase, make_client: MakeClient
+) -> None:
     """Secrets (and receipts) of the release before server keys reveal after the upgrade."""
-    url = f"sqlite://{tmp_path / 'old.sqlite3'}" if kind == "sqlite" else create_postgres_database()
-    try:
-        _migrate_to(url, tmp_path / "v1", 2)
-        key = _insert_old_secret(url, "sealed by v1", "pw", failures=2)
-        receipt = _insert_receipt(url, key, failures=2)
-        with upgraded_client(url, "2_", f"ots_upgrade_v1_{kind}") as client:
-            assert client.get(f"/secrets/{key}").json["attempts_left"] == 3
-            assert client.reveal(key, "nope").json["attempts_left"] == 2
-            assert client.reveal(key, "pw").json == {"secret": "sealed by v1"}
-            assert client.get(f"/receipts/{receipt}").json["state"] == "revealed"
-            assert client.get(f"/receipts/{receipt}").json["failed_attempts"] == 3
-    finally:
-        if kind == "postgres":
-            drop_postgres_database(url)
+    url = new_db(kind)
+    _migrate_to(url, tmp_path / "v1", 2)
+    key = _insert_old_secret(url, "sealed by v1", "pw", failures=2)
+    receipt = _insert_receipt(url, key, failures=2)
+    client = make_client(upgrade(url, "2_"))
+    assert client.get(f"/secrets/{key}").json["attempts_left"] == 3
+    assert client.reveal(key, "nope").json["attempts_left"] == 2
+    assert client.reveal(key, "pw").json == {"secret": "sealed by v1"}
+    assert client.get(f"/receipts/{receipt}").json["state"] == "revealed"
+    assert client.get(f"/receipts/{receipt}").json["failed_attempts"] == 3
 
 
 def test_postgres_vacuums_ended_secrets_promptly(postgres_url: str) -> None:

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import json
 import signal
-import statistics
 import subprocess
 import sys
 import time
@@ -50,16 +49,13 @@ async def _burst(base: str, requests: list[tuple[str, dict[str, str]]]) -> list[
         return await asyncio.gather(*(http.post(path, json=body) for path, body in requests))
 
 
-async def _probe_health(base: str, stop: asyncio.Event) -> list[float]:
-    latencies = []
-    async with httpx.AsyncClient(base_url=base, timeout=5) as http:
+async def _probe_health(base: str, stop: asyncio.Event) -> list[int]:
+    statuses = []
+    async with httpx.AsyncClient(base_url=base, timeout=30) as http:
         while not stop.is_set():
-            started = time.monotonic()
-            response = await http.get("/health")
-            assert response.status_code == 200
-            latencies.append(time.monotonic() - started)
+            statuses.append((await http.get("/health")).status_code)
             await asyncio.sleep(0.02)
-    return latencies
+    return statuses
 
 
 def _shed_properly(responses: list[httpx.Response], success: int) -> None:
@@ -75,13 +71,15 @@ def test_a_burst_far_beyond_capacity_is_shed_never_failed(db_url: str, tmp_path:
     """300 concurrent creates, then 300 concurrent reveals, at the production argon2 cost.
 
     Every answer is a success or 503 overloaded with Retry-After (no 500),
-    /health keeps answering fast, and every created secret reveals afterwards.
+    /health keeps answering 200 all along, and every created secret reveals
+    afterwards. (How fast /health answers under load is measured by the
+    benchmark, README: a test asserts no timing.)
     """
     settings = production_cost(db_url)
     log = tmp_path / "server.log"
     with running_server(settings, log) as base:
 
-        async def main() -> tuple[list[httpx.Response], list[httpx.Response], list[float]]:
+        async def main() -> tuple[list[httpx.Response], list[httpx.Response], list[int]]:
             stop = asyncio.Event()
             probe = asyncio.create_task(_probe_health(base, stop))
             body = {"secret": "burst", "passphrase": "pw"}
@@ -105,27 +103,27 @@ def test_a_burst_far_beyond_capacity_is_shed_never_failed(db_url: str, tmp_path:
     output = log.read_text()
     assert "Traceback" not in output
     assert " 500 " not in output
-    # Loose bounds (the 50 ms target is measured by the benchmark, README): argon2
-    # on the event loop, or /health queued behind the hashes, would fail them.
-    summary = f"/health p50 {statistics.median(health):.3f}s max {max(health):.3f}s"
-    assert statistics.median(health) < 0.1, summary
-    assert max(health) < 2.0, summary
+    assert health, "/health was never asked during the burst"
+    assert set(health) == {200}
 
 
 async def _trickle(
     base: str, head: bytes, pieces: list[bytes], every: float
-) -> tuple[int, dict[str, object], float]:
+) -> tuple[int, dict[str, object], int]:
+    # Returns the status, the body, and how many pieces were sent before the answer.
     host, port = base.removeprefix("http://").split(":")
     reader, writer = await asyncio.open_connection(host, int(port))
-    started = time.monotonic()
+    sent = 0
 
     async def send() -> None:
+        nonlocal sent
         try:
             writer.write(head)
             for piece in pieces:
                 await asyncio.sleep(every)
                 writer.write(piece)
                 await writer.drain()
+                sent += 1
         except ConnectionError:
             pass
 
@@ -141,10 +139,9 @@ async def _trickle(
     finally:
         sending.cancel()
         writer.close()
-    elapsed = time.monotonic() - started
     head_part, _, body = answer.partition(b"\r\n\r\n")
     status = int(head_part.split()[1]) if head_part else 0
-    return status, json.loads(body) if body else {}, elapsed
+    return status, json.loads(body) if body else {}, sent
 
 
 @pytest.fixture(scope="module")
@@ -177,11 +174,16 @@ SLOW = {
 def test_slow_clients_are_cut_at_the_request_timeout(
     strict: str, head: bytes, pieces: list[bytes]
 ) -> None:
-    """Trickling headers or a body keeps no connection beyond OTS_REQUEST_TIMEOUT: 408."""
-    status, body, elapsed = asyncio.run(_trickle(strict, head, pieces, every=0.5))
+    """Trickling headers or a body keeps no connection beyond OTS_REQUEST_TIMEOUT: 408.
+
+    Each piece alone arrives well within the timeout, so a timer restarted by
+    every byte would never fire: the answer coming before the client ran out of
+    pieces (15 s of them, against a 2 s timeout) is the proof.
+    """
+    status, body, sent = asyncio.run(_trickle(strict, head, pieces, every=0.5))
     assert status == 408
     assert body["error"] == "request_timeout"
-    assert elapsed < 2 + 3, f"held for {elapsed:.1f}s"
+    assert sent < len(pieces), "the server waited for the whole trickle"
 
 
 def test_oversized_headers_are_431(strict: str) -> None:
@@ -231,7 +233,6 @@ def test_a_stop_at_any_moment_of_the_start_ends_cleanly(db_url: str, tmp_path: P
             else:
                 wait_until_healthy(base, proc)
                 time.sleep(0.5 if point == "ready+0.5" else 0)
-            sent = time.monotonic()
             proc.send_signal(signal.SIGTERM)
             try:
                 code = proc.wait(timeout=5)
@@ -241,7 +242,6 @@ def test_a_stop_at_any_moment_of_the_start_ends_cleanly(db_url: str, tmp_path: P
                 pytest.fail(f"SIGTERM at {point}: still running after 5 s")
         output = log.read_text()
         assert code == 0, (point, output[-2000:])
-        assert time.monotonic() - sent < 5
         if isinstance(point, str):
             # A stop once serving is quiet. (One landing while a worker is half
             # started may still print that worker's start-up traceback: noise

@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +19,8 @@ from ots import db
 from ots.config import Settings
 from tests.support import (
     count_rows,
+    create_secret,
+    eventually,
     free_port,
     make_settings,
     running_server,
@@ -31,9 +32,9 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def server_settings(db_url: str) -> Settings:
+def server_settings(migrated_db: str) -> Settings:
     """Settings for a two-worker server on the session database."""
-    return make_settings(db_url, port=free_port(), workers=2)
+    return make_settings(migrated_db, port=free_port(), workers=2)
 
 
 @pytest.fixture(scope="module")
@@ -44,19 +45,6 @@ def server(
     log = tmp_path_factory.mktemp("server") / "server.log"
     with running_server(server_settings, log) as base:
         yield base, log
-
-
-def create_both(base: str, secret: str, passphrase: str) -> tuple[str, str]:
-    """Store a secret through HTTP; return its secret key and receipt key."""
-    response = httpx.post(f"{base}/generate", json={"secret": secret, "passphrase": passphrase})
-    assert response.status_code == 201, response.text
-    body = response.json()
-    return str(body["secret_key"]), str(body["receipt_key"])
-
-
-def create(base: str, secret: str, passphrase: str) -> str:
-    """Store a secret through HTTP; return its key."""
-    return create_both(base, secret, passphrase)[0]
 
 
 async def _race(base: str, key: str, passphrase: str, clients: int) -> list[httpx.Response]:
@@ -72,7 +60,7 @@ def test_concurrent_reveals_exactly_one_wins(server: tuple[str, Path]) -> None:
     """However many clients race on two workers, exactly one gets 200, the rest 404."""
     base, _ = server
     for round_ in range(5):
-        key = create(base, f"race-{round_}", "pw")
+        key = create_secret(base, f"race-{round_}", "pw").secret_key
         responses = asyncio.run(_race(base, key, "pw", clients=16))
         statuses = sorted(r.status_code for r in responses)
         assert statuses == [200] + [404] * 15
@@ -83,7 +71,7 @@ def test_concurrent_reveals_exactly_one_wins(server: tuple[str, Path]) -> None:
 def test_concurrent_wrong_passphrases_lose_no_update(server: tuple[str, Path]) -> None:
     """Ten racing wrong passphrases: five 403s counting 4..0, then the secret is gone."""
     base, _ = server
-    key = create(base, "guarded", "right")
+    key = create_secret(base, "guarded", "right").secret_key
     responses = asyncio.run(_race(base, key, "wrong", clients=10))
     left = sorted(r.json()["attempts_left"] for r in responses if r.status_code == 403)
     assert left == [0, 1, 2, 3, 4]
@@ -108,7 +96,8 @@ def test_burn_racing_reveals_has_one_winner(server: tuple[str, Path]) -> None:
         return burned.status_code, [r.status_code for r in reveals], state
 
     for _ in range(8):
-        key, receipt = create_both(base, "contested", "pw")
+        created = create_secret(base, "contested", "pw")
+        key, receipt = created.secret_key, created.receipt_key
         burn_status, reveal_statuses, state = asyncio.run(race(key, receipt))
         if burn_status == 200:
             assert reveal_statuses == [404, 404, 404]
@@ -135,7 +124,8 @@ def test_right_passphrase_racing_wrong_ones_is_consistent(server: tuple[str, Pat
         return right, wrong, state
 
     for _ in range(6):
-        key, receipt = create_both(base, "contested", "pw")
+        created = create_secret(base, "contested", "pw")
+        key, receipt = created.secret_key, created.receipt_key
         right, wrong, state = asyncio.run(race(key, receipt))
         assert set(wrong) <= {403, 404}
         if right == 200:
@@ -184,9 +174,9 @@ def test_nothing_readable_at_rest_or_in_logs(
 ) -> None:
     """The raw database and the server output hold no secret, passphrase or key."""
     base, log = server
-    pairs = [create_both(base, f"{MARK_SECRET}-{i}", MARK_PASSPHRASE) for i in range(4)]
-    keys = [key for key, _ in pairs]
-    receipts = [receipt for _, receipt in pairs]
+    pairs = [create_secret(base, f"{MARK_SECRET}-{i}", MARK_PASSPHRASE) for i in range(4)]
+    keys = [created.secret_key for created in pairs]
+    receipts = [created.receipt_key for created in pairs]
     httpx.get(f"{base}/secrets/{keys[0]}")
     httpx.get(f"{base}/receipts/{receipts[0]}")
     httpx.post(f"{base}/receipts/{receipts[3]}/burn")
@@ -218,7 +208,7 @@ def test_created_secret_survives_the_server_dying(
         )
         try:
             wait_until_healthy(base, proc)
-            key = create(base, "durable", "pw")
+            key = create_secret(base, "durable", "pw").secret_key
         finally:
             os.killpg(proc.pid, sig)
             proc.wait(timeout=30)
@@ -246,10 +236,10 @@ def test_workers_sweep_expired_secrets_in_the_background(db_url: str, tmp_path: 
             for c in created
         )
         assert count_rows(db_url, f"expires_at <= {last_expiry}") >= 3
-        deadline = time.monotonic() + 15
-        while count_rows(db_url, f"expires_at <= {last_expiry}"):
-            assert time.monotonic() < deadline, "expired secrets were not swept"
-            time.sleep(0.2)
+        eventually(
+            lambda: not count_rows(db_url, f"expires_at <= {last_expiry}"),
+            "expired secrets swept",
+        )
         assert "Traceback" not in (tmp_path / "sweep.log").read_text()
 
 

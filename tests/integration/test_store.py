@@ -1,4 +1,10 @@
-"""The store on both databases: exactly-once claims, lost-update-free failures, sweeping."""
+"""The store contract, held by TortoiseStore on both databases and by the in-memory fake.
+
+Exactly-once claims, lost-update-free failures, receipts, sweeping and totals:
+what the service relies on. The fake runs the same tests, so the service
+tests that use it (tests/unit/test_service.py) prove something about the real
+thing.
+"""
 
 from __future__ import annotations
 
@@ -6,31 +12,55 @@ import asyncio
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 
-from ots import db, store
-from ots.crypto import KdfParams, Sealed
+from ots import db
+from ots.domain import KdfParams, Sealed, State
 from ots.errors import UnavailableError
-from tests.support import make_settings
+from ots.service import SecretStore
+from ots.store import TortoiseStore
+from tests.conftest import Migrated
+from tests.fakes import MemoryStore
+from tests.support import DATABASES, empty_database, make_settings
 
 T = TypeVar("T")
 NOW = 1_800_000_000
 RETENTION = 100
+Body = Callable[[SecretStore], Awaitable[T]]
 
 
-def run(db_url: str, body: Callable[[], Awaitable[T]]) -> T:
-    """Run ``body`` with Tortoise open on ``db_url``."""
+@dataclass
+class Backend:
+    """A store and the way to run a test body against it."""
 
-    async def main() -> T:
-        context = await db.open_database(make_settings(db_url))
-        try:
-            return await body()
-        finally:
-            await db.close_database(context)
+    store: SecretStore
+    database_url: str | None
 
-    return asyncio.run(main())
+    def run(self, body: Body[T]) -> T:
+        """Run ``body(store)``, with Tortoise open on the database if there is one."""
+
+        async def main() -> T:
+            if self.database_url is None:
+                return await body(self.store)
+            context = await db.open_database(make_settings(self.database_url))
+            try:
+                return await body(self.store)
+            finally:
+                await db.close_database(context)
+
+        return asyncio.run(main())
+
+
+@pytest.fixture(params=["memory", *DATABASES])
+def backend(request: pytest.FixtureRequest, migrated: Migrated) -> Backend:
+    """The fake, then the real store on each database kind, emptied for the test."""
+    if request.param == "memory":
+        return Backend(MemoryStore(), None)
+    url = migrated(request.param)
+    empty_database(url)
+    return Backend(TortoiseStore(), url)
 
 
 @dataclass
@@ -42,149 +72,179 @@ class Row:
     receipt: str
 
 
-async def insert(expires_at: int = NOW + 60) -> Row:
+SEALED = Sealed(b"s" * 16, b"n" * 12, b"ciphertext", KdfParams(1, 8, 1), "k1")
+
+
+async def insert(store: SecretStore, expires_at: int = NOW + 60) -> Row:
     """Insert a dummy sealed secret with its receipt."""
     lookup, receipt = secrets.token_hex(32), secrets.token_hex(32)
-    sealed = Sealed(b"s" * 16, b"n" * 12, b"ciphertext", KdfParams(1, 8, 1))
     await store.insert_secret(
         lookup=lookup,
         receipt_lookup=receipt,
-        sealed=sealed,
+        sealed=SEALED,
         created_at=NOW,
         expires_at=expires_at,
         purge_at=expires_at + RETENTION,
     )
     found = await store.find_live(lookup, min(NOW, expires_at - 1))
     assert found is not None
-    assert found.sealed == sealed
+    assert found.sealed == SEALED
     return Row(found.id, lookup, receipt)
 
 
-async def claim(row: Row, now: int = NOW) -> bool:
+async def claim(store: SecretStore, row: Row, now: int = NOW) -> bool:
     """Claim ``row`` as a reader would."""
     return await store.claim(row.id, row.lookup, now, now + RETENTION)
 
 
-async def fail(row: Row, now: int = NOW, max_attempts: int = 5) -> int | None:
+async def fail(store: SecretStore, row: Row, now: int = NOW, limit: int = 5) -> int | None:
     """Record one wrong passphrase on ``row``."""
-    return await store.record_failure(row.id, row.lookup, now, max_attempts, now + RETENTION)
+    return await store.record_failure(
+        row.id, row.lookup, now, destroy_at=limit, destroyed_as=State.BURNED, purge_at=now + 1
+    )
 
 
-def test_claim_is_exactly_once_under_concurrency(db_url: str) -> None:
+def test_claim_is_exactly_once_under_concurrency(backend: Backend) -> None:
     """Of 25 concurrent claims on one secret, exactly one wins."""
 
-    async def body() -> list[bool]:
-        row = await insert()
-        return await asyncio.gather(*(claim(row) for _ in range(25)))
+    async def body(store: SecretStore) -> list[bool]:
+        row = await insert(store)
+        return await asyncio.gather(*(claim(store, row) for _ in range(25)))
 
-    assert sorted(run(db_url, body)) == [False] * 24 + [True]
+    assert sorted(backend.run(body)) == [False] * 24 + [True]
 
 
-def test_expired_secret_cannot_be_claimed_or_found(db_url: str) -> None:
+def test_expired_secret_cannot_be_claimed_or_found(backend: Backend) -> None:
     """Expiry is checked in the statements themselves, not by a sweeper."""
 
-    async def body() -> tuple[bool, int | None]:
-        row = await insert(expires_at=NOW + 1)
-        return await claim(row, NOW + 1), await fail(row, NOW + 1)
+    async def body(store: SecretStore) -> tuple[bool, int | None, Any]:
+        row = await insert(store, expires_at=NOW + 1)
+        return (
+            await claim(store, row, NOW + 1),
+            await fail(store, row, NOW + 1),
+            await store.find_live(row.lookup, NOW + 1),
+        )
 
-    assert run(db_url, body) == (False, None)
+    assert backend.run(body) == (False, None, None)
 
 
-def test_failures_are_counted_without_lost_updates(db_url: str) -> None:
-    """Concurrent failures each get their own count; the max-th destroys the secret."""
+def test_failures_are_counted_without_lost_updates(backend: Backend) -> None:
+    """Concurrent failures each get their own count; the limit-th destroys the secret."""
 
-    async def body() -> tuple[list[int | None], bool]:
-        row = await insert()
-        counts = await asyncio.gather(*(fail(row) for _ in range(8)))
-        return list(counts), await claim(row)
+    async def body(store: SecretStore) -> tuple[list[int | None], bool, Any]:
+        row = await insert(store)
+        counts = await asyncio.gather(*(fail(store, row) for _ in range(8)))
+        return list(counts), await claim(store, row), await store.find_receipt(row.receipt, NOW)
 
-    counts, claimed = run(db_url, body)
+    counts, claimed, receipt = backend.run(body)
     assert sorted(c for c in counts if c is not None) == [1, 2, 3, 4, 5]
     assert counts.count(None) == 3
     assert claimed is False
+    assert (receipt.state, receipt.failed_attempts) == (State.BURNED, 5)
 
 
-def test_sweep_removes_only_expired_in_batches(db_url: str) -> None:
+def test_the_destroyed_state_is_the_callers(backend: Backend) -> None:
+    """What a destroyed secret's receipt reads is the caller's decision, not the store's."""
+
+    async def body(store: SecretStore) -> Any:
+        row = await insert(store)
+        await store.record_failure(
+            row.id, row.lookup, NOW, destroy_at=1, destroyed_as=State.REVEALED, purge_at=NOW + 1
+        )
+        return await store.find_receipt(row.receipt, NOW)
+
+    assert backend.run(body).state is State.REVEALED
+
+
+def test_sweep_removes_only_expired_in_batches(backend: Backend) -> None:
     """A sweep deletes at most one batch, and never a live secret."""
 
-    async def body() -> tuple[int, int, int, bool]:
-        await store.sweep_expired(NOW + 10**9, 10**6)  # start from a clean table
-        expired = [await insert(expires_at=NOW - 1) for _ in range(5)]
-        live = await insert(expires_at=NOW + 3600)
-        first = await store.sweep_expired(NOW, 3)
-        second = await store.sweep_expired(NOW, 3)
-        third = await store.sweep_expired(NOW, 3)
-        del expired
-        return first, second, third, await claim(live)
+    async def body(store: SecretStore) -> tuple[int, int, int, bool]:
+        for _ in range(5):
+            await insert(store, expires_at=NOW - 1)
+        live = await insert(store, expires_at=NOW + 3600)
+        first = await store.delete_expired_secrets(NOW, 3)
+        second = await store.delete_expired_secrets(NOW, 3)
+        third = await store.delete_expired_secrets(NOW, 3)
+        return first, second, third, await claim(store, live)
 
-    assert run(db_url, body) == (3, 2, 0, True)
-
-
-def test_unreachable_database_is_unavailable() -> None:
-    """A refused connection surfaces as UnavailableError, never a driver error."""
-    url = "postgres://postgres@127.0.0.1:1/none"
-
-    async def body() -> None:
-        await store.ping()
-
-    with pytest.raises(UnavailableError) as caught:
-        run(url, body)
-    assert caught.value.status == 503
-    assert caught.value.retry_after
+    assert backend.run(body) == (3, 2, 0, True)
 
 
-def test_burn_and_claim_race_has_one_winner(db_url: str) -> None:
+def test_burn_and_claim_race_has_one_winner(backend: Backend) -> None:
     """A burn racing reveals: exactly one succeeds and the receipt tells which."""
 
-    async def body() -> list[tuple[bool, bool, str]]:
+    async def body(store: SecretStore) -> list[tuple[bool, bool, State]]:
         outcomes = []
         for _ in range(10):
-            row = await insert()
+            row = await insert(store)
             burned, *claims = await asyncio.gather(
-                store.burn(row.receipt, NOW, NOW + RETENTION), claim(row), claim(row)
+                store.burn(row.receipt, NOW, NOW + RETENTION),
+                claim(store, row),
+                claim(store, row),
             )
             receipt = await store.find_receipt(row.receipt, NOW)
             assert receipt is not None
             outcomes.append((bool(burned), any(claims), receipt.state))
         return outcomes
 
-    for burned, claimed, state in run(db_url, body):
+    for burned, claimed, state in backend.run(body):
         assert burned != claimed
-        assert state == ("burned" if burned else "revealed")
+        assert state is (State.BURNED if burned else State.REVEALED)
 
 
-def test_receipts_follow_the_secret_and_are_purged(db_url: str) -> None:
-    """Failures are mirrored, destruction reads burned, and purging honours purge_at."""
+def test_receipts_follow_the_secret_and_are_purged(backend: Backend) -> None:
+    """Failures are mirrored, the revealed time is kept, and purging honours purge_at."""
 
-    async def body() -> None:
-        row = await insert()
-        await fail(row, max_attempts=2)
+    async def body(store: SecretStore) -> None:
+        row = await insert(store)
+        await fail(store, row)
+        assert await store.failed_attempts(row.lookup) == 1
         receipt = await store.find_receipt(row.receipt, NOW)
         assert receipt is not None
-        assert (receipt.state, receipt.failed_attempts) == ("pending", 1)
-        await fail(row, max_attempts=2)
+        assert (receipt.state, receipt.failed_attempts) == (State.PENDING, 1)
+        assert await claim(store, row, NOW + 5)
         receipt = await store.find_receipt(row.receipt, NOW)
         assert receipt is not None
-        assert (receipt.state, receipt.failed_attempts) == ("burned", 2)
-        assert await store.find_receipt(row.receipt, NOW + RETENTION) is None
-        await store.purge_receipts(NOW + 10**9, 10**6)
+        assert (receipt.state, receipt.revealed_at) == (State.REVEALED, NOW + 5)
+        assert await store.find_receipt(row.receipt, NOW + 5 + RETENTION) is None
+        assert await store.delete_purged_receipts(NOW + 5 + RETENTION, 10) == 1
         assert await store.find_receipt(row.receipt, NOW) is None
         assert await store.burn(row.receipt, NOW, NOW) is False
 
-    run(db_url, body)
+    backend.run(body)
 
 
-def test_usage_counts_live_secrets_their_bytes_and_all_receipts(db_url: str) -> None:
+def test_totals_count_live_secrets_their_bytes_and_all_receipts(backend: Backend) -> None:
     """The quota's source: live rows, their ciphertext bytes, and every receipt kept."""
 
-    async def body() -> tuple[tuple[int, int, int], tuple[int, int, int]]:
-        before = await store.usage(NOW)
-        await insert()
-        await insert(expires_at=NOW - 1)  # expired: its receipt still counts, its bytes not
-        after = await store.usage(NOW)
-        return before, after
+    async def body(store: SecretStore) -> Any:
+        await insert(store)
+        await insert(store, expires_at=NOW - 1)  # expired: its receipt still counts, its bytes not
+        return await store.totals(NOW)
 
-    before, after = run(db_url, body)
-    assert after[0] - before[0] == 1
-    assert after[1] - before[1] == len(b"ciphertext")
-    assert after[2] - before[2] == 2
+    totals = backend.run(body)
+    assert (totals.live_secrets, totals.ciphertext_bytes, totals.receipts) == (
+        1,
+        len(SEALED.ciphertext),
+        2,
+    )
+
+
+def test_erasing_and_pinging_answer(backend: Backend) -> None:
+    """An erase pass with nothing pending completes; a ping of a live store returns."""
+
+    async def body(store: SecretStore) -> bool:
+        await store.ping()
+        return await store.erase_ended()
+
+    assert backend.run(body) is True
+
+
+def test_unreachable_database_is_unavailable() -> None:
+    """A refused connection surfaces as UnavailableError, never a driver error."""
+    backend = Backend(TortoiseStore(), "postgres://postgres@127.0.0.1:1/none")
+    with pytest.raises(UnavailableError) as caught:
+        backend.run(lambda store: store.ping())
+    assert caught.value.status == 503
+    assert caught.value.retry_after

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import subprocess
 import sys
@@ -10,7 +11,8 @@ import pytest
 
 from ots import crypto
 from ots.config import Settings
-from ots.crypto import Concealed, DecryptionError, KdfParams
+from ots.crypto import Concealed, DecryptionError
+from ots.domain import KdfParams
 
 CHEAP = KdfParams(time_cost=1, memory_kib=8, parallelism=1)
 
@@ -34,20 +36,63 @@ class TestKeys:
 
 
 class TestLookupHash:
-    """lookup_hash."""
+    """secret_lookup and receipt_lookup."""
 
     def test_is_stable_and_hides_the_key(self) -> None:
         """Same key, same hash; the hash does not contain the key."""
         key = crypto.new_key()
-        digest = crypto.lookup_hash(key, "secret")
-        assert digest == crypto.lookup_hash(key, "secret")
+        digest = crypto.secret_lookup(key)
+        assert digest == crypto.secret_lookup(key)
         assert key not in digest
         assert len(digest) == 64
 
     def test_purposes_are_separated(self) -> None:
         """A secret key and a receipt key with the same text hash differently."""
         key = crypto.new_key()
-        assert crypto.lookup_hash(key, "secret") != crypto.lookup_hash(key, "receipt")
+        assert crypto.secret_lookup(key) != crypto.receipt_lookup(key)
+
+    def test_format_is_pinned(self) -> None:
+        """The stored format: sha256 of the label, purpose and key (changing it loses rows)."""
+        assert crypto.secret_lookup("k" * 32) == (
+            hashlib.sha256(b"ots/v1 secret\0" + b"k" * 32).hexdigest()
+        )
+
+
+WRONG_OPENERS = {
+    "passphrase": ("nope", None, None),
+    "server-key": (None, b"t" * 32, None),
+    "no-server-key": (None, None, "none"),
+    "other-row": (None, None, "row"),
+}
+
+
+class TestSealedSecret:
+    """seal_secret and open_secret: the whole format of a stored secret."""
+
+    SERVER_KEY = b"s" * 32
+
+    def test_round_trip_with_and_without_a_server_key(self) -> None:
+        """v2 (server key) and v1 (none) both open with what sealed them."""
+        for server_key, key_id in ((self.SERVER_KEY, "k1"), (None, None)):
+            key = crypto.new_key()
+            sealed = crypto.seal_secret(b"hello", "pw", key, CHEAP, server_key, key_id)
+            assert sealed.key_id == key_id
+            assert b"hello" not in sealed.ciphertext
+            assert crypto.open_secret(sealed, "pw", key, server_key) == b"hello"
+
+    @pytest.mark.parametrize(
+        ("passphrase", "server_key", "change"), WRONG_OPENERS.values(), ids=WRONG_OPENERS
+    )
+    def test_anything_else_does_not_open_it(
+        self, passphrase: str | None, server_key: bytes | None, change: str | None
+    ) -> None:
+        """A wrong passphrase or server key, or the ciphertext moved to another row, fails."""
+        key = crypto.new_key()
+        sealed = crypto.seal_secret(b"hello", "pw", key, CHEAP, self.SERVER_KEY, "k1")
+        opener = key if change != "row" else crypto.new_key()
+        used_key = server_key or (None if change == "none" else self.SERVER_KEY)
+        with pytest.raises(DecryptionError):
+            crypto.open_secret(sealed, passphrase or "pw", opener, used_key)
 
 
 class TestSealing:

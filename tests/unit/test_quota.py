@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from ots.domain import StoredTotals
 from ots.quota import ROW_BYTES, StorageGauge, Usage
 
 
@@ -14,12 +15,12 @@ class SlowCount:
         """Not asked yet."""
         self.calls = 0
 
-    async def __call__(self, now: int) -> tuple[int, int, int]:
+    async def __call__(self, now: int) -> StoredTotals:
         """Two live secrets of 100 bytes each, three receipts."""
         del now
         self.calls += 1
         await asyncio.sleep(0.05)
-        return 2, 200, 3
+        return StoredTotals(live_secrets=2, ciphertext_bytes=200, receipts=3)
 
 
 def test_concurrent_creates_share_one_count() -> None:

@@ -3,26 +3,42 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
+import pytest
+
+from ots.domain import Swept
 from ots.errors import UnavailableError
 from ots.tasks import sweep_forever
 
 
-def test_sweeper_keeps_going_through_database_errors() -> None:
-    """A failing sweep is logged and retried on the next tick; the loop never dies."""
+def test_sweeper_keeps_going_through_any_failure(caplog: pytest.LogCaptureFixture) -> None:
+    """A failing sweep, expected or a bug, is logged and retried; only cancelling ends it."""
+    caplog.set_level(logging.INFO, logger="ots.sweeper")
     calls: list[int] = []
+    failures = [UnavailableError(), RuntimeError("bug")]
 
-    async def sweep_once() -> int:
+    async def sweep_once() -> Swept:
         calls.append(1)
         if len(calls) % 2:
-            raise UnavailableError
-        return 3
+            raise failures[len(calls) // 2 % 2]
+        return Swept(secrets=3, receipts=1)
 
     async def main() -> None:
         task = asyncio.create_task(sweep_forever(sweep_once, interval=0.001))
-        while len(calls) < 6:
-            await asyncio.sleep(0.001)
+
+        async def six_calls() -> None:
+            while len(calls) < 6:
+                await asyncio.sleep(0.001)
+                assert not task.done(), "the sweeper loop ended"
+
+        # Bounded: a dead loop fails here instead of hanging the run.
+        await asyncio.wait_for(six_calls(), timeout=10)
         task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        assert task.done() and not task.cancelled()  # it ended quietly
 
     asyncio.run(main())
-    assert len(calls) >= 6
+    assert "swept 3 expired secrets and 1 receipts past retention" in caplog.text
+    assert "sweep skipped" in caplog.text
+    assert "sweep failed" in caplog.text

@@ -1,0 +1,165 @@
+"""An in-memory store for fast service tests.
+
+``tests/integration/test_store.py`` holds it to the same contract as the real one.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, replace
+
+from ots.domain import Receipt, Sealed, State, StoredSecret, StoredTotals
+from ots.errors import UnavailableError
+
+
+@dataclass
+class _ReceiptRow:
+    secret_lookup: str
+    receipt: Receipt
+    purge_at: int
+
+
+class MemoryStore:
+    """``SecretStore`` in dictionaries; every method is atomic (it never awaits midway).
+
+    ``down = True`` makes every call raise ``UnavailableError``, like a lost database.
+    """
+
+    def __init__(self) -> None:
+        """Start empty and up."""
+        self.secrets: dict[str, StoredSecret] = {}
+        self.receipts: dict[str, _ReceiptRow] = {}
+        self.down = False
+        self.calls = 0
+        self._ids = itertools.count(1)
+
+    def _call(self) -> None:
+        self.calls += 1
+        if self.down:
+            raise UnavailableError
+
+    async def insert_secret(
+        self,
+        *,
+        lookup: str,
+        receipt_lookup: str,
+        sealed: Sealed,
+        created_at: int,
+        expires_at: int,
+        purge_at: int,
+    ) -> None:
+        """Store a sealed secret and its pending receipt together."""
+        self._call()
+        if lookup in self.secrets or receipt_lookup in self.receipts:
+            raise AssertionError("lookups are unique")
+        self.secrets[lookup] = StoredSecret(next(self._ids), sealed, created_at, expires_at)
+        receipt = Receipt(State.PENDING, created_at, expires_at, None, 0)
+        self.receipts[receipt_lookup] = _ReceiptRow(lookup, receipt, purge_at)
+
+    async def find_live(self, lookup: str, now: int) -> StoredSecret | None:
+        """Return the unexpired secret stored under ``lookup``, or None."""
+        self._call()
+        stored = self.secrets.get(lookup)
+        return stored if stored is not None and stored.expires_at > now else None
+
+    async def claim(self, secret_id: int, lookup: str, now: int, purge_at: int) -> bool:
+        """Remove the unexpired secret for its one reader; True for exactly one caller."""
+        self._call()
+        stored = self.secrets.get(lookup)
+        if stored is None or stored.id != secret_id or stored.expires_at <= now:
+            return False
+        del self.secrets[lookup]
+        self._end(lookup, State.REVEALED, purge_at, revealed_at=now)
+        return True
+
+    async def burn(self, receipt_lookup: str, now: int, purge_at: int) -> bool:
+        """Remove the unexpired secret behind a receipt; True if this call removed it."""
+        self._call()
+        row = self.receipts.get(receipt_lookup)
+        stored = None if row is None else self.secrets.get(row.secret_lookup)
+        if row is None or stored is None or stored.expires_at <= now:
+            return False
+        del self.secrets[row.secret_lookup]
+        self._end(row.secret_lookup, State.BURNED, purge_at)
+        return True
+
+    async def find_receipt(self, receipt_lookup: str, now: int) -> Receipt | None:
+        """Return the receipt (stored state) unless it is due for purging."""
+        self._call()
+        row = self.receipts.get(receipt_lookup)
+        return row.receipt if row is not None and row.purge_at > now else None
+
+    async def failed_attempts(self, lookup: str) -> int:
+        """Return the wrong-passphrase count of the secret stored under ``lookup``."""
+        self._call()
+        row = self._receipt_of(lookup)
+        return 0 if row is None else row.receipt.failed_attempts
+
+    async def record_failure(
+        self,
+        secret_id: int,
+        lookup: str,
+        now: int,
+        *,
+        destroy_at: int,
+        destroyed_as: State,
+        purge_at: int,
+    ) -> int | None:
+        """Count a wrong passphrase, destroying at ``destroy_at``; None if the secret is gone."""
+        self._call()
+        stored = self.secrets.get(lookup)
+        row = self._receipt_of(lookup)
+        if stored is None or stored.id != secret_id or stored.expires_at <= now or row is None:
+            return None
+        count = row.receipt.failed_attempts + 1
+        row.receipt = replace(row.receipt, failed_attempts=count)
+        if count >= destroy_at:
+            del self.secrets[lookup]
+            self._end(lookup, destroyed_as, purge_at)
+        return count
+
+    async def delete_expired_secrets(self, now: int, batch: int) -> int:
+        """Delete at most ``batch`` expired secrets; return how many went."""
+        self._call()
+        due = [k for k, s in self.secrets.items() if s.expires_at <= now][:batch]
+        for lookup in due:
+            del self.secrets[lookup]
+        return len(due)
+
+    async def delete_purged_receipts(self, now: int, batch: int) -> int:
+        """Delete at most ``batch`` receipts past retention; return how many went."""
+        self._call()
+        due = [k for k, r in self.receipts.items() if r.purge_at <= now][:batch]
+        for lookup in due:
+            del self.receipts[lookup]
+        return len(due)
+
+    async def totals(self, now: int) -> StoredTotals:
+        """Return what is stored, for the quota."""
+        self._call()
+        live = [s for s in self.secrets.values() if s.expires_at > now]
+        return StoredTotals(
+            live_secrets=len(live),
+            ciphertext_bytes=sum(len(s.sealed.ciphertext) for s in live),
+            receipts=len(self.receipts),
+        )
+
+    async def erase_ended(self) -> bool:
+        """Nothing lingers in memory: always complete."""
+        self._call()
+        return True
+
+    async def ping(self) -> None:
+        """Raise ``UnavailableError`` while down."""
+        self._call()
+
+    def _receipt_of(self, lookup: str) -> _ReceiptRow | None:
+        return next((r for r in self.receipts.values() if r.secret_lookup == lookup), None)
+
+    def _end(
+        self, lookup: str, state: State, purge_at: int, revealed_at: int | None = None
+    ) -> None:
+        row = self._receipt_of(lookup)
+        assert row is not None, "every secret has its receipt"
+        row.receipt = replace(row.receipt, state=state, revealed_at=revealed_at)
+        row.purge_at = purge_at

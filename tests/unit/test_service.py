@@ -1,0 +1,301 @@
+"""Every rule of the service, over the in-memory store: no database, milliseconds each."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from ots import crypto, keyring
+from ots.crypto import Concealed
+from ots.domain import CreatedSecret, State, Swept
+from ots.errors import (
+    NotFoundError,
+    NotPendingError,
+    OverloadedError,
+    PayloadTooLargeError,
+    StorageFullError,
+    ValidationFailedError,
+    WrongPassphraseError,
+)
+from ots.kdf import KdfPool
+from ots.service import SecretService
+from tests.fakes import MemoryStore
+from tests.support import FakeClock, make_settings
+
+T = TypeVar("T")
+PASS = Concealed("right")
+WRONG = Concealed("wrong")
+
+
+class RecordingPool(ThreadPoolExecutor):
+    """A thread pool that notes which thread ran each job."""
+
+    def __init__(self) -> None:
+        """Start one worker thread."""
+        super().__init__(max_workers=1)
+        self.threads: list[int] = []
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        """Run ``fn`` on the pool, recording the thread it runs on."""
+
+        def job() -> Any:
+            self.threads.append(threading.get_ident())
+            return fn(*args, **kwargs)
+
+        return super().submit(job)
+
+
+class World:
+    """A service over a fake store, a fake clock and a real (cheap) KDF pool."""
+
+    def __init__(self, tmp_path: Path, capacity: int = 4, **overrides: object) -> None:
+        """Build it; ``overrides`` are settings."""
+        self.store = MemoryStore()
+        self.clock = FakeClock()
+        self.pool = RecordingPool()
+        self.kdf = KdfPool(self.pool, capacity)
+        path = tmp_path / "ots.key"
+        ring, _ = keyring.ensure(path)
+        self.keys = keyring.KeyFile(path, ring)
+        settings = make_settings("sqlite://unused", **overrides)
+        self.service = SecretService(settings, self.store, self.kdf, self.keys, clock=self.clock)
+
+    def run(self, work: Awaitable[T]) -> T:
+        """Run one use case to its end."""
+
+        async def main() -> T:
+            return await work
+
+        return asyncio.run(main())
+
+    def create(self, secret: str = "s", ttl: int | None = None) -> CreatedSecret:
+        """Store ``secret`` behind the right passphrase."""
+        return self.run(self.service.create_secret(secret, PASS, ttl))
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    """A fresh world per test."""
+    made = World(tmp_path)
+    yield made
+    made.pool.shutdown()
+
+
+class TestCreate:
+    """create_secret."""
+
+    def test_default_ttl_and_rounding_up(self, world: World) -> None:
+        """No ttl means OTS_DEFAULT_TTL; a fractional now rounds up, never shortening a life."""
+        world.clock.now = 1000.25
+        created = world.create()
+        assert created.expires_at == 1001 + 604800
+        assert created.secret_key != created.receipt_key
+
+    @pytest.mark.parametrize("ttl", [0, -5, 2592001], ids=["zero", "negative", "over-max"])
+    def test_ttl_out_of_bounds_is_refused_before_any_work(self, world: World, ttl: int) -> None:
+        """A ttl outside OTS_MIN_TTL..OTS_MAX_TTL is 422 on the ttl field; nothing is stored."""
+        with pytest.raises(ValidationFailedError) as caught:
+            world.create(ttl=ttl)
+        assert [d.field for d in caught.value.details] == ["ttl"]
+        assert (world.store.calls, world.pool.threads) == (0, [])
+
+    def test_size_limit_is_in_utf8_bytes(self, tmp_path: Path) -> None:
+        """OTS_MAX_SECRET_BYTES counts UTF-8 bytes: exactly the limit passes, one more does not."""
+        world = World(tmp_path, max_secret_bytes=4)
+        world.create("éé")
+        with pytest.raises(PayloadTooLargeError):
+            world.create("ééx")
+
+    def test_live_secret_quota(self, tmp_path: Path) -> None:
+        """At OTS_MAX_LIVE_SECRETS a create is 507 with a minute's Retry-After."""
+        world = World(tmp_path, max_live_secrets=2)
+        world.create()
+        world.create()
+        with pytest.raises(StorageFullError) as caught:
+            world.create()
+        assert caught.value.retry_after == 60
+
+    def test_byte_quota(self, tmp_path: Path) -> None:
+        """OTS_MAX_STORED_BYTES counts ciphertexts and 512 bytes per secret and per receipt."""
+        world = World(tmp_path, max_stored_bytes=2 * (1016 + 1024) + 5)
+        world.create("x" * 1000)
+        world.create("x" * 1000)
+        with pytest.raises(StorageFullError):
+            world.create("x" * 10)
+
+    def test_overload_is_refused_before_the_store(self, tmp_path: Path) -> None:
+        """With the KDF pool full, create and reveal are 503 overloaded and touch nothing."""
+        world = World(tmp_path, capacity=0)
+        with pytest.raises(OverloadedError):
+            world.create()
+        with pytest.raises(OverloadedError):
+            world.run(world.service.reveal_secret("A" * 32, PASS))
+        assert world.store.calls == 0
+
+    def test_nothing_readable_is_stored(self, world: World) -> None:
+        """The store receives a ciphertext, lookups and the newest server key's id only."""
+        created = world.create("plain words")
+        (lookup, stored), *_ = world.store.secrets.items()
+        assert lookup == crypto.secret_lookup(created.secret_key)
+        assert b"plain words" not in stored.sealed.ciphertext
+        assert stored.sealed.key_id == world.keys.newest.id
+        assert created.receipt_key not in repr(world.store.receipts)
+
+
+class TestReveal:
+    """reveal_secret and secret_status."""
+
+    def test_reveals_once(self, world: World) -> None:
+        """The right passphrase reveals; the second time it is gone; the receipt says when."""
+        created = world.create("hello")
+        world.clock.advance(5)
+        assert world.run(world.service.reveal_secret(created.secret_key, PASS)) == "hello"
+        with pytest.raises(NotFoundError):
+            world.run(world.service.reveal_secret(created.secret_key, PASS))
+        receipt = world.run(world.service.receipt_status(created.receipt_key))
+        assert (receipt.state, receipt.revealed_at) == (State.REVEALED, int(world.clock.now))
+
+    def test_wrong_passphrases_count_down_then_destroy_as_burned(self, world: World) -> None:
+        """Each wrong passphrase costs an attempt; the last destroys it; the receipt: burned."""
+        created = world.create()
+        left = []
+        for _ in range(5):
+            with pytest.raises(WrongPassphraseError) as caught:
+                world.run(world.service.reveal_secret(created.secret_key, WRONG))
+            left.append(caught.value.attempts_left)
+        assert left == [4, 3, 2, 1, 0]
+        with pytest.raises(NotFoundError):
+            world.run(world.service.reveal_secret(created.secret_key, PASS))
+        receipt = world.run(world.service.receipt_status(created.receipt_key))
+        assert (receipt.state, receipt.failed_attempts) == (State.BURNED, 5)
+
+    def test_status_shows_attempts_left_and_changes_nothing(self, world: World) -> None:
+        """The safe GET tells attempts left and expiry, and reads nothing out."""
+        created = world.create(ttl=600)
+        with pytest.raises(WrongPassphraseError):
+            world.run(world.service.reveal_secret(created.secret_key, WRONG))
+        status = world.run(world.service.secret_status(created.secret_key))
+        assert (status.attempts_left, status.expires_at) == (4, created.expires_at)
+        assert world.run(world.service.reveal_secret(created.secret_key, PASS)) == "s"
+
+    def test_expired_is_refused_before_any_sweep(self, world: World) -> None:
+        """At expires_at the secret is gone for every use case; the receipt reads expired."""
+        created = world.create(ttl=60)
+        world.clock.advance(60)
+        assert world.store.secrets, "not swept yet"
+        for use in (
+            world.service.reveal_secret(created.secret_key, PASS),
+            world.service.secret_status(created.secret_key),
+        ):
+            with pytest.raises(NotFoundError):
+                world.run(use)
+        receipt = world.run(world.service.receipt_status(created.receipt_key))
+        assert receipt.state is State.EXPIRED
+
+    @pytest.mark.parametrize("key", ["", "short", "a" * 200, "bad/alphabet" * 3])
+    def test_malformed_keys_are_404_without_a_lookup(self, world: World, key: str) -> None:
+        """A key ots cannot have made is refused before the store is asked."""
+        for use in (
+            world.service.reveal_secret(key, PASS),
+            world.service.secret_status(key),
+            world.service.receipt_status(key),
+        ):
+            with pytest.raises(NotFoundError):
+                world.run(use)
+        assert world.store.calls == 0
+
+    def test_removed_server_key_shreds(self, world: World, tmp_path: Path) -> None:
+        """A secret sealed under a key removed from the ring can never open again: 404."""
+        created = world.create()
+        old = world.keys.newest.id
+        keyring.rotate(tmp_path / "ots.key")
+        keyring.remove(tmp_path / "ots.key", old)
+        # As a restarted replica does: the ring is read afresh, without the old key.
+        world.keys = keyring.KeyFile(tmp_path / "ots.key", keyring.load(tmp_path / "ots.key"))
+        world.service = SecretService(
+            make_settings("sqlite://unused"), world.store, world.kdf, world.keys, clock=world.clock
+        )
+        with pytest.raises(NotFoundError):
+            world.run(world.service.reveal_secret(created.secret_key, PASS))
+
+    def test_argon2_runs_on_the_pool_not_the_loop(self, world: World) -> None:
+        """Create and reveal each derive the key once, on the KDF pool's thread."""
+        created = world.create()
+        world.run(world.service.reveal_secret(created.secret_key, PASS))
+        assert len(world.pool.threads) == 2
+        assert threading.get_ident() not in world.pool.threads
+
+
+class TestBurn:
+    """burn_secret."""
+
+    def test_burns_a_pending_secret(self, world: World) -> None:
+        """A burn destroys it; the key is 404 and the receipt burned."""
+        created = world.create()
+        world.run(world.service.burn_secret(created.receipt_key))
+        with pytest.raises(NotFoundError):
+            world.run(world.service.reveal_secret(created.secret_key, PASS))
+        assert world.run(world.service.receipt_status(created.receipt_key)).state is State.BURNED
+
+    @pytest.mark.parametrize("ending", ["revealed", "burned", "expired"])
+    def test_an_ended_secret_cannot_be_burned(self, world: World, ending: str) -> None:
+        """Burning what already ended is 409 carrying how it ended."""
+        created = world.create(ttl=60)
+        if ending == "revealed":
+            world.run(world.service.reveal_secret(created.secret_key, PASS))
+        elif ending == "burned":
+            world.run(world.service.burn_secret(created.receipt_key))
+        else:
+            world.clock.advance(60)
+        with pytest.raises(NotPendingError) as caught:
+            world.run(world.service.burn_secret(created.receipt_key))
+        assert caught.value.state is State(ending)
+
+    def test_unknown_and_purged_receipts_are_404(self, world: World) -> None:
+        """An unknown receipt, or one past OTS_RECEIPT_RETENTION, is 404 for burn and receipt."""
+        created = world.create(ttl=60)
+        world.clock.advance(60 + 604800)
+        for key in (crypto.new_key(), created.receipt_key):
+            for use in (world.service.burn_secret(key), world.service.receipt_status(key)):
+                with pytest.raises(NotFoundError):
+                    world.run(use)
+
+
+class TestSweep:
+    """sweep and the database check."""
+
+    def test_sweep_removes_expired_secrets_and_old_receipts(self, tmp_path: Path) -> None:
+        """Expired secrets go first, in batches; receipts go once past retention."""
+        world = World(tmp_path, sweep_batch=2)
+        for _ in range(3):
+            world.create(ttl=60)
+        kept = world.create(ttl=3600)
+        world.clock.advance(60)
+        swept = world.run(world.service.sweep())
+        assert (swept.secrets, swept.receipts) == (3, 0)
+        assert world.run(world.service.secret_status(kept.secret_key)).attempts_left == 5
+        world.clock.advance(604800)
+        assert world.run(world.service.sweep()) == Swept(secrets=1, receipts=3)
+
+    def test_creates_sweep_once_per_interval(self, tmp_path: Path) -> None:
+        """Without a resident task, a create sweeps at most once per OTS_SWEEP_INTERVAL."""
+        world = World(tmp_path, sweep_interval=100.0)
+        world.create(ttl=60)
+        world.clock.advance(60)
+        world.create()  # within the interval: the expired one stays
+        assert len(world.store.secrets) == 2
+        world.clock.advance(40)
+        world.create()
+        assert len(world.store.secrets) == 2
+
+    def test_database_ready_follows_the_store(self, world: World) -> None:
+        """/health's question: True while the store answers, False when it does not."""
+        assert world.run(world.service.database_ready()) is True
+        world.store.down = True
+        assert world.run(world.service.database_ready()) is False
