@@ -11,10 +11,12 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final, TypeVar
+from typing import Any, Final
+from urllib.parse import urlsplit, urlunsplit
 
 from limits import parse as parse_rate_limit
 
@@ -28,12 +30,19 @@ DATABASE_SCHEMES: Final = ("sqlite", "postgres", "postgresql")
 ARGON2_MAX: Final = 2**32 - 1
 ARGON2_MAX_LANES: Final = 2**24 - 1
 
-T = TypeVar("T")
+# Settings that may carry a password (redis://:pw@host too) or are secret themselves.
+_URL_SETTINGS: Final = frozenset({"database_url", "rate_limit_storage"})
+_SECRET_SETTINGS: Final = frozenset({"forwarded_secret"})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Settings:
-    """Every tunable of ots; field ``x`` is read from ``OTS_X``."""
+    """Every tunable of ots; field ``x`` is read from ``OTS_X``.
+
+    Checked whenever one is built (``ConfigError`` names the variable), and
+    its ``repr`` hides what may not be printed: passwords in URLs and the
+    forwarded secret.
+    """
 
     database_url: str = DEFAULT_DATABASE_URL
     host: str = "127.0.0.1"
@@ -74,17 +83,32 @@ class Settings:
             ConfigError: a variable is set to a value that cannot be used.
         """
         env = os.environ if environ is None else environ
-        values: dict[str, object] = {}
+        types = typing.get_type_hints(cls)
+        values: dict[str, Any] = {}  # each value has its own field's type
         for f in dataclasses.fields(cls):
             name = "OTS_" + f.name.upper()
             raw = env.get(name)
             if raw is None or not raw.strip():
                 # Empty means unset: compose passes ${OTS_X:-} through as "".
                 continue
-            values[f.name] = _CASTS[f.type](name, raw.strip())  # type: ignore[index]
-        settings = cls(**values)  # type: ignore[arg-type]
-        settings.check()
-        return settings
+            values[f.name] = _CASTS[types[f.name]](name, raw.strip())
+        return dataclasses.replace(cls(), **values)
+
+    def __post_init__(self) -> None:
+        """Refuse a value nobody meant, however the settings were built."""
+        self.check()
+
+    def __repr__(self) -> str:
+        """Show every setting, with passwords and the forwarded secret as stars."""
+        shown = []
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name in _URL_SETTINGS:
+                value = _hide_password(value)
+            elif f.name in _SECRET_SETTINGS and value:
+                value = "**********"
+            shown.append(f"{f.name}={value!r}")
+        return f"Settings({', '.join(shown)})"
 
     def check(self) -> None:
         """Check the relations between settings.
@@ -219,6 +243,14 @@ def _cgroup_cpu_quota(cgroup: Path) -> float | None:
     return value / per if value > 0 and per > 0 else None
 
 
+def _hide_password(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:**********@{host}"))
+
+
 def sqlite_path(database_url: str) -> str:
     """Return the file path of a ``sqlite://`` URL (relative to the working directory)."""
     return database_url.removeprefix("sqlite://").split("?", 1)[0]
@@ -251,8 +283,9 @@ def _cast_str(name: str, raw: str) -> str:
     return raw
 
 
-_CASTS: Final[dict[str, Callable[[str, str], object]]] = {
-    "int": _cast_int,
-    "float": _cast_float,
-    "str": _cast_str,
+# A setting's cast is chosen by its annotated type; a new type needs a cast here.
+_CASTS: Final[dict[type, Callable[[str, str], object]]] = {
+    int: _cast_int,
+    float: _cast_float,
+    str: _cast_str,
 }

@@ -44,6 +44,8 @@ KEY_PATTERN: Final = re.compile(r"[A-Za-z0-9_-]{16,128}")
 # v1 secrets (stored before the server key existed) derive without it; v2 mix it in.
 _HKDF_INFO_V1: Final = b"ots/v1 aes-256-gcm key"
 _HKDF_INFO_V2: Final = b"ots/v2 aes-256-gcm key"
+# Prefix of the lookup hashes and of the associated data (unchanged since v1).
+_LABEL: Final = "ots/v1"
 # Hash domains: a secret key and a receipt key never share a lookup hash.
 _SECRET_PURPOSE: Final = "secret"  # noqa: S105 - a hash domain label, not a password
 _RECEIPT_PURPOSE: Final = "receipt"
@@ -96,7 +98,7 @@ def receipt_lookup(receipt_key: str) -> str:
 def _lookup_hash(key: str, purpose: str) -> str:
     # The keys carry 192 random bits, so a plain SHA-256 cannot be inverted or
     # brute-forced; ``purpose`` separates secret keys from receipt keys.
-    return hashlib.sha256(f"ots/v1 {purpose}\0{key}".encode()).hexdigest()
+    return hashlib.sha256(f"{_LABEL} {purpose}\0{key}".encode()).hexdigest()
 
 
 def seal_secret(
@@ -135,7 +137,7 @@ def open_secret(
 
 def _associated_data(secret_key: str) -> bytes:
     # Binds the ciphertext to the row it was written for.
-    return f"ots/v1 {_SECRET_PURPOSE} {secret_lookup(secret_key)}".encode()
+    return f"{_LABEL} {_SECRET_PURPOSE} {secret_lookup(secret_key)}".encode()
 
 
 def derive_key(

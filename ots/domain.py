@@ -46,6 +46,19 @@ class Sealed:
 
 
 @dataclass(frozen=True)
+class NewSecret:
+    """A sealed secret to store, with its receipt: lookups, times, and the sealed bytes."""
+
+    lookup: str
+    receipt_lookup: str
+    sealed: Sealed
+    created_at: int
+    expires_at: int
+    # When the receipt may be deleted if the secret is never read.
+    purge_at: int
+
+
+@dataclass(frozen=True)
 class StoredSecret:
     """A live secret as read from its row."""
 

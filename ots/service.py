@@ -24,8 +24,8 @@ from ots.crypto import Concealed, DecryptionError
 from ots.domain import (
     CreatedSecret,
     KdfParams,
+    NewSecret,
     Receipt,
-    Sealed,
     SecretStatus,
     State,
     StoredSecret,
@@ -62,16 +62,7 @@ class SecretStore(Protocol):
     ``UnavailableError`` when the storage cannot answer. Each one is atomic.
     """
 
-    async def insert_secret(
-        self,
-        *,
-        lookup: str,
-        receipt_lookup: str,
-        sealed: Sealed,
-        created_at: int,
-        expires_at: int,
-        purge_at: int,
-    ) -> None:
+    async def insert_secret(self, new: NewSecret) -> None:
         """Store a sealed secret and its pending receipt together."""
 
     async def find_live(self, lookup: str, now: int) -> StoredSecret | None:
@@ -202,13 +193,15 @@ class SecretService:
         expires_at = math.ceil(now) + ttl
         receipt_key = crypto.new_key()
         await self._store.insert_secret(
-            lookup=crypto.secret_lookup(secret_key),
-            receipt_lookup=crypto.receipt_lookup(receipt_key),
-            sealed=sealed,
-            created_at=int(now),
-            expires_at=expires_at,
-            # Unread, the receipt ends with the secret's expiry; retention runs from there.
-            purge_at=self._purge_at(expires_at),
+            NewSecret(
+                lookup=crypto.secret_lookup(secret_key),
+                receipt_lookup=crypto.receipt_lookup(receipt_key),
+                sealed=sealed,
+                created_at=int(now),
+                expires_at=expires_at,
+                # Unread, the receipt ends with the secret's expiry; retention runs from there.
+                purge_at=self._purge_at(expires_at),
+            )
         )
         self._usage.added(len(sealed.ciphertext))
         await self._sweep_if_due()

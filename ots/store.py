@@ -30,7 +30,15 @@ from tortoise.expressions import F, Subquery
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
-from ots.domain import KdfParams, Receipt, Sealed, State, StoredSecret, StoredTotals
+from ots.domain import (
+    KdfParams,
+    NewSecret,
+    Receipt,
+    Sealed,
+    State,
+    StoredSecret,
+    StoredTotals,
+)
 from ots.errors import UnavailableError
 from ots.models import ReceiptRecord, SecretRecord
 
@@ -108,21 +116,13 @@ class TortoiseStore:
     """The secrets and receipts tables, through Tortoise's connection of this process."""
 
     @translate_db_errors
-    async def insert_secret(
-        self,
-        *,
-        lookup: str,
-        receipt_lookup: str,
-        sealed: Sealed,
-        created_at: int,
-        expires_at: int,
-        purge_at: int,
-    ) -> None:
+    async def insert_secret(self, new: NewSecret) -> None:
         """Store a sealed secret and its pending receipt; both are committed on return."""
         async with in_transaction() as conn:
+            sealed = new.sealed
             await SecretRecord.create(
                 using_db=conn,
-                lookup=lookup,
+                lookup=new.lookup,
                 salt=sealed.salt,
                 nonce=sealed.nonce,
                 ciphertext=sealed.ciphertext,
@@ -130,19 +130,19 @@ class TortoiseStore:
                 kdf_memory_kib=sealed.kdf.memory_kib,
                 kdf_parallelism=sealed.kdf.parallelism,
                 key_id=sealed.key_id,
-                created_at=created_at,
-                expires_at=expires_at,
+                created_at=new.created_at,
+                expires_at=new.expires_at,
             )
             await ReceiptRecord.create(
                 using_db=conn,
-                lookup=receipt_lookup,
-                secret_lookup=lookup,
+                lookup=new.receipt_lookup,
+                secret_lookup=new.lookup,
                 state=State.PENDING.value,
-                created_at=created_at,
-                expires_at=expires_at,
+                created_at=new.created_at,
+                expires_at=new.expires_at,
                 revealed_at=None,
                 failed_attempts=0,
-                purge_at=purge_at,
+                purge_at=new.purge_at,
             )
 
     @translate_db_errors

@@ -8,7 +8,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, replace
 
-from ots.domain import Receipt, Sealed, State, StoredSecret, StoredTotals
+from ots.domain import NewSecret, Receipt, State, StoredSecret, StoredTotals
 from ots.errors import UnavailableError
 
 
@@ -38,23 +38,16 @@ class MemoryStore:
         if self.down:
             raise UnavailableError
 
-    async def insert_secret(
-        self,
-        *,
-        lookup: str,
-        receipt_lookup: str,
-        sealed: Sealed,
-        created_at: int,
-        expires_at: int,
-        purge_at: int,
-    ) -> None:
+    async def insert_secret(self, new: NewSecret) -> None:
         """Store a sealed secret and its pending receipt together."""
         self._call()
-        if lookup in self.secrets or receipt_lookup in self.receipts:
+        if new.lookup in self.secrets or new.receipt_lookup in self.receipts:
             raise AssertionError("lookups are unique")
-        self.secrets[lookup] = StoredSecret(next(self._ids), sealed, created_at, expires_at)
-        receipt = Receipt(State.PENDING, created_at, expires_at, None, 0)
-        self.receipts[receipt_lookup] = _ReceiptRow(lookup, receipt, purge_at)
+        self.secrets[new.lookup] = StoredSecret(
+            next(self._ids), new.sealed, new.created_at, new.expires_at
+        )
+        receipt = Receipt(State.PENDING, new.created_at, new.expires_at, None, 0)
+        self.receipts[new.receipt_lookup] = _ReceiptRow(new.lookup, receipt, new.purge_at)
 
     async def find_live(self, lookup: str, now: int) -> StoredSecret | None:
         """Return the unexpired secret stored under ``lookup``, or None."""

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 from pydantic import BaseModel
-from sanic_ext.extensions.openapi.definitions import Response
+from sanic_ext import openapi
+from sanic_ext.extensions.openapi.definitions import RequestBody, Response
 
 from ots.api.schemas import ErrorResponse, openapi_content
 from ots.errors import (
     InvalidJsonError,
+    NotFoundError,
     OtsError,
     OverloadedError,
     RateLimitedError,
@@ -15,6 +20,25 @@ from ots.errors import (
     UnavailableError,
     ValidationFailedError,
 )
+
+Handler = TypeVar("Handler", bound=Callable[..., Any])
+
+
+def documented(
+    summary: str,
+    answer: type[BaseModel],
+    answered: str,
+    *errors: Response,
+    status: int = 200,
+    body: type[BaseModel] | None = None,
+) -> Callable[[Handler], Handler]:
+    """Describe an operation: its success (``answer`` with ``status``), errors and body."""
+    request_body = None if body is None else RequestBody(openapi_content(body), required=True)
+    success = Response(openapi_content(answer), status=status, description=answered)
+    definition: Callable[[Handler], Handler] = openapi.definition(
+        summary=summary, body=request_body, response=[success, *errors]
+    )
+    return definition
 
 
 def error_doc(
@@ -46,6 +70,7 @@ UNAVAILABLE_OR_OVERLOADED = error_doc(
     "the database cannot be reached, or the answer took too long",
     (OverloadedError, "this worker's argon2 work is at its bound and nothing was queued"),
 )
+NOT_FOUND = error_doc(NotFoundError, "unknown, read, expired, burned or destroyed")
 BODY_ERRORS = [
     error_doc(InvalidJsonError, "the body is not a JSON object"),
     error_doc(RequestTimeoutError, "the body did not arrive within OTS_REQUEST_TIMEOUT"),

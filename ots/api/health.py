@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from sanic import Blueprint, HTTPResponse, Request
-from sanic_ext import openapi
 from sanic_ext.extensions.openapi.definitions import Response
 
 from ots.api.context import rate_limiter_of, service_of
+from ots.api.docs import documented
 from ots.api.responses import model_response, retry_headers
 from ots.api.schemas import HealthResponse, openapi_content
 from ots.errors import UnavailableError, error_body
@@ -15,12 +15,11 @@ bp = Blueprint("health")
 
 
 @bp.get("/health")
-@openapi.definition(
-    summary="Liveness and database readiness",
-    response=[
-        Response(openapi_content(HealthResponse), status=200, description="Ready"),
-        Response(openapi_content(HealthResponse), status=503, description="No database"),
-    ],
+@documented(
+    "Liveness and database readiness",
+    HealthResponse,
+    "Ready",
+    Response(openapi_content(HealthResponse), status=503, description="No database"),
 )
 async def health(request: Request) -> HTTPResponse:
     """Answer 200 when the database answers, 503 with ``Retry-After`` when it does not.

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 from sanic import Blueprint, HTTPResponse, Request
-from sanic_ext import openapi
-from sanic_ext.extensions.openapi.definitions import Response
 
 from ots.api.context import service_of
-from ots.api.docs import RATE_LIMITED, UNAVAILABLE, error_doc
+from ots.api.docs import RATE_LIMITED, UNAVAILABLE, documented, error_doc
 from ots.api.responses import model_response
 from ots.api.schemas import (
     BurnResponse,
     NotPendingResponse,
     ReceiptResponse,
-    openapi_content,
 )
 from ots.domain import State
 from ots.errors import NotFoundError, NotPendingError
@@ -24,14 +21,13 @@ _NOT_FOUND = error_doc(NotFoundError, "unknown or purged receipt")
 
 
 @bp.get("/receipts/<receipt_key:str>")
-@openapi.definition(
-    summary="What became of a secret (never its content)",
-    response=[
-        Response(openapi_content(ReceiptResponse), status=200, description="The receipt"),
-        _NOT_FOUND,
-        RATE_LIMITED,
-        UNAVAILABLE,
-    ],
+@documented(
+    "What became of a secret (never its content)",
+    ReceiptResponse,
+    "The receipt",
+    _NOT_FOUND,
+    RATE_LIMITED,
+    UNAVAILABLE,
 )
 async def receipt(request: Request, receipt_key: str) -> HTTPResponse:
     """Report the secret's state, times and failed attempts."""
@@ -40,15 +36,14 @@ async def receipt(request: Request, receipt_key: str) -> HTTPResponse:
 
 
 @bp.post("/receipts/<receipt_key:str>/burn")
-@openapi.definition(
-    summary="Destroy a secret before it is read",
-    response=[
-        Response(openapi_content(BurnResponse), status=200, description="Burned"),
-        _NOT_FOUND,
-        error_doc(NotPendingError, "already revealed, burned or expired", model=NotPendingResponse),
-        RATE_LIMITED,
-        UNAVAILABLE,
-    ],
+@documented(
+    "Destroy a secret before it is read",
+    BurnResponse,
+    "Burned",
+    _NOT_FOUND,
+    error_doc(NotPendingError, "already revealed, burned or expired", model=NotPendingResponse),
+    RATE_LIMITED,
+    UNAVAILABLE,
 )
 async def burn(request: Request, receipt_key: str) -> HTTPResponse:
     """Burn the pending secret; its secret_key answers 404 from then on."""

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from sanic import Blueprint, HTTPResponse, Request
-from sanic_ext import openapi
-from sanic_ext.extensions.openapi.definitions import RequestBody, Response
 
 from ots.api.body import parse_body
 from ots.api.context import service_of
 from ots.api.docs import (
     BODY_ERRORS,
+    NOT_FOUND,
     RATE_LIMITED,
     UNAVAILABLE,
     UNAVAILABLE_OR_OVERLOADED,
+    documented,
     error_doc,
 )
 from ots.api.responses import model_response
@@ -22,11 +22,9 @@ from ots.api.schemas import (
     RevealRequest,
     RevealResponse,
     StatusResponse,
-    openapi_content,
 )
 from ots.crypto import Concealed
 from ots.errors import (
-    NotFoundError,
     PayloadTooLargeError,
     StorageFullError,
     WrongPassphraseError,
@@ -35,23 +33,22 @@ from ots.errors import (
 bp = Blueprint("secrets")
 
 
-_COMMON_ERRORS = [*BODY_ERRORS, RATE_LIMITED, UNAVAILABLE_OR_OVERLOADED]
-_NOT_FOUND = error_doc(NotFoundError, "unknown, read, expired, burned or destroyed")
+_BODY_ROUTE_ERRORS = [*BODY_ERRORS, RATE_LIMITED, UNAVAILABLE_OR_OVERLOADED]
 
 
 @bp.post("/generate")
-@openapi.definition(
-    summary="Store a secret behind a passphrase",
-    body=RequestBody(openapi_content(GenerateRequest), required=True),
-    response=[
-        Response(openapi_content(GenerateResponse), status=201, description="Stored"),
-        error_doc(PayloadTooLargeError, "the body or the secret is over the limit"),
-        *_COMMON_ERRORS,
-        error_doc(
-            StorageFullError,
-            "OTS_MAX_LIVE_SECRETS or OTS_MAX_STORED_BYTES are used; see Retry-After",
-        ),
-    ],
+@documented(
+    "Store a secret behind a passphrase",
+    GenerateResponse,
+    "Stored",
+    error_doc(PayloadTooLargeError, "the body or the secret is over the limit"),
+    *_BODY_ROUTE_ERRORS,
+    error_doc(
+        StorageFullError,
+        "OTS_MAX_LIVE_SECRETS or OTS_MAX_STORED_BYTES are used; see Retry-After",
+    ),
+    status=201,
+    body=GenerateRequest,
 )
 async def generate(request: Request) -> HTTPResponse:
     """Store a secret and return its ``secret_key``."""
@@ -63,15 +60,14 @@ async def generate(request: Request) -> HTTPResponse:
 
 
 @bp.post("/secrets/<secret_key:str>")
-@openapi.definition(
-    summary="Reveal a secret once; it is destroyed",
-    body=RequestBody(openapi_content(RevealRequest), required=True),
-    response=[
-        Response(openapi_content(RevealResponse), status=200, description="The secret"),
-        error_doc(WrongPassphraseError, "the secret stays; see attempts_left"),
-        _NOT_FOUND,
-        *_COMMON_ERRORS,
-    ],
+@documented(
+    "Reveal a secret once; it is destroyed",
+    RevealResponse,
+    "The secret",
+    error_doc(WrongPassphraseError, "the secret stays; see attempts_left"),
+    NOT_FOUND,
+    *_BODY_ROUTE_ERRORS,
+    body=RevealRequest,
 )
 async def reveal(request: Request, secret_key: str) -> HTTPResponse:
     """Reveal the secret with the passphrase; exactly one caller ever gets it."""
@@ -81,14 +77,13 @@ async def reveal(request: Request, secret_key: str) -> HTTPResponse:
 
 
 @bp.get("/secrets/<secret_key:str>")
-@openapi.definition(
-    summary="Check that a secret is still readable, without reading it",
-    response=[
-        Response(openapi_content(StatusResponse), status=200, description="Pending"),
-        _NOT_FOUND,
-        RATE_LIMITED,
-        UNAVAILABLE,
-    ],
+@documented(
+    "Check that a secret is still readable, without reading it",
+    StatusResponse,
+    "Pending",
+    NOT_FOUND,
+    RATE_LIMITED,
+    UNAVAILABLE,
 )
 async def status(request: Request, secret_key: str) -> HTTPResponse:
     """Tell whether the secret is still there; never destroys it."""

@@ -27,6 +27,7 @@ def _assert_unavailable(response: Any) -> None:
     assert_error(response, 503, "unavailable")
 
 
+@pytest.mark.slow  # closing pooled connections through the cut proxy takes ~10 s
 def test_outage_is_503_and_heals(proxied: tuple[Client, TcpProxy]) -> None:
     """While the database is away every route says 503; afterwards all works, nothing lost."""
     client, proxy = proxied

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import pytest
 
 from ots import db
-from ots.domain import KdfParams, Sealed, State
+from ots.domain import KdfParams, NewSecret, Sealed, State
 from ots.errors import UnavailableError
 from ots.service import SecretStore
 from ots.store import TortoiseStore
@@ -79,12 +79,7 @@ async def insert(store: SecretStore, expires_at: int = NOW + 60) -> Row:
     """Insert a dummy sealed secret with its receipt."""
     lookup, receipt = secrets.token_hex(32), secrets.token_hex(32)
     await store.insert_secret(
-        lookup=lookup,
-        receipt_lookup=receipt,
-        sealed=SEALED,
-        created_at=NOW,
-        expires_at=expires_at,
-        purge_at=expires_at + RETENTION,
+        NewSecret(lookup, receipt, SEALED, NOW, expires_at, purge_at=expires_at + RETENTION)
     )
     found = await store.find_live(lookup, min(NOW, expires_at - 1))
     assert found is not None

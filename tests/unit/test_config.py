@@ -124,3 +124,26 @@ def test_kdf_threads_follow_the_cpus_this_process_may_use(
 def test_empty_variables_mean_the_default() -> None:
     """Compose passes ${OTS_X:-} through as an empty string: that is the default, not an error."""
     assert Settings.from_env({"OTS_KDF_THREADS": "", "OTS_PORT": " "}) == Settings()
+
+
+def test_settings_built_directly_are_checked() -> None:
+    """A Settings made in code is validated like one read from the environment."""
+    with pytest.raises(ConfigError, match="OTS_PORT"):
+        Settings(port=0)
+    with pytest.raises(ConfigError, match="OTS_DEFAULT_TTL"):
+        Settings(min_ttl=100, default_ttl=10)
+
+
+def test_repr_hides_passwords_and_the_forwarded_secret() -> None:
+    """Printing settings (a debugger, a log line) shows no password and no shared secret."""
+    settings = Settings(
+        database_url="postgres://ots:hunter2@db:5432/ots",
+        rate_limit_storage="redis://:s3cr3t@redis:6379/0",
+        forwarded_secret="proxy-shared",
+    )
+    shown = repr(settings)
+    for hidden in ("hunter2", "s3cr3t", "proxy-shared"):
+        assert hidden not in shown
+    assert "postgres://ots:**********@db:5432/ots" in shown
+    assert "port=8080" in shown
+    assert repr(Settings()).count("**********") == 0
