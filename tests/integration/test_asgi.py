@@ -23,6 +23,7 @@ from tests.support import (
     drop_postgres_database,
     free_port,
     make_settings,
+    needs_postgres,
     raw_request,
     running_server,
     server_command,
@@ -125,6 +126,7 @@ def test_oversized_body_is_413_before_it_is_read(served: tuple[str, Path], frami
     assert json.loads(body)["error"] == "payload_too_large"
 
 
+@needs_postgres
 def test_two_instances_cold_start_on_one_empty_postgres(tmp_path: Path) -> None:
     """Two uvicorn instances starting together on one empty database both come up."""
     url = create_postgres_database()

@@ -18,11 +18,13 @@ import pytest
 from ots import db
 from ots.config import Settings
 from tests.support import (
+    REDIS_URL,
     count_rows,
     create_secret,
     eventually,
     free_port,
     make_settings,
+    needs_redis,
     running_server,
     settings_env,
     wait_until_healthy,
@@ -243,9 +245,10 @@ def test_workers_sweep_expired_secrets_in_the_background(db_url: str, tmp_path: 
         assert "Traceback" not in (tmp_path / "sweep.log").read_text()
 
 
+@needs_redis
 def test_redis_makes_one_limit_across_workers(db_url: str, tmp_path: Path) -> None:
     """With Redis storage, two workers share one count: 10/minute means 10 in total."""
-    redis_url = os.environ.get("OTS_TEST_REDIS_URL", "redis://127.0.0.1:6379/7")
+    redis_url = REDIS_URL
     subprocess.run(
         ["redis-cli", "-u", redis_url, "FLUSHDB"], check=True, capture_output=True, timeout=10
     )

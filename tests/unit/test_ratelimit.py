@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from ots.ratelimit import PROBE_SECONDS, ClientRateLimiter, client_key
-from tests.support import REDIS_URL, FakeClock, free_port
+from tests.support import REDIS_URL, FakeClock, free_port, needs_redis
 
 BUCKETS = {
     "ipv4": ("192.0.2.7", 64, "192.0.2.7"),
@@ -100,6 +100,7 @@ def test_black_holed_redis_is_asked_once_then_probed_in_the_background() -> None
     assert after_probe >= after_fifty  # the probe may reuse a pooled connection
 
 
+@needs_redis
 def test_redis_back_closes_the_breaker() -> None:
     """Once Redis answers a probe, the shared limit applies again and degraded clears."""
     clock = FakeClock()
