@@ -332,7 +332,8 @@ def wait_until_healthy(
         if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"server exited with {proc.returncode}")
         with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+            # A generous timeout: a probe abandoned under load is logged as a 500.
+            if httpx.get(f"{base}/health", timeout=10).status_code == 200:
                 return
         time.sleep(0.1)
     raise TimeoutError(f"{base} did not become healthy")
