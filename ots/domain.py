@@ -59,6 +59,16 @@ class NewSecret:
 
 
 @dataclass(frozen=True)
+class Destruction:
+    """When wrong passphrases destroy a secret, and how its receipt then reads."""
+
+    after_failures: int
+    reads_as: State
+    # When the ended receipt may be deleted.
+    purge_at: int
+
+
+@dataclass(frozen=True)
 class StoredSecret:
     """A live secret as read from its row."""
 

@@ -23,6 +23,7 @@ from ots.config import Settings
 from ots.crypto import Concealed, DecryptionError
 from ots.domain import (
     CreatedSecret,
+    Destruction,
     KdfParams,
     NewSecret,
     Receipt,
@@ -81,16 +82,9 @@ class SecretStore(Protocol):
         """Return the wrong-passphrase count of the secret stored under ``lookup``."""
 
     async def record_failure(
-        self,
-        secret_id: int,
-        lookup: str,
-        now: int,
-        *,
-        destroy_at: int,
-        destroyed_as: State,
-        purge_at: int,
+        self, secret_id: int, lookup: str, now: int, destruction: Destruction
     ) -> int | None:
-        """Count a wrong passphrase, destroying at ``destroy_at``; None if the secret is gone."""
+        """Count a wrong passphrase, destroying as told; None if the secret is gone."""
 
     async def delete_expired_secrets(self, now: int, batch: int) -> int:
         """Delete at most ``batch`` expired secrets; return how many went."""
@@ -335,12 +329,7 @@ class SecretService:
         max_attempts = self._settings.max_attempts
         now = self.now()
         failures = await self._store.record_failure(
-            secret_id,
-            lookup,
-            now,
-            destroy_at=max_attempts,
-            destroyed_as=DESTROYED_AS,
-            purge_at=self._purge_at(now),
+            secret_id, lookup, now, Destruction(max_attempts, DESTROYED_AS, self._purge_at(now))
         )
         if failures is None:
             return NotFoundError()

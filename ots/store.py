@@ -31,6 +31,7 @@ from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
 from ots.domain import (
+    Destruction,
     KdfParams,
     NewSecret,
     Receipt,
@@ -240,18 +241,11 @@ class TortoiseStore:
 
     @translate_db_errors
     async def record_failure(
-        self,
-        secret_id: int,
-        lookup: str,
-        now: int,
-        *,
-        destroy_at: int,
-        destroyed_as: State,
-        purge_at: int,
+        self, secret_id: int, lookup: str, now: int, destruction: Destruction
     ) -> int | None:
-        """Count one wrong passphrase; at ``destroy_at`` failures, destroy the secret.
+        """Count one wrong passphrase; destroy the secret as ``destruction`` says.
 
-        Both numbers and the state its receipt then shows are the caller's
+        When to destroy and how the receipt then reads are the caller's
         decision; doing the count and the destruction in one transaction is
         this method's job. The count lives in the receipt, never in the sealed
         row: on PostgreSQL every update of that row would leave one more dead
@@ -278,9 +272,9 @@ class TortoiseStore:
             if counted == 0:
                 return None
             count: int = (await receipt.only("id", "failed_attempts").get()).failed_attempts
-            if count >= destroy_at:
+            if count >= destruction.after_failures:
                 await SecretRecord.filter(id=secret_id).using_db(conn).delete()
-                await _end_receipt(conn, lookup, destroyed_as, purge_at)
+                await _end_receipt(conn, lookup, destruction.reads_as, destruction.purge_at)
             return count
 
     @translate_db_errors

@@ -6,10 +6,14 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import TypeVar
 
-from ots.domain import NewSecret, Receipt, State, StoredSecret, StoredTotals
+from ots.domain import Destruction, NewSecret, Receipt, State, StoredSecret, StoredTotals
 from ots.errors import UnavailableError
+
+V = TypeVar("V")
 
 
 @dataclass
@@ -89,16 +93,9 @@ class MemoryStore:
         return 0 if row is None else row.receipt.failed_attempts
 
     async def record_failure(
-        self,
-        secret_id: int,
-        lookup: str,
-        now: int,
-        *,
-        destroy_at: int,
-        destroyed_as: State,
-        purge_at: int,
+        self, secret_id: int, lookup: str, now: int, destruction: Destruction
     ) -> int | None:
-        """Count a wrong passphrase, destroying at ``destroy_at``; None if the secret is gone."""
+        """Count a wrong passphrase, destroying as told; None if the secret is gone."""
         self._call()
         stored = self.secrets.get(lookup)
         row = self._receipt_of(lookup)
@@ -106,26 +103,20 @@ class MemoryStore:
             return None
         count = row.receipt.failed_attempts + 1
         row.receipt = replace(row.receipt, failed_attempts=count)
-        if count >= destroy_at:
+        if count >= destruction.after_failures:
             del self.secrets[lookup]
-            self._end(lookup, destroyed_as, purge_at)
+            self._end(lookup, destruction.reads_as, destruction.purge_at)
         return count
 
     async def delete_expired_secrets(self, now: int, batch: int) -> int:
         """Delete at most ``batch`` expired secrets; return how many went."""
         self._call()
-        due = [k for k, s in self.secrets.items() if s.expires_at <= now][:batch]
-        for lookup in due:
-            del self.secrets[lookup]
-        return len(due)
+        return _delete_due(self.secrets, lambda s: s.expires_at <= now, batch)
 
     async def delete_purged_receipts(self, now: int, batch: int) -> int:
         """Delete at most ``batch`` receipts past retention; return how many went."""
         self._call()
-        due = [k for k, r in self.receipts.items() if r.purge_at <= now][:batch]
-        for lookup in due:
-            del self.receipts[lookup]
-        return len(due)
+        return _delete_due(self.receipts, lambda r: r.purge_at <= now, batch)
 
     async def totals(self, now: int) -> StoredTotals:
         """Return what is stored, for the quota."""
@@ -156,3 +147,10 @@ class MemoryStore:
         assert row is not None, "every secret has its receipt"
         row.receipt = replace(row.receipt, state=state, revealed_at=revealed_at)
         row.purge_at = purge_at
+
+
+def _delete_due(rows: dict[str, V], due: Callable[[V], bool], batch: int) -> int:
+    keys = [key for key, row in rows.items() if due(row)][:batch]
+    for key in keys:
+        del rows[key]
+    return len(keys)

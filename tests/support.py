@@ -218,30 +218,37 @@ def new_database(kind: str, directory: Path) -> str:
     return create_postgres_database()
 
 
-def empty_database(database_url: str) -> None:
-    """Delete every secret and receipt, so that a test owns every row it sees."""
-    statements = ("DELETE FROM secret", "DELETE FROM receipt")
+def sql(database_url: str, statement: str, *args: object) -> list[tuple[Any, ...]]:
+    """Run one statement straight on the database, bypassing ots; return its rows.
+
+    ``?`` placeholders on both kinds (numbered for PostgreSQL here); committed.
+    """
     if database_url.startswith("sqlite://"):
         import sqlite3
 
         conn = sqlite3.connect(database_url.removeprefix("sqlite://"), timeout=30)
         try:
-            for statement in statements:
-                conn.execute(statement)
-            conn.commit()
+            with conn:
+                return [tuple(row) for row in conn.execute(statement, args).fetchall()]
         finally:
             conn.close()
-        return
+    for number in range(1, len(args) + 1):
+        statement = statement.replace("?", f"${number}", 1)
 
-    async def empty() -> None:
+    async def run() -> list[tuple[Any, ...]]:
         conn = await asyncpg.connect(database_url)
         try:
-            for statement in statements:
-                await conn.execute(statement)
+            return [tuple(row) for row in await conn.fetch(statement, *args)]
         finally:
             await conn.close()
 
-    asyncio.run(empty())
+    return asyncio.run(run())
+
+
+def empty_database(database_url: str) -> None:
+    """Delete every secret and receipt, so that a test owns every row it sees."""
+    sql(database_url, "DELETE FROM secret")
+    sql(database_url, "DELETE FROM receipt")
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
@@ -467,20 +474,4 @@ class TcpProxy:
 
 def count_rows(database_url: str, where: str = "1=1", table: str = "secret") -> int:
     """Count rows of ``table`` straight from the database, bypassing ots."""
-    if database_url.startswith("sqlite://"):
-        import sqlite3
-
-        conn = sqlite3.connect(database_url.removeprefix("sqlite://"))
-        try:
-            return int(conn.execute(f"SELECT count(*) FROM {table} WHERE {where}").fetchone()[0])
-        finally:
-            conn.close()
-
-    async def count() -> int:
-        conn = await asyncpg.connect(database_url)
-        try:
-            return int(await conn.fetchval(f"SELECT count(*) FROM {table} WHERE {where}"))
-        finally:
-            await conn.close()
-
-    return asyncio.run(count())
+    return int(sql(database_url, f"SELECT count(*) FROM {table} WHERE {where}")[0][0])

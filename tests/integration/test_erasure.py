@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-import sqlite3
 import stat
 import subprocess
 from collections.abc import Iterator
@@ -36,6 +35,7 @@ from tests.support import (
     new_database,
     run_cli,
     running_server,
+    sql,
 )
 
 pytestmark = pytest.mark.slow
@@ -101,26 +101,12 @@ def fresh(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Sett
 def read_sealed(settings: Settings, victim: Victim) -> None:
     """Copy the live row's sealed fields into ``victim``, bypassing ots."""
     lookup = crypto.secret_lookup(victim.secret_key)
-    query = (
+    (row,) = sql(
+        settings.database_url,
         "SELECT salt, nonce, ciphertext, kdf_time_cost, kdf_memory_kib, kdf_parallelism, key_id "
-        "FROM secret WHERE lookup = {}"
+        "FROM secret WHERE lookup = ?",
+        lookup,
     )
-    if settings.is_sqlite:
-        conn = sqlite3.connect(db.sqlite_path(settings.database_url))
-        try:
-            row = conn.execute(query.format("?"), (lookup,)).fetchone()
-        finally:
-            conn.close()
-    else:
-
-        async def fetch() -> asyncpg.Record:
-            pg = await asyncpg.connect(settings.database_url)
-            try:
-                return await pg.fetchrow(query.format("$1"), lookup)
-            finally:
-                await pg.close()
-
-        row = asyncio.run(fetch())
     victim.salt, victim.nonce, victim.ciphertext = bytes(row[0]), bytes(row[1]), bytes(row[2])
     victim.kdf = KdfParams(row[3], row[4], row[5])
     victim.key_id = row[6]
@@ -210,21 +196,7 @@ def end_four_ways(base: str, settings: Settings, victims: list[Victim]) -> None:
 
 
 def _row_exists(settings: Settings, lookup: str) -> bool:
-    if settings.is_sqlite:
-        conn = sqlite3.connect(db.sqlite_path(settings.database_url))
-        try:
-            return bool(conn.execute("SELECT 1 FROM secret WHERE lookup = ?", (lookup,)).fetchone())
-        finally:
-            conn.close()
-
-    async def check() -> bool:
-        pg = await asyncpg.connect(settings.database_url)
-        try:
-            return bool(await pg.fetchval("SELECT 1 FROM secret WHERE lookup = $1", lookup))
-        finally:
-            await pg.close()
-
-    return asyncio.run(check())
+    return bool(sql(settings.database_url, "SELECT 1 FROM secret WHERE lookup = ?", lookup))
 
 
 def test_ended_secrets_leave_nothing_that_opens(fresh: tuple[Settings, Path]) -> None:

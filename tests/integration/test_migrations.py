@@ -22,6 +22,7 @@ from tests.support import (
     make_settings,
     run_cli,
     settings_env,
+    sql,
 )
 
 Schema = dict[str, object]
@@ -181,25 +182,6 @@ def _migrate_to(url: str, directory: Path, versions: int) -> None:
     )
 
 
-def _execute(url: str, sql: str, row: tuple[object, ...]) -> None:
-    """Run one parametrised statement (``?`` placeholders) straight on the database."""
-    if url.startswith("sqlite://"):
-        conn = sqlite3.connect(db.sqlite_path(url))
-        with conn:
-            conn.execute(sql, row)
-        conn.close()
-        return
-    for i in range(len(row)):
-        sql = sql.replace("?", f"${i + 1}", 1)
-
-    async def execute() -> None:
-        pg = await asyncpg.connect(url)
-        await pg.execute(sql, *row)
-        await pg.close()
-
-    asyncio.run(execute())
-
-
 def upgrade(url: str, migration: str) -> str:
     """Migrate ``url`` to the head, checking that ``migration`` was applied; return ``url``."""
     upgraded = run_cli(make_settings(url), "migrate")
@@ -229,7 +211,7 @@ def _insert_old_secret(url: str, secret: str, passphrase: str, failures: int = 0
         "lookup, salt, nonce, ciphertext, kdf_time_cost, kdf_memory_kib, kdf_parallelism, "
         "failed_attempts, created_at, expires_at"
     )
-    _execute(url, f"INSERT INTO secret ({columns}) VALUES ({', '.join('?' * 10)})", row)
+    sql(url, f"INSERT INTO secret ({columns}) VALUES ({', '.join('?' * 10)})", *row)
     return key
 
 
@@ -237,18 +219,16 @@ def _insert_receipt(url: str, secret_key: str, failures: int) -> str:
     """Store the receipt the receipts release kept beside each secret; return its key."""
     receipt_key = crypto.new_key()
     now = int(time.time())
-    _execute(
+    sql(
         url,
         "INSERT INTO receipt (lookup, secret_lookup, state, created_at, expires_at, "
         "revealed_at, failed_attempts, purge_at) VALUES (?, ?, 'pending', ?, ?, NULL, ?, ?)",
-        (
-            crypto.receipt_lookup(receipt_key),
-            crypto.secret_lookup(secret_key),
-            now,
-            now + 3600,
-            failures,
-            now + 7200,
-        ),
+        crypto.receipt_lookup(receipt_key),
+        crypto.secret_lookup(secret_key),
+        now,
+        now + 3600,
+        failures,
+        now + 7200,
     )
     return receipt_key
 

@@ -17,6 +17,7 @@ import pytest
 from ots.config import Settings
 from tests.support import (
     CHEAP_ARGON2,
+    assert_error,
     free_port,
     make_settings,
     running_server,
@@ -191,6 +192,8 @@ def test_oversized_headers_are_431(strict: str) -> None:
     response = httpx.get(f"{strict}/health", headers={"X-Big": "a" * 20000})
     assert response.status_code == 431
     assert response.json()["error"] == "headers_too_large"
+    # Refused before any handler ran, yet with the security headers of every answer.
+    assert_error(response, 431, "headers_too_large")
 
 
 def test_key_variants_are_redacted_in_the_log(db_url: str, tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import pytest
 
 from ots import db
-from ots.domain import KdfParams, NewSecret, Sealed, State
+from ots.domain import Destruction, KdfParams, NewSecret, Sealed, State
 from ots.errors import UnavailableError
 from ots.service import SecretStore
 from ots.store import TortoiseStore
@@ -95,7 +95,7 @@ async def claim(store: SecretStore, row: Row, now: int = NOW) -> bool:
 async def fail(store: SecretStore, row: Row, now: int = NOW, limit: int = 5) -> int | None:
     """Record one wrong passphrase on ``row``."""
     return await store.record_failure(
-        row.id, row.lookup, now, destroy_at=limit, destroyed_as=State.BURNED, purge_at=now + 1
+        row.id, row.lookup, now, Destruction(limit, State.BURNED, now + 1)
     )
 
 
@@ -143,9 +143,7 @@ def test_the_destroyed_state_is_the_callers(backend: Backend) -> None:
 
     async def body(store: SecretStore) -> Any:
         row = await insert(store)
-        await store.record_failure(
-            row.id, row.lookup, NOW, destroy_at=1, destroyed_as=State.REVEALED, purge_at=NOW + 1
-        )
+        await store.record_failure(row.id, row.lookup, NOW, Destruction(1, State.REVEALED, NOW + 1))
         return await store.find_receipt(row.receipt, NOW)
 
     assert backend.run(body).state is State.REVEALED
