@@ -23,6 +23,7 @@ from ots import db, keyring
 from ots.api import add_rate_limit_headers, api, enforce_rate_limit
 from ots.api.errors import JsonErrorHandler
 from ots.api.logs import install_redaction, log_config
+from ots.api.openapi import build_spec
 from ots.api.responses import SECURITY_HEADERS
 from ots.config import Settings
 from ots.kdf import KdfPool, kdf_executor
@@ -35,6 +36,10 @@ from ots.tasks import sweep_forever
 log = logging.getLogger("ots.app")
 App = Sanic[Config, SimpleNamespace]
 SWEEPER_TASK: Final = "ots-sweeper"
+DESCRIPTION: Final = (
+    "One-time secrets: store a secret behind a passphrase, read it exactly once. "
+    "Reading is POST; GET /secrets/{secret_key} never destroys."
+)
 _names = itertools.count()
 
 
@@ -66,6 +71,8 @@ def create_app(
     logging.getLogger("tortoise").setLevel(logging.WARNING)
     _configure(app, settings)
     app.blueprint(api)
+    # Built once per app: its limits come from this app's settings.
+    app.ctx.openapi = build_spec(app, settings, DESCRIPTION)
 
     @app.before_server_start
     async def open_resources(app: App) -> None:
@@ -145,16 +152,6 @@ def _configure(app: App, settings: Settings) -> None:
     app.config.REAL_IP_HEADER = settings.real_ip_header or None
     app.config.FALLBACK_ERROR_FORMAT = "json"
     app.config.ACCESS_LOG = True
-    app.config.OAS_URL_PREFIX = "/docs"
-    app.config.OAS_UI_DEFAULT = "swagger"
-    app.config.OAS_UI_REDOC = False
-    app.config.OAS_URI_TO_JSON = "/openapi.json"
+    # ots serves its own OpenAPI document and UI (ots.api.docs), not sanic-ext's.
+    app.config.OAS = False
     app.config.CORS = False
-    app.ext.openapi.describe(
-        "ots",
-        version="1",
-        description=(
-            "One-time secrets: store a secret behind a passphrase, read it exactly once. "
-            "Reading is POST; GET /secrets/{secret_key} never destroys."
-        ),
-    )

@@ -137,7 +137,11 @@ def create_secret(
 
 # What an error body must never show: internals of the server.
 LEAKS = ("Traceback", "SELECT", "INSERT", "/work/", ".py", "sqlite3", "asyncpg")
-SECURITY_HEADERS = {"cache-control": "no-store", "x-content-type-options": "nosniff"}
+SECURITY_HEADERS = {
+    "cache-control": "no-store",
+    "x-content-type-options": "nosniff",
+    "content-security-policy": "default-src 'none'; frame-ancestors 'none'",
+}
 
 
 def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from sanic import Blueprint
 
+from ots.api.docs import bp as docs_bp
 from ots.api.health import bp as health_bp
 from ots.api.receipts import bp as receipts_bp
 from ots.api.secrets import bp as secrets_bp
 from ots.api.throttle import add_rate_limit_headers, enforce_rate_limit
 
-api = Blueprint.group(secrets_bp, receipts_bp, health_bp)
+api = Blueprint.group(secrets_bp, receipts_bp, health_bp, docs_bp)
 
 __all__ = ["add_rate_limit_headers", "api", "enforce_rate_limit"]

@@ -1,78 +1,91 @@
-"""OpenAPI descriptions of error answers, derived from the error classes themselves."""
+"""``/docs``: the OpenAPI document and a Swagger UI that ots serves itself, with no CDN.
+
+The UI's script and styles come from the ``swagger-ui-bundle`` package and
+are answered by ots, so the page works with no network and is covered by a
+Content-Security-Policy that allows nothing but this origin: users type keys
+and passphrases on it.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import Final
 
-from pydantic import BaseModel
-from sanic_ext import openapi
-from sanic_ext.extensions.openapi.definitions import RequestBody, Response
+from sanic import Blueprint, HTTPResponse, Request
+from sanic.response import file, html, json
+from swagger_ui_bundle import swagger_ui_path
 
-from ots.api.schemas import ErrorResponse, openapi_content
-from ots.errors import (
-    InvalidJsonError,
-    NotFoundError,
-    OtsError,
-    OverloadedError,
-    RateLimitedError,
-    RequestTimeoutError,
-    UnavailableError,
-    ValidationFailedError,
+from ots.errors import NotFoundError
+
+bp = Blueprint("docs", url_prefix="/docs")
+
+# Nothing inline and nothing from elsewhere; Swagger UI draws its icons as data: images.
+# (Checked in headless Chromium with every non-local request refused: the page renders.)
+DOCS_CSP: Final = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; "
+    "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'; form-action 'none'"
 )
+_UI_DIR: Final = Path(str(swagger_ui_path))
+_ASSETS: Final = {
+    "swagger-ui.css": (_UI_DIR / "swagger-ui.css", "text/css; charset=utf-8"),
+    "swagger-ui-bundle.js": (_UI_DIR / "swagger-ui-bundle.js", "text/javascript; charset=utf-8"),
+    "favicon-32x32.png": (_UI_DIR / "favicon-32x32.png", "image/png"),
+}
+# validatorUrl null: the default sends the spec to validator.swagger.io for a badge.
+_START_SCRIPT: Final = """window.onload = function () {
+  window.ui = SwaggerUIBundle({
+    url: "/docs/openapi.json",
+    dom_id: "#swagger-ui",
+    deepLinking: true,
+    validatorUrl: null
+  });
+};
+"""
+_PAGE: Final = """<!DOCTYPE html>
+<html lang="en">
+  <head>
+    <meta charset="utf-8">
+    <title>ots API</title>
+    <link rel="stylesheet" href="/docs/assets/swagger-ui.css">
+    <link rel="icon" type="image/png" href="/docs/assets/favicon-32x32.png">
+  </head>
+  <body>
+    <div id="swagger-ui"></div>
+    <script src="/docs/assets/swagger-ui-bundle.js"></script>
+    <script src="/docs/assets/start.js"></script>
+  </body>
+</html>
+"""
 
-Handler = TypeVar("Handler", bound=Callable[..., Any])
+
+@bp.get("")
+async def page(request: Request) -> HTTPResponse:
+    """Serve the Swagger UI page."""
+    del request
+    return html(_PAGE, headers={"Content-Security-Policy": DOCS_CSP})
 
 
-def documented(
-    summary: str,
-    answer: type[BaseModel],
-    answered: str,
-    *errors: Response,
-    status: int = 200,
-    body: type[BaseModel] | None = None,
-) -> Callable[[Handler], Handler]:
-    """Describe an operation: its success (``answer`` with ``status``), errors and body."""
-    request_body = None if body is None else RequestBody(openapi_content(body), required=True)
-    success = Response(openapi_content(answer), status=status, description=answered)
-    definition: Callable[[Handler], Handler] = openapi.definition(
-        summary=summary, body=request_body, response=[success, *errors]
-    )
-    return definition
+@bp.get("/openapi.json")
+async def spec(request: Request) -> HTTPResponse:
+    """Serve the OpenAPI document built for this app and its settings."""
+    return json(request.app.ctx.openapi)
 
 
-def error_doc(
-    error: type[OtsError],
-    when: str,
-    *also: tuple[type[OtsError], str],
-    model: type[BaseModel] = ErrorResponse,
-) -> Response:
-    """Describe the answer with ``error``'s status: each code it may carry, and when.
+@bp.get("/assets/<name:str>")
+async def asset(request: Request, name: str) -> HTTPResponse:
+    """Serve one of the UI's files from the installed package.
 
     Raises:
-        ValueError: the errors given do not share one status.
+        NotFoundError: ``name`` is not one of the files the page uses.
     """
-    cases = [(error, when), *also]
-    if len({case.status for case, _ in cases}) != 1:
-        raise ValueError("one response documents one status")
-    description = "; ".join(f"{case.code}: {text}" for case, text in cases)
-    return Response(openapi_content(model), status=error.status, description=description)
-
-
-RATE_LIMITED = error_doc(RateLimitedError, "over OTS_RATE_LIMIT; see Retry-After")
-UNAVAILABLE = error_doc(
-    UnavailableError,
-    "the database cannot be reached, or the answer took too long; see Retry-After",
-)
-# Create and reveal run argon2id, whose queue is bounded: they may also shed load.
-UNAVAILABLE_OR_OVERLOADED = error_doc(
-    UnavailableError,
-    "the database cannot be reached, or the answer took too long",
-    (OverloadedError, "this worker's argon2 work is at its bound and nothing was queued"),
-)
-NOT_FOUND = error_doc(NotFoundError, "unknown, read, expired, burned or destroyed")
-BODY_ERRORS = [
-    error_doc(InvalidJsonError, "the body is not a JSON object"),
-    error_doc(RequestTimeoutError, "the body did not arrive within OTS_REQUEST_TIMEOUT"),
-    error_doc(ValidationFailedError, "a field is missing, mistyped, empty or out of range"),
-]
+    del request
+    headers = {"Content-Security-Policy": DOCS_CSP}
+    if name == "start.js":
+        return HTTPResponse(
+            _START_SCRIPT, content_type="text/javascript; charset=utf-8", headers=headers
+        )
+    if name not in _ASSETS:
+        raise NotFoundError("There is no such file.")
+    path, content_type = _ASSETS[name]
+    return await file(path, mime_type=content_type, headers=headers)

@@ -3,23 +3,30 @@
 from __future__ import annotations
 
 from sanic import Blueprint, HTTPResponse, Request
-from sanic_ext.extensions.openapi.definitions import Response
 
 from ots.api.context import rate_limiter_of, service_of
-from ots.api.docs import documented
+from ots.api.openapi import Answer, documented, success
 from ots.api.responses import model_response, retry_headers
-from ots.api.schemas import HealthResponse, openapi_content
+from ots.api.schemas import HealthResponse
 from ots.errors import UnavailableError, error_body
 
 bp = Blueprint("health")
+_DOWN = UnavailableError("The database cannot be reached.")
+_DOWN_ANSWER = HealthResponse(status="unavailable", database="unavailable", **error_body(_DOWN))
 
 
 @bp.get("/health")
 @documented(
+    "get_health",
     "Liveness and database readiness",
-    HealthResponse,
-    "Ready",
-    Response(openapi_content(HealthResponse), status=503, description="No database"),
+    "health",
+    success(HealthResponse, "Serving: ok, or degraded while the rate-limit storage is down"),
+    Answer(
+        _DOWN.status,
+        HealthResponse,
+        "The database cannot be reached; see Retry-After",
+        _DOWN_ANSWER.model_dump(mode="json", exclude_unset=True),
+    ),
 )
 async def health(request: Request) -> HTTPResponse:
     """Answer 200 when the database answers, 503 with ``Retry-After`` when it does not.
@@ -33,9 +40,4 @@ async def health(request: Request) -> HTTPResponse:
                 HealthResponse(status="degraded", database="ok", rate_limiter="degraded")
             )
         return model_response(HealthResponse(status="ok", database="ok"))
-    down = UnavailableError("The database cannot be reached.")
-    return model_response(
-        HealthResponse(status="unavailable", database="unavailable", **error_body(down)),
-        status=down.status,
-        headers=retry_headers(down),
-    )
+    return model_response(_DOWN_ANSWER, status=_DOWN.status, headers=retry_headers(_DOWN))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sanic import Blueprint, HTTPResponse, Request
 
 from ots.api.context import service_of
-from ots.api.docs import RATE_LIMITED, UNAVAILABLE, documented, error_doc
+from ots.api.openapi import UNAVAILABLE, documented, error_doc, success
 from ots.api.responses import model_response
 from ots.api.schemas import (
     BurnResponse,
@@ -17,16 +17,17 @@ from ots.errors import NotFoundError, NotPendingError
 
 bp = Blueprint("receipts")
 
-_NOT_FOUND = error_doc(NotFoundError, "unknown or purged receipt")
+TAG = "receipts"
+_NOT_FOUND = error_doc(NotFoundError(), "unknown or purged receipt")
 
 
 @bp.get("/receipts/<receipt_key:str>")
 @documented(
+    "get_receipt",
     "What became of a secret (never its content)",
-    ReceiptResponse,
-    "The receipt",
+    TAG,
+    success(ReceiptResponse, "The receipt"),
     _NOT_FOUND,
-    RATE_LIMITED,
     UNAVAILABLE,
 )
 async def receipt(request: Request, receipt_key: str) -> HTTPResponse:
@@ -37,12 +38,16 @@ async def receipt(request: Request, receipt_key: str) -> HTTPResponse:
 
 @bp.post("/receipts/<receipt_key:str>/burn")
 @documented(
+    "burn_secret",
     "Destroy a secret before it is read",
-    BurnResponse,
-    "Burned",
+    TAG,
+    success(BurnResponse, "Burned: its secret_key answers 404 from now on"),
     _NOT_FOUND,
-    error_doc(NotPendingError, "already revealed, burned or expired", model=NotPendingResponse),
-    RATE_LIMITED,
+    error_doc(
+        NotPendingError(State.REVEALED),
+        "already revealed, burned or expired",
+        model=NotPendingResponse,
+    ),
     UNAVAILABLE,
 )
 async def burn(request: Request, receipt_key: str) -> HTTPResponse:

@@ -18,6 +18,8 @@ SECURITY_HEADERS: Final = {
     "Cache-Control": "no-store",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
+    # A JSON answer loads nothing and is framed by nothing; /docs sets its own policy first.
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
 }
 
 

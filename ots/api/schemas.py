@@ -3,13 +3,31 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ots.domain import CreatedSecret, Receipt, SecretStatus, State
 
 MAX_PASSPHRASE_CHARS = 1024
+# Values for the examples in the OpenAPI document (keys are 32 URL-safe characters);
+# made up, never used by the server (S105).
+_SECRET_KEY: Final = "2cBvq0Xl8yQe4pWzT1sJr6uNa9dKfHgM"  # noqa: S105
+_RECEIPT_KEY: Final = "Yh3LmR7tQs0Vb5xCz2Wn8kPe4aJd1FgU"
+_PASSPHRASE: Final = "correct horse battery staple"  # noqa: S105
+_SECRET: Final = "db password: hunter2"  # noqa: S105
+_CREATED: Final = "2026-11-25T10:00:00Z"
+_EXPIRES: Final = "2026-11-25T11:00:00Z"
+# Path parameters, for the OpenAPI document: what each one is, and an example.
+PATH_PARAMETERS: Final = {
+    "secret_key": ("The secret_key from generate_secret.", _SECRET_KEY),
+    "receipt_key": ("The receipt_key from generate_secret.", _RECEIPT_KEY),
+}
+
+
+def _example(body: dict[str, Any]) -> ConfigDict:
+    """Return a model config whose JSON schema carries ``body`` as its example."""
+    return ConfigDict(json_schema_extra={"example": body})
 
 
 class _Strict(BaseModel):
@@ -19,6 +37,8 @@ class _Strict(BaseModel):
 
 class GenerateRequest(_Strict):
     """Body of ``POST /generate``."""
+
+    model_config = _example({"secret": _SECRET, "passphrase": _PASSPHRASE, "ttl": 3600})
 
     # repr=False: a logged or printed request model must not show what it carries.
     secret: str = Field(
@@ -36,11 +56,17 @@ class GenerateRequest(_Strict):
 class RevealRequest(_Strict):
     """Body of ``POST /secrets/{secret_key}``."""
 
+    model_config = _example({"passphrase": _PASSPHRASE})
+
     passphrase: str = Field(min_length=1, max_length=MAX_PASSPHRASE_CHARS, repr=False)
 
 
 class GenerateResponse(BaseModel):
     """201 answer of ``POST /generate``."""
+
+    model_config = _example(
+        {"secret_key": _SECRET_KEY, "receipt_key": _RECEIPT_KEY, "expires_at": _EXPIRES}
+    )
 
     secret_key: str = Field(description="Give it, with the passphrase, to the recipient.")
     receipt_key: str = Field(description="Keep it: it shows what became of the secret.")
@@ -59,11 +85,15 @@ class GenerateResponse(BaseModel):
 class RevealResponse(BaseModel):
     """200 answer of ``POST /secrets/{secret_key}``."""
 
+    model_config = _example({"secret": _SECRET})
+
     secret: str = Field(repr=False)
 
 
 class StatusResponse(BaseModel):
     """200 answer of ``GET /secrets/{secret_key}``."""
+
+    model_config = _example({"state": "pending", "expires_at": _EXPIRES, "attempts_left": 5})
 
     state: Literal[State.PENDING]
     expires_at: datetime
@@ -81,6 +111,16 @@ class StatusResponse(BaseModel):
 
 class ReceiptResponse(BaseModel):
     """200 answer of ``GET /receipts/{receipt_key}``."""
+
+    model_config = _example(
+        {
+            "state": "revealed",
+            "created_at": _CREATED,
+            "expires_at": _EXPIRES,
+            "revealed_at": "2026-11-25T10:05:00Z",
+            "failed_attempts": 1,
+        }
+    )
 
     state: State = Field(
         description="burned also covers a secret destroyed by too many wrong passphrases."
@@ -105,6 +145,8 @@ class ReceiptResponse(BaseModel):
 class BurnResponse(BaseModel):
     """200 answer of ``POST /receipts/{receipt_key}/burn``."""
 
+    model_config = _example({"state": "burned"})
+
     state: Literal[State.BURNED]
 
 
@@ -118,6 +160,8 @@ class NotPendingResponse(BaseModel):
 
 class HealthResponse(BaseModel):
     """Answer of ``GET /health``."""
+
+    model_config = _example({"status": "ok", "database": "ok"})
 
     status: Literal["ok", "degraded", "unavailable"]
     database: Literal["ok", "unavailable"]
@@ -147,40 +191,3 @@ class ErrorResponse(BaseModel):
 def utc(epoch_seconds: int) -> datetime:
     """Return epoch seconds as an aware UTC time (it serialises as ISO 8601 with ``Z``)."""
     return datetime.fromtimestamp(epoch_seconds, UTC)
-
-
-def openapi_content(model: type[BaseModel]) -> dict[str, Any]:
-    """Return an OpenAPI 3.0 ``content`` map for ``model`` as JSON.
-
-    sanic-ext's own model conversion drops ``required`` and leaves dangling
-    ``$defs`` references, so the spec is built from pydantic's JSON schema,
-    with definitions inlined, ``anyOf [X, null]`` turned into ``nullable`` and
-    ``const`` into a one-value ``enum``.
-    """
-    schema = model.model_json_schema()
-    definitions = schema.pop("$defs", {})
-    return {"application/json": {"schema": _inline(schema, definitions)}}
-
-
-def _inline(node: Any, definitions: dict[str, Any]) -> Any:
-    if isinstance(node, list):
-        return [_inline(item, definitions) for item in node]
-    if not isinstance(node, dict):
-        return node
-    if "$ref" in node:
-        # The field's own keys (its description) win over the referenced definition's.
-        target = _inline(definitions[node["$ref"].rsplit("/", 1)[-1]], definitions)
-        siblings = {key: value for key, value in node.items() if key != "$ref"}
-        return {**target, **_inline(siblings, definitions)}
-    out = {key: _inline(value, definitions) for key, value in node.items()}
-    if "const" in out:
-        # OpenAPI 3.0 has no const (a 3.1 keyword): a one-value enum says the same.
-        out["enum"] = [out.pop("const")]
-    variants = out.get("anyOf")
-    if variants and {"type": "null"} in variants:
-        others = [variant for variant in variants if variant != {"type": "null"}]
-        if len(others) == 1:
-            del out["anyOf"]
-            out.update(others[0])
-            out["nullable"] = True
-    return out

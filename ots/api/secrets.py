@@ -6,14 +6,13 @@ from sanic import Blueprint, HTTPResponse, Request
 
 from ots.api.body import parse_body
 from ots.api.context import service_of
-from ots.api.docs import (
-    BODY_ERRORS,
-    NOT_FOUND,
-    RATE_LIMITED,
+from ots.api.openapi import (
     UNAVAILABLE,
     UNAVAILABLE_OR_OVERLOADED,
     documented,
     error_doc,
+    link,
+    success,
 )
 from ots.api.responses import model_response
 from ots.api.schemas import (
@@ -24,30 +23,34 @@ from ots.api.schemas import (
     StatusResponse,
 )
 from ots.crypto import Concealed
-from ots.errors import (
-    PayloadTooLargeError,
-    StorageFullError,
-    WrongPassphraseError,
-)
+from ots.errors import NotFoundError, StorageFullError, WrongPassphraseError
 
 bp = Blueprint("secrets")
-
-
-_BODY_ROUTE_ERRORS = [*BODY_ERRORS, RATE_LIMITED, UNAVAILABLE_OR_OVERLOADED]
+TAG = "secrets"
+NOT_FOUND = error_doc(NotFoundError(), "unknown, read, expired, burned or destroyed")
 
 
 @bp.post("/generate")
 @documented(
+    "generate_secret",
     "Store a secret behind a passphrase",
-    GenerateResponse,
-    "Stored",
-    error_doc(PayloadTooLargeError, "the body or the secret is over the limit"),
-    *_BODY_ROUTE_ERRORS,
+    TAG,
+    success(
+        GenerateResponse,
+        "Stored. Hand the secret_key and the passphrase to the recipient; keep the receipt_key.",
+        status=201,
+        links={
+            "reveal_secret": link("reveal_secret", "secret_key", "secret_key"),
+            "check_secret": link("check_secret", "secret_key", "secret_key"),
+            "get_receipt": link("get_receipt", "receipt_key", "receipt_key"),
+            "burn_secret": link("burn_secret", "receipt_key", "receipt_key"),
+        },
+    ),
+    UNAVAILABLE_OR_OVERLOADED,
     error_doc(
-        StorageFullError,
+        StorageFullError(retry_after=60),
         "OTS_MAX_LIVE_SECRETS or OTS_MAX_STORED_BYTES are used; see Retry-After",
     ),
-    status=201,
     body=GenerateRequest,
 )
 async def generate(request: Request) -> HTTPResponse:
@@ -61,12 +64,13 @@ async def generate(request: Request) -> HTTPResponse:
 
 @bp.post("/secrets/<secret_key:str>")
 @documented(
+    "reveal_secret",
     "Reveal a secret once; it is destroyed",
-    RevealResponse,
-    "The secret",
-    error_doc(WrongPassphraseError, "the secret stays; see attempts_left"),
+    TAG,
+    success(RevealResponse, "The secret, exactly as stored; it is gone from the server"),
+    error_doc(WrongPassphraseError(attempts_left=4), "the secret stays; see attempts_left"),
     NOT_FOUND,
-    *_BODY_ROUTE_ERRORS,
+    UNAVAILABLE_OR_OVERLOADED,
     body=RevealRequest,
 )
 async def reveal(request: Request, secret_key: str) -> HTTPResponse:
@@ -78,11 +82,11 @@ async def reveal(request: Request, secret_key: str) -> HTTPResponse:
 
 @bp.get("/secrets/<secret_key:str>")
 @documented(
+    "check_secret",
     "Check that a secret is still readable, without reading it",
-    StatusResponse,
-    "Pending",
+    TAG,
+    success(StatusResponse, "Pending: it can still be revealed"),
     NOT_FOUND,
-    RATE_LIMITED,
     UNAVAILABLE,
 )
 async def status(request: Request, secret_key: str) -> HTTPResponse:

@@ -1,0 +1,317 @@
+"""The OpenAPI 3.0.3 document of ots, built from the routes, the models and the error tree.
+
+Each handler carries its own description (``documented``); ``build_spec``
+walks the app's routes and assembles one document in which every schema,
+header and error body is a named component referenced with ``$ref``. What
+any operation of its kind may answer is added here, once, from the facts of
+the route rather than by hand: 408 and 431 everywhere, 413 on every POST,
+400 and 422 where there is a body, 429 on rate-limited paths.
+
+sanic-ext's generator is not used for this: it keeps one document per process
+(tests build many apps with different limits), cannot describe response
+headers or links, and names operations ``post~secrets.generate``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Final, TypeVar
+
+from pydantic import BaseModel
+from sanic import Sanic
+
+from ots.api.schemas import PATH_PARAMETERS, ErrorResponse, GenerateRequest
+from ots.api.throttle import is_limited
+from ots.config import Settings
+from ots.errors import (
+    FieldProblem,
+    HeadersTooLargeError,
+    InvalidJsonError,
+    OtsError,
+    OverloadedError,
+    PayloadTooLargeError,
+    RateLimitedError,
+    RequestTimeoutError,
+    UnavailableError,
+    ValidationFailedError,
+    error_body,
+)
+
+OPENAPI_VERSION: Final = "3.0.3"
+_OPERATION: Final = "_ots_operation"
+_SCHEMAS: Final = "#/components/schemas/"
+_HEADERS: Final = "#/components/headers/"
+# Statuses whose answer always names the seconds to wait.
+_RETRY_STATUSES: Final = frozenset({429, 503, 507})
+_RATE_LIMIT_HEADERS: Final = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
+HEADER_COMPONENTS: Final = {
+    "Retry-After": "Seconds to wait before trying again.",
+    "X-RateLimit-Limit": "Requests allowed per window for this client address.",
+    "X-RateLimit-Remaining": "Requests left in the current window.",
+    "X-RateLimit-Reset": "Unix time (seconds) at which the window frees a request.",
+}
+
+Handler = TypeVar("Handler", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One documented response: its status, body model, meaning and an example body."""
+
+    status: int
+    model: type[BaseModel]
+    description: str
+    example: dict[str, Any] | None = None
+    links: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Operation:
+    """What one handler does, takes and answers (beyond the answers every route shares)."""
+
+    operation_id: str
+    summary: str
+    tag: str
+    answers: tuple[Answer, ...]
+    body: type[BaseModel] | None = None
+
+
+def documented(
+    operation_id: str,
+    summary: str,
+    tag: str,
+    *answers: Answer,
+    body: type[BaseModel] | None = None,
+) -> Callable[[Handler], Handler]:
+    """Attach an operation's description to its handler, for ``build_spec``."""
+    operation = Operation(operation_id, summary, tag, answers, body)
+
+    def attach(handler: Handler) -> Handler:
+        setattr(handler, _OPERATION, operation)
+        return handler
+
+    return attach
+
+
+def success(
+    model: type[BaseModel],
+    description: str,
+    status: int = 200,
+    links: dict[str, dict[str, Any]] | None = None,
+) -> Answer:
+    """Describe a successful answer; its example is the model's own."""
+    return Answer(status, model, description, links=links or {})
+
+
+def error_doc(
+    error: OtsError,
+    when: str,
+    *also: tuple[OtsError, str],
+    model: type[BaseModel] = ErrorResponse,
+) -> Answer:
+    """Describe the answer with ``error``'s status: each code it may carry, and when.
+
+    ``error`` is an instance, so that its body is the example.
+
+    Raises:
+        ValueError: the errors given do not share one status.
+    """
+    cases = [(error, when), *also]
+    if len({case.status for case, _ in cases}) != 1:
+        raise ValueError("one response documents one status")
+    description = "; ".join(f"{case.code}: {text}" for case, text in cases)
+    return Answer(error.status, model, description, example=error_body(error))
+
+
+def link(operation_id: str, parameter: str, field_name: str) -> dict[str, Any]:
+    """Return an OpenAPI link: ``operation_id`` takes ``parameter`` from the answer's field."""
+    return {
+        "operationId": operation_id,
+        "parameters": {parameter: f"$response.body#/{field_name}"},
+    }
+
+
+UNAVAILABLE = error_doc(
+    UnavailableError(),
+    "the database cannot be reached, or the answer took too long; see Retry-After",
+)
+# Create and reveal run argon2id, whose queue is bounded: they may also shed load.
+UNAVAILABLE_OR_OVERLOADED = error_doc(
+    UnavailableError(),
+    "the database cannot be reached, or the answer took too long",
+    (OverloadedError(), "this worker's argon2 work is at its bound and nothing was queued"),
+)
+
+
+def _shared_answers(method: str, limited: bool, has_body: bool) -> list[Answer]:
+    """Return what any route of this kind may answer, whatever its handler does."""
+    shared = [
+        error_doc(RequestTimeoutError(), "the request did not arrive within OTS_REQUEST_TIMEOUT"),
+        error_doc(HeadersTooLargeError(), "the request headers are over the server's limit"),
+    ]
+    if method == "POST":
+        shared.append(
+            error_doc(
+                PayloadTooLargeError(),
+                "the body (or the secret in it) is over the limit; nothing was read further",
+            )
+        )
+    if has_body:
+        shared += [
+            error_doc(InvalidJsonError(), "the body is not a JSON object"),
+            error_doc(
+                ValidationFailedError([FieldProblem("ttl", "must be an integer")]),
+                "a field is missing, mistyped, empty or out of range",
+            ),
+        ]
+    if limited:
+        shared.append(
+            error_doc(RateLimitedError(retry_after=60), "over OTS_RATE_LIMIT; see Retry-After")
+        )
+    return shared
+
+
+def build_spec(app: Sanic[Any, Any], settings: Settings, description: str) -> dict[str, Any]:
+    """Return the OpenAPI document of ``app``'s documented routes, with ``settings``' limits."""
+    schemas: dict[str, Any] = {}
+    paths: dict[str, dict[str, Any]] = {}
+    for route in sorted(app.router.routes, key=lambda r: (r.path, sorted(r.methods))):
+        operation: Operation | None = getattr(route.handler, _OPERATION, None)
+        if operation is None:
+            continue
+        path = "/" + re.sub(r"<(\w+)(?::[^>]*)?>", r"{\1}", route.path)
+        for method in sorted(route.methods):
+            paths.setdefault(path, {})[method.lower()] = _operation(
+                operation, method, path, schemas
+            )
+    _apply_limits(schemas, settings)
+    return {
+        "openapi": OPENAPI_VERSION,
+        "info": {"title": "ots", "version": "1", "description": description},
+        "paths": paths,
+        "components": {
+            "schemas": dict(sorted(schemas.items())),
+            "headers": {
+                name: {
+                    "description": text,
+                    # Sent with every answer of its status; the others are best effort
+                    # (a refusal before routing, such as 431, carries none).
+                    "required": name == "Retry-After",
+                    "schema": {"type": "integer", "minimum": 0},
+                }
+                for name, text in HEADER_COMPONENTS.items()
+            },
+        },
+    }
+
+
+def _operation(
+    operation: Operation, method: str, path: str, schemas: dict[str, Any]
+) -> dict[str, Any]:
+    limited = is_limited(path)
+    answers = [
+        *operation.answers,
+        *_shared_answers(method, limited, operation.body is not None),
+    ]
+    responses: dict[str, Any] = {}
+    for status, group in _by_status(answers):
+        responses[str(status)] = _response(group, limited, schemas)
+    out: dict[str, Any] = {
+        "operationId": operation.operation_id,
+        "summary": operation.summary,
+        "tags": [operation.tag],
+        "responses": responses,
+    }
+    parameters = re.findall(r"{(\w+)}", path)
+    if parameters:
+        out["parameters"] = [
+            {
+                "name": name,
+                "in": "path",
+                "required": True,
+                "description": PATH_PARAMETERS[name][0],
+                "schema": {"type": "string"},
+                "example": PATH_PARAMETERS[name][1],
+            }
+            for name in parameters
+        ]
+    if operation.body is not None:
+        out["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": _ref(operation.body, schemas)}},
+        }
+    return out
+
+
+def _by_status(answers: Iterable[Answer]) -> list[tuple[int, list[Answer]]]:
+    grouped: dict[int, list[Answer]] = {}
+    for answer in answers:
+        grouped.setdefault(answer.status, []).append(answer)
+    return sorted(grouped.items())
+
+
+def _response(group: list[Answer], limited: bool, schemas: dict[str, Any]) -> dict[str, Any]:
+    # Two answers may share a status (two codes for 503): one description, one schema.
+    first = group[0]
+    if len({answer.model for answer in group}) != 1:
+        raise ValueError(f"status {first.status} documents two bodies")
+    media: dict[str, Any] = {"schema": _ref(first.model, schemas)}
+    if first.example is not None:
+        media["example"] = first.example
+    response: dict[str, Any] = {
+        "description": "; ".join(answer.description for answer in group),
+        "content": {"application/json": media},
+    }
+    headers = {}
+    if first.status in _RETRY_STATUSES:
+        headers["Retry-After"] = {"$ref": _HEADERS + "Retry-After"}
+    if limited:
+        headers.update({name: {"$ref": _HEADERS + name} for name in _RATE_LIMIT_HEADERS})
+    if headers:
+        response["headers"] = headers
+    links = {name: value for answer in group for name, value in answer.links.items()}
+    if links:
+        response["links"] = links
+    return response
+
+
+def _ref(model: type[BaseModel], schemas: dict[str, Any]) -> dict[str, str]:
+    """Register ``model`` (and the models it uses) as components; return a reference."""
+    schema = model.model_json_schema(ref_template=_SCHEMAS + "{model}")
+    for name, definition in schema.pop("$defs", {}).items():
+        schemas[name] = _openapi_30(definition)
+    schemas[model.__name__] = _openapi_30(schema)
+    return {"$ref": _SCHEMAS + model.__name__}
+
+
+def _openapi_30(node: Any) -> Any:
+    """Turn pydantic's JSON Schema (2020-12) into OpenAPI 3.0's dialect."""
+    if isinstance(node, list):
+        return [_openapi_30(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {key: _openapi_30(value) for key, value in node.items()}
+    if "const" in out:
+        # OpenAPI 3.0 has no const (a 3.1 keyword): a one-value enum says the same.
+        out["enum"] = [out.pop("const")]
+    variants = out.get("anyOf")
+    if variants and {"type": "null"} in variants:
+        others = [variant for variant in variants if variant != {"type": "null"}]
+        if len(others) == 1:
+            del out["anyOf"]
+            # A $ref ignores its siblings in 3.0, so a nullable reference wraps it in allOf.
+            out.update({"allOf": others} if "$ref" in others[0] else others[0])
+            out["nullable"] = True
+    return out
+
+
+def _apply_limits(schemas: dict[str, Any], settings: Settings) -> None:
+    """Put this server's configured limits into the request schema."""
+    fields = schemas[GenerateRequest.__name__]["properties"]
+    fields["ttl"].update(
+        minimum=settings.min_ttl, maximum=settings.max_ttl, default=settings.default_ttl
+    )
+    # maxLength counts characters; non-ASCII text reaches the byte limit (413) sooner.
+    fields["secret"]["maxLength"] = settings.max_secret_bytes
