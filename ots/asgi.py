@@ -11,12 +11,13 @@ several instances cold-starting together migrate once).
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, Final
 
 from ots.api.responses import SECURITY_HEADERS
 from ots.app import create_app
-from ots.config import Settings
+from ots.config import Settings, unknown_variables
 from ots.errors import PayloadTooLargeError, error_body
 
 Scope = MutableMapping[str, Any]
@@ -26,6 +27,7 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _DISCONNECT: Final = {"type": "http.disconnect"}
+log = logging.getLogger("ots.asgi")
 
 
 class BodyLimit:
@@ -99,7 +101,10 @@ async def _send_too_large(send: Send) -> None:
 
 def build(settings: Settings | None = None) -> ASGIApp:
     """Return the ASGI application for ``settings`` (default: from the environment)."""
-    settings = settings or Settings.from_env()
+    if settings is None:
+        for warning in unknown_variables():
+            log.warning(warning)
+        settings = Settings.from_env()
     sanic_app = create_app(settings, migrate_on_start=True)
     return BodyLimit(sanic_app, settings.request_max_bytes)
 

@@ -1,14 +1,18 @@
-"""Command line: ``ots serve|migrate|sweep`` and ``ots keys [rotate|remove ID]``.
+"""Command line: ``ots serve|migrate|sweep``, ``ots keys [rotate|remove ID]``, and the client.
 
-No business logic here.
+The client subcommands (share, reveal, status, receipt, burn) live in
+``ots.client_cli``. No business logic here.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import functools
+import importlib.metadata
 import signal
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -36,8 +40,15 @@ if "__mp_main__" in sys.modules:  # pragma: no cover - only in Sanic's spawned w
 elif __name__ == "__main__" or Path(sys.argv[0]).name == "ots":
     STOP.install()
 
-from ots import keyring  # noqa: E402 - after the signal handlers, on purpose
-from ots.config import Settings  # noqa: E402
+from ots import client_cli, keyring  # noqa: E402 - after the signal handlers, on purpose
+from ots.config import (  # noqa: E402
+    COMMAND_SETTINGS,
+    HELP,
+    Settings,
+    describe_settings,
+    sqlite_path,
+    unknown_variables,
+)
 from ots.domain import Swept  # noqa: E402
 from ots.errors import ConfigError  # noqa: E402
 
@@ -47,21 +58,12 @@ EXIT_DATABASE = 1
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``ots`` command; return the process exit code."""
-    parser = argparse.ArgumentParser(prog="ots", description="One-time secret service.")
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("serve", help="apply pending migrations, then serve HTTP")
-    commands.add_parser("migrate", help="apply pending migrations and exit")
-    commands.add_parser("sweep", help="delete expired secrets once and exit (for a scheduler)")
-    keys = commands.add_parser(
-        "keys", help="list the server keyring (OTS_SERVER_KEY_FILE); rotate or remove a key"
-    )
-    actions = keys.add_subparsers(dest="action")
-    actions.add_parser("rotate", help="add a new key; new secrets are sealed under it")
-    remove = actions.add_parser(
-        "remove", help="drop a key: the secrets it sealed can never be read again"
-    )
-    remove.add_argument("key_id")
-    args = parser.parse_args(argv)
+    args = _parser().parse_args(argv)
+    if args.command in client_cli.COMMANDS:
+        # A client waits on a person or the network: Ctrl-C ends it with 130, at once.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        return client_cli.run(args)
     STOP.install()
     try:
         return _run(args, STOP)
@@ -70,11 +72,61 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ots",
+        description="One-time secrets: the server (serve, migrate, sweep, keys) and its client "
+        "(share, reveal, status, receipt, burn).",
+    )
+    parser.add_argument("--version", action="version", version=f"ots {_version()}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def server_command(name: str, text: str) -> argparse.ArgumentParser:
+        settings = COMMAND_SETTINGS.get(name, tuple(HELP))
+        return commands.add_parser(
+            name,
+            help=text,
+            description=text,
+            epilog="settings (environment variables):\n" + describe_settings(settings),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+
+    server_command("serve", "apply pending migrations, then serve HTTP")
+    server_command("migrate", "apply pending migrations and exit")
+    server_command("sweep", "delete expired secrets once and exit (for a scheduler)")
+    keys = server_command(
+        "keys", "list the server keyring (OTS_SERVER_KEY_FILE); rotate or remove a key"
+    )
+    actions = keys.add_subparsers(dest="action")
+    actions.add_parser("rotate", help="add a new key; new secrets are sealed under it")
+    remove = actions.add_parser(
+        "remove", help="drop a key: the secrets it sealed can never be read again"
+    )
+    remove.add_argument("key_id")
+    client_cli.add_commands(commands)
+    return parser
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("ots")
+    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - run from a checkout
+        return "unknown"
+
+
 def _run(args: argparse.Namespace, stop: StopControl) -> int:
+    for warning in unknown_variables():
+        print(f"ots: warning: {warning}", file=sys.stderr)
     try:
         settings = Settings.from_env()
         if args.command == "keys":
             return _keys(settings, args.action, getattr(args, "key_id", ""))
+        if args.command == "serve":
+            _check_port(settings)
+        problem = _database_problem(settings, args.command)
+        if problem:
+            print(f"ots: {problem}", file=sys.stderr)
+            return EXIT_DATABASE
         if args.command != "sweep":
             # Sweeping decrypts nothing, so it never needs (or creates) the key.
             _ensure_keyring(settings)
@@ -85,14 +137,54 @@ def _run(args: argparse.Namespace, stop: StopControl) -> int:
         return EXIT_DATABASE
     if args.command == "serve":
         stop.serving()
-        _serve(settings, stop)
-    elif args.command == "sweep":
+        return _serve(settings, stop)
+    if args.command == "sweep":
         swept = asyncio.run(_sweep(settings))
         print(
             f"ots: swept {swept.secrets} expired secrets "
             f"and {swept.receipts} receipts past retention"
         )
     return 0
+
+
+def _database_problem(settings: Settings, command: str) -> str | None:
+    """Say why the SQLite file cannot be used as ``command`` expects, or say it is new.
+
+    ``sweep`` never creates a database: a wrong path would sweep an empty new
+    file and report success. ``serve`` and ``migrate`` create one, and say so.
+    """
+    if not settings.is_sqlite:
+        return None
+    path = Path(sqlite_path(settings.database_url))
+    if not path.parent.is_dir():
+        return (
+            f"there is no directory {path.parent.resolve()} for the database "
+            "(OTS_DATABASE_URL); create it, or fix the path"
+        )
+    if not path.exists():
+        if command == "sweep":
+            return f"there is no database at {path.resolve()} (OTS_DATABASE_URL); nothing to sweep"
+        print(f"ots: creating a new database at {path.resolve()}", file=sys.stderr)
+    return None
+
+
+def _check_port(settings: Settings) -> None:
+    """Fail in one line, before migrating, when the address cannot be listened on.
+
+    Raises:
+        ConfigError: the port is taken or the address is not this machine's.
+    """
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        # As Sanic binds: a port left in TIME_WAIT by a previous run is free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((settings.host, settings.port))
+        except OSError as exc:
+            raise ConfigError(
+                "OTS_PORT" if exc.errno == errno.EADDRINUSE else "OTS_HOST",
+                f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}",
+            ) from None
 
 
 def _ensure_keyring(settings: Settings) -> None:
@@ -158,7 +250,7 @@ async def _sweep(settings: Settings) -> Swept:
         await db.close_database(context)
 
 
-def _serve(settings: Settings, stop: StopControl) -> None:
+def _serve(settings: Settings, stop: StopControl) -> int:
     from sanic import Sanic
     from sanic.worker.loader import AppLoader
 
@@ -169,6 +261,7 @@ def _serve(settings: Settings, stop: StopControl) -> None:
     loader = AppLoader(factory=functools.partial(create_app, settings))
     app = loader.load()
     app.main_process_ready(stop.on_manager_ready)
+    app.main_process_ready(functools.partial(_say_listening, settings))
     app.prepare(
         host=settings.host,
         port=settings.port,
@@ -179,12 +272,29 @@ def _serve(settings: Settings, stop: StopControl) -> None:
     )
     try:
         Sanic.serve(primary=app, app_loader=loader)
+    except OSError as exc:
+        if stop.requested:
+            return 0
+        # Taken between the check and Sanic's own bind.
+        print(f"ots: cannot listen on {settings.host}:{settings.port}: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     except Exception:
         # A stop that lands while the manager is still spawning workers can break
         # its pipe to a worker that was stopped mid-spawn. Nothing was served by
         # that worker; the stop was asked for, so it is still a clean stop.
         if not stop.requested:
             raise
+    return 0
+
+
+def _say_listening(settings: Settings, *_: object) -> None:
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    workers = f"{settings.workers} worker{'s' if settings.workers > 1 else ''}"
+    print(
+        f"ots: serving http://{host}:{settings.port} ({workers}); API docs at /docs",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -9,10 +9,11 @@ imported here.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 import os
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -86,7 +87,7 @@ class Settings:
         types = typing.get_type_hints(cls)
         values: dict[str, Any] = {}  # each value has its own field's type
         for f in dataclasses.fields(cls):
-            name = "OTS_" + f.name.upper()
+            name = variable(f.name)
             raw = env.get(name)
             if raw is None or not raw.strip():
                 # Empty means unset: compose passes ${OTS_X:-} through as "".
@@ -207,6 +208,88 @@ class Settings:
         pair), and the rest (keys, ttl, punctuation) gets a fixed allowance.
         """
         return 6 * self.max_secret_bytes + 12 * 1024 + 4096
+
+
+# One line per setting for `ots COMMAND --help`; .env.example and the README say more.
+HELP: Final[dict[str, str]] = {
+    "database_url": "sqlite://PATH (a file) or postgres://user:password@host:5432/db",
+    "host": "address to listen on (0.0.0.0 in a container)",
+    "port": "port to listen on",
+    "workers": "worker processes",
+    "default_ttl": "seconds a secret lives when the client names no ttl",
+    "min_ttl": "shortest ttl a client may ask for, in seconds",
+    "max_ttl": "longest ttl a client may ask for, in seconds",
+    "max_secret_bytes": "largest secret, in bytes of UTF-8",
+    "max_attempts": "wrong passphrases before a secret is destroyed",
+    "rate_limit": "requests per client address, e.g. 600/minute",
+    "rate_limit_storage": "memory:// (per process) or redis://host:6379 (shared)",
+    "proxies_count": "proxies in front that append to X-Forwarded-For",
+    "forwarded_secret": "the secret= a proxy puts in its Forwarded header",
+    "real_ip_header": "a header holding the client address, e.g. X-Real-IP",
+    "max_live_secrets": "unread secrets kept before /generate answers 507",
+    "sweep_interval": "seconds between sweeps of expired secrets",
+    "sweep_batch": "rows deleted per sweep statement",
+    "receipt_retention": "seconds a receipt is kept after its secret ends",
+    "argon2_time_cost": "argon2id passes per secret",
+    "argon2_memory_kib": "argon2id memory per secret, KiB",
+    "argon2_parallelism": "argon2id lanes per secret",
+    "kdf_threads": "argon2 threads per worker (default: usable CPUs)",
+    "kdf_queue": "argon2 jobs that may wait per worker before 503 overloaded",
+    "max_stored_bytes": "bytes stored before /generate answers 507",
+    "rate_limit_ipv6_prefix": "IPv6 clients are counted by this prefix",
+    "request_timeout": "seconds a client has to send a whole request (else 408)",
+    "response_timeout": "seconds the server has to answer (else 503)",
+    "keep_alive_timeout": "seconds an idle keep-alive connection stays open",
+    "db_wait": "seconds to wait for the database at start",
+    "server_key_file": "the server keyring (default: ots.key beside the SQLite file)",
+}
+# The settings each command reads, beside `serve` (which reads them all).
+COMMAND_SETTINGS: Final[dict[str, tuple[str, ...]]] = {
+    "migrate": ("database_url", "db_wait", "server_key_file"),
+    "sweep": ("database_url", "db_wait", "sweep_batch", "receipt_retention"),
+    "keys": ("server_key_file", "database_url"),
+}
+# Read by someone other than the server: the client commands, and docker compose.
+OTHER_VARIABLES: Final = frozenset(
+    {
+        "OTS_URL",
+        "OTS_PUBLISH_ADDRESS",
+        "OTS_PUBLISH_PORT",
+        "OTS_IMAGE",
+        "OTS_PYTHON_IMAGE",
+        "OTS_POSTGRES_IMAGE",
+        "OTS_REDIS_IMAGE",
+    }
+)
+
+
+def variable(name: str) -> str:
+    """Return the environment variable of setting ``name``."""
+    return "OTS_" + name.upper()
+
+
+def describe_settings(names: Iterable[str]) -> str:
+    """Return one help line per setting: its variable, default and meaning."""
+    defaults = Settings()
+    lines = []
+    for name in names:
+        default = "" if name == "kdf_threads" else f" (default {getattr(defaults, name)})"
+        lines.append(f"  {variable(name)}{default}\n      {HELP[name]}")
+    return "\n".join(lines)
+
+
+def unknown_variables(environ: Mapping[str, str] | None = None) -> list[str]:
+    """Return a warning for each ``OTS_*`` variable that nothing reads (a typo, usually)."""
+    env = os.environ if environ is None else environ
+    known = {variable(f.name) for f in dataclasses.fields(Settings)} | OTHER_VARIABLES
+    warnings = []
+    for name in sorted(env):
+        if not name.startswith("OTS_") or name in known:
+            continue
+        guess = difflib.get_close_matches(name, known, n=1)
+        hint = f"; did you mean {guess[0]}?" if guess else ""
+        warnings.append(f"{name} is not a setting of ots and is ignored{hint}")
+    return warnings
 
 
 def usable_cpus(cgroup: Path = Path("/sys/fs/cgroup")) -> int:

@@ -170,16 +170,28 @@ def test_two_instances_cold_start_on_one_empty_postgres(tmp_path: Path) -> None:
         drop_postgres_database(url)
 
 
-def test_asgi_module_reads_the_environment(db_url: str) -> None:
-    """`ots.asgi` builds its app from OTS_* variables, and a bad one names itself."""
-    env = settings_env(make_settings(db_url))
-    env["OTS_MAX_TTL"] = "soon"
-    bad = subprocess.run(
+def import_asgi(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Import ``ots.asgi`` (which builds its app) in a process with ``env``."""
+    return subprocess.run(
         [sys.executable, "-c", "import ots.asgi"],
         env=env,
         capture_output=True,
         text=True,
         check=False,
     )
+
+
+def test_asgi_module_reads_the_environment(db_url: str) -> None:
+    """`ots.asgi` builds its app from OTS_* variables, and a bad one names itself."""
+    bad = import_asgi({**settings_env(make_settings(db_url)), "OTS_MAX_TTL": "soon"})
     assert bad.returncode != 0
     assert "OTS_MAX_TTL" in bad.stderr
+
+
+def test_asgi_module_warns_of_unknown_variables(db_url: str) -> None:
+    """Under ASGI too, an OTS_* variable nothing reads is named in a warning."""
+    result = import_asgi({**settings_env(make_settings(db_url)), "OTS_WROKERS": "2"})
+    assert result.returncode == 0, result.stderr
+    assert "OTS_WROKERS is not a setting of ots and is ignored; did you mean OTS_WORKERS?" in (
+        result.stderr
+    )

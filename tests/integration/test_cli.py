@@ -1,16 +1,21 @@
-"""The `ots` command: bad settings, a database that is not there, the sweep command."""
+"""The server side of `ots`: settings, help, the database it expects, its address, sweep."""
 
 from __future__ import annotations
 
+import dataclasses
+import re
+import socket
 import subprocess
 import sys
 import zipfile
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
 
 from ots import db
-from tests.support import make_settings, run_bare, run_cli
+from ots.config import HELP, Settings
+from tests.support import free_port, make_settings, run_bare, run_cli, running_server
 
 BAD_SETTINGS = {
     "port-not-a-number": ("OTS_PORT", "http"),
@@ -76,3 +81,107 @@ def test_migrations_ship_inside_the_wheel(tmp_path: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     for dialect in ("sqlite", "postgres"):
         assert any(n.startswith(f"ots/migrations/{dialect}/models/0_") for n in names), names
+
+
+def test_version_is_the_distributions() -> None:
+    """`ots --version` prints the installed version."""
+    result = subprocess.run(
+        [sys.executable, "-m", "ots.cli", "--version"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (result.returncode, result.stdout.strip()) == (0, f"ots {version('ots')}")
+
+
+HELP_SETTINGS = {
+    "serve": {"OTS_PORT", "OTS_DATABASE_URL", "OTS_RATE_LIMIT", "OTS_ARGON2_MEMORY_KIB"},
+    "migrate": {"OTS_DATABASE_URL", "OTS_DB_WAIT", "OTS_SERVER_KEY_FILE"},
+    "sweep": {"OTS_DATABASE_URL", "OTS_SWEEP_BATCH", "OTS_RECEIPT_RETENTION"},
+    "keys": {"OTS_SERVER_KEY_FILE"},
+}
+
+
+@pytest.mark.parametrize(("command", "settings"), HELP_SETTINGS.items(), ids=HELP_SETTINGS.keys())
+def test_help_lists_the_settings_of_each_command(
+    tmp_path: Path, command: str, settings: set[str]
+) -> None:
+    """Each server subcommand's --help names the OTS_* variables it reads, with defaults."""
+    result = run_bare(command, "--help", cwd=tmp_path)
+    assert result.returncode == 0
+    listed = set(re.findall(r"^  (OTS_\w+)", result.stdout, re.MULTILINE))
+    assert settings <= listed
+    if command != "serve":
+        assert "OTS_PORT" not in listed
+    assert "(default " in result.stdout
+
+
+def test_every_setting_has_help() -> None:
+    """No setting is missing from `ots serve --help`."""
+    assert set(HELP) == {f.name for f in dataclasses.fields(Settings)}
+
+
+def test_misspelled_variable_is_named_with_a_suggestion(tmp_path: Path) -> None:
+    """An OTS_* variable nothing reads is warned about, with the setting it resembles."""
+    result = run_bare("migrate", cwd=tmp_path, OTS_MAX_ATTEMTPS="3", OTS_URL="http://x")
+    assert result.returncode == 0, result.stderr
+    assert (
+        "ots: warning: OTS_MAX_ATTEMTPS is not a setting of ots and is ignored; "
+        "did you mean OTS_MAX_ATTEMPTS?"
+    ) in result.stderr
+    assert "OTS_URL" not in result.stderr
+
+
+def test_sweep_never_creates_a_database(tmp_path: Path) -> None:
+    """`ots sweep` on a path with no database says so, exits 1 and creates nothing."""
+    result = run_bare("sweep", cwd=tmp_path, OTS_DATABASE_URL="sqlite://typo.sqlite3")
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"ots: there is no database at {tmp_path / 'typo.sqlite3'} (OTS_DATABASE_URL); "
+        "nothing to sweep"
+    )
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("command", ["serve", "migrate", "sweep"])
+def test_missing_database_directory_is_one_line(tmp_path: Path, command: str) -> None:
+    """A SQLite path in a directory that does not exist: one line, exit 1, nothing created."""
+    result = run_bare(command, cwd=tmp_path, OTS_DATABASE_URL="sqlite://nowhere/ots.sqlite3")
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"ots: there is no directory {tmp_path / 'nowhere'} for the database "
+        "(OTS_DATABASE_URL); create it, or fix the path"
+    )
+    assert not list(tmp_path.iterdir())
+
+
+def test_migrate_says_when_it_creates_a_database(tmp_path: Path) -> None:
+    """Creating a database is never silent."""
+    result = run_bare("migrate", cwd=tmp_path, OTS_DATABASE_URL="sqlite://new.sqlite3")
+    assert result.returncode == 0, result.stderr
+    assert f"ots: creating a new database at {tmp_path / 'new.sqlite3'}" in result.stderr
+    again = run_bare("migrate", cwd=tmp_path, OTS_DATABASE_URL="sqlite://new.sqlite3")
+    assert "creating" not in again.stderr
+
+
+@pytest.mark.slow
+def test_serve_prints_its_address(tmp_path: Path) -> None:
+    """`ots serve` says where it listens once it does."""
+    settings = make_settings(f"sqlite://{tmp_path}/ots.sqlite3", port=free_port())
+    with running_server(settings, tmp_path / "server.log"):
+        log = (tmp_path / "server.log").read_text()
+    assert f"ots: serving http://127.0.0.1:{settings.port} (1 worker); API docs at /docs" in log
+
+
+def test_busy_port_is_one_line_before_anything_is_created(tmp_path: Path) -> None:
+    """A port in use stops `ots serve` with one line naming it, before any database exists."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_bare("serve", cwd=tmp_path, OTS_PORT=str(port))
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"ots: bad setting OTS_PORT: cannot listen on 127.0.0.1:{port}: Address already in use"
+    )
+    assert not (tmp_path / "ots.sqlite3").exists()

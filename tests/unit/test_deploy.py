@@ -110,3 +110,32 @@ def test_compose_honours_a_dotenv(tmp_path: Path) -> None:
     assert api["environment"]["OTS_RATE_LIMIT"] == "5/second"
     assert api["environment"]["OTS_DATABASE_URL"].endswith("/other")
     assert "9999" in str(api["ports"])
+
+
+def _dotenv(path: Path) -> dict[str, str]:
+    """The assignments a .env file makes, as docker compose reads them."""
+    pairs = {}
+    for line in path.read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            name, _, value = line.partition("=")
+            pairs[name.strip()] = value.strip()
+    return pairs
+
+
+def _interpolate(value: str, env: dict[str, str]) -> str:
+    """Resolve compose's ${NAME:-default} and ${NAME} in ``value``."""
+
+    def one(match: re.Match[str]) -> str:
+        return env.get(match["name"]) or (match["default"] or "")
+
+    return re.sub(r"\$\{(?P<name>\w+)(?::-(?P<default>[^}]*))?\}", one, value)
+
+
+def test_env_example_copied_to_dotenv_changes_nothing_in_compose() -> None:
+    """`cp .env.example .env` leaves every value compose gives the api as it was."""
+    example = _dotenv(ROOT / ".env.example")
+    api = _compose()["services"]["api"]
+    for name, value in api["environment"].items():
+        assert _interpolate(str(value), example) == _interpolate(str(value), {}), name
+    for port in api["ports"]:
+        assert _interpolate(port, example) == _interpolate(port, {})

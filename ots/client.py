@@ -1,0 +1,523 @@
+"""The official Python client of ots: ``Client`` (sync) and ``AsyncClient``, on httpx.
+
+One method per operation of the API, named as in its OpenAPI document::
+
+    with Client("https://ots.example.org") as ots:
+        shared = ots.generate_secret("db password: hunter2", "correct horse", ttl=3600)
+        ots.reveal_secret(shared.secret_key, "correct horse")  # -> "db password: hunter2"
+
+Every error answer raises the exception of its code::
+
+    ClientError
+     ├── ConnectionFailed          no answer at all (refused, reset, timed out)
+     └── ApiError                  an answer with an error status: .status .code .message
+          ├── NotFound             not_found (404)
+          ├── WrongPassphrase      wrong_passphrase (403): .attempts_left
+          ├── NotPending           not_pending (409): .state
+          ├── InvalidRequest       the request itself is refused
+          │    ├── InvalidJson, RequestTimeout, PayloadTooLarge, HeadersTooLarge,
+          │    ├── MethodNotAllowed
+          │    └── ValidationFailed  .details
+          ├── RetryLater           .retry_after (seconds)
+          │    ├── RateLimited, Unavailable, Overloaded, StorageFull
+          └── ServerError          internal_error, or an answer that is not ots's
+
+Only what cannot lose or duplicate anything is retried, after ``Retry-After``
+(at most ``max_wait`` seconds): a request that never reached the server; a
+429 or an ``overloaded`` 503, which the server refuses before doing anything;
+and, for the GET operations, which change nothing, any 503 or lost answer. A
+POST whose answer was lost is never sent again: a reveal could have
+succeeded, and the secret would be gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Final, Self, TypeVar
+from urllib.parse import quote
+
+import httpx
+
+DEFAULT_URL: Final = "http://127.0.0.1:8080"
+URL_VARIABLE: Final = "OTS_URL"
+
+T = TypeVar("T")
+
+
+class ClientError(Exception):
+    """Base of every error of this client."""
+
+
+class ConnectionFailed(ClientError):
+    """The server could not be reached, or its answer never arrived."""
+
+
+class ApiError(ClientError):
+    """The server answered with an error status."""
+
+    code: ClassVar[str] = ""
+
+    def __init__(self, status: int, body: dict[str, Any], retry_after: int | None = None) -> None:
+        """Keep the status, the error body and the ``Retry-After`` seconds, if any."""
+        self.status = status
+        self.body = body
+        self.message = str(body.get("message") or f"HTTP {status}")
+        self.retry_after = retry_after
+        super().__init__(self.message)
+
+    @property
+    def error(self) -> str:
+        """The error code the server sent (empty when the answer was not ots's)."""
+        return str(self.body.get("error", ""))
+
+
+class NotFound(ApiError):
+    """Unknown, already read, expired, burned or destroyed: one answer for all."""
+
+    code = "not_found"
+
+
+class WrongPassphrase(ApiError):
+    """The passphrase is wrong; the secret stays until ``attempts_left`` reaches 0."""
+
+    code = "wrong_passphrase"
+
+    @property
+    def attempts_left(self) -> int:
+        """Wrong passphrases left before the secret is destroyed."""
+        return int(self.body.get("attempts_left", 0))
+
+
+class NotPending(ApiError):
+    """The secret behind a receipt was already revealed, burned or expired."""
+
+    code = "not_pending"
+
+    @property
+    def state(self) -> str:
+        """The secret's state: revealed, burned or expired."""
+        return str(self.body.get("state", ""))
+
+
+class InvalidRequest(ApiError):
+    """The server refused the request itself; sending it again changes nothing."""
+
+
+class InvalidJson(InvalidRequest):
+    """The body was not a JSON object."""
+
+    code = "invalid_json"
+
+
+class RequestTimeout(InvalidRequest):
+    """The request did not reach the server in time."""
+
+    code = "request_timeout"
+
+
+class PayloadTooLarge(InvalidRequest):
+    """The secret, or the whole body, is over the server's limit."""
+
+    code = "payload_too_large"
+
+
+class HeadersTooLarge(InvalidRequest):
+    """The request headers are over the server's limit."""
+
+    code = "headers_too_large"
+
+
+class MethodNotAllowed(InvalidRequest):
+    """The path does not take this method."""
+
+    code = "method_not_allowed"
+
+
+class ValidationFailed(InvalidRequest):
+    """A field is missing, mistyped, empty or out of range; see ``details``."""
+
+    code = "validation_error"
+
+    @property
+    def details(self) -> list[dict[str, str]]:
+        """One ``{"field", "message"}`` per problem."""
+        return list(self.body.get("details", []))
+
+
+class RetryLater(ApiError):
+    """The server cannot take the request now; ``retry_after`` says when to try again."""
+
+
+class RateLimited(RetryLater):
+    """Over the server's rate limit for this client address."""
+
+    code = "rate_limited"
+
+
+class Unavailable(RetryLater):
+    """The server's database cannot be reached."""
+
+    code = "unavailable"
+
+
+class Overloaded(RetryLater):
+    """The server's argon2 work is at its bound; nothing was done."""
+
+    code = "overloaded"
+
+
+class StorageFull(RetryLater):
+    """The server holds as many unread secrets as it may."""
+
+    code = "storage_full"
+
+
+class ServerError(ApiError):
+    """A bug on the server, or an answer that is not from ots (a proxy's error page)."""
+
+    code = "internal_error"
+
+
+_BY_CODE: Final[dict[str, type[ApiError]]] = {
+    error.code: error
+    for error in (
+        NotFound,
+        WrongPassphrase,
+        NotPending,
+        InvalidJson,
+        RequestTimeout,
+        PayloadTooLarge,
+        HeadersTooLarge,
+        MethodNotAllowed,
+        ValidationFailed,
+        RateLimited,
+        Unavailable,
+        Overloaded,
+        StorageFull,
+        ServerError,
+    )
+}
+
+
+def _time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """An answer body as typed fields; ``to_dict`` gives back the wire form."""
+
+    @classmethod
+    def from_dict(cls, body: dict[str, Any]) -> Self:
+        """Read the fields this answer has; times become aware UTC datetimes."""
+        values = {}
+        for item in fields(cls):
+            value = body.get(item.name)
+            if isinstance(value, str) and item.name.endswith("_at"):
+                value = _time(value)
+            values[item.name] = value
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the answer as the server wrote it (times in UTC with ``Z``)."""
+        out: dict[str, Any] = {}
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if isinstance(value, datetime):
+                value = value.strftime("%Y-%m-%dT%H:%M:%SZ")
+            if value is not None or item.name == "revealed_at":
+                out[item.name] = value
+        return out
+
+
+@dataclass(frozen=True)
+class Shared(_Answer):
+    """A stored secret: give ``secret_key`` (and the passphrase) away, keep ``receipt_key``."""
+
+    secret_key: str
+    receipt_key: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class Status(_Answer):
+    """A secret that can still be revealed."""
+
+    state: str
+    expires_at: datetime
+    attempts_left: int
+
+
+@dataclass(frozen=True)
+class Receipt(_Answer):
+    """What became of a secret; never its content."""
+
+    state: str
+    created_at: datetime
+    expires_at: datetime
+    revealed_at: datetime | None
+    failed_attempts: int
+
+
+@dataclass(frozen=True)
+class Health(_Answer):
+    """The server's health: ``status`` ok or degraded."""
+
+    status: str
+    database: str
+    rate_limiter: str | None = None
+
+
+@dataclass(frozen=True)
+class _Call:
+    """One request of an operation, and whether it may be sent again after a lost answer."""
+
+    method: str
+    path: str
+    success: int = 200
+    body: dict[str, Any] | None = None
+
+    @property
+    def safe(self) -> bool:
+        """GETs change nothing on the server: they may always be repeated."""
+        return self.method == "GET"
+
+
+def _segment(key: str) -> str:
+    # A key is one path segment, whatever it contains ("../health" stays a key).
+    return quote(key, safe="")
+
+
+def _generate(secret: str, passphrase: str, ttl: int | None) -> _Call:
+    body: dict[str, Any] = {"secret": secret, "passphrase": passphrase}
+    if ttl is not None:
+        body["ttl"] = ttl
+    return _Call("POST", "/generate", 201, body)
+
+
+def _reveal(secret_key: str, passphrase: str) -> _Call:
+    return _Call("POST", f"/secrets/{_segment(secret_key)}", body={"passphrase": passphrase})
+
+
+def _check(secret_key: str) -> _Call:
+    return _Call("GET", f"/secrets/{_segment(secret_key)}")
+
+
+def _receipt(receipt_key: str) -> _Call:
+    return _Call("GET", f"/receipts/{_segment(receipt_key)}")
+
+
+def _burn(receipt_key: str) -> _Call:
+    return _Call("POST", f"/receipts/{_segment(receipt_key)}/burn")
+
+
+def _health() -> _Call:
+    return _Call("GET", "/health")
+
+
+def _answer(call: _Call, response: httpx.Response) -> dict[str, Any]:
+    """Return the body of a successful answer; raise the error of any other.
+
+    Raises:
+        ApiError: the subclass of the error code (``ServerError`` for an unknown one).
+    """
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        body = {}
+    if response.status_code == call.success:
+        return body
+    retry_after = response.headers.get("Retry-After", "")
+    error = _BY_CODE.get(str(body.get("error")), ServerError)
+    if error is ServerError and response.status_code < 500:
+        error = InvalidRequest
+    raise error(response.status_code, body, int(retry_after) if retry_after.isdigit() else None)
+
+
+def _retry_wait(
+    call: _Call, failure: Exception, attempt: int, retries: int, max_wait: float
+) -> float | None:
+    """Return the seconds to wait before sending ``call`` again, or None not to."""
+    if attempt >= retries:
+        return None
+    if isinstance(failure, httpx.ConnectError | httpx.ConnectTimeout):
+        # The request never left: nothing happened on the server.
+        return min(0.5 * (1 << attempt), max_wait)
+    if isinstance(failure, RateLimited | Overloaded) or (
+        call.safe and isinstance(failure, Unavailable)
+    ):
+        return min(float(failure.retry_after or 1), max_wait)
+    if call.safe and isinstance(failure, httpx.TransportError):
+        return min(0.5 * (1 << attempt), max_wait)
+    return None
+
+
+class _Base:
+    """Settings shared by the sync and async clients."""
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        timeout: float = 30.0,
+        retries: int = 2,
+        max_wait: float = 10.0,
+    ) -> None:
+        """Talk to ``url`` (default ``$OTS_URL``, else http://127.0.0.1:8080).
+
+        Args:
+            url: the server's base URL.
+            timeout: seconds for each request (connect, send, answer).
+            retries: how many times a request that is safe to repeat is sent again.
+            max_wait: the longest wait before a retry, whatever Retry-After says.
+        """
+        self.url = (url or os.environ.get(URL_VARIABLE) or DEFAULT_URL).rstrip("/")
+        self.timeout = timeout
+        self.retries = retries
+        self.max_wait = max_wait
+
+    def _failure(self, call: _Call, failure: Exception, attempt: int) -> float:
+        """Return the wait before a retry; raise the client's error when there is none.
+
+        Raises:
+            ApiError: the server's answer, when it is not retried.
+            ConnectionFailed: no answer, when the request is not retried.
+        """
+        wait = _retry_wait(call, failure, attempt, self.retries, self.max_wait)
+        if wait is not None:
+            return wait
+        if isinstance(failure, ApiError):
+            raise failure
+        raise ConnectionFailed(f"no answer from {self.url}: {failure}") from failure
+
+
+class Client(_Base):
+    """A synchronous ots client; use it as a context manager, or ``close()`` it."""
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        timeout: float = 30.0,
+        retries: int = 2,
+        max_wait: float = 10.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        """See ``_Base``; ``transport`` replaces httpx's (tests, proxies)."""
+        super().__init__(url, timeout=timeout, retries=retries, max_wait=max_wait)
+        self._http = httpx.Client(base_url=self.url, timeout=timeout, transport=transport)
+
+    def __enter__(self) -> Self:
+        """Return the client."""
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Close the connections."""
+        self.close()
+
+    def close(self) -> None:
+        """Close the connections."""
+        self._http.close()
+
+    def _send(self, call: _Call) -> dict[str, Any]:
+        attempt = 0
+        while True:
+            try:
+                response = self._http.request(call.method, call.path, json=call.body)
+                return _answer(call, response)
+            except (ApiError, httpx.TransportError) as failure:
+                time.sleep(self._failure(call, failure, attempt))
+                attempt += 1
+
+    def generate_secret(self, secret: str, passphrase: str, ttl: int | None = None) -> Shared:
+        """Store ``secret`` behind ``passphrase`` for ``ttl`` seconds (the server's default)."""
+        return Shared.from_dict(self._send(_generate(secret, passphrase, ttl)))
+
+    def reveal_secret(self, secret_key: str, passphrase: str) -> str:
+        """Return the secret; it is gone from the server once this returns."""
+        return str(self._send(_reveal(secret_key, passphrase))["secret"])
+
+    def check_secret(self, secret_key: str) -> Status:
+        """Tell whether the secret can still be revealed, without revealing it."""
+        return Status.from_dict(self._send(_check(secret_key)))
+
+    def get_receipt(self, receipt_key: str) -> Receipt:
+        """Return what became of the secret."""
+        return Receipt.from_dict(self._send(_receipt(receipt_key)))
+
+    def burn_secret(self, receipt_key: str) -> None:
+        """Destroy the secret before it is read."""
+        self._send(_burn(receipt_key))
+
+    def get_health(self) -> Health:
+        """Return the server's health (a 503 raises ``Unavailable``)."""
+        return Health.from_dict(self._send(_health()))
+
+
+class AsyncClient(_Base):
+    """An asyncio ots client; use it with ``async with``, or ``await aclose()``."""
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        timeout: float = 30.0,
+        retries: int = 2,
+        max_wait: float = 10.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        """See ``_Base``; ``transport`` replaces httpx's (tests, proxies)."""
+        super().__init__(url, timeout=timeout, retries=retries, max_wait=max_wait)
+        self._http = httpx.AsyncClient(base_url=self.url, timeout=timeout, transport=transport)
+
+    async def __aenter__(self) -> Self:
+        """Return the client."""
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        """Close the connections."""
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connections."""
+        await self._http.aclose()
+
+    async def _send(self, call: _Call) -> dict[str, Any]:
+        attempt = 0
+        while True:
+            try:
+                response = await self._http.request(call.method, call.path, json=call.body)
+                return _answer(call, response)
+            except (ApiError, httpx.TransportError) as failure:
+                await asyncio.sleep(self._failure(call, failure, attempt))
+                attempt += 1
+
+    async def generate_secret(self, secret: str, passphrase: str, ttl: int | None = None) -> Shared:
+        """Store ``secret`` behind ``passphrase`` for ``ttl`` seconds (the server's default)."""
+        return Shared.from_dict(await self._send(_generate(secret, passphrase, ttl)))
+
+    async def reveal_secret(self, secret_key: str, passphrase: str) -> str:
+        """Return the secret; it is gone from the server once this returns."""
+        return str((await self._send(_reveal(secret_key, passphrase)))["secret"])
+
+    async def check_secret(self, secret_key: str) -> Status:
+        """Tell whether the secret can still be revealed, without revealing it."""
+        return Status.from_dict(await self._send(_check(secret_key)))
+
+    async def get_receipt(self, receipt_key: str) -> Receipt:
+        """Return what became of the secret."""
+        return Receipt.from_dict(await self._send(_receipt(receipt_key)))
+
+    async def burn_secret(self, receipt_key: str) -> None:
+        """Destroy the secret before it is read."""
+        await self._send(_burn(receipt_key))
+
+    async def get_health(self) -> Health:
+        """Return the server's health (a 503 raises ``Unavailable``)."""
+        return Health.from_dict(await self._send(_health()))

@@ -1,0 +1,249 @@
+"""`ots share|reveal|status|receipt|burn` end to end against a real server, on both databases."""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import json
+import os
+import pty
+import select
+import subprocess
+import sys
+import termios
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ots import client_cli
+from ots.client import AsyncClient, WrongPassphrase
+from tests.support import free_port, make_settings, running_server
+
+pytestmark = pytest.mark.slow
+
+# Text that survives only if nothing on the way strips, re-encodes or adds a byte.
+TRICKY = "line one\r\n\ttab, NUL \x00, é, 😀, zero-width \u200b\n\n\n"
+
+
+@pytest.fixture(scope="module")
+def server(migrated_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real server on the module's database."""
+    settings = make_settings(migrated_db, port=free_port())
+    log = tmp_path_factory.mktemp("client") / "server.log"
+    with running_server(settings, log) as base:
+        yield base
+
+
+def ots(
+    *args: str, server: str, stdin: bytes = b"", tty: bool = False
+) -> subprocess.CompletedProcess[bytes]:
+    """Run `ots ARGS` against ``server``, with no terminal unless ``tty``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTS_")}
+    return subprocess.run(
+        [sys.executable, "-m", "ots.cli", *args],
+        input=stdin,
+        env={**env, "OTS_URL": server},
+        capture_output=True,
+        timeout=60,
+        check=False,
+        # A new session has no controlling terminal: the passphrase prompt must refuse.
+        start_new_session=not tty,
+    )
+
+
+def share(server: str, secret: bytes, passphrase_file: Path, *more: str) -> dict[str, Any]:
+    """Share ``secret`` with --json; return the printed object."""
+    result = ots(
+        "share",
+        "--json",
+        "--passphrase-file",
+        str(passphrase_file),
+        *more,
+        server=server,
+        stdin=secret,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def passphrase(tmp_path: Path) -> Path:
+    """A passphrase file as `echo` writes it (one trailing newline, not part of it)."""
+    path = tmp_path / "passphrase"
+    path.write_text("correct horse\n")
+    return path
+
+
+def test_share_status_reveal_receipt_burn(server: str, passphrase: Path, tmp_path: Path) -> None:
+    """The whole life of two secrets through the CLI, with the documented exit codes."""
+    created = share(server, TRICKY.encode(), passphrase, "--ttl", "600")
+    assert set(created) == {"secret_key", "receipt_key", "expires_at"}
+    status = ots("status", created["secret_key"], "--json", server=server)
+    assert status.returncode == 0
+    assert json.loads(status.stdout)["attempts_left"] == 5
+    wrong = tmp_path / "wrong"
+    wrong.write_text("nope\n")
+    failed = ots("reveal", created["secret_key"], "--passphrase-file", str(wrong), server=server)
+    assert failed.returncode == client_cli.EXIT_WRONG_PASSPHRASE
+    assert failed.stdout == b""
+    assert failed.stderr == b"ots: The passphrase is wrong. (4 attempts left)\n"
+    revealed = ots(
+        "reveal", created["secret_key"], "--passphrase-file", str(passphrase), server=server
+    )
+    assert (revealed.returncode, revealed.stdout, revealed.stderr) == (0, TRICKY.encode(), b"")
+    again = ots(
+        "reveal", created["secret_key"], "--passphrase-file", str(passphrase), server=server
+    )
+    assert again.returncode == client_cli.EXIT_NOT_FOUND
+    receipt = ots("receipt", created["receipt_key"], "--json", server=server)
+    assert json.loads(receipt.stdout)["state"] == "revealed"
+    assert json.loads(receipt.stdout)["failed_attempts"] == 1
+    burned_late = ots("burn", created["receipt_key"], "--json", server=server)
+    assert burned_late.returncode == client_cli.EXIT_NOT_FOUND
+    assert json.loads(burned_late.stdout) == {
+        "error": "not_pending",
+        "message": "The secret is no longer pending.",
+        "state": "revealed",
+    }
+    other = share(server, b"burn me", passphrase)
+    burned = ots("burn", other["receipt_key"], server=server)
+    assert (burned.returncode, burned.stdout) == (0, b"state  burned\n")
+    gone = ots("status", other["secret_key"], server=server)
+    assert gone.returncode == client_cli.EXIT_NOT_FOUND
+
+
+def test_generated_passphrase_and_file_input(server: str, tmp_path: Path) -> None:
+    """--generate-passphrase prints a strong passphrase; --file reads the secret from a file."""
+    secret = tmp_path / "secret.txt"
+    secret.write_bytes(b"from a file\n")
+    result = ots("share", "--file", str(secret), "--generate-passphrase", server=server)
+    assert result.returncode == 0, result.stderr
+    fields = dict(line.split(None, 1) for line in result.stdout.decode().splitlines())
+    assert set(fields) == {"secret_key", "receipt_key", "expires_at", "passphrase"}
+    assert len(fields["passphrase"]) >= 22
+    (tmp_path / "pp").write_text(fields["passphrase"])
+    revealed = ots(
+        "reveal",
+        fields["secret_key"],
+        "--passphrase-file",
+        str(tmp_path / "pp"),
+        "--json",
+        server=server,
+    )
+    assert json.loads(revealed.stdout) == {"secret": "from a file\n"}
+
+
+USAGE = {
+    "not-utf8": (["share", "--generate-passphrase"], b"\xff\xfe", "the secret must be UTF-8 text"),
+    "empty-secret": (["share", "--generate-passphrase"], b"", "secret must not be empty"),
+    "ttl-out-of-range": (
+        ["share", "--generate-passphrase", "--ttl", "999999999"],
+        b"s",
+        "ttl must be",
+    ),
+    "no-terminal": (["share"], b"s", "no terminal to ask for the passphrase"),
+    "missing-file": (
+        ["share", "--file", "/nonexistent/x", "--generate-passphrase"],
+        b"",
+        "cannot read",
+    ),
+}
+
+
+@pytest.mark.parametrize(("args", "stdin", "said"), USAGE.values(), ids=USAGE.keys())
+def test_usage_errors_exit_2_with_one_line(
+    server: str, args: list[str], stdin: bytes, said: str
+) -> None:
+    """What the user got wrong exits 2 and says so in one line, printing nothing on stdout."""
+    result = ots(*args, server=server, stdin=stdin)
+    assert result.returncode == client_cli.EXIT_USAGE
+    assert result.stdout == b""
+    assert said in result.stderr.decode()
+    assert result.stderr.decode().count("\n") == 1
+
+
+def test_no_server_is_retry_later(tmp_path: Path) -> None:
+    """An unreachable server exits 4, as a script should retry later."""
+    result = ots("status", "x" * 32, "--json", server=f"http://127.0.0.1:{free_port()}")
+    assert result.returncode == client_cli.EXIT_RETRY_LATER
+    assert json.loads(result.stdout)["error"] == "no_answer"
+
+
+def test_rate_limited_is_retry_later(migrated_db: str, tmp_path: Path) -> None:
+    """A 429 (after the client's own bounded retries) exits 4 and names the wait."""
+    settings = make_settings(migrated_db, port=free_port(), rate_limit="1/minute")
+    with running_server(settings, tmp_path / "limited.log") as base:
+        ots("status", "x" * 32, server=base)
+        result = ots("status", "x" * 32, "--json", server=base)
+    assert result.returncode == client_cli.EXIT_RETRY_LATER
+    assert json.loads(result.stdout)["error"] == "rate_limited"
+
+
+def test_async_client_against_the_server(server: str) -> None:
+    """The async client shares, fails, reveals and reads the receipt through a real server."""
+
+    async def scenario() -> None:
+        async with AsyncClient(server) as client:
+            shared = await client.generate_secret(TRICKY, "pw", ttl=120)
+            with pytest.raises(WrongPassphrase) as caught:
+                await client.reveal_secret(shared.secret_key, "no")
+            assert caught.value.attempts_left == 4
+            assert await client.reveal_secret(shared.secret_key, "pw") == TRICKY
+            receipt = await client.get_receipt(shared.receipt_key)
+            assert (receipt.state, receipt.failed_attempts) == ("revealed", 1)
+            assert receipt.revealed_at is not None
+            assert (await client.get_health()).status == "ok"
+
+    asyncio.run(scenario())
+
+
+def ots_at_terminal(*args: str, server: str, stdin: bytes, typed: list[str]) -> tuple[int, bytes]:
+    """Run `ots ARGS` with a terminal that types each of ``typed`` at a passphrase prompt."""
+    master, slave = pty.openpty()
+
+    def take_terminal() -> None:
+        os.setsid()
+        fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTS_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ots.cli", *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env={**env, "OTS_URL": server},
+        preexec_fn=take_terminal,
+        pass_fds=(slave,),
+    )
+    os.close(slave)
+    assert proc.stdin is not None
+    proc.stdin.write(stdin)
+    proc.stdin.close()
+    screen = b""
+    for asked, text in enumerate(typed, start=1):
+        # Type only once asked: getpass flushes what was typed before its prompt.
+        while screen.count(b"Passphrase") < asked:
+            ready, _, _ = select.select([master], [], [], 30)
+            assert ready, f"no prompt; the terminal shows {screen!r}"
+            screen += os.read(master, 1024)
+        os.write(master, text.encode() + b"\n")
+    assert proc.stdout is not None
+    out = proc.stdout.read()
+    code = proc.wait(timeout=30)
+    os.close(master)
+    return code, out
+
+
+def test_passphrase_prompts(server: str) -> None:
+    """`ots share` asks twice at the terminal (two answers must agree); `reveal` once."""
+    code, out = ots_at_terminal(
+        "share", "--json", server=server, stdin=b"typed", typed=["s3cret pass", "s3cret pass"]
+    )
+    assert code == 0
+    key = json.loads(out)["secret_key"]
+    code, out = ots_at_terminal("share", server=server, stdin=b"typed", typed=["one", "two"])
+    assert (code, out) == (client_cli.EXIT_USAGE, b"")
+    code, out = ots_at_terminal("reveal", key, server=server, stdin=b"", typed=["s3cret pass"])
+    assert (code, out) == (0, b"typed")
