@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import os
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -19,8 +20,8 @@ from sanic import Request, Sanic
 from sanic.config import Config
 from sanic.response import BaseHTTPResponse
 
-from ots import db, keyring
-from ots.api import add_rate_limit_headers, api, enforce_rate_limit
+from ots import db, keyring, metrics
+from ots.api import add_rate_limit_headers, api, count_request, enforce_rate_limit, start_timer
 from ots.api.errors import JsonErrorHandler
 from ots.api.logs import install_redaction, log_config
 from ots.api.openapi import build_spec
@@ -70,6 +71,7 @@ def create_app(
     # hashes have no business in a log, whatever level the operator picks.
     logging.getLogger("tortoise").setLevel(logging.WARNING)
     _configure(app, settings)
+    app.ctx.settings = settings
     app.blueprint(api)
     # Built once per app: its limits come from this app's settings.
     app.ctx.openapi = build_spec(app, settings, DESCRIPTION)
@@ -112,12 +114,15 @@ def create_app(
         await app.ctx.service.close()
         app.ctx.kdf_pool.shutdown()
         await db.close_database(app.ctx.tortoise)
+        metrics.worker_stopped(os.getpid())
 
     # App-wide (the limiter itself skips health and docs), so that automatic HEAD
     # and OPTIONS routes count too.
+    app.register_middleware(start_timer, "request")
     app.register_middleware(enforce_rate_limit, "request")
     app.register_middleware(add_rate_limit_headers, "response")
     app.register_middleware(add_security_headers, "response")
+    app.register_middleware(count_request, "response")
     return app
 
 

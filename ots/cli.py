@@ -11,11 +11,13 @@ import asyncio
 import errno
 import functools
 import importlib.metadata
+import os
 import signal
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from ots.stop import Interrupted, StopControl
 
@@ -25,10 +27,13 @@ STOP = StopControl()
 
 
 def _quiet_exit(*_: object) -> None:
-    # Once: a second signal while exiting would interrupt the interpreter's shutdown.
-    for stop_signal in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(stop_signal, signal.SIG_IGN)
-    sys.exit(0)
+    # A worker that is not serving yet has accepted nothing, so it has nothing to
+    # finish. Raising SystemExit instead would unwind through whatever start-up
+    # code runs at that moment (a connection pool half made) and print its
+    # traceback; whatever it had begun in the database is rolled back.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if "__mp_main__" in sys.modules:  # pragma: no cover - only in Sanic's spawned workers
@@ -40,7 +45,7 @@ if "__mp_main__" in sys.modules:  # pragma: no cover - only in Sanic's spawned w
 elif __name__ == "__main__" or Path(sys.argv[0]).name == "ots":
     STOP.install()
 
-from ots import client_cli, keyring  # noqa: E402 - after the signal handlers, on purpose
+from ots import keyring  # noqa: E402 - after the signal handlers, on purpose
 from ots.config import (  # noqa: E402
     COMMAND_SETTINGS,
     HELP,
@@ -58,7 +63,11 @@ EXIT_DATABASE = 1
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``ots`` command; return the process exit code."""
-    args = _parser().parse_args(argv)
+    # Imported here, not at the top: each server worker imports this module, and
+    # the client (httpx) has no business slowing down a worker's start.
+    from ots import client_cli
+
+    args = _parser(client_cli.add_commands).parse_args(argv)
     if args.command in client_cli.COMMANDS:
         # A client waits on a person or the network: Ctrl-C ends it with 130, at once.
         signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -72,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(add_client_commands: Callable[[Any], None]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ots",
         description="One-time secrets: the server (serve, migrate, sweep, keys) and its client "
@@ -103,7 +112,7 @@ def _parser() -> argparse.ArgumentParser:
         "remove", help="drop a key: the secrets it sealed can never be read again"
     )
     remove.add_argument("key_id")
-    client_cli.add_commands(commands)
+    add_client_commands(commands)
     return parser
 
 
@@ -254,6 +263,7 @@ def _serve(settings: Settings, stop: StopControl) -> int:
     from sanic import Sanic
     from sanic.worker.loader import AppLoader
 
+    from ots import metrics
     from ots.api.connection import DeadlineProtocol
     from ots.app import create_app
 
@@ -271,7 +281,8 @@ def _serve(settings: Settings, stop: StopControl) -> int:
         protocol=DeadlineProtocol,
     )
     try:
-        Sanic.serve(primary=app, app_loader=loader)
+        with metrics.use_multiprocess_dir():
+            Sanic.serve(primary=app, app_loader=loader)
     except OSError as exc:
         if stop.requested:
             return 0

@@ -33,7 +33,7 @@ ARGON2_MAX_LANES: Final = 2**24 - 1
 
 # Settings that may carry a password (redis://:pw@host too) or are secret themselves.
 _URL_SETTINGS: Final = frozenset({"database_url", "rate_limit_storage"})
-_SECRET_SETTINGS: Final = frozenset({"forwarded_secret"})
+_SECRET_SETTINGS: Final = frozenset({"forwarded_secret", "metrics_token"})
 
 
 @dataclass(frozen=True, repr=False)
@@ -75,6 +75,8 @@ class Settings:
     keep_alive_timeout: int = 5
     db_wait: float = 30.0
     server_key_file: str = ""
+    metrics: bool = True
+    metrics_token: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -242,6 +244,8 @@ HELP: Final[dict[str, str]] = {
     "keep_alive_timeout": "seconds an idle keep-alive connection stays open",
     "db_wait": "seconds to wait for the database at start",
     "server_key_file": "the server keyring (default: ots.key beside the SQLite file)",
+    "metrics": "serve Prometheus metrics at /metrics (true or false)",
+    "metrics_token": "when set, /metrics wants Authorization: Bearer <token>",
 }
 # The settings each command reads, beside `serve` (which reads them all).
 COMMAND_SETTINGS: Final[dict[str, tuple[str, ...]]] = {
@@ -361,6 +365,16 @@ def _cast_float(name: str, raw: str) -> float:
     return value
 
 
+_BOOLEANS: Final = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+
+
+def _cast_bool(name: str, raw: str) -> bool:
+    try:
+        return _BOOLEANS[raw.lower()]
+    except KeyError:
+        raise ConfigError(name, f"must be true or false, got {raw!r}") from None
+
+
 def _cast_str(name: str, raw: str) -> str:
     del name
     return raw
@@ -370,5 +384,6 @@ def _cast_str(name: str, raw: str) -> str:
 _CASTS: Final[dict[type, Callable[[str, str], object]]] = {
     int: _cast_int,
     float: _cast_float,
+    bool: _cast_bool,
     str: _cast_str,
 }

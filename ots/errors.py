@@ -59,6 +59,10 @@ class OtsError(Exception):
         """Return the fields this error adds to the JSON body beside code and message."""
         return {}
 
+    def headers(self) -> dict[str, str]:
+        """Return the headers this error's answer must carry (beyond Retry-After)."""
+        return {}
+
 
 class InvalidJsonError(OtsError):
     """The body is not valid JSON, or not a JSON object."""
@@ -74,6 +78,18 @@ class BadRequestError(OtsError):
     code = "bad_request"
     status = 400
     default_message = "The request is malformed."
+
+
+class UnauthorizedError(OtsError):
+    """A protected endpoint (``/metrics`` with a token) was asked without the right token."""
+
+    code = "unauthorized"
+    status = 401
+    default_message = "This endpoint needs the right bearer token."
+
+    def headers(self) -> dict[str, str]:
+        """Say how to authenticate, as every 401 must."""
+        return {"WWW-Authenticate": 'Bearer realm="ots"'}
 
 
 class WrongPassphraseError(OtsError):
@@ -173,6 +189,18 @@ class HeadersTooLargeError(OtsError):
     code = "headers_too_large"
     status = 431
     default_message = "The request headers are too large."
+
+
+class ClientClosedError(OtsError):
+    """The client went away before its answer was ready (nginx's 499).
+
+    Never sent (there is no one to send it to): it is what the access log and
+    the metrics record, so that an abandoned request does not count as a 500.
+    """
+
+    code = "client_closed_request"
+    status = 499
+    default_message = "The client closed the connection before the answer was ready."
 
 
 class InternalError(OtsError):

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from typing import Final, TypeVar
 
+from ots import metrics
 from ots.errors import OverloadedError
 
 T = TypeVar("T")
@@ -47,6 +48,7 @@ class KdfPool:
             OverloadedError: the pool is at its bound.
         """
         if self._admitted >= self._capacity:
+            metrics.KDF_SHED.inc()
             raise OverloadedError
 
     async def run(self, job: Callable[[], T]) -> T:
@@ -58,7 +60,8 @@ class KdfPool:
         self.check()
         loop = asyncio.get_running_loop()
         self._admitted += 1
-        future: Future[T] = self._executor.submit(job)
+        metrics.KDF_IN_FLIGHT.inc()
+        future: Future[T] = self._executor.submit(_timed, job)
         # Released when the thread is done with it, not when the caller stops waiting:
         # a cancelled request whose hash still runs keeps counting against the bound.
         future.add_done_callback(lambda _: _call_on(loop, self._release))
@@ -66,10 +69,16 @@ class KdfPool:
 
     def _release(self) -> None:
         self._admitted -= 1
+        metrics.KDF_IN_FLIGHT.dec()
 
     def shutdown(self) -> None:
         """Wait for running jobs and stop the threads."""
         self._executor.shutdown(wait=True)
+
+
+def _timed(job: Callable[[], T]) -> T:
+    with metrics.KDF_SECONDS.time():
+        return job()
 
 
 def _call_on(loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> None:

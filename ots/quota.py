@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Final
 
+from ots import metrics
 from ots.domain import StoredTotals
 
 # What one row costs beyond its ciphertext: columns, hashes, index entries, page slack.
@@ -62,13 +63,20 @@ class StorageGauge:
                 totals.live_secrets + totals.receipts
             )
             self._due_at = now + max(self.REFRESH_SECONDS, self.MAX_SHARE * took)
+            self._publish()
         return Usage(self._live, self._bytes)
 
     def added(self, ciphertext_bytes: int) -> None:
         """Count a secret (and its receipt) this worker just stored."""
         self._live += 1
         self._bytes += ciphertext_bytes + 2 * ROW_BYTES
+        self._publish()
 
     def ended(self) -> None:
         """Count a secret that left the table (its receipt stays until purged)."""
         self._live = max(0, self._live - 1)
+        self._publish()
+
+    def _publish(self) -> None:
+        metrics.LIVE_SECRETS.set(self._live)
+        metrics.STORED_BYTES.set(self._bytes)

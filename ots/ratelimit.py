@@ -27,6 +27,8 @@ from limits.aio.storage import Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
 
+from ots import metrics
+
 log = logging.getLogger("ots.ratelimit")
 
 # A LAN Redis answers in well under a millisecond; one that cannot answer in this
@@ -125,6 +127,7 @@ class ClientRateLimiter:
                 type(exc).__name__,
             )
             self.degraded = True
+            metrics.RATE_LIMITER_DEGRADED.set(1)
             self._probe_at = self._clock() + PROBE_SECONDS
 
     def _maybe_probe(self) -> None:
@@ -145,3 +148,4 @@ class ClientRateLimiter:
         if healthy:
             log.warning("rate limiter storage reachable again; the shared limit applies")
             self.degraded = False
+            metrics.RATE_LIMITER_DEGRADED.set(0)

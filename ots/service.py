@@ -304,6 +304,8 @@ class SecretService:
         swept = Swept(secrets=counts[0], receipts=counts[1])
         if swept.secrets:
             self._eraser.note_ended()
+        # Keeps the usage estimate (and its metrics) fresh on a server nobody writes to.
+        await self._usage.current(self.now())
         return swept
 
     async def _find(self, secret_key: str) -> tuple[str, StoredSecret, bytes | None]:

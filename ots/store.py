@@ -30,6 +30,7 @@ from tortoise.expressions import F, Subquery
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
+from ots import metrics
 from ots.domain import (
     Destruction,
     KdfParams,
@@ -101,6 +102,7 @@ def translate_db_errors(
         except DATABASE_DOWN as exc:
             # The message may carry SQL or a host name: it goes to the log, never to a client.
             log.error("database error in %s: %s: %s", func.__name__, type(exc).__name__, exc)
+            metrics.DATABASE_ERRORS.inc()
             if isinstance(exc, CONNECTION_LOST):
                 await _recycle_connections()
             raise UnavailableError from exc

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sanic import Request
 
+from ots.config import Settings
 from ots.ratelimit import ClientRateLimiter
 from ots.service import SecretService
 
@@ -12,6 +13,12 @@ def service_of(request: Request) -> SecretService:
     """Return the worker's ``SecretService``."""
     service: SecretService = request.app.ctx.service
     return service
+
+
+def settings_of(request: Request) -> Settings:
+    """Return the app's settings."""
+    settings: Settings = request.app.ctx.settings
+    return settings
 
 
 def rate_limiter_of(request: Request) -> ClientRateLimiter:

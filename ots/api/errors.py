@@ -20,6 +20,7 @@ from sanic.handlers import ErrorHandler
 from ots.api.responses import error_response
 from ots.errors import (
     BadRequestError,
+    ClientClosedError,
     HeadersTooLargeError,
     InternalError,
     MethodNotAllowedError,
@@ -61,10 +62,11 @@ class JsonErrorHandler(ErrorHandler):
             error = UnavailableError("The server did not answer in time; retry shortly.")
         elif isinstance(exception, HTTPException) and exception.status_code < 500:
             error = BadRequestError()
+        elif isinstance(exception, RequestCancelled):
+            error = ClientClosedError()
         else:
-            if not isinstance(exception, RequestCancelled):
-                # The error log is redacted by the log filter; the client sees no details.
-                log.exception("unhandled error", exc_info=exception)
+            # The error log is redacted by the log filter; the client sees no details.
+            log.exception("unhandled error", exc_info=exception)
             error = InternalError()
         return error_response(error, headers)
 

@@ -95,6 +95,12 @@ def documented(
     return attach
 
 
+def operation_id(handler: Callable[..., Any]) -> str | None:
+    """Return the operation id ``documented`` gave ``handler``, if any."""
+    operation: Operation | None = getattr(handler, _OPERATION, None)
+    return None if operation is None else operation.operation_id
+
+
 def success(
     model: type[BaseModel],
     description: str,

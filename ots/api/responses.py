@@ -40,8 +40,9 @@ def json_response(
 
 def error_response(error: OtsError, headers: dict[str, str] | None = None) -> HTTPResponse:
     """Return the contract's error body for ``error``, with ``Retry-After`` when it has one."""
+    extra_headers = {**error.headers(), **(headers or {})}
     return json_response(
-        error_body(error), status=error.status, headers=retry_headers(error, headers)
+        error_body(error), status=error.status, headers=retry_headers(error, extra_headers)
     )
 
 

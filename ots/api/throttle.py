@@ -1,4 +1,4 @@
-"""Rate-limit middleware for the API routes (health and docs are exempt)."""
+"""Rate-limit middleware for the API routes (health, metrics and docs are exempt)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Final
 from sanic import Request
 from sanic.response import BaseHTTPResponse
 
+from ots import metrics
 from ots.api.context import rate_limiter_of
 from ots.errors import RateLimitedError
 
@@ -27,7 +28,7 @@ def client_address(request: Request) -> str:
 
 
 def is_limited(path: str) -> bool:
-    """Tell whether ``path`` is an API route (health checks and docs are exempt)."""
+    """Tell whether ``path`` is an API route (health, metrics and docs are exempt)."""
     return path == "/generate" or path.startswith(LIMITED_PREFIXES)
 
 
@@ -45,6 +46,7 @@ async def enforce_rate_limit(request: Request) -> None:
     request.ctx.rate_limit = verdict
     if not verdict.allowed:
         # Rounded up, but a slot frees within one window at the latest.
+        metrics.RATE_LIMITED.inc()
         wait = math.ceil(verdict.reset_at - time.time())
         raise RateLimitedError(retry_after=min(limiter.window, max(1, wait)))
 

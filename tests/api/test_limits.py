@@ -102,6 +102,7 @@ def test_unreachable_redis_falls_back_warns_once_and_degrades_health(
     health = limited.get("/health")
     assert health.status == 200
     assert health.json == {"status": "degraded", "database": "ok", "rate_limiter": "degraded"}
+    assert "\nots_rate_limiter_degraded 1.0\n" in limited.get("/metrics").text
 
 
 def test_storage_quota_refuses_then_releases(

@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -266,3 +269,62 @@ def test_redis_makes_one_limit_across_workers(db_url: str, tmp_path: Path) -> No
     assert statuses.count(404) == 10
     assert statuses.count(429) == 20
     assert health == {"status": "ok", "database": "ok"}
+
+
+def _checks_404(base: str) -> float:
+    text = httpx.get(f"{base}/metrics").text
+    found = re.search(
+        r'ots_http_requests_total\{method="GET",operation="check_secret",status="404"\} (\S+)',
+        text,
+    )
+    return float(found[1]) if found else 0.0
+
+
+def test_metrics_count_every_worker(server: tuple[str, Path]) -> None:
+    """One scrape, answered by either worker, counts the requests both workers served."""
+    base, log = server
+    before = _checks_404(base)
+    served_before = log.read_text().count("/secrets/[redacted] 404")
+
+    async def probe(count: int) -> None:
+        # A connection per request, so that both workers take some of them.
+        async def one() -> None:
+            async with httpx.AsyncClient(timeout=30) as client:
+                await client.get(f"{base}/secrets/{'A' * 32}")
+
+        await asyncio.gather(*(one() for _ in range(count)))
+
+    def probe_lines() -> list[str]:
+        lines = [line for line in log.read_text().splitlines() if "/secrets/[redacted] 404" in line]
+        return lines[served_before:]
+
+    sent = 0
+    workers: set[str] = set()
+    # The kernel hands connections to the workers; a few rounds give each some.
+    while workers != {"Srv 0", "Srv 1"} and sent < 200:
+        asyncio.run(probe(20))
+        sent += 20
+        eventually(lambda n=sent: len(probe_lines()) == n, "every request in the access log")
+        # The access log says which worker ("Srv 0", "Srv 1") served each request.
+        workers = {line.split("|")[0] for line in probe_lines()}
+    assert workers == {"Srv 0", "Srv 1"}, "both workers must have served some"
+    assert _checks_404(base) - before == sent
+
+
+def test_abandoned_request_is_499_not_500(db_url: str, tmp_path: Path) -> None:
+    """A client that leaves during the argon2 work is logged and counted as 499, never 500."""
+    settings = make_settings(db_url, port=free_port(), argon2_time_cost=4, argon2_memory_kib=131072)
+    log = tmp_path / "server.log"
+    with running_server(settings, log) as base:
+        body = b'{"secret": "s", "passphrase": "p"}'
+        with socket.create_connection(("127.0.0.1", settings.port)) as conn:
+            conn.sendall(
+                b"POST /generate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+            )
+            time.sleep(0.05)  # long enough to be read, far shorter than the hash
+        eventually(lambda: "/generate 499" in log.read_text(), "the abandoned request logged")
+        scrape = httpx.get(f"{base}/metrics").text
+    assert 'operation="generate_secret",status="499"' in scrape
+    assert " 500 " not in log.read_text()
+    assert "Traceback" not in log.read_text()

@@ -33,6 +33,14 @@ def test_values_are_read_and_cast() -> None:
     assert (s.port, s.sweep_interval, s.host) == (9000, 0.5, "0.0.0.0")
 
 
+@pytest.mark.parametrize(
+    ("raw", "value"), [("true", True), ("FALSE", False), ("1", True), ("0", False), ("no", False)]
+)
+def test_booleans_are_read_as_people_write_them(raw: str, value: bool) -> None:
+    """true/false, 1/0 and yes/no, in any case."""
+    assert Settings.from_env({"OTS_METRICS": raw}).metrics is value
+
+
 def test_cheapest_argon2_is_allowed() -> None:
     """Any cost argon2 accepts is allowed, so tests and benchmarks can be cheap."""
     s = Settings.from_env(
@@ -62,6 +70,7 @@ BAD = {
     "request-timeout-zero": ("OTS_REQUEST_TIMEOUT", "0"),
     "stored-bytes-zero": ("OTS_MAX_STORED_BYTES", "0"),
     "workers": ("OTS_WORKERS", "-2"),
+    "metrics-not-a-boolean": ("OTS_METRICS", "sometimes"),
 }
 
 
@@ -140,9 +149,10 @@ def test_repr_hides_passwords_and_the_forwarded_secret() -> None:
         database_url="postgres://ots:hunter2@db:5432/ots",
         rate_limit_storage="redis://:s3cr3t@redis:6379/0",
         forwarded_secret="proxy-shared",
+        metrics_token="scrape-token",
     )
     shown = repr(settings)
-    for hidden in ("hunter2", "s3cr3t", "proxy-shared"):
+    for hidden in ("hunter2", "s3cr3t", "proxy-shared", "scrape-token"):
         assert hidden not in shown
     assert "postgres://ots:**********@db:5432/ots" in shown
     assert "port=8080" in shown

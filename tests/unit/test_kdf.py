@@ -7,9 +7,15 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from prometheus_client import REGISTRY
 
 from ots.errors import OverloadedError
 from ots.kdf import KdfPool
+
+
+def sample(name: str) -> float:
+    """The current value of a metric of this process."""
+    return REGISTRY.get_sample_value(name) or 0.0
 
 
 def test_past_the_bound_a_job_is_refused_and_never_queued() -> None:
@@ -21,6 +27,8 @@ def test_past_the_bound_a_job_is_refused_and_never_queued() -> None:
         started.append(n)
         gate.wait(5)
         return n
+
+    shed_before = sample("ots_kdf_shed_total")
 
     async def main() -> tuple[list[object], int]:
         pool = KdfPool(ThreadPoolExecutor(max_workers=1), capacity=2)
@@ -42,6 +50,8 @@ def test_past_the_bound_a_job_is_refused_and_never_queued() -> None:
     assert results == [1, 2]
     assert started == [1, 2], "the refused job must not have run"
     assert admitted == 0
+    assert sample("ots_kdf_shed_total") - shed_before == 2, "each refusal is counted"
+    assert sample("ots_kdf_in_flight") == 0
 
 
 def test_a_cancelled_caller_keeps_counting_until_its_hash_ends() -> None:
