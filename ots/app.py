@@ -12,9 +12,10 @@ import itertools
 import logging
 import os
 import time
+from collections.abc import Coroutine
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Final
+from typing import Any, Final
 
 from sanic import Request, Sanic
 from sanic.config import Config
@@ -27,16 +28,20 @@ from ots.api.logs import install_redaction, log_config
 from ots.api.openapi import build_spec
 from ots.api.responses import SECURITY_HEADERS
 from ots.config import Settings
+from ots.events import EventLog, install_audit_handler
 from ots.kdf import KdfPool, kdf_executor
 from ots.ratelimit import ClientRateLimiter
 from ots.service import Clock, SecretService
+from ots.ssrf import Resolver, system_resolver
 from ots.stop import GRACEFUL_SHUTDOWN
 from ots.store import TortoiseStore
 from ots.tasks import sweep_forever
+from ots.webhooks import Deliverer
 
 log = logging.getLogger("ots.app")
 App = Sanic[Config, SimpleNamespace]
 SWEEPER_TASK: Final = "ots-sweeper"
+WEBHOOK_TASK: Final = "ots-webhooks"
 DESCRIPTION: Final = (
     "One-time secrets: store a secret behind a passphrase, read it exactly once. "
     "Reading is POST; GET /secrets/{secret_key} never destroys."
@@ -50,6 +55,7 @@ def create_app(
     clock: Clock = time.time,
     name: str | None = None,
     migrate_on_start: bool = False,
+    resolver: Resolver = system_resolver,
 ) -> App:
     """Build the ots Sanic app.
 
@@ -60,6 +66,7 @@ def create_app(
         migrate_on_start: apply pending migrations in each worker's start-up
             (under the migration lock). ``ots serve`` migrates once before
             forking instead; the ASGI entry point has no such moment.
+        resolver: resolves webhook hosts; tests inject a fake DNS.
     """
     settings = settings or Settings.from_env()
     app_name = name or "ots"
@@ -67,6 +74,7 @@ def create_app(
         app_name = f"ots_{next(_names)}"
     app = Sanic(app_name, error_handler=JsonErrorHandler(), log_config=log_config())
     install_redaction()
+    install_audit_handler()
     # Tortoise logs every query with its values at DEBUG; ciphertexts and lookup
     # hashes have no business in a log, whatever level the operator picks.
     logging.getLogger("tortoise").setLevel(logging.WARNING)
@@ -86,25 +94,31 @@ def create_app(
             capacity=settings.kdf_threads + settings.kdf_queue,
         )
         keys = open_keyring(settings.server_key_path)
+        store = TortoiseStore()
+        app.ctx.deliverer = Deliverer(settings, store, keys, clock=clock, resolver=resolver)
+        store.on_outbox(app.ctx.deliverer.wake)
         app.ctx.service = SecretService(
-            settings, TortoiseStore(), app.ctx.kdf_pool, keys, clock=clock
+            settings,
+            store,
+            app.ctx.kdf_pool,
+            keys,
+            clock=clock,
+            events=EventLog(client_address=settings.audit_client_address),
+            resolver=resolver,
         )
         app.ctx.rate_limiter = ClientRateLimiter(
             settings.rate_limit, settings.rate_limit_storage, settings.rate_limit_ipv6_prefix
         )
-        sweeper = sweep_forever(app.ctx.service.sweep, settings.sweep_interval)
-        try:
-            app.add_task(sweeper, name=SWEEPER_TASK)
-        except RuntimeError:
-            # Embedded with create_server() (as sanic-testing does), Sanic cannot
-            # name tasks; own the task here so it can still be cancelled.
-            app.ctx.sweeper = asyncio.get_running_loop().create_task(sweeper)
+        app.ctx.tasks = {}
+        _start(app, SWEEPER_TASK, sweep_forever(app.ctx.service.sweep, settings.sweep_interval))
+        if settings.webhooks:
+            _start(app, WEBHOOK_TASK, app.ctx.deliverer.run_forever())
 
     @app.before_server_stop
-    async def stop_sweeper(app: App) -> None:
-        await app.cancel_task(SWEEPER_TASK, raise_exception=False)
-        task = getattr(app.ctx, "sweeper", None)
-        if task is not None:
+    async def stop_tasks(app: App) -> None:
+        for name in (SWEEPER_TASK, WEBHOOK_TASK):
+            await app.cancel_task(name, raise_exception=False)
+        for task in app.ctx.tasks.values():
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -124,6 +138,15 @@ def create_app(
     app.register_middleware(add_security_headers, "response")
     app.register_middleware(count_request, "response")
     return app
+
+
+def _start(app: App, name: str, work: Coroutine[Any, Any, None]) -> None:
+    try:
+        app.add_task(work, name=name)
+    except RuntimeError:
+        # Embedded with create_server() (as sanic-testing does), Sanic cannot
+        # name tasks; own the task here so it can still be cancelled.
+        app.ctx.tasks[name] = asyncio.get_running_loop().create_task(work)
 
 
 def open_keyring(path: Path) -> keyring.KeyFile:

@@ -35,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Final, Self, TypeVar
@@ -241,6 +242,8 @@ class Shared(_Answer):
     secret_key: str
     receipt_key: str
     expires_at: datetime
+    # Only with notify: the key of every event's Ots-Signature, shown this once.
+    webhook_secret: str | None = None
 
 
 @dataclass(frozen=True)
@@ -261,6 +264,8 @@ class Receipt(_Answer):
     expires_at: datetime
     revealed_at: datetime | None
     failed_attempts: int
+    # Only for a secret shared with notify: fingerprint, events and deliveries, as sent.
+    notify: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -292,10 +297,20 @@ def _segment(key: str) -> str:
     return quote(key, safe="")
 
 
-def _generate(secret: str, passphrase: str, ttl: int | None) -> _Call:
+def _generate(
+    secret: str,
+    passphrase: str,
+    ttl: int | None,
+    notify_url: str | None = None,
+    notify_events: Sequence[str] | None = None,
+) -> _Call:
     body: dict[str, Any] = {"secret": secret, "passphrase": passphrase}
     if ttl is not None:
         body["ttl"] = ttl
+    if notify_url is not None:
+        body["notify"] = {"url": notify_url}
+        if notify_events is not None:
+            body["notify"]["events"] = list(notify_events)
     return _Call("POST", "/generate", 201, body)
 
 
@@ -435,9 +450,22 @@ class Client(_Base):
                 time.sleep(self._failure(call, failure, attempt))
                 attempt += 1
 
-    def generate_secret(self, secret: str, passphrase: str, ttl: int | None = None) -> Shared:
-        """Store ``secret`` behind ``passphrase`` for ``ttl`` seconds (the server's default)."""
-        return Shared.from_dict(self._send(_generate(secret, passphrase, ttl)))
+    def generate_secret(
+        self,
+        secret: str,
+        passphrase: str,
+        ttl: int | None = None,
+        *,
+        notify_url: str | None = None,
+        notify_events: Sequence[str] | None = None,
+    ) -> Shared:
+        """Store ``secret`` behind ``passphrase`` for ``ttl`` seconds (the server's default).
+
+        With ``notify_url``, its events (``notify_events``, default all) are
+        POSTed there, signed with the returned ``webhook_secret``.
+        """
+        call = _generate(secret, passphrase, ttl, notify_url, notify_events)
+        return Shared.from_dict(self._send(call))
 
     def reveal_secret(self, secret_key: str, passphrase: str) -> str:
         """Return the secret; it is gone from the server once this returns."""
@@ -498,9 +526,22 @@ class AsyncClient(_Base):
                 await asyncio.sleep(self._failure(call, failure, attempt))
                 attempt += 1
 
-    async def generate_secret(self, secret: str, passphrase: str, ttl: int | None = None) -> Shared:
-        """Store ``secret`` behind ``passphrase`` for ``ttl`` seconds (the server's default)."""
-        return Shared.from_dict(await self._send(_generate(secret, passphrase, ttl)))
+    async def generate_secret(
+        self,
+        secret: str,
+        passphrase: str,
+        ttl: int | None = None,
+        *,
+        notify_url: str | None = None,
+        notify_events: Sequence[str] | None = None,
+    ) -> Shared:
+        """Store ``secret`` behind ``passphrase`` for ``ttl`` seconds (the server's default).
+
+        With ``notify_url``, its events (``notify_events``, default all) are
+        POSTed there, signed with the returned ``webhook_secret``.
+        """
+        call = _generate(secret, passphrase, ttl, notify_url, notify_events)
+        return Shared.from_dict(await self._send(call))
 
     async def reveal_secret(self, secret_key: str, passphrase: str) -> str:
         """Return the secret; it is gone from the server once this returns."""

@@ -28,6 +28,7 @@ from ots.client import (
     NotPending,
     WrongPassphrase,
 )
+from ots.domain import NOTIFIABLE
 
 EXIT_OK: Final = 0
 EXIT_NOT_FOUND: Final = 1
@@ -38,6 +39,7 @@ EXIT_INTERRUPTED: Final = 130
 CLI_MAX_WAIT: Final = 2.0
 # 128 bits, in the URL-safe alphabet the keys use.
 GENERATED_PASSPHRASE_BYTES: Final = 16
+NOTIFY_EVENTS: Final = tuple(event.value for event in NOTIFIABLE)
 COMMANDS: Final = ("share", "reveal", "status", "receipt", "burn")
 EXIT_CODES_HELP: Final = (
     "exit codes: 0 ok, 1 not found or not pending, 2 usage, 3 wrong passphrase, "
@@ -75,6 +77,16 @@ def add_commands(commands: Any) -> None:
         help="make up a strong passphrase and print it with the keys",
     )
     share.add_argument("--ttl", type=int, help="seconds until it expires (the server's default)")
+    share.add_argument(
+        "--notify", metavar="URL", help="POST its events to this webhook (prints webhook_secret)"
+    )
+    share.add_argument(
+        "--notify-event",
+        action="append",
+        choices=NOTIFY_EVENTS,
+        metavar="EVENT",
+        help=f"only this event (repeatable): {', '.join(NOTIFY_EVENTS)}; default all",
+    )
     reveal = command("reveal", "write a secret to stdout, exactly as stored; it is then gone")
     reveal.add_argument("secret_key")
     reveal.add_argument(
@@ -131,6 +143,8 @@ class _Output:
             width = max(len(name) for name in fields)
             for name, value in fields.items():
                 shown = "-" if value is None else value
+                if isinstance(value, dict | list):
+                    shown = json.dumps(value)
                 print(f"{name.ljust(width)}  {shown}", file=stream)
         return EXIT_OK
 
@@ -207,7 +221,11 @@ def _share(client: Client, args: argparse.Namespace, out: _Output) -> int:
         passphrase = _passphrase_from(args.passphrase_file)
     else:
         passphrase = _prompt(confirm=True)
-    shared = client.generate_secret(secret, passphrase, args.ttl)
+    if args.notify_event and args.notify is None:
+        raise UsageError("--notify-event needs --notify URL")
+    shared = client.generate_secret(
+        secret, passphrase, args.ttl, notify_url=args.notify, notify_events=args.notify_event
+    )
     fields = shared.to_dict()
     if generated is not None:
         fields["passphrase"] = generated

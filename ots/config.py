@@ -77,6 +77,13 @@ class Settings:
     server_key_file: str = ""
     metrics: bool = True
     metrics_token: str = ""
+    webhooks: bool = True
+    webhook_allow_private: bool = False
+    webhook_allow_http: bool = False
+    webhook_timeout: float = 5.0
+    webhook_retry_base: int = 10
+    webhook_retry_period: int = 86400
+    audit_client_address: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -139,6 +146,8 @@ class Settings:
             "OTS_REQUEST_TIMEOUT": self.request_timeout,
             "OTS_RESPONSE_TIMEOUT": self.response_timeout,
             "OTS_KEEP_ALIVE_TIMEOUT": self.keep_alive_timeout,
+            "OTS_WEBHOOK_TIMEOUT": self.webhook_timeout,
+            "OTS_WEBHOOK_RETRY_BASE": self.webhook_retry_base,
         }
         for name, value in positives.items():
             _require(name, value > 0, "must be greater than 0")
@@ -151,6 +160,7 @@ class Settings:
         )
         _require("OTS_PROXIES_COUNT", self.proxies_count >= 0, "must not be negative")
         _require("OTS_DB_WAIT", self.db_wait >= 0, "must not be negative")
+        _require("OTS_WEBHOOK_RETRY_PERIOD", self.webhook_retry_period >= 0, "must not be negative")
         _require("OTS_MAX_TTL", self.max_ttl >= self.min_ttl, "must not be below OTS_MIN_TTL")
         _require(
             "OTS_DEFAULT_TTL",
@@ -246,6 +256,13 @@ HELP: Final[dict[str, str]] = {
     "server_key_file": "the server keyring (default: ots.key beside the SQLite file)",
     "metrics": "serve Prometheus metrics at /metrics (true or false)",
     "metrics_token": "when set, /metrics wants Authorization: Bearer <token>",
+    "webhooks": "accept notify (per-secret webhooks) on /generate (true or false)",
+    "webhook_allow_private": "let webhooks reach loopback, private and link-local addresses",
+    "webhook_allow_http": "let webhooks use http:// (default: https:// only)",
+    "webhook_timeout": "seconds one webhook delivery may take",
+    "webhook_retry_base": "seconds before the first retry of a failed delivery (doubling)",
+    "webhook_retry_period": "seconds after an event when its delivery is given up (dead)",
+    "audit_client_address": "put the client address in audit log lines (true or false)",
 }
 # The settings each command reads, beside `serve` (which reads them all).
 COMMAND_SETTINGS: Final[dict[str, tuple[str, ...]]] = {

@@ -18,11 +18,18 @@ Format v1/v2, as stored:
   stored before keys existed), ``ots/v2 aes-256-gcm key`` with one;
 - AES-256-GCM with a random 96-bit nonce and associated data
   ``"ots/v1 secret <lookup hash>"``, which binds the ciphertext to its row.
+
+A webhook subscription (its URL and signing secret, as JSON) is sealed with
+AES-256-GCM under ``HKDF-SHA256(server_key, info "ots/v1 webhook key")``,
+associated data ``"ots/v1 webhook <lookup hash>"``. A receipt's fingerprint,
+which names a secret in the audit log and in webhook bodies, is the first 20
+hex digits of ``sha256("ots/v1 fingerprint\0<lookup hash>")``.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import secrets
 from typing import Final
@@ -33,7 +40,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from ots.domain import KdfParams, Sealed
+from ots.domain import KdfParams, Sealed, SealedWebhook
 
 KEY_BYTES: Final = 24  # 192 bits from the CSPRNG, 32 URL-safe characters
 SALT_BYTES: Final = 16
@@ -44,6 +51,9 @@ KEY_PATTERN: Final = re.compile(r"[A-Za-z0-9_-]{16,128}")
 # v1 secrets (stored before the server key existed) derive without it; v2 mix it in.
 _HKDF_INFO_V1: Final = b"ots/v1 aes-256-gcm key"
 _HKDF_INFO_V2: Final = b"ots/v2 aes-256-gcm key"
+_HKDF_INFO_WEBHOOK: Final = b"ots/v1 webhook key"
+FINGERPRINT_CHARS: Final = 20
+_WEBHOOK_SECRET_PREFIX: Final = "whsec_"  # noqa: S105 - a prefix, not a secret
 # Prefix of the lookup hashes and of the associated data (unchanged since v1).
 _LABEL: Final = "ots/v1"
 # Hash domains: a secret key and a receipt key never share a lookup hash.
@@ -99,6 +109,53 @@ def _lookup_hash(key: str, purpose: str) -> str:
     # The keys carry 192 random bits, so a plain SHA-256 cannot be inverted or
     # brute-forced; ``purpose`` separates secret keys from receipt keys.
     return hashlib.sha256(f"{_LABEL} {purpose}\0{key}".encode()).hexdigest()
+
+
+def new_webhook_secret() -> str:
+    """Return a fresh signing secret for one subscription (shown once, to its creator)."""
+    return _WEBHOOK_SECRET_PREFIX + secrets.token_urlsafe(32)
+
+
+def fingerprint(lookup: str) -> str:
+    """Return the name of a secret for logs and webhooks: one-way, from its lookup hash.
+
+    80 bits tell secrets apart; nothing about the keys can be learnt from it.
+    """
+    digest = hashlib.sha256(f"{_LABEL} fingerprint\0{lookup}".encode()).hexdigest()
+    return digest[:FINGERPRINT_CHARS]
+
+
+def seal_webhook(
+    url: str, signing_secret: str, server_key: bytes, key_id: str, lookup: str
+) -> SealedWebhook:
+    """Seal a subscription's URL and signing secret for the row of ``lookup``."""
+    plaintext = json.dumps({"url": url, "secret": signing_secret}).encode()
+    nonce, ciphertext = seal(_webhook_key(server_key), plaintext, _webhook_data(lookup))
+    return SealedWebhook(nonce=nonce, ciphertext=ciphertext, key_id=key_id)
+
+
+def open_webhook(sealed: SealedWebhook, server_key: bytes, lookup: str) -> tuple[str, str]:
+    """Return the URL and signing secret that ``seal_webhook`` sealed.
+
+    Raises:
+        DecryptionError: the server key is wrong, or the data was altered or moved.
+    """
+    plaintext = unseal(
+        _webhook_key(server_key), sealed.nonce, sealed.ciphertext, _webhook_data(lookup)
+    )
+    opened = json.loads(plaintext)
+    return str(opened["url"]), str(opened["secret"])
+
+
+def _webhook_key(server_key: bytes) -> bytes:
+    hkdf = HKDF(
+        algorithm=hashes.SHA256(), length=AEAD_KEY_BYTES, salt=None, info=_HKDF_INFO_WEBHOOK
+    )
+    return hkdf.derive(server_key)
+
+
+def _webhook_data(lookup: str) -> bytes:
+    return f"{_LABEL} webhook {lookup}".encode()
 
 
 def seal_secret(

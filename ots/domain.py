@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Final
 
 
 class State(StrEnum):
@@ -22,6 +23,128 @@ class State(StrEnum):
     """Destroyed by its creator, or by too many wrong passphrases."""
     EXPIRED = "expired"
     """Never read before ``expires_at``; derived, a row is never stored in this state."""
+
+
+class Event(StrEnum):
+    """What can happen to a secret. Each state change is exactly one event."""
+
+    CREATED = "created"
+    CHECKED = "checked"
+    """Its status was read (the safe GET); nothing changed."""
+    REVEALED = "revealed"
+    WRONG_PASSPHRASE = "wrong_passphrase"  # noqa: S105 - an event name
+    """A wrong passphrase was counted; the secret stays."""
+    DESTROYED = "destroyed"
+    """The wrong passphrase that used up the attempts: the secret is gone."""
+    BURNED = "burned"
+    """Its creator destroyed it."""
+    EXPIRED = "expired"
+    """The sweeper removed it, unread, after ``expires_at``."""
+
+
+# The events a webhook may subscribe to (the default is all of them).
+NOTIFIABLE: Final = (
+    Event.REVEALED,
+    Event.WRONG_PASSPHRASE,
+    Event.DESTROYED,
+    Event.BURNED,
+    Event.EXPIRED,
+)
+# How the receipt reads once each event has happened.
+STATE_AFTER: Final = {
+    Event.CREATED: State.PENDING,
+    Event.CHECKED: State.PENDING,
+    Event.REVEALED: State.REVEALED,
+    Event.WRONG_PASSPHRASE: State.PENDING,
+    Event.DESTROYED: State.BURNED,
+    Event.BURNED: State.BURNED,
+    Event.EXPIRED: State.EXPIRED,
+}
+
+
+class DeliveryState(StrEnum):
+    """Where one webhook delivery stands."""
+
+    PENDING = "pending"
+    """Not delivered yet; tried again at its next attempt time."""
+    DELIVERED = "delivered"
+    """The receiver answered 2xx."""
+    DEAD = "dead"
+    """Given up: the retry period ran out, or the target was refused."""
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """What a creator asked to be told: the URL, and which events."""
+
+    url: str
+    events: frozenset[Event]
+
+
+@dataclass(frozen=True)
+class SealedWebhook:
+    """A subscription's URL and signing secret, sealed under the server key ``key_id``."""
+
+    nonce: bytes
+    ciphertext: bytes
+    key_id: str
+
+
+@dataclass(frozen=True)
+class NewWebhook:
+    """A subscription to store with its secret."""
+
+    events: frozenset[Event]
+    sealed: SealedWebhook
+
+
+@dataclass(frozen=True)
+class DueDelivery:
+    """One leased row of the outbox: an event to send, and where (sealed)."""
+
+    id: int
+    event_id: str
+    lookup: str
+    event: Event
+    occurred_at: int
+    # This attempt's number, from 1.
+    attempts: int
+    # None when the subscription is gone (purged with its receipt).
+    webhook: SealedWebhook | None
+
+
+@dataclass(frozen=True)
+class Finished:
+    """What became of one delivery attempt."""
+
+    id: int
+    state: DeliveryState
+    at: int
+    # When to try again (PENDING only).
+    retry_at: int
+    status: int | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class Notification:
+    """One delivery as the receipt shows it."""
+
+    event_id: str
+    event: Event
+    state: DeliveryState
+    attempts: int
+    last_status: int | None
+    last_error: str | None
+    delivered_at: int | None
+
+
+@dataclass(frozen=True)
+class Notify:
+    """The receipt's view of its subscription: the events, and each delivery so far."""
+
+    events: frozenset[Event]
+    deliveries: tuple[Notification, ...]
 
 
 @dataclass(frozen=True)
@@ -56,6 +179,7 @@ class NewSecret:
     expires_at: int
     # When the receipt may be deleted if the secret is never read.
     purge_at: int
+    webhook: NewWebhook | None = None
 
 
 @dataclass(frozen=True)
@@ -87,6 +211,10 @@ class Receipt:
     expires_at: int
     revealed_at: int | None
     failed_attempts: int
+    # The secret's lookup hash (the fingerprint is made from it).
+    lookup: str = ""
+    # Only for a secret created with ``notify``.
+    notify: Notify | None = None
 
 
 @dataclass(frozen=True)
@@ -96,6 +224,8 @@ class CreatedSecret:
     secret_key: str
     receipt_key: str
     expires_at: int
+    # Only when the secret was created with ``notify``: shown this once.
+    webhook_secret: str | None = None
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,12 @@ RATE_LIMITER_DEGRADED = Gauge(
     "1 while the shared rate-limit storage (Redis) is unreachable and workers count alone",
     multiprocess_mode="livemax",
 )
+EVENTS = Counter("ots_events_total", "Events of secrets, as in the audit log", ["event"])
+WEBHOOK_DELIVERIES = Counter(
+    "ots_webhook_deliveries_total",
+    "Webhook delivery attempts by outcome: delivered, failed (retried later), dead, refused",
+    ["outcome"],
+)
 LIVE_SECRETS = Gauge(
     "ots_live_secrets", "Secrets waiting to be read (estimate)", multiprocess_mode="max"
 )

@@ -67,3 +67,54 @@ class ReceiptRecord(Model):
 
         table = "receipt"
         indexes = (("purge_at",),)
+
+
+class WebhookRecord(Model):
+    """A creator's subscription to the events of one secret.
+
+    ``sealed`` holds the URL and the signing secret, sealed under the server
+    key ``key_id`` (a copy of the database shows neither); ``events`` lists
+    the subscribed events between commas (``,revealed,burned,``). Deleted with
+    the receipt.
+    """
+
+    id = fields.BigIntField(primary_key=True)
+    secret_lookup = fields.CharField(max_length=64, unique=True)
+    events = fields.CharField(max_length=128)
+    key_id = fields.CharField(max_length=32)
+    nonce = fields.BinaryField()
+    sealed = fields.BinaryField()
+
+    class Meta:
+        """Table name."""
+
+        table = "webhook"
+
+
+class DeliveryRecord(Model):
+    """One event to send to a webhook: the outbox.
+
+    Written in the transaction of the state change it reports. ``state`` is
+    pending, delivered or dead; a pending row is due at ``next_attempt_at``
+    unless a worker holds its lease (``lease_until`` in the future).
+    ``event_id`` is sent as ``Ots-Event-Id``, the same on every attempt.
+    """
+
+    id = fields.BigIntField(primary_key=True)
+    event_id = fields.CharField(max_length=36, unique=True)
+    secret_lookup = fields.CharField(max_length=64)
+    event = fields.CharField(max_length=32)
+    occurred_at = fields.BigIntField()
+    state = fields.CharField(max_length=16)
+    attempts = fields.IntField()
+    next_attempt_at = fields.BigIntField()
+    lease_until = fields.BigIntField()
+    last_status = fields.IntField(null=True)
+    last_error = fields.CharField(max_length=128, null=True)
+    delivered_at = fields.BigIntField(null=True)
+
+    class Meta:
+        """Table name, the index the delivery loop scans, and the receipt's index."""
+
+        table = "delivery"
+        indexes = (("state", "next_attempt_at"), ("secret_lookup",))

@@ -15,7 +15,7 @@ import itertools
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Final, Protocol
 
 from ots import crypto
@@ -24,13 +24,16 @@ from ots.crypto import Concealed, DecryptionError
 from ots.domain import (
     CreatedSecret,
     Destruction,
+    Event,
     KdfParams,
     NewSecret,
+    NewWebhook,
     Receipt,
     SecretStatus,
     State,
     StoredSecret,
     StoredTotals,
+    Subscription,
     Swept,
 )
 from ots.erasure import Eraser
@@ -44,9 +47,11 @@ from ots.errors import (
     ValidationFailedError,
     WrongPassphraseError,
 )
+from ots.events import EventLog
 from ots.kdf import KdfPool
 from ots.keyring import KeyFile
 from ots.quota import StorageGauge
+from ots.ssrf import RefusedTargetError, Resolver, resolve_target, system_resolver
 
 Clock = Callable[[], float]
 log = logging.getLogger("ots.service")
@@ -72,8 +77,8 @@ class SecretStore(Protocol):
     async def claim(self, secret_id: int, lookup: str, now: int, purge_at: int) -> bool:
         """Remove the unexpired secret for its one reader; True for exactly one caller."""
 
-    async def burn(self, receipt_lookup: str, now: int, purge_at: int) -> bool:
-        """Remove the unexpired secret behind a receipt; True if this call removed it."""
+    async def burn(self, receipt_lookup: str, now: int, purge_at: int) -> str | None:
+        """Remove the unexpired secret behind a receipt; its lookup if this call removed it."""
 
     async def find_receipt(self, receipt_lookup: str, now: int) -> Receipt | None:
         """Return the receipt (stored state) unless it is due for purging."""
@@ -86,8 +91,8 @@ class SecretStore(Protocol):
     ) -> int | None:
         """Count a wrong passphrase, destroying as told; None if the secret is gone."""
 
-    async def delete_expired_secrets(self, now: int, batch: int) -> int:
-        """Delete at most ``batch`` expired secrets; return how many went."""
+    async def delete_expired_secrets(self, now: int, batch: int) -> list[str]:
+        """Delete at most ``batch`` expired secrets; return the lookups this call removed."""
 
     async def delete_purged_receipts(self, now: int, batch: int) -> int:
         """Delete at most ``batch`` receipts past retention; return how many went."""
@@ -112,13 +117,22 @@ class SecretService:
         kdf: KdfPool,
         keys: KeyFile,
         clock: Clock = time.time,
+        *,
+        events: EventLog | None = None,
+        resolver: Resolver = system_resolver,
     ) -> None:
-        """Bind the service to its settings, store, bounded KDF pool, server keyring and clock."""
+        """Bind the service to its settings, store, bounded KDF pool, server keyring and clock.
+
+        ``events`` receives every committed event (default: the audit log, no
+        client addresses); ``resolver`` resolves webhook hosts (tests inject one).
+        """
         self._settings = settings
         self._store = store
         self._kdf = kdf
         self._keys = keys
         self._clock = clock
+        self._events = events or EventLog()
+        self._resolver = resolver
         self._usage = StorageGauge(store.totals)
         self._eraser = Eraser(store.erase_ended)
         self._last_sweep: int | None = None
@@ -132,12 +146,20 @@ class SecretService:
         return int(self._clock())
 
     async def create_secret(
-        self, secret: str, passphrase: Concealed, ttl: int | None
+        self,
+        secret: str,
+        passphrase: Concealed,
+        ttl: int | None,
+        notify: Subscription | None = None,
     ) -> CreatedSecret:
         """Seal and store ``secret`` behind ``passphrase`` for ``ttl`` seconds.
 
+        With ``notify``, its events are also delivered to a webhook; the
+        answer then carries the webhook's signing secret.
+
         Raises:
-            ValidationFailedError: ``ttl`` is out of range.
+            ValidationFailedError: ``ttl`` is out of range, or ``notify`` is
+                refused (webhooks off, or a URL the SSRF guard refuses).
             PayloadTooLargeError: the secret is over ``max_secret_bytes``.
             OverloadedError: the KDF work waiting in this worker is at its bound.
             StorageFullError: ``max_live_secrets`` secrets, or ``max_stored_bytes``
@@ -158,7 +180,9 @@ class SecretService:
             raise PayloadTooLargeError(
                 f"The secret is over {settings.max_secret_bytes} bytes as UTF-8."
             )
-        # Both checked before the costly hash: refusing must stay cheap.
+        # All checked before the costly hash: refusing must stay cheap.
+        if notify is not None:
+            await self._check_subscription(notify)
         self._kdf.check()
         usage = await self._usage.current(self.now())
         if (
@@ -186,20 +210,37 @@ class SecretService:
         # Rounded up: a secret lives at least ttl seconds, never a fraction less.
         expires_at = math.ceil(now) + ttl
         receipt_key = crypto.new_key()
+        lookup = crypto.secret_lookup(secret_key)
+        signing_secret = webhook = None
+        if notify is not None:
+            signing_secret = crypto.new_webhook_secret()
+            webhook = NewWebhook(
+                events=notify.events,
+                sealed=crypto.seal_webhook(
+                    notify.url, signing_secret, server_key.secret, server_key.id, lookup
+                ),
+            )
         await self._store.insert_secret(
             NewSecret(
-                lookup=crypto.secret_lookup(secret_key),
+                lookup=lookup,
                 receipt_lookup=crypto.receipt_lookup(receipt_key),
                 sealed=sealed,
                 created_at=int(now),
                 expires_at=expires_at,
                 # Unread, the receipt ends with the secret's expiry; retention runs from there.
                 purge_at=self._purge_at(expires_at),
+                webhook=webhook,
             )
         )
+        self._events.emit(Event.CREATED, lookup, now)
         self._usage.added(len(sealed.ciphertext))
         await self._sweep_if_due()
-        return CreatedSecret(secret_key=secret_key, receipt_key=receipt_key, expires_at=expires_at)
+        return CreatedSecret(
+            secret_key=secret_key,
+            receipt_key=receipt_key,
+            expires_at=expires_at,
+            webhook_secret=signing_secret,
+        )
 
     async def reveal_secret(self, secret_key: str, passphrase: Concealed) -> str:
         """Open the secret with ``passphrase`` and destroy it; exactly one caller wins.
@@ -228,6 +269,7 @@ class SecretService:
         if not await self._store.claim(stored.id, lookup, now, self._purge_at(now)):
             raise NotFoundError
         self._ended()
+        self._events.emit(Event.REVEALED, lookup, now)
         return plaintext.decode("utf-8")
 
     async def receipt_status(self, receipt_key: str) -> Receipt:
@@ -255,11 +297,14 @@ class SecretService:
             NotPendingError: the secret was already revealed, burned or expired.
         """
         now = self.now()
-        if crypto.is_wellformed_key(receipt_key) and await self._store.burn(
-            crypto.receipt_lookup(receipt_key), now, self._purge_at(now)
-        ):
-            self._ended()
-            return
+        if crypto.is_wellformed_key(receipt_key):
+            lookup = await self._store.burn(
+                crypto.receipt_lookup(receipt_key), now, self._purge_at(now)
+            )
+            if lookup is not None:
+                self._ended()
+                self._events.emit(Event.BURNED, lookup, now)
+                return
         raise NotPendingError((await self.receipt_status(receipt_key)).state)
 
     async def secret_status(self, secret_key: str) -> SecretStatus:
@@ -270,6 +315,7 @@ class SecretService:
         """
         lookup, stored, _ = await self._find(secret_key)
         failures = await self._store.failed_attempts(lookup)
+        self._events.emit(Event.CHECKED, lookup, self.now())
         return SecretStatus(
             expires_at=stored.expires_at,
             attempts_left=max(0, self._settings.max_attempts - failures),
@@ -290,23 +336,53 @@ class SecretService:
         requests run, so a million expired rows never stall the service.
         ``batches`` caps the batches of each kind (None: until none is left).
         """
-        batch = self._settings.sweep_batch
-        counts = []
-        for delete in (self._store.delete_expired_secrets, self._store.delete_purged_receipts):
-            removed = 0
-            for done in itertools.count(1):
-                count = await delete(self.now(), batch)
-                removed += count
-                if count < batch or done == batches:
-                    break
-                await asyncio.sleep(0)
-            counts.append(removed)
+        counts = [
+            await self._in_batches(self._delete_expired, batches),
+            await self._in_batches(self._store.delete_purged_receipts, batches),
+        ]
         swept = Swept(secrets=counts[0], receipts=counts[1])
         if swept.secrets:
             self._eraser.note_ended()
         # Keeps the usage estimate (and its metrics) fresh on a server nobody writes to.
         await self._usage.current(self.now())
         return swept
+
+    async def _in_batches(
+        self, delete: Callable[[int, int], Awaitable[int]], batches: int | None
+    ) -> int:
+        batch = self._settings.sweep_batch
+        removed = 0
+        for done in itertools.count(1):
+            count = await delete(self.now(), batch)
+            removed += count
+            if count < batch or done == batches:
+                break
+            await asyncio.sleep(0)
+        return removed
+
+    async def _delete_expired(self, now: int, batch: int) -> int:
+        lookups = await self._store.delete_expired_secrets(now, batch)
+        for lookup in lookups:
+            self._events.emit(Event.EXPIRED, lookup, now)
+        return len(lookups)
+
+    async def _check_subscription(self, notify: Subscription) -> None:
+        settings = self._settings
+        if not settings.webhooks:
+            raise ValidationFailedError(
+                [FieldProblem("notify", "webhooks are turned off on this server (OTS_WEBHOOKS)")]
+            )
+        try:
+            # Resolved now too, so that a refused address is a clear 422 at once; the
+            # delivery loop checks again before every send (DNS can change).
+            await resolve_target(
+                notify.url,
+                allow_http=settings.webhook_allow_http,
+                allow_private=settings.webhook_allow_private,
+                resolver=self._resolver,
+            )
+        except RefusedTargetError as exc:
+            raise ValidationFailedError([FieldProblem("notify.url", str(exc))]) from None
 
     async def _find(self, secret_key: str) -> tuple[str, StoredSecret, bytes | None]:
         # Returns the lookup hash too, so callers do not hash the key twice, and the
@@ -337,6 +413,9 @@ class SecretService:
             return NotFoundError()
         if failures >= max_attempts:
             self._ended()
+        self._events.emit(
+            Event.DESTROYED if failures >= max_attempts else Event.WRONG_PASSPHRASE, lookup, now
+        )
         return WrongPassphraseError(attempts_left=max(0, max_attempts - failures))
 
     def _ended(self) -> None:

@@ -11,6 +11,13 @@ transaction. On SQLite ``FOR UPDATE`` does not exist and a transaction that
 reads before it writes fails with ``database is locked`` when another
 process wrote in between, so there the claim is a single ``DELETE`` whose
 row count (1 or 0) decides the winner. Both are atomic across processes.
+
+Events: every state change whose secret has a webhook subscribed to it
+writes a row of the ``delivery`` outbox in the same transaction, so an
+event is never lost nor invented by a crash. The delivery loop leases due
+rows with one atomic ``UPDATE`` (its subquery ``SKIP LOCKED`` on
+PostgreSQL; SQLite runs one writer at a time), so each worker takes
+different rows.
 """
 
 from __future__ import annotations
@@ -20,29 +27,36 @@ import contextlib
 import functools
 import logging
 import sqlite3
-from collections.abc import Callable, Coroutine
+import uuid
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from typing import Any, ParamSpec, TypeVar
 
 import asyncpg
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import DBConnectionError, OperationalError
 from tortoise.expressions import F, Subquery
-from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
 from ots import metrics
 from ots.domain import (
+    DeliveryState,
     Destruction,
+    DueDelivery,
+    Event,
+    Finished,
     KdfParams,
     NewSecret,
+    Notification,
+    Notify,
     Receipt,
     Sealed,
+    SealedWebhook,
     State,
     StoredSecret,
     StoredTotals,
 )
 from ots.errors import UnavailableError
-from ots.models import ReceiptRecord, SecretRecord
+from ots.models import DeliveryRecord, ReceiptRecord, SecretRecord, WebhookRecord
 
 log = logging.getLogger("ots.store")
 
@@ -116,11 +130,23 @@ def _consume(task: asyncio.Task[Any]) -> None:
 
 
 class TortoiseStore:
-    """The secrets and receipts tables, through Tortoise's connection of this process."""
+    """The secrets, receipts, webhooks and outbox tables, through Tortoise's connection."""
+
+    def __init__(self) -> None:
+        """No one to tell about new outbox rows yet."""
+        self._outbox_listener: Callable[[], None] | None = None
+
+    def on_outbox(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` after a commit that added outbox rows (the delivery loop's wake-up)."""
+        self._outbox_listener = listener
+
+    def _added_to_outbox(self, added: bool) -> None:
+        if added and self._outbox_listener is not None:
+            self._outbox_listener()
 
     @translate_db_errors
     async def insert_secret(self, new: NewSecret) -> None:
-        """Store a sealed secret and its pending receipt; both are committed on return."""
+        """Store a sealed secret, its pending receipt and its webhook; committed on return."""
         async with in_transaction() as conn:
             sealed = new.sealed
             await SecretRecord.create(
@@ -147,6 +173,16 @@ class TortoiseStore:
                 failed_attempts=0,
                 purge_at=new.purge_at,
             )
+            if new.webhook is not None:
+                sealed_webhook = new.webhook.sealed
+                await WebhookRecord.create(
+                    using_db=conn,
+                    secret_lookup=new.lookup,
+                    events=_event_list(new.webhook.events),
+                    key_id=sealed_webhook.key_id,
+                    nonce=sealed_webhook.nonce,
+                    sealed=sealed_webhook.ciphertext,
+                )
 
     @translate_db_errors
     async def find_live(self, lookup: str, now: int) -> StoredSecret | None:
@@ -188,10 +224,12 @@ class TortoiseStore:
             if await live.delete() != 1:
                 return False
             await _end_receipt(conn, lookup, State.REVEALED, purge_at, revealed_at=now)
-            return True
+            queued = await _enqueue(conn, [lookup], Event.REVEALED, now)
+        self._added_to_outbox(queued)
+        return True
 
     @translate_db_errors
-    async def burn(self, receipt_lookup: str, now: int, purge_at: int) -> bool:
+    async def burn(self, receipt_lookup: str, now: int, purge_at: int) -> str | None:
         """Destroy the pending secret behind a receipt.
 
         The first statement deletes the secret (a write, so SQLite takes its
@@ -199,24 +237,24 @@ class TortoiseStore:
         decided by which delete removes the row.
 
         Returns:
-            True if this call destroyed the secret; False if there was no pending
-            secret behind the receipt (or no receipt).
+            The lookup of the secret this call destroyed; None if there was no
+            pending secret behind the receipt (or no receipt).
         """
         async with in_transaction() as conn:
-            secret_lookup = ReceiptRecord.filter(lookup=receipt_lookup).values("secret_lookup")
+            receipt = ReceiptRecord.filter(lookup=receipt_lookup).using_db(conn)
+            secret_lookup = receipt.values("secret_lookup")
             deleted = (
                 await SecretRecord.filter(lookup__in=Subquery(secret_lookup), expires_at__gt=now)
                 .using_db(conn)
                 .delete()
             )
             if not deleted:
-                return False
-            await (
-                ReceiptRecord.filter(lookup=receipt_lookup)
-                .using_db(conn)
-                .update(state=State.BURNED.value, purge_at=purge_at)
-            )
-            return True
+                return None
+            await receipt.update(state=State.BURNED.value, purge_at=purge_at)
+            lookup: str = (await receipt.only("id", "secret_lookup").get()).secret_lookup
+            queued = await _enqueue(conn, [lookup], Event.BURNED, now)
+        self._added_to_outbox(queued)
+        return lookup
 
     @translate_db_errors
     async def find_receipt(self, receipt_lookup: str, now: int) -> Receipt | None:
@@ -233,6 +271,8 @@ class TortoiseStore:
             expires_at=row.expires_at,
             revealed_at=row.revealed_at,
             failed_attempts=row.failed_attempts,
+            lookup=row.secret_lookup,
+            notify=await _notify_of(row.secret_lookup),
         )
 
     @translate_db_errors
@@ -274,20 +314,103 @@ class TortoiseStore:
             if counted == 0:
                 return None
             count: int = (await receipt.only("id", "failed_attempts").get()).failed_attempts
+            event = Event.WRONG_PASSPHRASE
             if count >= destruction.after_failures:
+                event = Event.DESTROYED
                 await SecretRecord.filter(id=secret_id).using_db(conn).delete()
                 await _end_receipt(conn, lookup, destruction.reads_as, destruction.purge_at)
-            return count
+            queued = await _enqueue(conn, [lookup], event, now)
+        self._added_to_outbox(queued)
+        return count
 
     @translate_db_errors
-    async def delete_expired_secrets(self, now: int, batch: int) -> int:
-        """Delete at most ``batch`` expired secrets; return how many went."""
-        return await _delete_batch(SecretRecord, batch, expires_at__lte=now)
+    async def delete_expired_secrets(self, now: int, batch: int) -> list[str]:
+        """Delete at most ``batch`` expired secrets; return the lookups of those this call removed.
+
+        One ``DELETE … RETURNING`` per batch: of two sweepers racing, each
+        secret is returned to (and its ``expired`` event written by) one only.
+        """
+        async with in_transaction() as conn:
+            lookups = await _delete_returning(conn, "secret", "expires_at", now, batch, "lookup")
+            queued = await _enqueue(conn, lookups, Event.EXPIRED, now)
+        self._added_to_outbox(queued)
+        return lookups
 
     @translate_db_errors
     async def delete_purged_receipts(self, now: int, batch: int) -> int:
-        """Delete at most ``batch`` receipts whose retention has passed; return how many went."""
-        return await _delete_batch(ReceiptRecord, batch, purge_at__lte=now)
+        """Delete at most ``batch`` receipts past retention, with their webhooks and deliveries.
+
+        Returns:
+            How many receipts went.
+        """
+        async with in_transaction() as conn:
+            lookups = await _delete_returning(
+                conn, "receipt", "purge_at", now, batch, "secret_lookup"
+            )
+            if lookups:
+                await WebhookRecord.filter(secret_lookup__in=lookups).using_db(conn).delete()
+                await DeliveryRecord.filter(secret_lookup__in=lookups).using_db(conn).delete()
+        return len(lookups)
+
+    @translate_db_errors
+    async def lease_deliveries(self, now: int, until: int, limit: int) -> list[DueDelivery]:
+        """Lease at most ``limit`` due deliveries until ``until``, counting the attempt.
+
+        A cheap read first: most looks find nothing, and on SQLite an update
+        would take the write lock even then. The lease itself is one ``UPDATE``
+        whose subquery picks the rows (``SKIP LOCKED`` on PostgreSQL, so
+        workers never wait on each other's rows); no row is leased twice.
+        """
+        due = DeliveryRecord.filter(
+            state=DeliveryState.PENDING.value, next_attempt_at__lte=now, lease_until__lte=now
+        )
+        if not await due.exists():
+            return []
+        async with in_transaction() as conn:
+            skip_locked = " FOR UPDATE SKIP LOCKED" if conn.capabilities.support_for_update else ""
+            rows = await _execute(
+                conn,
+                # The only variable text is ours (a locking clause); values are parameters.
+                "UPDATE delivery SET lease_until = %s, attempts = attempts + 1 WHERE id IN "  # noqa: S608
+                "(SELECT id FROM delivery WHERE state = %s AND next_attempt_at <= %s "
+                f"AND lease_until <= %s ORDER BY id LIMIT %s{skip_locked}) "
+                "RETURNING id, event_id, secret_lookup, event, occurred_at, attempts",
+                [until, DeliveryState.PENDING.value, now, now, limit],
+            )
+            lookups = {row["secret_lookup"] for row in rows}
+            webhooks = {
+                webhook.secret_lookup: SealedWebhook(
+                    nonce=bytes(webhook.nonce),
+                    ciphertext=bytes(webhook.sealed),
+                    key_id=webhook.key_id,
+                )
+                for webhook in await WebhookRecord.filter(secret_lookup__in=lookups).using_db(conn)
+            }
+        return [
+            DueDelivery(
+                id=int(row["id"]),
+                event_id=row["event_id"],
+                lookup=row["secret_lookup"],
+                event=Event(row["event"]),
+                occurred_at=int(row["occurred_at"]),
+                attempts=int(row["attempts"]),
+                webhook=webhooks.get(row["secret_lookup"]),
+            )
+            for row in sorted(rows, key=lambda row: int(row["id"]))
+        ]
+
+    @translate_db_errors
+    async def finish_delivery(self, finished: Finished) -> None:
+        """Record what became of one delivery attempt, and release its lease."""
+        delivered = finished.state is DeliveryState.DELIVERED
+        await DeliveryRecord.filter(id=finished.id).update(
+            state=finished.state.value,
+            next_attempt_at=finished.retry_at,
+            lease_until=0,
+            last_status=finished.status,
+            last_error=finished.error,
+            delivered_at=finished.at if delivered else None,
+        )
 
     @translate_db_errors
     async def totals(self, now: int) -> StoredTotals:
@@ -349,10 +472,91 @@ async def _end_receipt(
     )
 
 
-async def _delete_batch(model: type[Model], batch: int, **due: int) -> int:
-    # Ids first, then a delete by id that re-checks the condition: a bounded,
-    # short statement on both databases (neither supports DELETE ... LIMIT here).
-    ids = await model.filter(**due).limit(batch).values_list("id", flat=True)
-    if not ids:
-        return 0
-    return await model.filter(id__in=list(ids), **due).delete()
+def _event_list(events: Iterable[Event]) -> str:
+    # Between commas, so that a LIKE-free membership test is a split.
+    return "," + ",".join(sorted(event.value for event in events)) + ","
+
+
+async def _enqueue(conn: BaseDBAsyncClient, lookups: Sequence[str], event: Event, now: int) -> bool:
+    """Write an outbox row of ``event`` for each of ``lookups`` whose webhook wants it.
+
+    Returns:
+        Whether any row was written.
+    """
+    if not lookups:
+        return False
+    webhooks = await (
+        WebhookRecord.filter(secret_lookup__in=list(lookups))
+        .using_db(conn)
+        .only("id", "secret_lookup", "events")
+    )
+    wanted = [w.secret_lookup for w in webhooks if f",{event.value}," in w.events]
+    if not wanted:
+        return False
+    await DeliveryRecord.bulk_create(
+        [
+            DeliveryRecord(
+                event_id=str(uuid.uuid4()),
+                secret_lookup=lookup,
+                event=event.value,
+                occurred_at=now,
+                state=DeliveryState.PENDING.value,
+                attempts=0,
+                next_attempt_at=now,
+                lease_until=0,
+            )
+            for lookup in wanted
+        ],
+        using_db=conn,
+    )
+    return True
+
+
+async def _notify_of(lookup: str) -> Notify | None:
+    webhook = await WebhookRecord.filter(secret_lookup=lookup).only("id", "events").first()
+    if webhook is None:
+        return None
+    rows = await DeliveryRecord.filter(secret_lookup=lookup).order_by("id")
+    return Notify(
+        events=frozenset(Event(e) for e in webhook.events.strip(",").split(",")),
+        deliveries=tuple(
+            Notification(
+                event_id=row.event_id,
+                event=Event(row.event),
+                state=DeliveryState(row.state),
+                attempts=row.attempts,
+                last_status=row.last_status,
+                last_error=row.last_error,
+                delivered_at=row.delivered_at,
+            )
+            for row in rows
+        ),
+    )
+
+
+async def _execute(
+    conn: BaseDBAsyncClient, query: str, values: Sequence[object]
+) -> list[dict[str, Any]]:
+    # %s placeholders, numbered for asyncpg: the one SQL text serves both databases.
+    if conn.capabilities.dialect == "postgres":
+        for number in range(1, len(values) + 1):
+            query = query.replace("%s", f"${number}", 1)
+    else:
+        query = query.replace("%s", "?")
+    # The dict variant: asyncpg's execute_query drops the rows of UPDATE and DELETE.
+    return await conn.execute_query_dict(query, list(values))
+
+
+async def _delete_returning(
+    conn: BaseDBAsyncClient, table: str, due_column: str, now: int, batch: int, returning: str
+) -> list[str]:
+    # A bounded batch (neither database supports DELETE ... LIMIT here) in one
+    # statement; table and column names are ours, never client text.
+    skip_locked = " FOR UPDATE SKIP LOCKED" if conn.capabilities.support_for_update else ""
+    rows = await _execute(
+        conn,
+        f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} "  # noqa: S608
+        f"WHERE {due_column} <= %s LIMIT %s{skip_locked}) RETURNING {returning}",
+        [now, batch],
+    )
+    return [str(row[returning]) for row in rows]

@@ -18,6 +18,7 @@ from sanic_testing.reusable import ReusableClient
 
 from ots.app import create_app
 from ots.config import Settings
+from ots.ssrf import Resolver, system_resolver
 from tests.support import (
     DATABASES,
     FakeClock,
@@ -74,9 +75,9 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-def build_app(settings: Settings, clock: FakeClock) -> Sanic:
+def build_app(settings: Settings, clock: FakeClock, resolver: Resolver = system_resolver) -> Sanic:
     """A fresh app with a unique name (Sanic names are global per process)."""
-    return create_app(settings, clock=clock, name=f"ots_test_{next(_app_names)}")
+    return create_app(settings, clock=clock, name=f"ots_test_{next(_app_names)}", resolver=resolver)
 
 
 class Client:
@@ -135,18 +136,26 @@ def new_db(tmp_path: Path) -> Iterator[NewDatabase]:
 
 @pytest.fixture
 def make_client(clock: FakeClock, new_db: NewDatabase) -> Iterator[MakeClient]:
-    """Start in-process servers: ``make_client(database_url, **settings_overrides)``.
+    """Start in-process servers: ``make_client(database_url, resolver=..., **settings_overrides)``.
 
-    Each runs the test settings on ``clock``, with the overrides; all stop
-    after the test, before any database of ``new_db`` is dropped.
+    Each runs the test settings on ``clock``, with the overrides (and a fake
+    DNS for webhooks if ``resolver`` is given); all stop after the test,
+    before any database of ``new_db`` is dropped.
     """
     del new_db  # requested only so that its databases outlive these servers
     with contextlib.ExitStack() as stack:
 
-        def make(database_url: str, **overrides: Any) -> Client:
+        def make(
+            database_url: str, resolver: Resolver = system_resolver, **overrides: Any
+        ) -> Client:
             settings = make_settings(database_url, **overrides)
-            app = build_app(settings, clock)
-            inner = stack.enter_context(ReusableClient(app, port=free_port()))
+            app = build_app(settings, clock, resolver)
+            inner = ReusableClient(app, port=free_port())
+            # sanic-testing never closes the loop it made: three descriptors per
+            # server, until select() in a later test fails past descriptor 1023.
+            # Registered first, so it runs after the server has stopped.
+            stack.callback(inner._loop.close)
+            stack.enter_context(inner)
             return Client(inner, app)
 
         yield make

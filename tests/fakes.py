@@ -50,7 +50,7 @@ class MemoryStore:
         self.secrets[new.lookup] = StoredSecret(
             next(self._ids), new.sealed, new.created_at, new.expires_at
         )
-        receipt = Receipt(State.PENDING, new.created_at, new.expires_at, None, 0)
+        receipt = Receipt(State.PENDING, new.created_at, new.expires_at, None, 0, new.lookup)
         self.receipts[new.receipt_lookup] = _ReceiptRow(new.lookup, receipt, new.purge_at)
 
     async def find_live(self, lookup: str, now: int) -> StoredSecret | None:
@@ -69,16 +69,16 @@ class MemoryStore:
         self._end(lookup, State.REVEALED, purge_at, revealed_at=now)
         return True
 
-    async def burn(self, receipt_lookup: str, now: int, purge_at: int) -> bool:
-        """Remove the unexpired secret behind a receipt; True if this call removed it."""
+    async def burn(self, receipt_lookup: str, now: int, purge_at: int) -> str | None:
+        """Remove the unexpired secret behind a receipt; its lookup if this call removed it."""
         self._call()
         row = self.receipts.get(receipt_lookup)
         stored = None if row is None else self.secrets.get(row.secret_lookup)
         if row is None or stored is None or stored.expires_at <= now:
-            return False
+            return None
         del self.secrets[row.secret_lookup]
         self._end(row.secret_lookup, State.BURNED, purge_at)
-        return True
+        return row.secret_lookup
 
     async def find_receipt(self, receipt_lookup: str, now: int) -> Receipt | None:
         """Return the receipt (stored state) unless it is due for purging."""
@@ -108,15 +108,15 @@ class MemoryStore:
             self._end(lookup, destruction.reads_as, destruction.purge_at)
         return count
 
-    async def delete_expired_secrets(self, now: int, batch: int) -> int:
-        """Delete at most ``batch`` expired secrets; return how many went."""
+    async def delete_expired_secrets(self, now: int, batch: int) -> list[str]:
+        """Delete at most ``batch`` expired secrets; return their lookups."""
         self._call()
         return _delete_due(self.secrets, lambda s: s.expires_at <= now, batch)
 
     async def delete_purged_receipts(self, now: int, batch: int) -> int:
         """Delete at most ``batch`` receipts past retention; return how many went."""
         self._call()
-        return _delete_due(self.receipts, lambda r: r.purge_at <= now, batch)
+        return len(_delete_due(self.receipts, lambda r: r.purge_at <= now, batch))
 
     async def totals(self, now: int) -> StoredTotals:
         """Return what is stored, for the quota."""
@@ -149,8 +149,8 @@ class MemoryStore:
         row.purge_at = purge_at
 
 
-def _delete_due(rows: dict[str, V], due: Callable[[V], bool], batch: int) -> int:
+def _delete_due(rows: dict[str, V], due: Callable[[V], bool], batch: int) -> list[str]:
     keys = [key for key, row in rows.items() if due(row)][:batch]
     for key in keys:
         del rows[key]
-    return len(keys)
+    return keys

@@ -20,6 +20,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -250,9 +251,9 @@ def sql(database_url: str, statement: str, *args: object) -> list[tuple[Any, ...
 
 
 def empty_database(database_url: str) -> None:
-    """Delete every secret and receipt, so that a test owns every row it sees."""
-    sql(database_url, "DELETE FROM secret")
-    sql(database_url, "DELETE FROM receipt")
+    """Delete every secret, receipt, webhook and delivery, so that a test owns every row it sees."""
+    for table in ("secret", "receipt", "webhook", "delivery"):
+        sql(database_url, f"DELETE FROM {table}")
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
@@ -479,3 +480,80 @@ class TcpProxy:
 def count_rows(database_url: str, where: str = "1=1", table: str = "secret") -> int:
     """Count rows of ``table`` straight from the database, bypassing ots."""
     return int(sql(database_url, f"SELECT count(*) FROM {table} WHERE {where}")[0][0])
+
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def readme_snippet(name: str) -> Callable[..., Any]:
+    """Run the README's Python block marked ``snippet:NAME``; return the function it defines.
+
+    The block defines one function of the same name as the marker, with
+    dashes as underscores (``verify-webhook`` defines ``verify_webhook``).
+    """
+    text = README.read_text()
+    start = text.index(f"<!-- snippet:{name} -->")
+    begin = text.index("```python\n", start) + len("```python\n")
+    namespace: dict[str, Any] = {}
+    exec(text[begin : text.index("```\n", begin)], namespace)  # noqa: S102 - our own README
+    function: Callable[..., Any] = namespace[name.replace("-", "_")]
+    return function
+
+
+class Receiver:
+    """A real webhook receiver: an HTTP server in a thread that records each delivery.
+
+    It answers ``fail_status`` to the first ``fail_first`` requests (a 3xx
+    redirects to itself), then 204.
+    """
+
+    def __init__(
+        self, port: int | None = None, fail_first: int = 0, fail_status: int = 500
+    ) -> None:
+        """Listen on 127.0.0.1:``port`` (a free one by default) once entered."""
+        self.port = port or free_port()
+        self.fail_first = fail_first
+        self.attempts = 0
+        self.received: list[tuple[dict[str, str], bytes]] = []
+        lock = threading.Lock()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                with lock:
+                    outer.attempts += 1
+                    failing = outer.attempts <= outer.fail_first
+                    if not failing:
+                        outer.received.append((dict(self.headers.items()), body))
+                self.send_response(fail_status if failing else 204)
+                if failing and 300 <= fail_status < 400:
+                    self.send_header("Location", outer.url)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                del args
+
+        self._handler = Handler
+        self._server: ThreadingHTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        """Where to send events."""
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    def events(self) -> list[dict[str, Any]]:
+        """The JSON bodies received so far."""
+        return [json.loads(body) for _, body in self.received]
+
+    def __enter__(self) -> Receiver:
+        """Start serving."""
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Stop serving."""
+        assert self._server is not None
+        self._server.shutdown()
+        self._server.server_close()

@@ -7,7 +7,19 @@ from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ots.domain import CreatedSecret, Receipt, SecretStatus, State
+from ots.crypto import fingerprint
+from ots.domain import (
+    NOTIFIABLE,
+    CreatedSecret,
+    DeliveryState,
+    Event,
+    Notify,
+    Receipt,
+    SecretStatus,
+    State,
+    Subscription,
+)
+from ots.ssrf import MAX_URL_CHARS
 
 MAX_PASSPHRASE_CHARS = 1024
 # Values for the examples in the OpenAPI document (keys are 32 URL-safe characters);
@@ -17,6 +29,9 @@ _RECEIPT_KEY: Final = "Yh3LmR7tQs0Vb5xCz2Wn8kPe4aJd1FgU"
 _PASSPHRASE: Final = "correct horse battery staple"  # noqa: S105
 _SECRET: Final = "db password: hunter2"  # noqa: S105
 _CREATED: Final = "2026-11-25T10:00:00Z"
+EXAMPLE_WEBHOOK_URL: Final = "https://hooks.example.com/ots"
+_WEBHOOK_SECRET: Final = "whsec_q5Zp0V3rK8mX2bN7cL4tY9wE1hJ6dA0sF3gU8iO2pR4"  # noqa: S105
+_FINGERPRINT: Final = "3f9a0c1d5e7b2a4c6d8e"
 _EXPIRES: Final = "2026-11-25T11:00:00Z"
 # Path parameters, for the OpenAPI document: what each one is, and an example.
 PATH_PARAMETERS: Final = {
@@ -35,10 +50,44 @@ class _Strict(BaseModel):
     model_config = ConfigDict(strict=True, extra="ignore")
 
 
+NotifiableEvent = Literal[
+    Event.REVEALED, Event.WRONG_PASSPHRASE, Event.DESTROYED, Event.BURNED, Event.EXPIRED
+]
+
+
+class NotifyRequest(_Strict):
+    """Where to send a secret's events, and which (``notify`` of ``POST /generate``)."""
+
+    model_config = _example({"url": EXAMPLE_WEBHOOK_URL, "events": ["revealed", "burned"]})
+
+    url: str = Field(
+        min_length=1,
+        max_length=MAX_URL_CHARS,
+        description="https:// (http:// only if OTS_WEBHOOK_ALLOW_HTTP); it must resolve "
+        "to public addresses unless OTS_WEBHOOK_ALLOW_PRIVATE.",
+    )
+    events: list[NotifiableEvent] | None = Field(
+        default=None, min_length=1, description="Default: all of them."
+    )
+
+    def subscription(self) -> Subscription:
+        """The domain's value for this request."""
+        return Subscription(
+            url=self.url, events=frozenset(NOTIFIABLE if self.events is None else self.events)
+        )
+
+
 class GenerateRequest(_Strict):
     """Body of ``POST /generate``."""
 
-    model_config = _example({"secret": _SECRET, "passphrase": _PASSPHRASE, "ttl": 3600})
+    model_config = _example(
+        {
+            "secret": _SECRET,
+            "passphrase": _PASSPHRASE,
+            "ttl": 3600,
+            "notify": {"url": EXAMPLE_WEBHOOK_URL, "events": ["revealed"]},
+        }
+    )
 
     # repr=False: a logged or printed request model must not show what it carries.
     secret: str = Field(
@@ -50,6 +99,9 @@ class GenerateRequest(_Strict):
     ttl: int | None = Field(
         default=None,
         description="Seconds until the secret expires; between OTS_MIN_TTL and OTS_MAX_TTL.",
+    )
+    notify: NotifyRequest | None = Field(
+        default=None, description="A webhook for this secret's events (422 if OTS_WEBHOOKS=false)."
     )
 
 
@@ -65,20 +117,31 @@ class GenerateResponse(BaseModel):
     """201 answer of ``POST /generate``."""
 
     model_config = _example(
-        {"secret_key": _SECRET_KEY, "receipt_key": _RECEIPT_KEY, "expires_at": _EXPIRES}
+        {
+            "secret_key": _SECRET_KEY,
+            "receipt_key": _RECEIPT_KEY,
+            "expires_at": _EXPIRES,
+            "webhook_secret": _WEBHOOK_SECRET,
+        }
     )
 
     secret_key: str = Field(description="Give it, with the passphrase, to the recipient.")
     receipt_key: str = Field(description="Keep it: it shows what became of the secret.")
     expires_at: datetime = Field(description="UTC, with a Z suffix.")
+    webhook_secret: str | None = Field(
+        default=None,
+        description="Only with notify, shown this once: it keys the Ots-Signature of every event.",
+    )
 
     @classmethod
     def of(cls, created: CreatedSecret) -> GenerateResponse:
         """Describe a stored secret."""
+        extra = {} if created.webhook_secret is None else {"webhook_secret": created.webhook_secret}
         return cls(
             secret_key=created.secret_key,
             receipt_key=created.receipt_key,
             expires_at=utc(created.expires_at),
+            **extra,
         )
 
 
@@ -109,6 +172,46 @@ class StatusResponse(BaseModel):
         )
 
 
+class DeliveryView(BaseModel):
+    """One webhook delivery, as the receipt shows it."""
+
+    id: str = Field(description="The Ots-Event-Id it is sent with.")
+    event: Event
+    state: DeliveryState
+    attempts: int
+    last_status: int | None = Field(description="The receiver's last HTTP status, if any.")
+    last_error: str | None
+    delivered_at: datetime | None
+
+
+class NotifyView(BaseModel):
+    """The receipt's view of its webhook (only for a secret created with notify)."""
+
+    fingerprint: str = Field(description='The "receipt" field of every event of this secret.')
+    events: list[Event]
+    deliveries: list[DeliveryView]
+
+    @classmethod
+    def of(cls, lookup: str, notify: Notify) -> NotifyView:
+        """Describe a subscription and its deliveries."""
+        return cls(
+            fingerprint=fingerprint(lookup),
+            events=sorted(notify.events),
+            deliveries=[
+                DeliveryView(
+                    id=d.event_id,
+                    event=d.event,
+                    state=d.state,
+                    attempts=d.attempts,
+                    last_status=d.last_status,
+                    last_error=d.last_error,
+                    delivered_at=None if d.delivered_at is None else utc(d.delivered_at),
+                )
+                for d in notify.deliveries
+            ],
+        )
+
+
 class ReceiptResponse(BaseModel):
     """200 answer of ``GET /receipts/{receipt_key}``."""
 
@@ -119,6 +222,21 @@ class ReceiptResponse(BaseModel):
             "expires_at": _EXPIRES,
             "revealed_at": "2026-11-25T10:05:00Z",
             "failed_attempts": 1,
+            "notify": {
+                "fingerprint": _FINGERPRINT,
+                "events": ["revealed"],
+                "deliveries": [
+                    {
+                        "id": "5b0c9f1e-1a8e-4c1b-9d55-0b7c3f0e6a12",
+                        "event": "revealed",
+                        "state": "delivered",
+                        "attempts": 1,
+                        "last_status": 204,
+                        "last_error": None,
+                        "delivered_at": "2026-11-25T10:05:01Z",
+                    }
+                ],
+            },
         }
     )
 
@@ -129,16 +247,23 @@ class ReceiptResponse(BaseModel):
     expires_at: datetime
     revealed_at: datetime | None
     failed_attempts: int
+    notify: NotifyView | None = Field(
+        default=None, description="Only for a secret created with notify."
+    )
 
     @classmethod
     def of(cls, receipt: Receipt) -> ReceiptResponse:
         """Describe a receipt."""
+        extra = {}
+        if receipt.notify is not None:
+            extra["notify"] = NotifyView.of(receipt.lookup, receipt.notify)
         return cls(
             state=receipt.state,
             created_at=utc(receipt.created_at),
             expires_at=utc(receipt.expires_at),
             revealed_at=None if receipt.revealed_at is None else utc(receipt.revealed_at),
             failed_attempts=receipt.failed_attempts,
+            **extra,
         )
 
 

@@ -56,8 +56,9 @@ NOT_FOUND = error_doc(NotFoundError(), "unknown, read, expired, burned or destro
 async def generate(request: Request) -> HTTPResponse:
     """Store a secret and return its ``secret_key``."""
     body = parse_body(request, GenerateRequest)
+    notify = None if body.notify is None else body.notify.subscription()
     created = await service_of(request).create_secret(
-        body.secret, Concealed(body.passphrase), body.ttl
+        body.secret, Concealed(body.passphrase), body.ttl, notify
     )
     return model_response(GenerateResponse.of(created), status=201)
 

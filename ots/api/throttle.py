@@ -12,6 +12,7 @@ from sanic.response import BaseHTTPResponse
 from ots import metrics
 from ots.api.context import rate_limiter_of
 from ots.errors import RateLimitedError
+from ots.events import CLIENT_ADDRESS
 
 LIMITED_PREFIXES: Final = ("/secrets/", "/receipts/")
 
@@ -37,8 +38,9 @@ async def enforce_rate_limit(request: Request) -> None:
 
     Installed on the app, not on the blueprints: sanic-ext's automatic HEAD
     and OPTIONS routes bypass blueprint middleware, yet HEAD runs the GET
-    handler's query.
+    handler's query. Also notes the client's address for the audit log.
     """
+    CLIENT_ADDRESS.set(client_address(request))
     if not is_limited(request.path):
         return
     limiter = rate_limiter_of(request)

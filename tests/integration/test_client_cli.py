@@ -144,6 +144,16 @@ USAGE = {
         "ttl must be",
     ),
     "no-terminal": (["share"], b"s", "no terminal to ask for the passphrase"),
+    "notify-refused": (
+        ["share", "--generate-passphrase", "--notify", "http://127.0.0.1:9/hook"],
+        b"s",
+        "notify.url",
+    ),
+    "notify-event-alone": (
+        ["share", "--generate-passphrase", "--notify-event", "revealed"],
+        b"s",
+        "--notify-event needs --notify",
+    ),
     "missing-file": (
         ["share", "--file", "/nonexistent/x", "--generate-passphrase"],
         b"",
@@ -162,6 +172,28 @@ def test_usage_errors_exit_2_with_one_line(
     assert result.stdout == b""
     assert said in result.stderr.decode()
     assert result.stderr.decode().count("\n") == 1
+
+
+def test_share_with_a_webhook(db_url: str, tmp_path: Path, passphrase: Path) -> None:
+    """--notify prints the webhook_secret; the receipt then shows the subscription."""
+    settings = make_settings(
+        db_url, port=free_port(), webhook_allow_private=True, webhook_allow_http=True
+    )
+    with running_server(settings, tmp_path / "server.log") as base:
+        fields = share(
+            base,
+            b"s",
+            passphrase,
+            "--notify",
+            "http://127.0.0.1:9/hook",
+            "--notify-event",
+            "burned",
+        )
+        assert fields["webhook_secret"].startswith("whsec_")
+        receipt = ots("receipt", fields["receipt_key"], server=base)
+    text = receipt.stdout.decode()
+    assert receipt.returncode == 0
+    assert '"events": ["burned"]' in text.splitlines()[-1]
 
 
 def test_no_server_is_retry_later(tmp_path: Path) -> None:

@@ -10,11 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import free_port, make_settings, running_server
+from tests.support import README, free_port, make_settings, running_server
 
 pytestmark = pytest.mark.slow
 
-README = Path(__file__).resolve().parents[2] / "README.md"
 # What differs from run to run: keys and generated passphrases, and times.
 _VARYING = [
     (re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"), "<time>"),

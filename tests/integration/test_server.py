@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import collections
+import json
 import os
 import re
 import signal
@@ -18,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ots import db
+from ots import crypto, db
 from ots.config import Settings
 from tests.support import (
     REDIS_URL,
@@ -197,6 +199,20 @@ def test_nothing_readable_at_rest_or_in_logs(
         for encoded in _encodings(needle):
             assert encoded not in stored, f"{needle!r} found at rest"
             assert encoded not in output, f"{needle!r} found in the log"
+    # The audit log: exactly one line per event of these secrets, named by fingerprint.
+    names = {crypto.fingerprint(crypto.secret_lookup(key)): n for n, key in enumerate(keys)}
+    audited = collections.defaultdict(list)
+    for line in output.decode().splitlines():
+        if line.startswith('{"time"'):
+            entry = json.loads(line)
+            if entry["receipt"] in names:
+                audited[names[entry["receipt"]]].append(entry["event"])
+    assert dict(audited) == {
+        0: ["created", "checked"],
+        1: ["created", "wrong_passphrase"],
+        2: ["created", "revealed"],
+        3: ["created", "burned"],
+    }
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "kill-9"])

@@ -150,18 +150,18 @@ def test_the_destroyed_state_is_the_callers(backend: Backend) -> None:
 
 
 def test_sweep_removes_only_expired_in_batches(backend: Backend) -> None:
-    """A sweep deletes at most one batch, and never a live secret."""
+    """A sweep deletes at most one batch, never a live secret, and names what it removed."""
 
-    async def body(store: SecretStore) -> tuple[int, int, int, bool]:
-        for _ in range(5):
-            await insert(store, expires_at=NOW - 1)
+    async def body(store: SecretStore) -> tuple[int, int, int, bool, bool]:
+        expired = {(await insert(store, expires_at=NOW - 1)).lookup for _ in range(5)}
         live = await insert(store, expires_at=NOW + 3600)
         first = await store.delete_expired_secrets(NOW, 3)
         second = await store.delete_expired_secrets(NOW, 3)
         third = await store.delete_expired_secrets(NOW, 3)
-        return first, second, third, await claim(store, live)
+        named = set(first) | set(second) == expired
+        return len(first), len(second), len(third), named, await claim(store, live)
 
-    assert backend.run(body) == (3, 2, 0, True)
+    assert backend.run(body) == (3, 2, 0, True, True)
 
 
 def test_burn_and_claim_race_has_one_winner(backend: Backend) -> None:
@@ -178,6 +178,7 @@ def test_burn_and_claim_race_has_one_winner(backend: Backend) -> None:
             )
             receipt = await store.find_receipt(row.receipt, NOW)
             assert receipt is not None
+            assert burned in (None, row.lookup)
             outcomes.append((bool(burned), any(claims), receipt.state))
         return outcomes
 
@@ -203,7 +204,7 @@ def test_receipts_follow_the_secret_and_are_purged(backend: Backend) -> None:
         assert await store.find_receipt(row.receipt, NOW + 5 + RETENTION) is None
         assert await store.delete_purged_receipts(NOW + 5 + RETENTION, 10) == 1
         assert await store.find_receipt(row.receipt, NOW) is None
-        assert await store.burn(row.receipt, NOW, NOW) is False
+        assert await store.burn(row.receipt, NOW, NOW) is None
 
     backend.run(body)
 

@@ -241,3 +241,33 @@ def test_async_client_has_the_same_rules() -> None:
 
     asyncio.run(scenario())
     assert [request.method for request in seen] == ["POST", "POST", "POST", "GET", "POST"]
+
+
+def test_notify_is_sent_and_its_secret_read() -> None:
+    """notify_url and notify_events go into the body; webhook_secret and notify come back."""
+    shared = {
+        "secret_key": "k" * 32,
+        "receipt_key": "r" * 32,
+        "expires_at": "2026-11-30T10:00:00Z",
+        "webhook_secret": "whsec_x",
+    }
+    notify = {"fingerprint": "f" * 20, "events": ["revealed"], "deliveries": []}
+    receipt = {
+        "state": "pending",
+        "created_at": "2026-11-30T09:00:00Z",
+        "expires_at": "2026-11-30T10:00:00Z",
+        "revealed_at": None,
+        "failed_attempts": 0,
+        "notify": notify,
+    }
+    client, seen = make_client(httpx.Response(201, json=shared), httpx.Response(200, json=receipt))
+    answer = client.generate_secret(
+        "s", "p", notify_url="https://hooks.example.com/", notify_events=["revealed"]
+    )
+    assert answer.webhook_secret == "whsec_x"
+    assert json.loads(seen[0].content)["notify"] == {
+        "url": "https://hooks.example.com/",
+        "events": ["revealed"],
+    }
+    assert client.get_receipt("r" * 32).notify == notify
+    assert answer.to_dict()["webhook_secret"] == "whsec_x"
