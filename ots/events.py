@@ -43,6 +43,11 @@ def install_audit_handler() -> None:
     audit_log.propagate = False
 
 
+def utc_text(epoch_seconds: float) -> str:
+    """Return a time as the wire writes it: ISO 8601, UTC, whole seconds, ``Z``."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch_seconds))
+
+
 class EventLog:
     """Where the service reports each committed event."""
 
@@ -53,7 +58,7 @@ class EventLog:
     def emit(self, event: Event, lookup: str, at: float) -> None:
         """Report that ``event`` happened to the secret stored under ``lookup`` at ``at``."""
         line: dict[str, object] = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at)),
+            "time": utc_text(at),
             "event": event.value,
             "receipt": fingerprint(lookup),
         }

@@ -33,6 +33,7 @@ from ots.config import Settings
 from ots.crypto import DecryptionError, fingerprint, open_webhook
 from ots.domain import STATE_AFTER, DeliveryState, DueDelivery, Finished
 from ots.errors import OtsError
+from ots.events import utc_text
 from ots.keyring import KeyFile
 from ots.ssrf import RefusedTargetError, Resolver, Target, resolve_target, system_resolver
 
@@ -75,7 +76,7 @@ def sign(secret: str, timestamp: int, body: bytes) -> str:
 
 def body_of(delivery: DueDelivery) -> bytes:
     """Return the JSON body for ``delivery``: never a key, a secret or a passphrase."""
-    occurred = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(delivery.occurred_at))
+    occurred = utc_text(delivery.occurred_at)
     document = {
         "id": delivery.event_id,
         "event": delivery.event.value,
@@ -157,11 +158,15 @@ class Deliverer:
             await self._finish(delivery, DeliveryState.DEAD, None, f"refused: {exc}", "refused")
             return
         body = body_of(delivery)
+        signature = sign(secret, int(self._clock()), body)
         try:
-            status = await self._send(
-                target, delivery.event_id, sign(secret, int(self._clock()), body), body
+            # A total bound, not httpx's per-read one: a receiver dripping a byte at a
+            # time must not outlive the lease (another worker would send it again).
+            status = await asyncio.wait_for(
+                self._send(target, delivery.event_id, signature, body),
+                self._settings.webhook_timeout,
             )
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, TimeoutError) as exc:
             await self._failed(delivery, None, type(exc).__name__)
             return
         if 200 <= status < 300:
@@ -202,12 +207,17 @@ class Deliverer:
             transport=self._transport,
             trust_env=False,
         ) as client:
-            response = await client.post(
+            # Streamed and never read: only the status matters, and a receiver must
+            # not make this worker hold a body of any size.
+            request = client.build_request(
+                "POST",
                 url.copy_with(host=target.address),
                 content=body,
                 headers=headers,
                 extensions={"sni_hostname": target.host},
             )
+            response = await client.send(request, stream=True)
+            await response.aclose()
             return response.status_code
 
     async def _failed(self, delivery: DueDelivery, status: int | None, error: str) -> None:

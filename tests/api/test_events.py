@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -263,6 +264,19 @@ def test_redirects_are_not_followed(make_client: MakeClient, db_url: str) -> Non
     assert (receiver.attempts, receiver.received) == (1, [])
     (delivery,) = notify_of(client, created["receipt_key"])["deliveries"]
     assert (delivery["state"], delivery["last_status"]) == ("pending", 307)
+
+
+def test_a_receiver_that_never_answers_is_cut_off(make_client: MakeClient, db_url: str) -> None:
+    """Accepted and then silence: the attempt ends at OTS_WEBHOOK_TIMEOUT as a failure."""
+    client = make_client(db_url, webhook_timeout=0.5, **ALLOW_LOCAL)
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/hook"
+        created = share(client, {"url": url, "events": ["burned"]}).json
+        client.post(f"/receipts/{created['receipt_key']}/burn")
+        assert deliver(client) == 1
+    (delivery,) = notify_of(client, created["receipt_key"])["deliveries"]
+    assert (delivery["state"], delivery["last_status"]) == ("pending", None)
+    assert delivery["last_error"] in ("TimeoutError", "ReadTimeout")
 
 
 def test_an_unreachable_receiver_is_retried(
