@@ -44,7 +44,9 @@ SWEEPER_TASK: Final = "ots-sweeper"
 WEBHOOK_TASK: Final = "ots-webhooks"
 DESCRIPTION: Final = (
     "One-time secrets: store a secret behind a passphrase, read it exactly once. "
-    "Reading is POST; GET /secrets/{secret_key} never destroys."
+    "Reading is POST; GET /secrets/{secret_key} never destroys. Sealed mode: the "
+    "client encrypts and the server never sees the secret (docs/sealed-v1.md in the "
+    "repository; the ots CLI and Python client implement it)."
 )
 _names = itertools.count()
 

@@ -6,6 +6,12 @@ One method per operation of the API, named as in its OpenAPI document::
         shared = ots.generate_secret("db password: hunter2", "correct horse", ttl=3600)
         ots.reveal_secret(shared.secret_key, "correct horse")  # -> "db password: hunter2"
 
+Sealed (zero-knowledge) secrets are encrypted and decrypted here, never on
+the server (``docs/sealed-v1.md``); the link carries the key after ``#``::
+
+    shared = ots.generate_sealed_secret(b"db password: hunter2")
+    ots.reveal_sealed_secret(shared.link)  # -> b"db password: hunter2"
+
 Every error answer raises the exception of its code::
 
     ClientError
@@ -14,6 +20,7 @@ Every error answer raises the exception of its code::
           ├── NotFound             not_found (404)
           ├── WrongPassphrase      wrong_passphrase (403): .attempts_left
           ├── NotPending           not_pending (409): .state
+          ├── WrongMode            wrong_mode (409): sealed secret, passphrase mode (or back)
           ├── InvalidRequest       the request itself is refused
           │    ├── InvalidJson, RequestTimeout, PayloadTooLarge, HeadersTooLarge,
           │    ├── MethodNotAllowed
@@ -21,6 +28,9 @@ Every error answer raises the exception of its code::
           ├── RetryLater           .retry_after (seconds)
           │    ├── RateLimited, Unavailable, Overloaded, StorageFull
           └── ServerError          internal_error, or an answer that is not ots's
+     SealedError                   a sealed link or answer that cannot be used
+      ├── InvalidLink              not a sealed-v1 link, or a passphrase is missing
+      └── NotOpened                the released ciphertext does not open: nothing is shown
 
 Only what cannot lose or duplicate anything is retried, after ``Retry-After``
 (at most ``max_wait`` seconds): a request that never reached the server; a
@@ -42,6 +52,8 @@ from typing import Any, ClassVar, Final, Self, TypeVar
 from urllib.parse import quote
 
 import httpx
+
+from ots import sealed
 
 DEFAULT_URL: Final = "http://127.0.0.1:8080"
 URL_VARIABLE: Final = "OTS_URL"
@@ -102,6 +114,12 @@ class NotPending(ApiError):
     def state(self) -> str:
         """The secret's state: revealed, burned or expired."""
         return str(self.body.get("state", ""))
+
+
+class WrongMode(ApiError):
+    """A passphrase was sent for a sealed secret, or a proof for a passphrase one."""
+
+    code = "wrong_mode"
 
 
 class InvalidRequest(ApiError):
@@ -183,12 +201,25 @@ class ServerError(ApiError):
     code = "internal_error"
 
 
+class SealedError(ClientError):
+    """A sealed secret that cannot be shared or read as asked (nothing reached the screen)."""
+
+
+class InvalidLink(SealedError):
+    """Not a sealed-v1 link (cut short, or another version), or its passphrase is missing."""
+
+
+class NotOpened(SealedError):
+    """The server released a ciphertext that does not open with the link: it was altered."""
+
+
 _BY_CODE: Final[dict[str, type[ApiError]]] = {
     error.code: error
     for error in (
         NotFound,
         WrongPassphrase,
         NotPending,
+        WrongMode,
         InvalidJson,
         RequestTimeout,
         PayloadTooLarge,
@@ -247,6 +278,20 @@ class Shared(_Answer):
 
 
 @dataclass(frozen=True)
+class SealedShare(_Answer):
+    """A stored sealed secret: give ``link`` (and the passphrase, if any) away, keep the rest.
+
+    The link holds the key after ``#``: whoever has it can read the secret once.
+    """
+
+    link: str
+    secret_key: str
+    receipt_key: str
+    expires_at: datetime
+    webhook_secret: str | None = None
+
+
+@dataclass(frozen=True)
 class Status(_Answer):
     """A secret that can still be revealed."""
 
@@ -298,13 +343,13 @@ def _segment(key: str) -> str:
 
 
 def _generate(
-    secret: str,
-    passphrase: str,
+    fields: dict[str, Any],
     ttl: int | None,
     notify_url: str | None = None,
     notify_events: Sequence[str] | None = None,
 ) -> _Call:
-    body: dict[str, Any] = {"secret": secret, "passphrase": passphrase}
+    # ``fields``: the secret and passphrase, or the sealed mode's fields.
+    body = dict(fields)
     if ttl is not None:
         body["ttl"] = ttl
     if notify_url is not None:
@@ -314,8 +359,50 @@ def _generate(
     return _Call("POST", "/generate", 201, body)
 
 
-def _reveal(secret_key: str, passphrase: str) -> _Call:
-    return _Call("POST", f"/secrets/{_segment(secret_key)}", body={"passphrase": passphrase})
+def _reveal(secret_key: str, fields: dict[str, str]) -> _Call:
+    return _Call("POST", f"/secrets/{_segment(secret_key)}", body=fields)
+
+
+def _seal(secret: bytes | str, passphrase: str | None) -> sealed.SealedSecret:
+    # Slow with a passphrase (argon2id, 64 MiB): the async client runs it on a thread.
+    data = secret.encode("utf-8") if isinstance(secret, str) else secret
+    return sealed.seal(data, passphrase)
+
+
+def _shared_sealed(server: str, made: sealed.SealedSecret, body: dict[str, Any]) -> SealedShare:
+    shared = Shared.from_dict(body)
+    return SealedShare(
+        link=sealed.make_link(server, shared.secret_key, made.fragment),
+        secret_key=shared.secret_key,
+        receipt_key=shared.receipt_key,
+        expires_at=shared.expires_at,
+        webhook_secret=shared.webhook_secret,
+    )
+
+
+def _unlock(link: str, passphrase: str | None) -> tuple[sealed.Link, sealed.Keys]:
+    # Slow with a passphrase (argon2id), like _seal.
+    try:
+        parsed = sealed.parse_link(link)
+    except sealed.SealedFormatError as exc:
+        raise InvalidLink(str(exc)) from None
+    if parsed.needs_passphrase and passphrase is None:
+        raise InvalidLink("this link needs its passphrase too")
+    return parsed, sealed.derive(parsed.link_key, passphrase if parsed.needs_passphrase else None)
+
+
+def _sealed_reveal(secret_key: str, keys: sealed.Keys) -> _Call:
+    return _reveal(secret_key, {"proof": sealed.b64encode(keys.proof)})
+
+
+def _opened(body: dict[str, Any], keys: sealed.Keys) -> bytes:
+    try:
+        envelope = sealed.Envelope.from_json(body.get("envelope"))
+        return sealed.open_sealed(sealed.b64decode(str(body.get("ciphertext", ""))), envelope, keys)
+    except (sealed.SealedFormatError, sealed.OpenError):
+        raise NotOpened(
+            "the server's answer does not open with this link: it was altered, nothing is shown"
+        ) from None
 
 
 def _check(secret_key: str) -> _Call:
@@ -464,12 +551,42 @@ class Client(_Base):
         With ``notify_url``, its events (``notify_events``, default all) are
         POSTed there, signed with the returned ``webhook_secret``.
         """
-        call = _generate(secret, passphrase, ttl, notify_url, notify_events)
-        return Shared.from_dict(self._send(call))
+        fields = {"secret": secret, "passphrase": passphrase}
+        return Shared.from_dict(self._send(_generate(fields, ttl, notify_url, notify_events)))
+
+    def generate_sealed_secret(
+        self,
+        secret: bytes | str,
+        passphrase: str | None = None,
+        ttl: int | None = None,
+        *,
+        notify_url: str | None = None,
+        notify_events: Sequence[str] | None = None,
+    ) -> SealedShare:
+        """Encrypt ``secret`` here (sealed-v1) and store only the ciphertext; return its link.
+
+        With ``passphrase`` the link alone does not open it. Text is sent as UTF-8.
+        """
+        made = _seal(secret, passphrase)
+        call = _generate(made.request(), ttl, notify_url, notify_events)
+        return _shared_sealed(self.url, made, self._send(call))
 
     def reveal_secret(self, secret_key: str, passphrase: str) -> str:
         """Return the secret; it is gone from the server once this returns."""
-        return str(self._send(_reveal(secret_key, passphrase))["secret"])
+        return str(self._send(_reveal(secret_key, {"passphrase": passphrase}))["secret"])
+
+    def reveal_sealed_secret(self, link: str, passphrase: str | None = None) -> bytes:
+        """Fetch a sealed secret once from this client's server and decrypt it here.
+
+        Only the link's secret_key and key are used; the request goes to ``url``.
+
+        Raises:
+            InvalidLink: not a sealed-v1 link, or it needs ``passphrase``.
+            WrongPassphrase: the passphrase (or the link key) is wrong.
+            NotOpened: the released ciphertext does not open (it is gone, unread).
+        """
+        parsed, keys = _unlock(link, passphrase)
+        return _opened(self._send(_sealed_reveal(parsed.secret_key, keys)), keys)
 
     def check_secret(self, secret_key: str) -> Status:
         """Tell whether the secret can still be revealed, without revealing it."""
@@ -540,12 +657,39 @@ class AsyncClient(_Base):
         With ``notify_url``, its events (``notify_events``, default all) are
         POSTed there, signed with the returned ``webhook_secret``.
         """
-        call = _generate(secret, passphrase, ttl, notify_url, notify_events)
+        fields = {"secret": secret, "passphrase": passphrase}
+        call = _generate(fields, ttl, notify_url, notify_events)
         return Shared.from_dict(await self._send(call))
+
+    async def generate_sealed_secret(
+        self,
+        secret: bytes | str,
+        passphrase: str | None = None,
+        ttl: int | None = None,
+        *,
+        notify_url: str | None = None,
+        notify_events: Sequence[str] | None = None,
+    ) -> SealedShare:
+        """Encrypt ``secret`` here (sealed-v1) and store only the ciphertext; return its link.
+
+        With ``passphrase`` the link alone does not open it; argon2id then runs
+        on a thread, not on the event loop.
+        """
+        made = await asyncio.to_thread(_seal, secret, passphrase)
+        call = _generate(made.request(), ttl, notify_url, notify_events)
+        return _shared_sealed(self.url, made, await self._send(call))
 
     async def reveal_secret(self, secret_key: str, passphrase: str) -> str:
         """Return the secret; it is gone from the server once this returns."""
-        return str((await self._send(_reveal(secret_key, passphrase)))["secret"])
+        return str((await self._send(_reveal(secret_key, {"passphrase": passphrase})))["secret"])
+
+    async def reveal_sealed_secret(self, link: str, passphrase: str | None = None) -> bytes:
+        """Fetch a sealed secret once from this client's server and decrypt it here.
+
+        See ``Client.reveal_sealed_secret``.
+        """
+        parsed, keys = await asyncio.to_thread(_unlock, link, passphrase)
+        return _opened(await self._send(_sealed_reveal(parsed.secret_key, keys)), keys)
 
     async def check_secret(self, secret_key: str) -> Status:
         """Tell whether the secret can still be revealed, without revealing it."""

@@ -1,9 +1,14 @@
 """The client subcommands of ``ots``: share, reveal, status, receipt and burn.
 
 They talk to a server over HTTP through ``ots.client`` and import nothing of
-the server. Exit codes, for scripts: 0 ok, 1 not found or not pending, 2
-usage (a bad argument or a request the server refuses as such), 3 wrong
-passphrase, 4 retry later (429, 503, 507, a server error, or no answer).
+the server. Exit codes, for scripts: 0 ok, 1 not found or not pending (or a
+sealed answer that does not open), 2 usage (a bad argument, a bad link, or a
+request the server refuses as such), 3 wrong passphrase, 4 retry later (429,
+503, 507, a server error, or no answer).
+
+``share --sealed`` encrypts here and prints one link; ``reveal LINK``
+decrypts here (``docs/sealed-v1.md``). A link names its server, which is
+used unless ``--url`` is given.
 """
 
 from __future__ import annotations
@@ -17,15 +22,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final, TextIO
 
+from ots import sealed
 from ots.client import (
     DEFAULT_URL,
     URL_VARIABLE,
     ApiError,
     Client,
     ClientError,
+    InvalidLink,
     InvalidRequest,
     NotFound,
+    NotOpened,
     NotPending,
+    WrongMode,
     WrongPassphrase,
 )
 from ots.domain import NOTIFIABLE
@@ -67,7 +76,18 @@ def add_commands(commands: Any) -> None:
 
     share = command("share", "store a secret (from stdin or --file) and print its keys")
     share.add_argument("--file", type=Path, help="read the secret from this file, not stdin")
+    share.add_argument(
+        "--sealed",
+        action="store_true",
+        help="encrypt here, so the server never sees the secret; print one link to hand over "
+        "(no passphrase unless --with-passphrase, --passphrase-file or --generate-passphrase)",
+    )
     passphrase = share.add_mutually_exclusive_group()
+    passphrase.add_argument(
+        "--with-passphrase",
+        action="store_true",
+        help="with --sealed: ask for a passphrase that the link alone does not give",
+    )
     passphrase.add_argument(
         "--passphrase-file", type=Path, help="read the passphrase from the file's first line"
     )
@@ -88,7 +108,9 @@ def add_commands(commands: Any) -> None:
         help=f"only this event (repeatable): {', '.join(NOTIFY_EVENTS)}; default all",
     )
     reveal = command("reveal", "write a secret to stdout, exactly as stored; it is then gone")
-    reveal.add_argument("secret_key")
+    reveal.add_argument(
+        "secret_key", metavar="KEY_OR_LINK", help="a secret_key, or a sealed link (decrypted here)"
+    )
     reveal.add_argument(
         "--passphrase-file", type=Path, help="read the passphrase from the file's first line"
     )
@@ -104,10 +126,12 @@ def run(args: argparse.Namespace) -> int:
     out = _Output(args.json)
     try:
         # Retried once, briefly: a script that gets exit 4 decides when to come back.
-        with Client(args.url, retries=1, max_wait=CLI_MAX_WAIT) as client:
+        with Client(_server(args), retries=1, max_wait=CLI_MAX_WAIT) as client:
             return _RUNNERS[args.command](client, args, out)
-    except UsageError as exc:
+    except (UsageError, InvalidLink) as exc:
         return out.failure(EXIT_USAGE, {"error": "usage", "message": str(exc)})
+    except NotOpened as exc:
+        return out.failure(EXIT_NOT_FOUND, {"error": "not_opened", "message": str(exc)})
     except ApiError as exc:
         # An answer that is not ots's (a proxy's error page) still gets a code.
         failure = {**exc.body, "error": exc.error or "unexpected_answer", "message": exc.message}
@@ -119,12 +143,22 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED
 
 
+def _server(args: argparse.Namespace) -> str | None:
+    # A sealed link names its server; --url still wins, as it does everywhere.
+    if args.url is None and args.command == "reveal" and sealed.is_link(args.secret_key):
+        try:
+            return sealed.parse_link(args.secret_key).server
+        except sealed.SealedFormatError as exc:
+            raise UsageError(str(exc)) from None
+    return args.url  # type: ignore[no-any-return]
+
+
 def _exit_code(error: ApiError) -> int:
     if isinstance(error, NotFound | NotPending):
         return EXIT_NOT_FOUND
     if isinstance(error, WrongPassphrase):
         return EXIT_WRONG_PASSPHRASE
-    if isinstance(error, InvalidRequest):
+    if isinstance(error, InvalidRequest | WrongMode):
         return EXIT_USAGE
     return EXIT_RETRY_LATER
 
@@ -162,18 +196,20 @@ class _Output:
         return code
 
 
-def _read_secret(path: Path | None) -> str:
+def _read_secret(path: Path | None) -> bytes:
+    # Kept exactly: trailing newlines and all.
     if path is None:
         if sys.stdin.isatty():
             print("Type the secret, then Ctrl-D on a line of its own:", file=sys.stderr)
-        data = sys.stdin.buffer.read()
-    else:
-        data = _read_file(path)
+        return sys.stdin.buffer.read()
+    return _read_file(path)
+
+
+def _text(data: bytes) -> str:
     try:
-        # Kept exactly: trailing newlines and all.
         return data.decode("utf-8")
     except UnicodeDecodeError:
-        raise UsageError("the secret must be UTF-8 text") from None
+        raise UsageError("the secret must be UTF-8 text (or use --sealed)") from None
 
 
 def _read_file(path: Path) -> bytes:
@@ -212,38 +248,59 @@ def _prompt(confirm: bool) -> str:
 
 
 def _share(client: Client, args: argparse.Namespace, out: _Output) -> int:
-    secret = _read_secret(args.file)
-    generated = None
-    if args.generate_passphrase:
-        generated = secrets.token_urlsafe(GENERATED_PASSPHRASE_BYTES)
-        passphrase = generated
-    elif args.passphrase_file is not None:
-        passphrase = _passphrase_from(args.passphrase_file)
-    else:
-        passphrase = _prompt(confirm=True)
+    if args.with_passphrase and not args.sealed:
+        raise UsageError("--with-passphrase goes with --sealed (a passphrase is asked anyway)")
     if args.notify_event and args.notify is None:
         raise UsageError("--notify-event needs --notify URL")
-    shared = client.generate_secret(
-        secret, passphrase, args.ttl, notify_url=args.notify, notify_events=args.notify_event
-    )
-    fields = shared.to_dict()
-    if generated is not None:
-        fields["passphrase"] = generated
+    secret = _read_secret(args.file)
+    if not secret:
+        raise UsageError("the secret must not be empty")
+    notify = {"notify_url": args.notify, "notify_events": args.notify_event}
+    passphrase: str | None = None
+    if args.sealed:
+        if args.with_passphrase or args.generate_passphrase or args.passphrase_file:
+            passphrase = _share_passphrase(args)
+        fields = client.generate_sealed_secret(secret, passphrase, args.ttl, **notify).to_dict()
+    else:
+        passphrase = _share_passphrase(args)
+        fields = client.generate_secret(_text(secret), passphrase, args.ttl, **notify).to_dict()
+    if args.generate_passphrase:
+        fields["passphrase"] = passphrase
     return out.result(fields)
 
 
-def _reveal(client: Client, args: argparse.Namespace, out: _Output) -> int:
+def _share_passphrase(args: argparse.Namespace) -> str:
+    if args.generate_passphrase:
+        return secrets.token_urlsafe(GENERATED_PASSPHRASE_BYTES)
     if args.passphrase_file is not None:
-        passphrase = _passphrase_from(args.passphrase_file)
+        return _passphrase_from(args.passphrase_file)
+    return _prompt(confirm=True)
+
+
+def _reveal(client: Client, args: argparse.Namespace, out: _Output) -> int:
+    if sealed.is_link(args.secret_key):
+        needs = sealed.parse_link(args.secret_key).needs_passphrase
+        passphrase = _reveal_passphrase(args) if needs else None
+        secret = client.reveal_sealed_secret(args.secret_key, passphrase)
     else:
-        passphrase = _prompt(confirm=False)
-    secret = client.reveal_secret(args.secret_key, passphrase)
+        text = client.reveal_secret(args.secret_key, _reveal_passphrase(args))
+        secret = text.encode("utf-8")
     if out.as_json:
-        return out.result({"secret": secret})
+        try:
+            return out.result({"secret": secret.decode("utf-8")})
+        except UnicodeDecodeError:
+            # JSON holds text only: a binary sealed secret comes as base64url.
+            return out.result({"secret_base64url": sealed.b64encode(secret)})
     # The exact secret and nothing else: no newline is added.
-    sys.stdout.buffer.write(secret.encode("utf-8"))
+    sys.stdout.buffer.write(secret)
     sys.stdout.flush()
     return EXIT_OK
+
+
+def _reveal_passphrase(args: argparse.Namespace) -> str:
+    if args.passphrase_file is not None:
+        return _passphrase_from(args.passphrase_file)
+    return _prompt(confirm=False)
 
 
 def _status(client: Client, args: argparse.Namespace, out: _Output) -> int:

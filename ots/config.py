@@ -21,6 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from limits import parse as parse_rate_limit
 
+from ots import sealed
 from ots.errors import ConfigError
 
 DEFAULT_DATABASE_URL: Final = "sqlite://ots.sqlite3"
@@ -218,8 +219,11 @@ class Settings:
         however the client escaped it: one UTF-8 byte of the secret can take
         six bytes as ``\u00XX``, one passphrase character twelve (a surrogate
         pair), and the rest (keys, ttl, punctuation) gets a fixed allowance.
+        A sealed body's ciphertext is base64url, 4 characters per 3 bytes
+        (and its tag), each of which may be escaped the same way.
         """
-        return 6 * self.max_secret_bytes + 12 * 1024 + 4096
+        sealed_chars = sealed.b64_chars(self.max_secret_bytes + sealed.TAG_BYTES)
+        return 6 * max(self.max_secret_bytes, sealed_chars) + 12 * 1024 + 4096
 
 
 # One line per setting for `ots COMMAND --help`; .env.example and the README say more.

@@ -24,11 +24,19 @@ AES-256-GCM under ``HKDF-SHA256(server_key, info "ots/v1 webhook key")``,
 associated data ``"ots/v1 webhook <lookup hash>"``. A receipt's fingerprint,
 which names a secret in the audit log and in webhook bodies, is the first 20
 hex digits of ``sha256("ots/v1 fingerprint\0<lookup hash>")``.
+
+Format v3, a secret its client sealed (``docs/sealed-v1.md``): the client's
+ciphertext, after its envelope (JSON) and a NUL byte, sealed again with
+AES-256-GCM under ``HKDF-SHA256(server_key || secret_key, salt, info "ots/v3
+sealed secret key")``, same associated data as above; beside it only
+``sha256("ots/v1 verifier\0" || verifier)`` in hex, where the verifier is
+itself a hash of the access proof the recipient will present.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import re
 import secrets
@@ -40,7 +48,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from ots.domain import KdfParams, Sealed, SealedWebhook
+from ots.domain import ClientSealed, KdfParams, Sealed, SealedWebhook
 
 KEY_BYTES: Final = 24  # 192 bits from the CSPRNG, 32 URL-safe characters
 SALT_BYTES: Final = 16
@@ -52,6 +60,8 @@ KEY_PATTERN: Final = re.compile(r"[A-Za-z0-9_-]{16,128}")
 _HKDF_INFO_V1: Final = b"ots/v1 aes-256-gcm key"
 _HKDF_INFO_V2: Final = b"ots/v2 aes-256-gcm key"
 _HKDF_INFO_WEBHOOK: Final = b"ots/v1 webhook key"
+_HKDF_INFO_V3: Final = b"ots/v3 sealed secret key"
+_VERIFIER_LABEL: Final = b"ots/v1 verifier\0"
 FINGERPRINT_CHARS: Final = 20
 _WEBHOOK_SECRET_PREFIX: Final = "whsec_"  # noqa: S105 - a prefix, not a secret
 # Prefix of the lookup hashes and of the associated data (unchanged since v1).
@@ -188,8 +198,66 @@ def open_secret(
         DecryptionError: the passphrase, the key or the server key is wrong, or the
             data was altered or moved to another row.
     """
+    if sealed.kdf is None:
+        # Sealed by its client: no passphrase opens it here.
+        raise DecryptionError
     key = derive_key(passphrase, secret_key, sealed.salt, sealed.kdf, server_key)
     return unseal(key, sealed.nonce, sealed.ciphertext, _associated_data(secret_key))
+
+
+def seal_client_secret(
+    client: ClientSealed, verifier: bytes, secret_key: str, server_key: bytes, key_id: str
+) -> Sealed:
+    """Seal a client's ciphertext and envelope again, under the server key, for its row.
+
+    Cheap (no argon2id): the client did the slow part, if any. A copy of the
+    database then shows neither the ciphertext nor its parameters.
+    """
+    salt = new_salt()
+    framed = client.envelope.encode("utf-8") + b"\0" + client.ciphertext
+    nonce, ciphertext = seal(
+        _client_key(server_key, secret_key, salt), framed, _associated_data(secret_key)
+    )
+    return Sealed(
+        salt=salt,
+        nonce=nonce,
+        ciphertext=ciphertext,
+        kdf=None,
+        key_id=key_id,
+        verifier=verifier_digest(verifier),
+    )
+
+
+def open_client_secret(sealed: Sealed, secret_key: str, server_key: bytes) -> ClientSealed:
+    """Return the client's ciphertext and envelope that ``seal_client_secret`` sealed.
+
+    Raises:
+        DecryptionError: the server key is wrong, or the row was altered or moved.
+    """
+    framed = unseal(
+        _client_key(server_key, secret_key, sealed.salt),
+        sealed.nonce,
+        sealed.ciphertext,
+        _associated_data(secret_key),
+    )
+    # JSON text never holds a raw NUL: the first one ends the envelope.
+    envelope, _, ciphertext = framed.partition(b"\0")
+    return ClientSealed(ciphertext=ciphertext, envelope=envelope.decode("utf-8"))
+
+
+def _client_key(server_key: bytes, secret_key: str, salt: bytes) -> bytes:
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=AEAD_KEY_BYTES, salt=salt, info=_HKDF_INFO_V3)
+    return hkdf.derive(server_key + secret_key.encode("ascii"))
+
+
+def verifier_digest(verifier: bytes) -> str:
+    """Return what is stored of a sealed secret's access verifier: a one-way hash, in hex."""
+    return hashlib.sha256(_VERIFIER_LABEL + verifier).hexdigest()
+
+
+def verifier_matches(stored_digest: str, verifier: bytes) -> bool:
+    """Tell, in constant time, whether ``verifier`` is the one whose digest is stored."""
+    return hmac.compare_digest(stored_digest, verifier_digest(verifier))
 
 
 def _associated_data(secret_key: str) -> bytes:

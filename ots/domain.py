@@ -7,7 +7,7 @@ from here, so each is spelled once and no layer reaches into another for it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Final
 
@@ -163,9 +163,29 @@ class Sealed:
     salt: bytes
     nonce: bytes
     ciphertext: bytes
-    kdf: KdfParams
+    # The passphrase's argon2id cost; None for a secret its client sealed.
+    kdf: KdfParams | None
     # The server key it was sealed under; None for secrets stored before keys existed.
     key_id: str | None = None
+    # Only for a secret its client sealed: the one-way digest of its access verifier.
+    verifier: str | None = None
+
+    @property
+    def by_client(self) -> bool:
+        """Whether its client sealed it (sealed mode), rather than the server (passphrase)."""
+        return self.verifier is not None
+
+
+@dataclass(frozen=True)
+class ClientSealed:
+    """A secret its client encrypted (sealed mode): bytes the server cannot open.
+
+    ``envelope`` is the JSON text of its public parameters, which the
+    recipient needs with the ciphertext; the server keeps it as it was given.
+    """
+
+    ciphertext: bytes = field(repr=False)
+    envelope: str
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ JSON error body of the contract in one place.
     ├── MethodNotAllowedError   405 method_not_allowed
     ├── RequestTimeoutError     408 request_timeout
     ├── NotPendingError         409 not_pending
+    ├── WrongModeError          409 wrong_mode
     ├── PayloadTooLargeError    413 payload_too_large
     ├── ValidationFailedError   422 validation_error
     ├── RateLimitedError        429 rate_limited
@@ -99,9 +100,9 @@ class WrongPassphraseError(OtsError):
     status = 403
     default_message = "The passphrase is wrong."
 
-    def __init__(self, attempts_left: int) -> None:
+    def __init__(self, attempts_left: int, message: str | None = None) -> None:
         """Create the error telling how many wrong passphrases remain before destruction."""
-        super().__init__()
+        super().__init__(message)
         self.attempts_left = attempts_left
 
     def extra(self) -> dict[str, Any]:
@@ -148,6 +149,14 @@ class NotPendingError(OtsError):
     def extra(self) -> dict[str, Any]:
         """Return the current ``state``."""
         return {"state": self.state.value}
+
+
+class WrongModeError(OtsError):
+    """The secret was stored in the other mode (passphrase or sealed); nothing was counted."""
+
+    code = "wrong_mode"
+    status = 409
+    default_message = "This secret was stored in the other mode (passphrase or sealed)."
 
 
 class PayloadTooLargeError(OtsError):

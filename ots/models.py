@@ -16,9 +16,12 @@ class SecretRecord(Model):
     Holds no key, passphrase or plaintext: ``lookup`` is a one-way hash of
     the ``secret_key`` and ``ciphertext`` opens only with the key, the
     passphrase and the server key ``key_id`` names (None: sealed before server
-    keys existed). The row is written once and deleted once, never updated:
-    on PostgreSQL every update would leave one more copy of the ciphertext in
-    a dead tuple, so the wrong-passphrase count lives in the receipt.
+    keys existed). A secret its client sealed (sealed mode) has no passphrase
+    cost (``kdf_*`` 0) and a ``verifier``: the one-way digest of the hash of
+    the access proof its recipient must present. The row is written once and
+    deleted once, never updated: on PostgreSQL every update would leave one
+    more copy of the ciphertext in a dead tuple, so the wrong-passphrase count
+    lives in the receipt.
     """
 
     id = fields.BigIntField(primary_key=True)
@@ -30,6 +33,7 @@ class SecretRecord(Model):
     kdf_memory_kib = fields.BigIntField()
     kdf_parallelism = fields.BigIntField()
     key_id = fields.CharField(max_length=32, null=True)
+    verifier = fields.CharField(max_length=64, null=True)
     created_at = fields.BigIntField()
     expires_at = fields.BigIntField()
 

@@ -19,9 +19,11 @@ from collections.abc import Awaitable, Callable
 from typing import Final, Protocol
 
 from ots import crypto
+from ots import sealed as sealed_format
 from ots.config import Settings
 from ots.crypto import Concealed, DecryptionError
 from ots.domain import (
+    ClientSealed,
     CreatedSecret,
     Destruction,
     Event,
@@ -29,6 +31,7 @@ from ots.domain import (
     NewSecret,
     NewWebhook,
     Receipt,
+    Sealed,
     SecretStatus,
     State,
     StoredSecret,
@@ -45,6 +48,7 @@ from ots.errors import (
     StorageFullError,
     UnavailableError,
     ValidationFailedError,
+    WrongModeError,
     WrongPassphraseError,
 )
 from ots.events import EventLog
@@ -59,6 +63,13 @@ log = logging.getLogger("ots.service")
 QUOTA_RETRY_AFTER: Final = 60
 # Too many wrong passphrases destroy a secret; its creator then sees it as burned.
 DESTROYED_AS: Final = State.BURNED
+# A sealed secret's wrong proof is a wrong passphrase on the wire (same code, same count).
+WRONG_PROOF: Final = "The passphrase or the link is wrong."
+# Sent the other mode's body: told so, and nothing is counted.
+WRONG_MODE_SEALED: Final = (
+    "This secret was sealed by its client: reveal it with its link (ots reveal LINK)."
+)
+WRONG_MODE_PLAIN: Final = "This secret was stored with a passphrase: send the passphrase."
 
 
 class SecretStore(Protocol):
@@ -165,31 +176,15 @@ class SecretService:
             StorageFullError: ``max_live_secrets`` secrets, or ``max_stored_bytes``
                 bytes, are already stored.
         """
-        settings = self._settings
-        ttl = settings.default_ttl if ttl is None else ttl
-        if not settings.min_ttl <= ttl <= settings.max_ttl:
-            raise ValidationFailedError(
-                [
-                    FieldProblem(
-                        "ttl", f"must be between {settings.min_ttl} and {settings.max_ttl} seconds"
-                    )
-                ]
-            )
         plaintext = secret.encode("utf-8")
-        if len(plaintext) > settings.max_secret_bytes:
-            raise PayloadTooLargeError(
-                f"The secret is over {settings.max_secret_bytes} bytes as UTF-8."
-            )
-        # All checked before the costly hash: refusing must stay cheap.
-        if notify is not None:
-            await self._check_subscription(notify)
-        self._kdf.check()
-        usage = await self._usage.current(self.now())
-        if (
-            usage.live_secrets >= settings.max_live_secrets
-            or usage.stored_bytes + len(plaintext) > settings.max_stored_bytes
-        ):
-            raise StorageFullError(retry_after=QUOTA_RETRY_AFTER)
+        ttl = await self._admit(
+            ttl,
+            len(plaintext),
+            f"The secret is over {self._settings.max_secret_bytes} bytes as UTF-8.",
+            notify,
+            hashes=True,
+        )
+        settings = self._settings
         secret_key = crypto.new_key()
         kdf = KdfParams(
             settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism
@@ -206,6 +201,87 @@ class SecretService:
                 server_key.id,
             )
         )
+        return await self._insert(secret_key, sealed, ttl, notify)
+
+    async def create_sealed(
+        self,
+        client: ClientSealed,
+        verifier: bytes,
+        ttl: int | None,
+        notify: Subscription | None = None,
+    ) -> CreatedSecret:
+        """Store a secret its client sealed (``docs/sealed-v1.md``) for ``ttl`` seconds.
+
+        The server never sees the plaintext: it seals the client's ciphertext
+        and envelope again under its own key and keeps only a digest of
+        ``verifier``. No argon2id runs here, so this is never ``overloaded``.
+
+        Raises:
+            ValidationFailedError: ``ttl`` or ``notify`` as for ``create_secret``,
+                or a ciphertext too short to hold a secret.
+            PayloadTooLargeError: the plaintext inside is over ``max_secret_bytes``.
+            StorageFullError: as for ``create_secret``.
+        """
+        plaintext_bytes = len(client.ciphertext) - sealed_format.TAG_BYTES
+        if plaintext_bytes < 1:
+            raise ValidationFailedError(
+                [FieldProblem("ciphertext", "is too short to hold a secret (AES-GCM tag only)")]
+            )
+        ttl = await self._admit(
+            ttl,
+            plaintext_bytes,
+            f"The ciphertext holds over {self._settings.max_secret_bytes} bytes of secret.",
+            notify,
+            hashes=False,
+        )
+        secret_key = crypto.new_key()
+        server_key = self._keys.newest
+        # AES-GCM and HKDF over at most a few hundred KiB: microseconds, fine on the loop.
+        sealed = crypto.seal_client_secret(
+            client, verifier, secret_key, server_key.secret, server_key.id
+        )
+        return await self._insert(secret_key, sealed, ttl, notify)
+
+    async def _admit(
+        self,
+        ttl: int | None,
+        size: int,
+        too_large: str,
+        notify: Subscription | None,
+        *,
+        hashes: bool,
+    ) -> int:
+        # Every check of a create, before any costly work: refusing must stay cheap.
+        # Returns the ttl to use; ``size`` is the plaintext's bytes, refused with ``too_large``.
+        settings = self._settings
+        ttl = settings.default_ttl if ttl is None else ttl
+        if not settings.min_ttl <= ttl <= settings.max_ttl:
+            raise ValidationFailedError(
+                [
+                    FieldProblem(
+                        "ttl", f"must be between {settings.min_ttl} and {settings.max_ttl} seconds"
+                    )
+                ]
+            )
+        if size > settings.max_secret_bytes:
+            raise PayloadTooLargeError(too_large)
+        if notify is not None:
+            await self._check_subscription(notify)
+        if hashes:
+            self._kdf.check()
+        usage = await self._usage.current(self.now())
+        if (
+            usage.live_secrets >= settings.max_live_secrets
+            or usage.stored_bytes + size > settings.max_stored_bytes
+        ):
+            raise StorageFullError(retry_after=QUOTA_RETRY_AFTER)
+        return ttl
+
+    async def _insert(
+        self, secret_key: str, sealed: Sealed, ttl: int, notify: Subscription | None
+    ) -> CreatedSecret:
+        # Stores a sealed secret with its receipt (and webhook) and reports it created.
+        server_key = self._keys.newest
         now = self._clock()
         # Rounded up: a secret lives at least ttl seconds, never a fraction less.
         expires_at = math.ceil(now) + ttl
@@ -251,10 +327,13 @@ class SecretService:
         Raises:
             NotFoundError: unknown, read, expired, burned or destroyed.
             WrongPassphraseError: the passphrase does not open it (it stays).
+            WrongModeError: its client sealed it; nothing was counted.
             OverloadedError: the KDF work waiting in this worker is at its bound.
         """
         self._kdf.check()
         lookup, stored, server_key = await self._find(secret_key)
+        if stored.sealed.by_client:
+            raise WrongModeError(WRONG_MODE_SEALED)
         try:
             # argon2id takes tens of milliseconds of CPU: on the event loop it would
             # stall every other request, so it runs on the bounded KDF pool.
@@ -271,6 +350,31 @@ class SecretService:
         self._ended()
         self._events.emit(Event.REVEALED, lookup, now)
         return plaintext.decode("utf-8")
+
+    async def reveal_sealed(self, secret_key: str, proof: bytes) -> ClientSealed:
+        """Release a client-sealed secret to the holder of its access proof; exactly once.
+
+        A wrong proof counts as a wrong passphrase does (403, destroyed at
+        ``max_attempts``); nothing slow runs, so this is never ``overloaded``.
+
+        Raises:
+            NotFoundError: unknown, read, expired, burned or destroyed.
+            WrongModeError: the secret was stored with a passphrase (nothing counted).
+            WrongPassphraseError: the proof is wrong (the secret stays).
+        """
+        lookup, stored, server_key = await self._find(secret_key)
+        digest = stored.sealed.verifier
+        if digest is None or server_key is None:
+            raise WrongModeError(WRONG_MODE_PLAIN)
+        if not crypto.verifier_matches(digest, sealed_format.verifier_of(proof)):
+            raise await self._wrong_passphrase(stored.id, lookup, WRONG_PROOF)
+        opened = crypto.open_client_secret(stored.sealed, secret_key, server_key)
+        now = self.now()
+        if not await self._store.claim(stored.id, lookup, now, self._purge_at(now)):
+            raise NotFoundError
+        self._ended()
+        self._events.emit(Event.REVEALED, lookup, now)
+        return opened
 
     async def receipt_status(self, receipt_key: str) -> Receipt:
         """Tell the creator what became of the secret.
@@ -402,7 +506,9 @@ class SecretService:
             raise NotFoundError
         return lookup, stored, server_key
 
-    async def _wrong_passphrase(self, secret_id: int, lookup: str) -> Exception:
+    async def _wrong_passphrase(
+        self, secret_id: int, lookup: str, message: str | None = None
+    ) -> Exception:
         # Counts the failure and returns what the caller must be told.
         max_attempts = self._settings.max_attempts
         now = self.now()
@@ -416,7 +522,7 @@ class SecretService:
         self._events.emit(
             Event.DESTROYED if failures >= max_attempts else Event.WRONG_PASSPHRASE, lookup, now
         )
-        return WrongPassphraseError(attempts_left=max(0, max_attempts - failures))
+        return WrongPassphraseError(max(0, max_attempts - failures), message)
 
     def _ended(self) -> None:
         # A secret left the table: one fewer live, and its bytes to be erased soon.

@@ -155,10 +155,12 @@ class TortoiseStore:
                 salt=sealed.salt,
                 nonce=sealed.nonce,
                 ciphertext=sealed.ciphertext,
-                kdf_time_cost=sealed.kdf.time_cost,
-                kdf_memory_kib=sealed.kdf.memory_kib,
-                kdf_parallelism=sealed.kdf.parallelism,
+                # No passphrase cost for a secret its client sealed: 0 (argon2 needs t >= 1).
+                kdf_time_cost=0 if sealed.kdf is None else sealed.kdf.time_cost,
+                kdf_memory_kib=0 if sealed.kdf is None else sealed.kdf.memory_kib,
+                kdf_parallelism=0 if sealed.kdf is None else sealed.kdf.parallelism,
                 key_id=sealed.key_id,
+                verifier=sealed.verifier,
                 created_at=new.created_at,
                 expires_at=new.expires_at,
             )
@@ -196,8 +198,13 @@ class TortoiseStore:
                 salt=bytes(row.salt),
                 nonce=bytes(row.nonce),
                 ciphertext=bytes(row.ciphertext),
-                kdf=KdfParams(row.kdf_time_cost, row.kdf_memory_kib, row.kdf_parallelism),
+                kdf=(
+                    None
+                    if row.kdf_time_cost == 0
+                    else KdfParams(row.kdf_time_cost, row.kdf_memory_kib, row.kdf_parallelism)
+                ),
                 key_id=row.key_id,
+                verifier=row.verifier,
             ),
             created_at=row.created_at,
             expires_at=row.expires_at,

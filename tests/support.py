@@ -557,3 +557,42 @@ class Receiver:
         assert self._server is not None
         self._server.shutdown()
         self._server.server_close()
+
+
+def server_processes(port: int) -> list[int]:
+    """Return the pids of the processes of a server started with ``OTS_PORT=port`` (Linux).
+
+    Workers inherit the environment, so the variable finds the main process and each worker.
+    """
+    wanted = f"OTS_PORT={port}".encode()
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if wanted in environ:
+            pids.append(int(entry.name))
+    return pids
+
+
+def process_memory(pid: int) -> bytes:
+    """Return every readable byte of a process's memory (Linux, as root or its owner)."""
+    chunks = []
+    with (
+        open(f"/proc/{pid}/maps") as maps,
+        open(f"/proc/{pid}/mem", "rb", 0) as mem,
+    ):
+        for line in maps:
+            span, perms = line.split()[:2]
+            if not perms.startswith("r"):
+                continue
+            start, end = (int(part, 16) for part in span.split("-"))
+            try:
+                mem.seek(start)
+                chunks.append(mem.read(end - start))
+            except (OSError, OverflowError, ValueError):
+                continue  # [vvar] and the like cannot be read; nothing of ours is there
+    return b"".join(chunks)

@@ -11,6 +11,7 @@ from sanic import Request
 from ots.errors import FieldProblem, InvalidJsonError, ValidationFailedError
 
 M = TypeVar("M", bound=BaseModel)
+N = TypeVar("N", bound=BaseModel)
 
 # Integers longer than this are out of every range we accept; parsing them in full
 # would let a client make the server chew on a 400 KB number.
@@ -23,6 +24,8 @@ _MESSAGES: Final = {
     "string_type": "must be a string",
     "int_type": "must be an integer",
     "string_too_short": "must not be empty",
+    # Only base64url fields carry a pattern (the sealed mode's).
+    "string_pattern_mismatch": "must be base64url without padding, of the right length",
 }
 
 
@@ -53,26 +56,58 @@ def json_object(request: Request) -> dict[str, Any]:
     return value
 
 
-def parse_body(request: Request, model: type[M]) -> M:
-    """Parse the body into ``model``.
+def parse_one_of(request: Request, first: type[M], second: type[N]) -> M | N:
+    """Parse the body into exactly one of two models, as an OpenAPI ``oneOf`` does.
+
+    A body that fits both is refused, so what the schema calls invalid the
+    server refuses too. A body that fits neither is told the problems of the
+    model whose fields it names most.
 
     Raises:
         InvalidJsonError: the body is not a JSON object.
-        ValidationFailedError: a field is missing, mistyped, empty or too long.
+        ValidationFailedError: it fits neither model, or both.
     """
     data = json_object(request)
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        problems = [
+    fits: list[M | N] = []
+    failures: list[ValidationError] = []
+    for model in (first, second):
+        try:
+            fits.append(model.model_validate(data))
+        except ValidationError as exc:
+            failures.append(exc)
+    if len(fits) == 1:
+        return fits[0]
+    if fits:
+        either, other = _own_fields(first, second), _own_fields(second, first)
+        raise ValidationFailedError(
+            [FieldProblem("body", f"fits two kinds of body: send either {either} or {other}")]
+        )
+    named = [len(data.keys() & model.model_fields.keys()) for model in (first, second)]
+    raise _failed(failures[1] if named[1] > named[0] else failures[0])
+
+
+def _own_fields(model: type[BaseModel], other: type[BaseModel]) -> str:
+    # The required fields that tell ``model``'s bodies from ``other``'s.
+    return " and ".join(
+        name
+        for name, field in model.model_fields.items()
+        if field.is_required() and name not in other.model_fields
+    )
+
+
+def _failed(exc: ValidationError) -> ValidationFailedError:
+    return ValidationFailedError(
+        [
             FieldProblem(
                 field=".".join(str(part) for part in error["loc"]) or "body",
-                message=_message(error["type"], error["msg"]),
+                message=_message(error["type"], error["msg"], error.get("ctx", {})),
             )
-            for error in exc.errors(include_url=False, include_input=False, include_context=False)
+            for error in exc.errors(include_url=False, include_input=False)
         ]
-        raise ValidationFailedError(problems) from None
+    )
 
 
-def _message(kind: str, fallback: str) -> str:
+def _message(kind: str, fallback: str, context: dict[str, Any]) -> str:
+    if kind == "string_too_short" and context.get("min_length", 1) > 1:
+        return f"must be at least {context['min_length']} characters long"
     return _MESSAGES.get(kind, fallback[:1].lower() + fallback[1:])

@@ -22,7 +22,13 @@ from typing import Any, Final, TypeVar
 from pydantic import BaseModel
 from sanic import Sanic
 
-from ots.api.schemas import PATH_PARAMETERS, ErrorResponse, GenerateRequest
+from ots import sealed
+from ots.api.schemas import (
+    PATH_PARAMETERS,
+    ErrorResponse,
+    GenerateRequest,
+    SealedGenerateRequest,
+)
 from ots.api.throttle import is_limited
 from ots.config import Settings
 from ots.errors import (
@@ -54,6 +60,8 @@ HEADER_COMPONENTS: Final = {
 }
 
 Handler = TypeVar("Handler", bound=Callable[..., Any])
+# One body model, or several of which a body is exactly one (``oneOf``).
+Body = type[BaseModel] | tuple[type[BaseModel], ...]
 
 
 @dataclass(frozen=True)
@@ -61,7 +69,7 @@ class Answer:
     """One documented response: its status, body model, meaning and an example body."""
 
     status: int
-    model: type[BaseModel]
+    model: Body
     description: str
     example: dict[str, Any] | None = None
     links: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -75,7 +83,7 @@ class Operation:
     summary: str
     tag: str
     answers: tuple[Answer, ...]
-    body: type[BaseModel] | None = None
+    body: Body | None = None
 
 
 def documented(
@@ -83,7 +91,7 @@ def documented(
     summary: str,
     tag: str,
     *answers: Answer,
-    body: type[BaseModel] | None = None,
+    body: Body | None = None,
 ) -> Callable[[Handler], Handler]:
     """Attach an operation's description to its handler, for ``build_spec``."""
     operation = Operation(operation_id, summary, tag, answers, body)
@@ -102,7 +110,7 @@ def operation_id(handler: Callable[..., Any]) -> str | None:
 
 
 def success(
-    model: type[BaseModel],
+    model: Body,
     description: str,
     status: int = 200,
     links: dict[str, dict[str, Any]] | None = None,
@@ -283,8 +291,13 @@ def _response(group: list[Answer], limited: bool, schemas: dict[str, Any]) -> di
     return response
 
 
-def _ref(model: type[BaseModel], schemas: dict[str, Any]) -> dict[str, str]:
-    """Register ``model`` (and the models it uses) as components; return a reference."""
+def _ref(model: Body, schemas: dict[str, Any]) -> dict[str, Any]:
+    """Register ``model`` (and the models it uses) as components; return a reference.
+
+    Several models give a ``oneOf`` of their references.
+    """
+    if isinstance(model, tuple):
+        return {"oneOf": [_ref(each, schemas) for each in model]}
     schema = model.model_json_schema(ref_template=_SCHEMAS + "{model}")
     for name, definition in schema.pop("$defs", {}).items():
         schemas[name] = _openapi_30(definition)
@@ -321,3 +334,8 @@ def _apply_limits(schemas: dict[str, Any], settings: Settings) -> None:
     )
     # maxLength counts characters; non-ASCII text reaches the byte limit (413) sooner.
     fields["secret"]["maxLength"] = settings.max_secret_bytes
+    sealed_fields = schemas[SealedGenerateRequest.__name__]["properties"]
+    sealed_fields["ttl"] = fields["ttl"]
+    sealed_fields["ciphertext"]["maxLength"] = sealed.b64_chars(
+        settings.max_secret_bytes + sealed.TAG_BYTES
+    )

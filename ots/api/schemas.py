@@ -7,9 +7,11 @@ from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ots import sealed
 from ots.crypto import fingerprint
 from ots.domain import (
     NOTIFIABLE,
+    ClientSealed,
     CreatedSecret,
     DeliveryState,
     Event,
@@ -33,11 +35,32 @@ EXAMPLE_WEBHOOK_URL: Final = "https://hooks.example.com/ots"
 _WEBHOOK_SECRET: Final = "whsec_q5Zp0V3rK8mX2bN7cL4tY9wE1hJ6dA0sF3gU8iO2pR4"  # noqa: S105
 _FINGERPRINT: Final = "3f9a0c1d5e7b2a4c6d8e"
 _EXPIRES: Final = "2026-11-25T11:00:00Z"
+# A sealed-v1 secret: the first test vector of docs/sealed-v1.md ("hunter2", no passphrase).
+_CIPHERTEXT: Final = "ciy3qoIgxULeopgn5yFRCa6g8TuQZRE"
+_ENVELOPE: Final = {"v": 1, "nonce": "AAECAwQFBgcICQoL", "kdf": "none"}
+_VERIFIER: Final = "xWth1Z8LbBvOTEkgtzasZSaS45nQA-2SyOHS5oC7KbY"
+_PROOF: Final = "24Z85TimlkSCeyR0zN_C5xobemSpmVCZqqt5RcqsZaA"
 # Path parameters, for the OpenAPI document: what each one is, and an example.
 PATH_PARAMETERS: Final = {
     "secret_key": ("The secret_key from generate_secret.", _SECRET_KEY),
     "receipt_key": ("The receipt_key from generate_secret.", _RECEIPT_KEY),
 }
+
+
+def base64url_pattern(size: int | None = None) -> str:
+    """Return a pattern of canonical base64url without padding (of ``size`` bytes, if given).
+
+    Canonical: the unused low bits of the last character are zero, so one
+    value has one spelling and the schema says exactly what is accepted.
+    """
+    last = {2: "[AQgw]", 3: "[AEIMQUYcgkosw048]"}
+    if size is None:
+        return f"^(?:[A-Za-z0-9_-]{{4}})*(?:[A-Za-z0-9_-]{last[2]}|[A-Za-z0-9_-]{{2}}{last[3]})?$"
+    chars = sealed.b64_chars(size)
+    tail = chars % 4
+    if tail == 0:
+        return f"^[A-Za-z0-9_-]{{{chars}}}$"
+    return f"^[A-Za-z0-9_-]{{{chars - 1}}}{last[tail]}$"
 
 
 def _example(body: dict[str, Any]) -> ConfigDict:
@@ -77,8 +100,20 @@ class NotifyRequest(_Strict):
         )
 
 
-class GenerateRequest(_Strict):
-    """Body of ``POST /generate``."""
+class _Creation(_Strict):
+    """What both kinds of ``POST /generate`` body take besides the secret."""
+
+    ttl: int | None = Field(
+        default=None,
+        description="Seconds until the secret expires; between OTS_MIN_TTL and OTS_MAX_TTL.",
+    )
+    notify: NotifyRequest | None = Field(
+        default=None, description="A webhook for this secret's events (422 if OTS_WEBHOOKS=false)."
+    )
+
+
+class GenerateRequest(_Creation):
+    """Body of ``POST /generate`` with a passphrase: the server encrypts the secret."""
 
     model_config = _example(
         {
@@ -96,21 +131,85 @@ class GenerateRequest(_Strict):
         description="The secret; at most OTS_MAX_SECRET_BYTES bytes as UTF-8.",
     )
     passphrase: str = Field(min_length=1, max_length=MAX_PASSPHRASE_CHARS, repr=False)
-    ttl: int | None = Field(
-        default=None,
-        description="Seconds until the secret expires; between OTS_MIN_TTL and OTS_MAX_TTL.",
+
+
+class SealedEnvelope(_Strict):
+    """The public parameters of a client-sealed secret (docs/sealed-v1.md), kept as given."""
+
+    model_config = _example(_ENVELOPE)
+
+    # Not Literal[1]: pydantic lets true pass for 1, JSON Schema does not.
+    v: int = Field(ge=sealed.VERSION, le=sealed.VERSION, description="The format's version.")
+    nonce: str = Field(
+        pattern=base64url_pattern(sealed.NONCE_BYTES),
+        description="The AES-256-GCM nonce: 12 bytes, base64url.",
     )
-    notify: NotifyRequest | None = Field(
-        default=None, description="A webhook for this secret's events (422 if OTS_WEBHOOKS=false)."
+    kdf: Literal["none", "argon2id"] = Field(
+        description="argon2id: a passphrase is needed besides the link key."
     )
+
+
+class SealedGenerateRequest(_Creation):
+    """Body of ``POST /generate`` in sealed mode: the client encrypted (docs/sealed-v1.md)."""
+
+    model_config = _example(
+        {
+            "ciphertext": _CIPHERTEXT,
+            "envelope": _ENVELOPE,
+            "verifier": _VERIFIER,
+            "ttl": 3600,
+        }
+    )
+
+    ciphertext: str = Field(
+        # At least one byte of secret besides the 16-byte tag; maxLength comes from the settings.
+        min_length=sealed.b64_chars(sealed.TAG_BYTES + 1),
+        pattern=base64url_pattern(),
+        repr=False,
+        description="AES-256-GCM ciphertext and tag, base64url without padding; the secret "
+        "inside is at most OTS_MAX_SECRET_BYTES bytes. The server never sees the plaintext.",
+    )
+    envelope: SealedEnvelope
+    verifier: str = Field(
+        pattern=base64url_pattern(sealed.PROOF_BYTES),
+        repr=False,
+        description="The hash of the access proof (32 bytes, base64url); only its hash is stored.",
+    )
+
+    def client_sealed(self) -> ClientSealed:
+        """The domain's value: the ciphertext's bytes and the envelope's JSON text."""
+        return ClientSealed(
+            ciphertext=sealed.b64decode(self.ciphertext),
+            envelope=self.envelope.model_dump_json(),
+        )
+
+    def verifier_bytes(self) -> bytes:
+        """The verifier, decoded."""
+        return sealed.b64decode(self.verifier)
 
 
 class RevealRequest(_Strict):
-    """Body of ``POST /secrets/{secret_key}``."""
+    """Body of ``POST /secrets/{secret_key}`` for a secret stored with a passphrase."""
 
     model_config = _example({"passphrase": _PASSPHRASE})
 
     passphrase: str = Field(min_length=1, max_length=MAX_PASSPHRASE_CHARS, repr=False)
+
+
+class SealedRevealRequest(_Strict):
+    """Body of ``POST /secrets/{secret_key}`` for a client-sealed secret."""
+
+    model_config = _example({"proof": _PROOF})
+
+    proof: str = Field(
+        pattern=base64url_pattern(sealed.PROOF_BYTES),
+        repr=False,
+        description="The access proof (32 bytes, base64url), derived from the link key.",
+    )
+
+    def proof_bytes(self) -> bytes:
+        """The proof, decoded."""
+        return sealed.b64decode(self.proof)
 
 
 class GenerateResponse(BaseModel):
@@ -146,11 +245,28 @@ class GenerateResponse(BaseModel):
 
 
 class RevealResponse(BaseModel):
-    """200 answer of ``POST /secrets/{secret_key}``."""
+    """200 answer of ``POST /secrets/{secret_key}`` for a secret stored with a passphrase."""
 
     model_config = _example({"secret": _SECRET})
 
     secret: str = Field(repr=False)
+
+
+class SealedRevealResponse(BaseModel):
+    """200 answer of ``POST /secrets/{secret_key}`` for a client-sealed secret."""
+
+    model_config = _example({"ciphertext": _CIPHERTEXT, "envelope": _ENVELOPE})
+
+    ciphertext: str = Field(repr=False, description="As the creator sent it.")
+    envelope: SealedEnvelope
+
+    @classmethod
+    def of(cls, opened: ClientSealed) -> SealedRevealResponse:
+        """Give back what the creator sent."""
+        return cls(
+            ciphertext=sealed.b64encode(opened.ciphertext),
+            envelope=SealedEnvelope.model_validate_json(opened.envelope),
+        )
 
 
 class StatusResponse(BaseModel):

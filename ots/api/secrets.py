@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sanic import Blueprint, HTTPResponse, Request
 
-from ots.api.body import parse_body
+from ots.api.body import parse_one_of
 from ots.api.context import service_of
 from ots.api.openapi import (
     UNAVAILABLE,
@@ -20,10 +20,14 @@ from ots.api.schemas import (
     GenerateResponse,
     RevealRequest,
     RevealResponse,
+    SealedGenerateRequest,
+    SealedRevealRequest,
+    SealedRevealResponse,
     StatusResponse,
 )
 from ots.crypto import Concealed
-from ots.errors import NotFoundError, StorageFullError, WrongPassphraseError
+from ots.errors import NotFoundError, StorageFullError, WrongModeError, WrongPassphraseError
+from ots.service import WRONG_MODE_SEALED
 
 bp = Blueprint("secrets")
 TAG = "secrets"
@@ -33,11 +37,12 @@ NOT_FOUND = error_doc(NotFoundError(), "unknown, read, expired, burned or destro
 @bp.post("/generate")
 @documented(
     "generate_secret",
-    "Store a secret behind a passphrase",
+    "Store a secret: behind a passphrase, or sealed by the client",
     TAG,
     success(
         GenerateResponse,
-        "Stored. Hand the secret_key and the passphrase to the recipient; keep the receipt_key.",
+        "Stored. Hand the secret_key and the passphrase (or, sealed, the link) to the "
+        "recipient; keep the receipt_key.",
         status=201,
         links={
             "reveal_secret": link("reveal_secret", "secret_key", "secret_key"),
@@ -51,15 +56,21 @@ NOT_FOUND = error_doc(NotFoundError(), "unknown, read, expired, burned or destro
         StorageFullError(retry_after=60),
         "OTS_MAX_LIVE_SECRETS or OTS_MAX_STORED_BYTES are used; see Retry-After",
     ),
-    body=GenerateRequest,
+    body=(GenerateRequest, SealedGenerateRequest),
 )
 async def generate(request: Request) -> HTTPResponse:
     """Store a secret and return its ``secret_key``."""
-    body = parse_body(request, GenerateRequest)
+    body = parse_one_of(request, GenerateRequest, SealedGenerateRequest)
     notify = None if body.notify is None else body.notify.subscription()
-    created = await service_of(request).create_secret(
-        body.secret, Concealed(body.passphrase), body.ttl, notify
-    )
+    service = service_of(request)
+    if isinstance(body, SealedGenerateRequest):
+        created = await service.create_sealed(
+            body.client_sealed(), body.verifier_bytes(), body.ttl, notify
+        )
+    else:
+        created = await service.create_secret(
+            body.secret, Concealed(body.passphrase), body.ttl, notify
+        )
     return model_response(GenerateResponse.of(created), status=201)
 
 
@@ -68,16 +79,31 @@ async def generate(request: Request) -> HTTPResponse:
     "reveal_secret",
     "Reveal a secret once; it is destroyed",
     TAG,
-    success(RevealResponse, "The secret, exactly as stored; it is gone from the server"),
-    error_doc(WrongPassphraseError(attempts_left=4), "the secret stays; see attempts_left"),
+    success(
+        (RevealResponse, SealedRevealResponse),
+        "The secret exactly as stored (sealed: the client's ciphertext and envelope); "
+        "it is gone from the server",
+    ),
+    error_doc(
+        WrongPassphraseError(attempts_left=4),
+        "the passphrase (or sealed: the proof) is wrong; the secret stays; see attempts_left",
+    ),
     NOT_FOUND,
+    error_doc(
+        WrongModeError(WRONG_MODE_SEALED),
+        "a passphrase for a sealed secret, or a proof for a passphrase one; nothing was counted",
+    ),
     UNAVAILABLE_OR_OVERLOADED,
-    body=RevealRequest,
+    body=(RevealRequest, SealedRevealRequest),
 )
 async def reveal(request: Request, secret_key: str) -> HTTPResponse:
-    """Reveal the secret with the passphrase; exactly one caller ever gets it."""
-    body = parse_body(request, RevealRequest)
-    secret = await service_of(request).reveal_secret(secret_key, Concealed(body.passphrase))
+    """Reveal the secret with the passphrase (or proof); exactly one caller ever gets it."""
+    body = parse_one_of(request, RevealRequest, SealedRevealRequest)
+    service = service_of(request)
+    if isinstance(body, SealedRevealRequest):
+        opened = await service.reveal_sealed(secret_key, body.proof_bytes())
+        return model_response(SealedRevealResponse.of(opened))
+    secret = await service.reveal_secret(secret_key, Concealed(body.passphrase))
     return model_response(RevealResponse(secret=secret))
 
 

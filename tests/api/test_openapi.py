@@ -23,7 +23,7 @@ OPERATIONS = {
 # What each operation answers beyond what every operation may (408, 431, 503).
 STATUSES = {
     "generate_secret": {201, 400, 413, 422, 429, 507},
-    "reveal_secret": {200, 400, 403, 404, 413, 422, 429},
+    "reveal_secret": {200, 400, 403, 404, 409, 413, 422, 429},
     "check_secret": {200, 404, 429},
     "get_receipt": {200, 404, 429},
     "burn_secret": {200, 404, 409, 413, 429},
@@ -45,6 +45,11 @@ def operations(spec: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def schema_validator(spec: dict[str, Any], reference: str) -> OAS30Validator:
     """A validator for the component at ``reference``, resolving the spec's references."""
     return OAS30Validator({"components": spec["components"], "$ref": reference})
+
+
+def references(schema: dict[str, Any]) -> list[str]:
+    """The component references of a body's schema: one, or each of a oneOf."""
+    return [variant["$ref"] for variant in schema.get("oneOf", [schema])]
 
 
 def test_spec_is_valid_openapi(client: Client) -> None:
@@ -82,12 +87,17 @@ def test_bodies_are_components_with_examples(client: Client) -> None:
         bodies += [
             answer["content"]["application/json"] for answer in operation["responses"].values()
         ]
+    one_of = [media for media in bodies if "oneOf" in media["schema"]]
+    # generate_secret and reveal_secret take either mode's body; reveal_secret answers either.
+    assert len(one_of) == 3
     for media in bodies:
-        reference = media["schema"]["$ref"]
-        schema = schemas[reference.removeprefix("#/components/schemas/")]
-        example = media.get("example", schema.get("example"))
-        assert example is not None, reference
-        schema_validator(spec, reference).validate(example)
+        for reference in references(media["schema"]):
+            schema = schemas[reference.removeprefix("#/components/schemas/")]
+            example = media.get("example", schema.get("example"))
+            assert example is not None, reference
+            schema_validator(spec, reference).validate(example)
+            # Against the whole oneOf too: each variant's example fits that variant only.
+            OAS30Validator({"components": spec["components"], **media["schema"]}).validate(example)
     assert "$defs" not in str(spec)
     assert "const" not in str(spec)
 
@@ -130,6 +140,10 @@ def test_spec_states_this_servers_limits(make_client: MakeClient, db_url: str) -
     assert fields["ttl"]["default"] == 600
     assert (fields["secret"]["minLength"], fields["secret"]["maxLength"]) == (1, 100)
     assert (fields["passphrase"]["minLength"], fields["passphrase"]["maxLength"]) == (1, 1024)
+    sealed = spec["components"]["schemas"]["SealedGenerateRequest"]["properties"]
+    assert sealed["ttl"] == fields["ttl"]
+    # 100 bytes of secret and the 16-byte tag, as base64url without padding.
+    assert (sealed["ciphertext"]["minLength"], sealed["ciphertext"]["maxLength"]) == (23, 155)
     created = spec["components"]["schemas"]["GenerateResponse"]["properties"]
     assert created["expires_at"]["format"] == "date-time"
 

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from ots import client_cli
-from ots.client import AsyncClient, WrongPassphrase
+from ots.client import AsyncClient, Client, InvalidLink, NotFound, WrongPassphrase
 from tests.support import free_port, make_settings, running_server
 
 pytestmark = pytest.mark.slow
@@ -159,6 +159,15 @@ USAGE = {
         b"",
         "cannot read",
     ),
+    "with-passphrase-unsealed": (["share", "--with-passphrase"], b"s", "goes with --sealed"),
+    "sealed-no-terminal": (["share", "--sealed", "--with-passphrase"], b"s", "no terminal"),
+    "sealed-empty": (["share", "--sealed"], b"", "the secret must not be empty"),
+    "link-cut-short": (
+        ["reveal", f"http://127.0.0.1:9/secrets/{'k' * 32}#v1.AAAA"],
+        b"",
+        "was it cut short?",
+    ),
+    "link-not-secrets": (["reveal", "https://example.org/receipts/x#v1.x"], b"", "sealed-v1"),
 }
 
 
@@ -278,4 +287,103 @@ def test_passphrase_prompts(server: str) -> None:
     code, out = ots_at_terminal("share", server=server, stdin=b"typed", typed=["one", "two"])
     assert (code, out) == (client_cli.EXIT_USAGE, b"")
     code, out = ots_at_terminal("reveal", key, server=server, stdin=b"", typed=["s3cret pass"])
+    assert (code, out) == (0, b"typed")
+
+
+def test_sealed_share_and_reveal(server: str, passphrase: Path, tmp_path: Path) -> None:
+    """--sealed prints one link; `reveal LINK` writes the exact bytes, binary included, once."""
+    binary = bytes(range(256)) + TRICKY.encode()
+    result = ots("share", "--sealed", "--json", "--ttl", "600", server=server, stdin=binary)
+    assert result.returncode == 0, result.stderr
+    created = json.loads(result.stdout)
+    assert set(created) == {"link", "secret_key", "receipt_key", "expires_at"}
+    link = created["link"]
+    assert link.startswith(f"{server}/secrets/{created['secret_key']}#v1.")
+    # The link names its server: OTS_URL pointing elsewhere does not matter.
+    elsewhere = f"http://127.0.0.1:{free_port()}"
+    status = ots("status", created["secret_key"], "--json", server=server)
+    assert json.loads(status.stdout)["attempts_left"] == 5
+    revealed = ots("reveal", link, server=elsewhere)
+    assert (revealed.returncode, revealed.stdout, revealed.stderr) == (0, binary, b"")
+    again = ots("reveal", link, server=elsewhere)
+    assert again.returncode == client_cli.EXIT_NOT_FOUND
+    receipt = ots("receipt", created["receipt_key"], "--json", server=server)
+    assert json.loads(receipt.stdout)["state"] == "revealed"
+    as_json = ots("share", "--sealed", "--json", server=server, stdin=b"\xff\x00")
+    shown = ots("reveal", json.loads(as_json.stdout)["link"], "--json", server=elsewhere)
+    assert json.loads(shown.stdout) == {"secret_base64url": "_wA"}
+
+
+def test_sealed_with_a_passphrase(server: str, passphrase: Path, tmp_path: Path) -> None:
+    """A passphrase link needs it: a wrong one exits 3 and counts; the right one still works."""
+    result = ots(
+        "share", "--sealed", "--passphrase-file", str(passphrase), server=server, stdin=b"pp"
+    )
+    assert result.returncode == 0, result.stderr
+    fields = dict(line.split(None, 1) for line in result.stdout.decode().splitlines())
+    assert set(fields) == {"link", "secret_key", "receipt_key", "expires_at"}
+    assert fields["link"].endswith(".p")
+    wrong = tmp_path / "wrong"
+    wrong.write_text("nope\n")
+    failed = ots("reveal", fields["link"], "--passphrase-file", str(wrong), server=server)
+    assert failed.returncode == client_cli.EXIT_WRONG_PASSPHRASE
+    assert failed.stderr == b"ots: The passphrase or the link is wrong. (4 attempts left)\n"
+    no_terminal = ots("reveal", fields["link"], server=server)
+    assert no_terminal.returncode == client_cli.EXIT_USAGE
+    revealed = ots(
+        "reveal", fields["link"], "--passphrase-file", str(passphrase), "--json", server=server
+    )
+    assert json.loads(revealed.stdout) == {"secret": "pp"}
+    generated = ots(
+        "share", "--sealed", "--generate-passphrase", "--json", server=server, stdin=b"g"
+    )
+    made = json.loads(generated.stdout)
+    assert made["link"].endswith(".p")
+    (tmp_path / "made").write_text(made["passphrase"])
+    back = ots("reveal", made["link"], "--passphrase-file", str(tmp_path / "made"), server=server)
+    assert back.stdout == b"g"
+
+
+def test_sealed_with_the_python_clients(server: str) -> None:
+    """Client and AsyncClient seal, reveal once and refuse a link without its passphrase."""
+    with Client(server) as client:
+        shared = client.generate_sealed_secret("text é", ttl=120)
+        assert client.check_secret(shared.secret_key).attempts_left == 5
+        assert client.reveal_sealed_secret(shared.link) == "text é".encode()
+        with pytest.raises(NotFound):
+            client.reveal_sealed_secret(shared.link)
+        guarded = client.generate_sealed_secret(b"\x00", "pw")
+        with pytest.raises(InvalidLink):
+            client.reveal_sealed_secret(guarded.link)
+        with pytest.raises(InvalidLink):
+            client.reveal_sealed_secret(guarded.secret_key, "pw")
+
+    async def scenario() -> None:
+        async with AsyncClient(server) as client:
+            with pytest.raises(WrongPassphrase) as caught:
+                await client.reveal_sealed_secret(guarded.link, "PW")
+            assert caught.value.attempts_left == 4
+            assert await client.reveal_sealed_secret(guarded.link, "pw") == b"\x00"
+            shared = await client.generate_sealed_secret(b"async", "pw2")
+            assert await client.reveal_sealed_secret(shared.link, "pw2") == b"async"
+            receipt = await client.get_receipt(guarded.receipt_key)
+            assert (receipt.state, receipt.failed_attempts) == ("revealed", 1)
+
+    asyncio.run(scenario())
+
+
+def test_sealed_passphrase_prompt(server: str) -> None:
+    """`share --sealed --with-passphrase` asks twice; `reveal LINK` asks once, for a .p link."""
+    code, out = ots_at_terminal(
+        "share",
+        "--sealed",
+        "--with-passphrase",
+        "--json",
+        server=server,
+        stdin=b"typed",
+        typed=["s3cret pass", "s3cret pass"],
+    )
+    assert code == 0
+    link = json.loads(out)["link"]
+    code, out = ots_at_terminal("reveal", link, server=server, stdin=b"", typed=["s3cret pass"])
     assert (code, out) == (0, b"typed")

@@ -2,8 +2,9 @@
 
 A real two-worker ``ots serve`` on a fresh database ends four secrets in the
 four ways a secret ends (revealed, burned, destroyed by wrong passphrases,
-expired and swept). Then every database file is copied and searched for the
-ciphertexts, which the test read from the rows while they were live.
+expired and swept), and reveals a fifth, sealed by its client. Then every
+database file is copied and searched for the ciphertexts, which the test read
+from the rows while they were live.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import asyncpg
 import httpx
 import pytest
 
-from ots import crypto, db, keyring
+from ots import crypto, db, keyring, sealed
 from ots.config import Settings
 from ots.crypto import DecryptionError
 from ots.domain import KdfParams, Sealed
@@ -60,6 +61,8 @@ class Victim:
     ciphertext: bytes = b""
     kdf: KdfParams = CHEAP
     key_id: str = ""
+    # Only for a secret its client sealed: what its creator holds.
+    by_client: sealed.SealedSecret | None = None
 
     def chunks(self) -> list[bytes]:
         """Pieces of the ciphertext: a remnant of any part of it is found too."""
@@ -67,9 +70,14 @@ class Victim:
 
     def opens(self, ciphertext: bytes, server_key: bytes | None) -> bool:
         """Whether ``ciphertext`` opens with the link, the passphrase and ``server_key``."""
-        sealed = Sealed(self.salt, self.nonce, ciphertext, self.kdf, self.key_id)
+        row = Sealed(self.salt, self.nonce, ciphertext, self.kdf, self.key_id)
         try:
-            crypto.open_secret(sealed, self.passphrase, self.secret_key, server_key)
+            if self.by_client is None:
+                crypto.open_secret(row, self.passphrase, self.secret_key, server_key)
+            elif server_key is None:
+                return False
+            else:
+                crypto.open_client_secret(row, self.secret_key, server_key)
         except DecryptionError:
             return False
         return True
@@ -158,8 +166,8 @@ def found_in(files: dict[str, bytes], victim: Victim) -> list[str]:
     return [name for name, blob in files.items() if any(c in blob for c in victim.chunks())]
 
 
-def create_four(base: str, settings: Settings) -> list[Victim]:
-    """Create the four secrets to end, one per way a secret ends."""
+def create_five(base: str, settings: Settings) -> list[Victim]:
+    """Create the secrets to end, one per way a secret ends, and one its client sealed."""
     victims = []
     with httpx.Client(base_url=base, timeout=30) as http:
         for how in ("revealed", "burned", "destroyed", "expired"):
@@ -170,15 +178,26 @@ def create_four(base: str, settings: Settings) -> list[Victim]:
             victim = Victim(how, secret, created.secret_key, created.receipt_key, passphrase)
             read_sealed(settings, victim)
             victims.append(victim)
+        secret = secrets.token_urlsafe(SECRET_CHARS)[:SECRET_CHARS]
+        made = sealed.seal(secret.encode())
+        answer = http.post("/generate", json=made.request()).json()
+        victim = Victim("sealed", secret, answer["secret_key"], answer["receipt_key"], "")
+        victim.by_client = made
+        read_sealed(settings, victim)
+        victims.append(victim)
     return victims
 
 
-def end_four_ways(base: str, settings: Settings, victims: list[Victim]) -> None:
-    """Reveal, burn, destroy and let expire (and be swept) the four secrets."""
+def end_five(base: str, settings: Settings, victims: list[Victim]) -> None:
+    """Reveal, burn, destroy and let expire (and be swept) the secrets; reveal the sealed one."""
     with httpx.Client(base_url=base, timeout=30) as http:
-        revealed, burned, destroyed, expired = victims
+        revealed, burned, destroyed, expired, by_client = victims
         got = http.post(f"/secrets/{revealed.secret_key}", json={"passphrase": revealed.passphrase})
         assert got.json() == {"secret": revealed.secret}
+        assert by_client.by_client is not None
+        proof = sealed.derive(by_client.by_client.link_key, None).proof
+        got = http.post(f"/secrets/{by_client.secret_key}", json={"proof": sealed.b64encode(proof)})
+        assert got.status_code == 200
         assert http.post(f"/receipts/{burned.receipt_key}/burn").status_code == 200
         for _ in range(settings.max_attempts):
             wrong = http.post(f"/secrets/{destroyed.secret_key}", json={"passphrase": "wrong"})
@@ -200,7 +219,7 @@ def _row_exists(settings: Settings, lookup: str) -> bool:
 
 
 def test_ended_secrets_leave_nothing_that_opens(fresh: tuple[Settings, Path]) -> None:
-    """After reveal, burn, destruction and expiry, a copy of the database opens nothing.
+    """After reveal (either mode), burn, destruction, expiry, a database copy opens nothing.
 
     On SQLite no byte of any ciphertext is left in any file within 10 s. On
     PostgreSQL what lingers (WAL, free space) does not open with the link and
@@ -209,9 +228,9 @@ def test_ended_secrets_leave_nothing_that_opens(fresh: tuple[Settings, Path]) ->
     """
     settings, directory = fresh
     with running_server(settings, directory / "server.log") as base:
-        victims = create_four(base, settings)
+        victims = create_five(base, settings)
         live = database_files(settings, directory)
-        end_four_ways(base, settings, victims)
+        end_five(base, settings, victims)
         for victim in victims:
             if settings.is_sqlite:
                 # The scan can see a ciphertext: while live, it was on disk.

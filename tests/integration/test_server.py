@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ots import crypto, db
+from ots import crypto, db, sealed
 from ots.config import Settings
 from tests.support import (
     REDIS_URL,
@@ -30,7 +30,9 @@ from tests.support import (
     free_port,
     make_settings,
     needs_redis,
+    process_memory,
     running_server,
+    server_processes,
     settings_env,
     wait_until_healthy,
 )
@@ -73,6 +75,54 @@ def test_concurrent_reveals_exactly_one_wins(server: tuple[str, Path]) -> None:
         assert statuses == [200] + [404] * 15
         winner = next(r for r in responses if r.status_code == 200)
         assert winner.json() == {"secret": f"race-{round_}"}
+
+
+def _share_sealed(
+    base: str, plaintext: bytes, passphrase: str | None = None
+) -> tuple[sealed.SealedSecret, dict[str, str]]:
+    made = sealed.seal(plaintext, passphrase)
+    response = httpx.post(f"{base}/generate", json=made.request(), timeout=30)
+    assert response.status_code == 201, response.text
+    return made, response.json()
+
+
+def _proof(made: sealed.SealedSecret, passphrase: str | None = None) -> str:
+    return sealed.b64encode(sealed.derive(made.link_key, passphrase).proof)
+
+
+async def _race_proofs(base: str, key: str, proofs: list[str]) -> list[httpx.Response]:
+    async def one(proof: str) -> httpx.Response:
+        async with httpx.AsyncClient(timeout=30) as client:
+            return await client.post(f"{base}/secrets/{key}", json={"proof": proof})
+
+    return await asyncio.gather(*(one(proof) for proof in proofs))
+
+
+def test_concurrent_sealed_reveals_exactly_one_wins(server: tuple[str, Path]) -> None:
+    """Sealed mode: of 16 racing right proofs on two workers, one gets the ciphertext."""
+    base, _ = server
+    for round_ in range(5):
+        made, created = _share_sealed(base, f"sealed-race-{round_}".encode())
+        responses = asyncio.run(_race_proofs(base, created["secret_key"], [_proof(made)] * 16))
+        assert sorted(r.status_code for r in responses) == [200] + [404] * 15
+        body = next(r for r in responses if r.status_code == 200).json()
+        envelope = sealed.Envelope.from_json(body["envelope"])
+        keys = sealed.derive(made.link_key, None)
+        opened = sealed.open_sealed(sealed.b64decode(body["ciphertext"]), envelope, keys)
+        assert opened == f"sealed-race-{round_}".encode()
+
+
+def test_concurrent_wrong_proofs_lose_no_update(server: tuple[str, Path]) -> None:
+    """Ten racing wrong proofs count as wrong passphrases do: 4..0, then the secret is gone."""
+    base, _ = server
+    made, created = _share_sealed(base, b"guarded")
+    wrong = [sealed.b64encode(bytes([n]) * 32) for n in range(10)]
+    responses = asyncio.run(_race_proofs(base, created["secret_key"], wrong))
+    left = sorted(r.json()["attempts_left"] for r in responses if r.status_code == 403)
+    assert left == [0, 1, 2, 3, 4]
+    assert sum(r.status_code == 404 for r in responses) == 5
+    again = asyncio.run(_race_proofs(base, created["secret_key"], [_proof(made)]))
+    assert again[0].status_code == 404
 
 
 def test_concurrent_wrong_passphrases_lose_no_update(server: tuple[str, Path]) -> None:
@@ -213,6 +263,61 @@ def test_nothing_readable_at_rest_or_in_logs(
         2: ["created", "revealed"],
         3: ["created", "burned"],
     }
+
+
+MARK_SEALED = b"Narwhal-Sealed-2c7e41-plaintext"
+MARK_SEALED_PASSPHRASE = "Ibex-Sealed-Passphrase-9d03aa"
+
+
+def test_sealed_secrets_never_reach_the_server(
+    server: tuple[str, Path], server_settings: Settings
+) -> None:
+    """Sealed mode: no plaintext, passphrase or link key in the database, log or memory.
+
+    The server's processes never receive them; the database also holds neither the
+    client's ciphertext nor its verifier (sealed again, and a digest).
+    """
+    base, log = server
+    shared = [
+        _share_sealed(base, MARK_SEALED + b"-0"),
+        _share_sealed(base, MARK_SEALED + b"-1", MARK_SEALED_PASSPHRASE),
+        _share_sealed(base, MARK_SEALED + b"-2"),
+    ]
+    (made0, created0), (made1, created1), (_, created2) = shared
+    assert (
+        httpx.post(
+            f"{base}/secrets/{created0['secret_key']}", json={"proof": _proof(made0)}
+        ).status_code
+        == 200
+    )
+    wrong = httpx.post(
+        f"{base}/secrets/{created1['secret_key']}", json={"proof": _proof(made1, "not it")}
+    )
+    assert wrong.status_code == 403
+    httpx.get(f"{base}/secrets/{created2['secret_key']}")
+    httpx.post(f"{base}/receipts/{created2['receipt_key']}/burn")
+    stored = _database_bytes(server_settings)
+    assert stored, "the scan read nothing"
+    output = log.read_bytes()
+    pids = server_processes(server_settings.port)
+    assert len(pids) >= 3, "the main process and two workers"
+    memory = b"".join(process_memory(pid) for pid in pids)
+    assert len(memory) > 10_000_000, "the memory scan read too little"
+    assert MARK_SEALED + b"-0" not in memory
+    never = [MARK_SEALED.decode(), MARK_SEALED_PASSPHRASE]
+    for made, created in shared:
+        never += [made.link_key.hex(), sealed.b64encode(made.link_key), created["secret_key"]]
+    for needle in never:
+        for encoded in _encodings(needle):
+            assert encoded not in stored, f"{needle!r} found at rest"
+            assert encoded not in output, f"{needle!r} found in the log"
+    for made, _ in shared:
+        for value in (made.link_key, MARK_SEALED):
+            assert value not in memory, "found in a server process"
+        for sent in (made.ciphertext, made.verifier):
+            assert sent not in stored
+            assert sealed.b64encode(sent).encode() not in stored
+    assert MARK_SEALED_PASSPHRASE.encode() not in memory
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "kill-9"])

@@ -99,6 +99,22 @@ async def fail(store: SecretStore, row: Row, now: int = NOW, limit: int = 5) -> 
     )
 
 
+def test_a_client_sealed_row_comes_back_as_stored(backend: Backend) -> None:
+    """A sealed-mode row (no argon2id cost, a verifier digest) reads back exactly."""
+    by_client = Sealed(b"s" * 16, b"n" * 12, b"outer", None, "k1", verifier="ab" * 32)
+
+    async def body(store: SecretStore) -> Any:
+        lookup = secrets.token_hex(32)
+        new = NewSecret(lookup, secrets.token_hex(32), by_client, NOW, NOW + 60, NOW + 120)
+        await store.insert_secret(new)
+        return await store.find_live(lookup, NOW)
+
+    found = backend.run(body)
+    assert found.sealed == by_client
+    assert found.sealed.by_client
+    assert not SEALED.by_client
+
+
 def test_claim_is_exactly_once_under_concurrency(backend: Backend) -> None:
     """Of 25 concurrent claims on one secret, exactly one wins."""
 
