@@ -12,7 +12,7 @@ import pytest
 from ots import crypto
 from ots.config import Settings
 from ots.crypto import Concealed, DecryptionError
-from ots.domain import KdfParams
+from ots.domain import ClientSealed, KdfParams
 
 CHEAP = KdfParams(time_cost=1, memory_kib=8, parallelism=1)
 
@@ -186,3 +186,36 @@ def test_crypto_and_config_import_no_framework() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+class TestClientSealed:
+    """seal_client_secret / open_client_secret and the verifier digest (sealed mode)."""
+
+    CLIENT = ClientSealed(ciphertext=b"\x00opaque\xff" * 10, envelope='{"v":1,"nonce":"x"}')
+
+    def test_round_trip_hides_what_the_client_sent(self) -> None:
+        """It opens with the server key and secret key; the row shows neither part."""
+        server_key, key = bytes(range(32)), crypto.new_key()
+        row = crypto.seal_client_secret(self.CLIENT, b"v" * 32, key, server_key, "k1")
+        assert (row.kdf, row.key_id, row.by_client) == (None, "k1", True)
+        assert self.CLIENT.ciphertext not in row.ciphertext
+        assert b"nonce" not in row.ciphertext
+        assert crypto.open_client_secret(row, key, server_key) == self.CLIENT
+
+    def test_needs_the_right_server_key_row_and_mode(self) -> None:
+        """Another server key or another row's secret key does not open it; nor a passphrase."""
+        server_key, key = bytes(range(32)), crypto.new_key()
+        row = crypto.seal_client_secret(self.CLIENT, b"v" * 32, key, server_key, "k1")
+        with pytest.raises(DecryptionError):
+            crypto.open_client_secret(row, key, bytes(32))
+        with pytest.raises(DecryptionError):
+            crypto.open_client_secret(row, crypto.new_key(), server_key)
+        with pytest.raises(DecryptionError):
+            crypto.open_secret(row, "any passphrase", key, server_key)
+
+    def test_only_the_verifier_matches_its_digest(self) -> None:
+        """The digest is one-way and domain-separated; comparison wants the exact verifier."""
+        digest = crypto.verifier_digest(b"v" * 32)
+        assert digest != hashlib.sha256(b"v" * 32).hexdigest()
+        assert crypto.verifier_matches(digest, b"v" * 32)
+        assert not crypto.verifier_matches(digest, b"w" * 32)

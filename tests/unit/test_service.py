@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -11,9 +12,9 @@ from typing import Any, TypeVar
 
 import pytest
 
-from ots import crypto, keyring
+from ots import crypto, keyring, sealed
 from ots.crypto import Concealed
-from ots.domain import CreatedSecret, State, Swept
+from ots.domain import ClientSealed, CreatedSecret, State, Swept
 from ots.errors import (
     NotFoundError,
     NotPendingError,
@@ -21,10 +22,11 @@ from ots.errors import (
     PayloadTooLargeError,
     StorageFullError,
     ValidationFailedError,
+    WrongModeError,
     WrongPassphraseError,
 )
 from ots.kdf import KdfPool
-from ots.service import SecretService
+from ots.service import WRONG_PROOF, SecretService
 from tests.fakes import MemoryStore
 from tests.support import FakeClock, make_settings
 
@@ -299,3 +301,48 @@ class TestSweep:
         assert world.run(world.service.database_ready()) is True
         world.store.down = True
         assert world.run(world.service.database_ready()) is False
+
+
+def sealed_world(tmp_path: Path, **overrides: object) -> tuple[World, sealed.SealedSecret, str]:
+    """A world holding one secret its client sealed; the creator's view and its key."""
+    world = World(tmp_path, **overrides)
+    made = sealed.seal(b"sealed")
+    client = ClientSealed(made.ciphertext, json.dumps(made.envelope.to_json()))
+    created = world.run(world.service.create_sealed(client, made.verifier, None))
+    return world, made, created.secret_key
+
+
+def test_sealed_mode_runs_no_hash_and_is_never_overloaded(tmp_path: Path) -> None:
+    """A full KDF pool refuses passphrase creates, not sealed ones, which run no argon2id."""
+    world, made, key = sealed_world(tmp_path, capacity=0)
+    with pytest.raises(OverloadedError):
+        world.create()
+    proof = sealed.derive(made.link_key, None).proof
+    opened = world.run(world.service.reveal_sealed(key, proof))
+    assert opened.ciphertext == made.ciphertext
+    assert sealed.Envelope.from_json(json.loads(opened.envelope)) == made.envelope
+    assert world.pool.threads == []
+
+
+def test_sealed_wrong_proof_and_wrong_mode(tmp_path: Path) -> None:
+    """A wrong proof counts as a wrong passphrase; the other mode's credential counts nothing."""
+    world, _, key = sealed_world(tmp_path)
+    with pytest.raises(WrongPassphraseError) as wrong:
+        world.run(world.service.reveal_sealed(key, bytes(32)))
+    assert (wrong.value.attempts_left, wrong.value.message) == (4, WRONG_PROOF)
+    with pytest.raises(WrongModeError):
+        world.run(world.service.reveal_secret(key, PASS))
+    plain = world.create()
+    with pytest.raises(WrongModeError):
+        world.run(world.service.reveal_sealed(plain.secret_key, bytes(32)))
+    assert world.run(world.service.secret_status(key)).attempts_left == 4
+    assert world.run(world.service.secret_status(plain.secret_key)).attempts_left == 5
+
+
+def test_a_sealed_ciphertext_must_hold_a_secret(tmp_path: Path) -> None:
+    """A ciphertext of the tag alone holds nothing: refused before anything is stored."""
+    world = World(tmp_path)
+    client = ClientSealed(bytes(sealed.TAG_BYTES), "{}")
+    with pytest.raises(ValidationFailedError):
+        world.run(world.service.create_sealed(client, bytes(32), None))
+    assert world.run(world.store.totals(0)).live_secrets == 0
