@@ -6,11 +6,13 @@ decided by one injectable clock. Database failures surface as
 ``UnavailableError``; callers never see a driver exception.
 
 Exactly-once reads: ``claim`` is the only way a secret leaves the table for
-a reader. On PostgreSQL it is a select-for-update and delete in one
-transaction. On SQLite ``FOR UPDATE`` does not exist and a transaction that
-reads before it writes fails with ``database is locked`` when another
-process wrote in between, so there the claim is a single ``DELETE`` whose
-row count (1 or 0) decides the winner. Both are atomic across processes.
+a reader, by a ``DELETE`` whose row count (1 or 0) decides the winner. On
+PostgreSQL that ``DELETE`` locks the row it removes (a racing one waits for
+the lock, then finds nothing) and is one statement with the receipt's update
+and the outbox row: one round trip. On SQLite, where a transaction that reads
+before it writes fails with ``database is locked`` when another process wrote
+in between, the ``DELETE`` is the transaction's first statement. Both are
+atomic across processes.
 
 Events: every state change whose secret has a webhook subscribed to it
 writes a row of the ``delivery`` outbox in the same transaction, so an
@@ -35,6 +37,7 @@ import asyncpg
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import DBConnectionError, OperationalError
 from tortoise.expressions import F, Subquery
+from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
 from ots import metrics
@@ -146,68 +149,92 @@ class TortoiseStore:
 
     @translate_db_errors
     async def insert_secret(self, new: NewSecret) -> None:
-        """Store a sealed secret, its pending receipt and its webhook; committed on return."""
+        """Store a sealed secret, its pending receipt and its webhook; committed on return.
+
+        On PostgreSQL the rows go in one statement (one round trip, one
+        transaction); on SQLite in one transaction of plain inserts.
+        """
+        sealed = new.sealed
+        rows: list[tuple[type[Model], dict[str, Any]]] = [
+            (
+                SecretRecord,
+                {
+                    "lookup": new.lookup,
+                    "salt": sealed.salt,
+                    "nonce": sealed.nonce,
+                    "ciphertext": sealed.ciphertext,
+                    # No passphrase cost for a secret its client sealed: 0 (argon2 needs t >= 1).
+                    "kdf_time_cost": 0 if sealed.kdf is None else sealed.kdf.time_cost,
+                    "kdf_memory_kib": 0 if sealed.kdf is None else sealed.kdf.memory_kib,
+                    "kdf_parallelism": 0 if sealed.kdf is None else sealed.kdf.parallelism,
+                    "key_id": sealed.key_id,
+                    "verifier": sealed.verifier,
+                    "created_at": new.created_at,
+                    "expires_at": new.expires_at,
+                },
+            ),
+            (
+                ReceiptRecord,
+                {
+                    "lookup": new.receipt_lookup,
+                    "secret_lookup": new.lookup,
+                    "state": State.PENDING.value,
+                    "created_at": new.created_at,
+                    "expires_at": new.expires_at,
+                    "revealed_at": None,
+                    "failed_attempts": 0,
+                    "purge_at": new.purge_at,
+                },
+            ),
+        ]
+        if new.webhook is not None:
+            sealed_webhook = new.webhook.sealed
+            webhook = {
+                "secret_lookup": new.lookup,
+                "events": _event_list(new.webhook.events),
+                "key_id": sealed_webhook.key_id,
+                "nonce": sealed_webhook.nonce,
+                "sealed": sealed_webhook.ciphertext,
+            }
+            rows.append((WebhookRecord, webhook))
+        conn = SecretRecord._meta.db
+        if conn.capabilities.dialect == "postgres":
+            await _insert_in_one_statement(conn, rows)
+            return
         async with in_transaction() as conn:
-            sealed = new.sealed
-            await SecretRecord.create(
-                using_db=conn,
-                lookup=new.lookup,
-                salt=sealed.salt,
-                nonce=sealed.nonce,
-                ciphertext=sealed.ciphertext,
-                # No passphrase cost for a secret its client sealed: 0 (argon2 needs t >= 1).
-                kdf_time_cost=0 if sealed.kdf is None else sealed.kdf.time_cost,
-                kdf_memory_kib=0 if sealed.kdf is None else sealed.kdf.memory_kib,
-                kdf_parallelism=0 if sealed.kdf is None else sealed.kdf.parallelism,
-                key_id=sealed.key_id,
-                verifier=sealed.verifier,
-                created_at=new.created_at,
-                expires_at=new.expires_at,
-            )
-            await ReceiptRecord.create(
-                using_db=conn,
-                lookup=new.receipt_lookup,
-                secret_lookup=new.lookup,
-                state=State.PENDING.value,
-                created_at=new.created_at,
-                expires_at=new.expires_at,
-                revealed_at=None,
-                failed_attempts=0,
-                purge_at=new.purge_at,
-            )
-            if new.webhook is not None:
-                sealed_webhook = new.webhook.sealed
-                await WebhookRecord.create(
-                    using_db=conn,
-                    secret_lookup=new.lookup,
-                    events=_event_list(new.webhook.events),
-                    key_id=sealed_webhook.key_id,
-                    nonce=sealed_webhook.nonce,
-                    sealed=sealed_webhook.ciphertext,
-                )
+            for model, values in rows:
+                await model.create(using_db=conn, **values)
 
     @translate_db_errors
     async def find_live(self, lookup: str, now: int) -> StoredSecret | None:
-        """Return the unexpired secret stored under ``lookup``, or None."""
-        row = await SecretRecord.filter(lookup=lookup, expires_at__gt=now).first()
-        if row is None:
+        """Return the unexpired secret stored under ``lookup``, or None.
+
+        Raw SQL: on every reveal and check, building a model instance costs
+        more than the query itself.
+        """
+        rows = await _execute(
+            SecretRecord._meta.db,
+            "SELECT id, salt, nonce, ciphertext, kdf_time_cost, kdf_memory_kib, "
+            "kdf_parallelism, key_id, verifier, created_at, expires_at FROM secret "
+            "WHERE lookup = %s AND expires_at > %s",
+            [lookup, now],
+        )
+        if not rows:
             return None
+        row = rows[0]
+        cost = (row["kdf_time_cost"], row["kdf_memory_kib"], row["kdf_parallelism"])
         return StoredSecret(
-            id=row.id,
+            id=int(row["id"]),
             sealed=Sealed(
-                salt=bytes(row.salt),
-                nonce=bytes(row.nonce),
-                ciphertext=bytes(row.ciphertext),
-                kdf=(
-                    None
-                    if row.kdf_time_cost == 0
-                    else KdfParams(row.kdf_time_cost, row.kdf_memory_kib, row.kdf_parallelism)
-                ),
-                key_id=row.key_id,
-                verifier=row.verifier,
+                salt=bytes(row["salt"]),
+                nonce=bytes(row["nonce"]),
+                ciphertext=bytes(row["ciphertext"]),
+                kdf=None if cost[0] == 0 else KdfParams(*(int(part) for part in cost)),
+                key_id=row["key_id"],
+                verifier=row["verifier"],
             ),
-            created_at=row.created_at,
-            expires_at=row.expires_at,
+            created_at=int(row["created_at"]),
+            expires_at=int(row["expires_at"]),
         )
 
     @translate_db_errors
@@ -217,17 +244,22 @@ class TortoiseStore:
         The receipt turns revealed in the same transaction. Locks are taken
         secret first, receipt second, as ``burn`` does, so the two cannot deadlock.
 
+        On PostgreSQL it is one statement (one round trip): the ``DELETE``
+        locks the row it removes, a racing ``DELETE`` waits for that lock and
+        then finds nothing, and the receipt and the outbox row are written by
+        the same statement, in the same transaction.
+
         Returns:
             True for exactly one caller; False if it was already read, burned,
             destroyed or expired.
         """
+        conn = SecretRecord._meta.db
+        if conn.capabilities.dialect == "postgres":
+            claimed, queued = await _claim_in_one_statement(conn, secret_id, now, purge_at)
+            self._added_to_outbox(queued)
+            return claimed
         async with in_transaction() as conn:
             live = SecretRecord.filter(id=secret_id, expires_at__gt=now).using_db(conn)
-            if conn.capabilities.support_for_update:
-                # values_list() silently drops FOR UPDATE in Tortoise; only() keeps it.
-                locked = await live.select_for_update().only("id").first()
-                if locked is None:
-                    return False
             if await live.delete() != 1:
                 return False
             await _end_receipt(conn, lookup, State.REVEALED, purge_at, revealed_at=now)
@@ -467,6 +499,62 @@ class TortoiseStore:
     @translate_db_errors
     async def _select_one(self) -> None:
         await asyncio.wait_for(SecretRecord._meta.db.execute_query("SELECT 1"), timeout=3)
+
+
+async def _insert_in_one_statement(
+    conn: BaseDBAsyncClient, rows: Sequence[tuple[type[Model], dict[str, Any]]]
+) -> None:
+    # Every INSERT but the last in a CTE: PostgreSQL runs them all, in one transaction.
+    # Table and column names are the models' own, never client text.
+    inserts = []
+    values: list[object] = []
+    for model, row in rows:
+        columns = ", ".join(row)
+        marks = ", ".join(["%s"] * len(row))
+        inserts.append(f"INSERT INTO {model._meta.db_table} ({columns}) VALUES ({marks})")  # noqa: S608
+        values += row.values()
+    ctes = ", ".join(f"row{n} AS ({insert})" for n, insert in enumerate(inserts[:-1]))
+    await _execute(conn, f"WITH {ctes} {inserts[-1]}", values)
+
+
+async def _claim_in_one_statement(
+    conn: BaseDBAsyncClient, secret_id: int, now: int, purge_at: int
+) -> tuple[bool, bool]:
+    """PostgreSQL's claim: delete, end the receipt and queue the webhook event at once.
+
+    Data-modifying CTEs all run, in one transaction, in the order their
+    rows flow (secret, then receipt: the order of every other writer). The
+    outbox row is what ``_enqueue`` would write, for a webhook that wants
+    ``revealed``; its event id is used only if the row is written.
+
+    Returns:
+        Whether this call removed the secret, and whether it queued an event.
+    """
+    rows = await _execute(
+        conn,
+        "WITH gone AS (DELETE FROM secret WHERE id = %s AND expires_at > %s RETURNING lookup), "
+        "ended AS (UPDATE receipt SET state = %s, purge_at = %s, revealed_at = %s "
+        "WHERE secret_lookup IN (SELECT lookup FROM gone) RETURNING id), "
+        "queued AS (INSERT INTO delivery (event_id, secret_lookup, event, occurred_at, state, "
+        "attempts, next_attempt_at, lease_until) "
+        "SELECT %s, secret_lookup, %s, %s, %s, 0, %s, 0 FROM webhook "
+        "WHERE secret_lookup IN (SELECT lookup FROM gone) AND events LIKE %s RETURNING id) "
+        "SELECT (SELECT count(*) FROM gone) AS claimed, (SELECT count(*) FROM queued) AS queued",
+        [
+            secret_id,
+            now,
+            State.REVEALED.value,
+            purge_at,
+            now,
+            str(uuid.uuid4()),
+            Event.REVEALED.value,
+            now,
+            DeliveryState.PENDING.value,
+            now,
+            f"%,{Event.REVEALED.value},%",
+        ],
+    )
+    return rows[0]["claimed"] == 1, rows[0]["queued"] > 0
 
 
 async def _end_receipt(
