@@ -53,7 +53,7 @@ from ots.errors import (
 )
 from ots.events import EventLog
 from ots.kdf import KdfPool
-from ots.keyring import KeyFile
+from ots.keyring import KeyFile, ServerKey
 from ots.quota import StorageGauge
 from ots.ssrf import RefusedTargetError, Resolver, resolve_target, system_resolver
 
@@ -201,7 +201,7 @@ class SecretService:
                 server_key.id,
             )
         )
-        return await self._insert(secret_key, sealed, ttl, notify)
+        return await self._insert(secret_key, sealed, ttl, notify, server_key)
 
     async def create_sealed(
         self,
@@ -240,7 +240,7 @@ class SecretService:
         sealed = crypto.seal_client_secret(
             client, verifier, secret_key, server_key.secret, server_key.id
         )
-        return await self._insert(secret_key, sealed, ttl, notify)
+        return await self._insert(secret_key, sealed, ttl, notify, server_key)
 
     async def _admit(
         self,
@@ -278,10 +278,15 @@ class SecretService:
         return ttl
 
     async def _insert(
-        self, secret_key: str, sealed: Sealed, ttl: int, notify: Subscription | None
+        self,
+        secret_key: str,
+        sealed: Sealed,
+        ttl: int,
+        notify: Subscription | None,
+        server_key: ServerKey,
     ) -> CreatedSecret:
-        # Stores a sealed secret with its receipt (and webhook) and reports it created.
-        server_key = self._keys.newest
+        # Stores a sealed secret with its receipt (and webhook, sealed under the same
+        # server key as the secret) and reports it created.
         now = self._clock()
         # Rounded up: a secret lives at least ttl seconds, never a fraction less.
         expires_at = math.ceil(now) + ttl

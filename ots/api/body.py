@@ -68,9 +68,15 @@ def parse_one_of(request: Request, first: type[M], second: type[N]) -> M | N:
         ValidationFailedError: it fits neither model, or both.
     """
     data = json_object(request)
+    models: tuple[type[M] | type[N], ...] = (first, second)
+    # A model that lacks a required field cannot fit: validating it anyway would only
+    # build an error on every request. If neither can, the one named most explains.
+    candidates = [model for model in models if _required(model) <= data.keys()]
+    if not candidates:
+        candidates = [max(models, key=lambda model: len(data.keys() & model.model_fields))]
     fits: list[M | N] = []
     failures: list[ValidationError] = []
-    for model in (first, second):
+    for model in candidates:
         try:
             fits.append(model.model_validate(data))
         except ValidationError as exc:
@@ -82,17 +88,18 @@ def parse_one_of(request: Request, first: type[M], second: type[N]) -> M | N:
         raise ValidationFailedError(
             [FieldProblem("body", f"fits two kinds of body: send either {either} or {other}")]
         )
-    named = [len(data.keys() & model.model_fields.keys()) for model in (first, second)]
-    raise _failed(failures[1] if named[1] > named[0] else failures[0])
+    named = [len(data.keys() & model.model_fields.keys()) for model in candidates]
+    raise _failed(failures[named.index(max(named))])
+
+
+def _required(model: type[BaseModel]) -> set[str]:
+    return {name for name, field in model.model_fields.items() if field.is_required()}
 
 
 def _own_fields(model: type[BaseModel], other: type[BaseModel]) -> str:
-    # The required fields that tell ``model``'s bodies from ``other``'s.
-    return " and ".join(
-        name
-        for name, field in model.model_fields.items()
-        if field.is_required() and name not in other.model_fields
-    )
+    # The required fields that tell ``model``'s bodies from ``other``'s, in field order.
+    own = _required(model) - other.model_fields.keys()
+    return " and ".join(name for name in model.model_fields if name in own)
 
 
 def _failed(exc: ValidationError) -> ValidationFailedError:

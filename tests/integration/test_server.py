@@ -324,7 +324,7 @@ def test_sealed_secrets_never_reach_the_server(
 def test_created_secret_survives_the_server_dying(
     db_url: str, tmp_path: Path, sig: signal.Signals
 ) -> None:
-    """A 201 means committed: the secret is readable after the server is killed and restarted."""
+    """A 201 means committed: secrets (either mode) are readable after a kill and a restart."""
     settings = make_settings(db_url, port=free_port(), workers=1)
     base = f"http://127.0.0.1:{settings.port}"
     command = [sys.executable, "-m", "ots.cli", "serve"]
@@ -335,12 +335,23 @@ def test_created_secret_survives_the_server_dying(
         try:
             wait_until_healthy(base, proc)
             key = create_secret(base, "durable", "pw").secret_key
+            made, created = _share_sealed(base, b"durable too")
         finally:
             os.killpg(proc.pid, sig)
             proc.wait(timeout=30)
     with running_server(settings, tmp_path / "second.log") as base:
         response = httpx.post(f"{base}/secrets/{key}", json={"passphrase": "pw"})
+        sealed_key = created["secret_key"]
+        released = httpx.post(f"{base}/secrets/{sealed_key}", json={"proof": _proof(made)})
     assert response.json() == {"secret": "durable"}
+    # A sealed secret is as durable: its 201 meant committed too.
+    assert released.status_code == 200
+    body = released.json()
+    keys = sealed.derive(made.link_key, None)
+    opened = sealed.open_sealed(
+        sealed.b64decode(body["ciphertext"]), sealed.Envelope.from_json(body["envelope"]), keys
+    )
+    assert opened == b"durable too"
 
 
 def test_workers_sweep_expired_secrets_in_the_background(db_url: str, tmp_path: Path) -> None:
