@@ -24,7 +24,7 @@ from sanic.response import BaseHTTPResponse
 from ots import db, keyring, metrics
 from ots.api import add_rate_limit_headers, api, count_request, enforce_rate_limit, start_timer
 from ots.api.errors import JsonErrorHandler
-from ots.api.logs import install_redaction, log_config
+from ots.api.logs import install_ots_handler, install_redaction, log_config
 from ots.api.openapi import build_spec
 from ots.api.responses import SECURITY_HEADERS
 from ots.config import Settings
@@ -76,6 +76,7 @@ def create_app(
         app_name = f"ots_{next(_names)}"
     app = Sanic(app_name, error_handler=JsonErrorHandler(), log_config=log_config())
     install_redaction()
+    install_ots_handler()
     install_audit_handler()
     # Tortoise logs every query with its values at DEBUG; ciphertexts and lookup
     # hashes have no business in a log, whatever level the operator picks.

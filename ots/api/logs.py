@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any, Final, TextIO
 from urllib.parse import unquote
 
 from sanic.log import LOGGING_CONFIG_DEFAULTS
@@ -90,6 +91,43 @@ def install_redaction() -> None:
         logger = logging.getLogger(name)
         if not any(isinstance(f, RedactKeys) for f in logger.filters):
             logger.addFilter(RedactKeys())
+
+
+class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """A stream handler on the current ``sys.stderr``, as ``logging.lastResort`` is.
+
+    Not the one there when it was made: a test runner, say, may swap it.
+    """
+
+    def __init__(self) -> None:
+        """Skip StreamHandler's own ``__init__``, which would store a stream."""
+        logging.Handler.__init__(self)
+
+    @property
+    def stream(self) -> TextIO:
+        """The current ``sys.stderr``."""
+        return sys.stderr
+
+
+def install_ots_handler() -> None:
+    """Print ots's own lines (sweeps, migrations, warnings) on stderr, redacted (idempotent).
+
+    A handler of its own rather than an entry in Sanic's logging config:
+    ``dictConfig`` resets the handlers of a configured logger's children,
+    which would take the audit log's (``ots.audit``) away.
+    """
+    logger = logging.getLogger("ots")
+    if not any(getattr(h, "ots_lines", False) for h in logger.handlers):
+        handler = _Stderr()
+        handler.ots_lines = True  # type: ignore[attr-defined]
+        # Child loggers' records skip the "ots" logger's filter: the handler redacts.
+        handler.addFilter(RedactKeys())
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s")
+        )
+        logger.addHandler(handler)
+    if logger.level == logging.NOTSET:
+        logger.setLevel(logging.INFO)
 
 
 def log_config() -> dict[str, Any]:

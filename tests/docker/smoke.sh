@@ -1,16 +1,27 @@
 #!/usr/bin/env bash
-# Smoke test of the real `docker-compose up`: builds stand-ins for the official
-# base images from Debian packages (no image registry is reachable here), runs
-# the unmodified docker-compose.yml with the image variables pointed at them,
-# then create -> reveal -> reveal again (404), a restart that must keep a
-# secret, and `down -v`. It starts its own dockerd with everything under a
-# temporary directory and undoes it on every exit path; the host's PostgreSQL
-# and its port 5432 are never touched.
+# Smoke tests of the real compose files: builds stand-ins for the official
+# base images from Debian packages (no image registry is reachable here) and
+# points the image variables at them, then runs two phases (both by default;
+# name one to run only it: `smoke.sh compose` or `smoke.sh scale`):
+#
+# compose  the unmodified `docker-compose up`: create -> reveal -> reveal
+#          again (404), a restart that must keep a secret, and `down -v`;
+# scale    docker-compose.proxy.yml: three api replicas behind Caddy over
+#          HTTPS, the checks in tests/docker/scale.py.
+#
+# It starts its own dockerd with everything under a temporary directory and
+# undoes it on every exit path; the host's PostgreSQL and its port 5432 are
+# never touched.
 #
 # Without root or a startable Docker engine it says so and skips (exit 0),
 # except under CI=true, where that is a failure.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+
+phases=${*:-compose scale}
+for phase in $phases; do
+    case $phase in compose|scale) ;; *) echo "usage: smoke.sh [compose] [scale]" >&2; exit 2 ;; esac
+done
 
 say() { printf 'smoke: %s\n' "$*"; }
 skip_or_fail() {
@@ -74,7 +85,7 @@ fi
 
 say "building the Debian stand-in base (debootstrap)"
 debootstrap --variant=minbase \
-    --include=python3,python3-venv,python3-pip,ca-certificates,postgresql-15,redis-server,util-linux \
+    --include=python3,python3-venv,python3-pip,ca-certificates,postgresql-15,redis-server,util-linux,caddy \
     bookworm "$work/rootfs" http://deb.debian.org/debian >"$work/debootstrap.log" 2>&1 \
     || { tail -20 "$work/debootstrap.log"; exit 1; }
 # pip inside the build must trust what the host trusts (a TLS-inspecting proxy, say).
@@ -82,7 +93,7 @@ cp /etc/ssl/certs/ca-certificates.crt "$work/rootfs/etc/ssl/certs/ca-certificate
 tar -C "$work/rootfs" -c . | $DOCKER import - ots-standin/debian:bookworm >/dev/null
 rm -rf "$work/rootfs"
 
-for image in python:3.12-slim postgres:16 redis:7; do
+for image in python:3.12-slim postgres:16 redis:7 caddy:2; do
     name=${image%%:*}
     DOCKER_BUILDKIT=0 $DOCKER build -q -t "ots-standin/$image" -f "tests/docker/standin-$name.Dockerfile" tests/docker >/dev/null
 done
@@ -90,6 +101,7 @@ done
 export OTS_PYTHON_IMAGE=ots-standin/python:3.12-slim
 export OTS_POSTGRES_IMAGE=ots-standin/postgres:16
 export OTS_REDIS_IMAGE=ots-standin/redis:7
+export OTS_CADDY_IMAGE=ots-standin/caddy:2
 export OTS_IMAGE=ots-smoke/ots:test
 export OTS_PUBLISH_PORT=${OTS_SMOKE_PORT:-18080}
 base="http://127.0.0.1:$OTS_PUBLISH_PORT"
@@ -111,26 +123,41 @@ wait_healthy() {
 
 json_field() { python3 -c "import json, sys; print(json.load(sys.stdin)['$1'])"; }
 
-say "docker-compose up"
-docker-compose -p "$project" up -d --no-build
-wait_healthy
-say "api healthy: $(curl -s "$base/health")"
+compose_phase() {
+    say "docker-compose up"
+    docker-compose -p "$project" up -d --no-build
+    wait_healthy
+    say "api healthy: $(curl -s "$base/health")"
 
-key=$(curl -sf -X POST "$base/generate" -H 'Content-Type: application/json' \
-    -d '{"secret": "smoke secret", "passphrase": "pw"}' | json_field secret_key)
-first=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$base/secrets/$key" -d '{"passphrase": "pw"}')
-again=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$base/secrets/$key" -d '{"passphrase": "pw"}')
-say "create -> reveal $first -> reveal again $again"
-[ "$first" = 200 ] && [ "$again" = 404 ]
+    key=$(curl -sf -X POST "$base/generate" -H 'Content-Type: application/json' \
+        -d '{"secret": "smoke secret", "passphrase": "pw"}' | json_field secret_key)
+    first=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$base/secrets/$key" -d '{"passphrase": "pw"}')
+    again=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$base/secrets/$key" -d '{"passphrase": "pw"}')
+    say "create -> reveal $first -> reveal again $again"
+    # (set -e ignores a failure before the last command of an && list: say it.)
+    [ "$first" = 200 ] && [ "$again" = 404 ] || { say "FAIL: expected 200 then 404"; exit 1; }
 
-kept=$(curl -sf -X POST "$base/generate" -d '{"secret": "survives restarts", "passphrase": "pw"}' | json_field secret_key)
-say "restarting the stack"
-docker-compose -p "$project" down
-docker-compose -p "$project" up -d --no-build
-wait_healthy
-after=$(curl -s -X POST "$base/secrets/$kept" -d '{"passphrase": "pw"}' | json_field secret)
-say "after restart: $after"
-[ "$after" = "survives restarts" ]
+    kept=$(curl -sf -X POST "$base/generate" -d '{"secret": "survives restarts", "passphrase": "pw"}' | json_field secret_key)
+    say "restarting the stack"
+    docker-compose -p "$project" down
+    docker-compose -p "$project" up -d --no-build
+    wait_healthy
+    after=$(curl -s -X POST "$base/secrets/$kept" -d '{"passphrase": "pw"}' | json_field secret)
+    say "after restart: $after"
+    [ "$after" = "survives restarts" ]
 
-docker-compose -p "$project" down -v
+    docker-compose -p "$project" down -v
+    say "compose PASS"
+}
+
+scale_phase() {
+    # Three replicas behind the proxy, published on loopback only here.
+    DOCKER=$DOCKER OTS_SCALE_PROJECT="${project}scale" OTS_PROXY_ADDRESS=127.0.0.1 \
+        OTS_HTTPS_PORT="${OTS_SMOKE_HTTPS_PORT:-18443}" OTS_HTTP_PORT="${OTS_SMOKE_HTTP_PORT:-18081}" \
+        python3 tests/docker/scale.py
+}
+
+for phase in $phases; do
+    "${phase}_phase"
+done
 say "PASS"

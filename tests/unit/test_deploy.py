@@ -1,4 +1,4 @@
-"""Static checks of the Dockerfile and docker-compose.yml (the smoke test runs them for real)."""
+"""Static checks of the Dockerfile, compose files and Caddyfile (smoke.sh runs them for real)."""
 
 from __future__ import annotations
 
@@ -12,11 +12,36 @@ from typing import Any
 import pytest
 import yaml
 
+from ots.config import Settings
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _compose() -> dict[str, Any]:
-    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())  # type: ignore[no-any-return]
+def _compose(name: str = "docker-compose.yml") -> dict[str, Any]:
+    return yaml.safe_load((ROOT / name).read_text())  # type: ignore[no-any-return]
+
+
+def _compose_config(*files: str, env_file: Path | None = None) -> dict[str, Any]:
+    """What docker-compose makes of ``files`` (run from an empty directory, no .env)."""
+    args = ["docker-compose"]
+    for name in files:
+        args += ["-f", str(ROOT / name)]
+    if env_file is not None:
+        args += ["--env-file", str(env_file)]
+    result = subprocess.run(
+        [*args, "config"],
+        cwd=env_file.parent if env_file else "/",
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return yaml.safe_load(result.stdout)  # type: ignore[no-any-return]
+
+
+needs_compose = pytest.mark.skipif(
+    shutil.which("docker-compose") is None, reason="docker-compose not installed"
+)
 
 
 def test_dockerfile_passes_hadolint() -> None:
@@ -54,7 +79,12 @@ def test_compose_wiring() -> None:
         "postgres": {"condition": "service_healthy"},
         "redis": {"condition": "service_healthy"},
     }
-    assert api["ports"] == ["${OTS_PUBLISH_ADDRESS:-127.0.0.1}:${OTS_PUBLISH_PORT:-8080}:8080"]
+    # Published by the override that a plain `docker compose up` reads, not here.
+    assert "ports" not in api
+    override = _compose("docker-compose.override.yml")["services"]
+    assert override == {
+        "api": {"ports": ["${OTS_PUBLISH_ADDRESS:-127.0.0.1}:${OTS_PUBLISH_PORT:-8080}:8080"]}
+    }
     assert api["environment"]["OTS_KDF_THREADS"] == "${OTS_KDF_THREADS:-}"
     assert api["restart"] and postgres["restart"] and redis["restart"]
     assert api["init"] is True
@@ -73,43 +103,60 @@ def test_compose_wiring() -> None:
     assert env["OTS_RATE_LIMIT_STORAGE"].startswith("${OTS_RATE_LIMIT_STORAGE:-redis://redis")
 
 
-@pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose not installed")
-def test_compose_config_is_valid_without_env(tmp_path: Path) -> None:
-    """docker-compose accepts the file as it is, with no .env beside it."""
+@needs_compose
+def test_plain_compose_up_publishes_the_api_on_loopback() -> None:
+    """`docker compose up` in the checkout reads the override: the api on 127.0.0.1:8080."""
     result = subprocess.run(
-        ["docker-compose", "-f", str(ROOT / "docker-compose.yml"), "config", "-q"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=False,
+        ["docker-compose", "config"], cwd=ROOT, capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stderr
+    services = yaml.safe_load(result.stdout)["services"]
+    assert services["api"]["ports"] == ["127.0.0.1:8080:8080/tcp"]
+    assert "proxy" not in services
 
 
-@pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose not installed")
+@needs_compose
 def test_compose_honours_a_dotenv(tmp_path: Path) -> None:
-    """Values from a .env replace the defaults written in the compose file."""
+    """Values from a .env replace the defaults written in the compose files."""
     env_file = tmp_path / ".env"
     env_file.write_text("OTS_PUBLISH_PORT=9999\nOTS_RATE_LIMIT=5/second\nPOSTGRES_DB=other\n")
-    result = subprocess.run(
-        [
-            "docker-compose",
-            "-f",
-            str(ROOT / "docker-compose.yml"),
-            "--env-file",
-            str(env_file),
-            "config",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    config = yaml.safe_load(result.stdout)
+    config = _compose_config("docker-compose.yml", "docker-compose.override.yml", env_file=env_file)
     api = config["services"]["api"]
     assert api["environment"]["OTS_RATE_LIMIT"] == "5/second"
     assert api["environment"]["OTS_DATABASE_URL"].endswith("/other")
     assert "9999" in str(api["ports"])
+
+
+@needs_compose
+def test_proxy_shape_publishes_only_the_proxy() -> None:
+    """With docker-compose.proxy.yml: no api port, the proxy on 443 and 80, one trusted hop."""
+    config = _compose_config("docker-compose.yml", "docker-compose.proxy.yml")
+    services = config["services"]
+    published = {name: s["ports"] for name, s in services.items() if s.get("ports")}
+    assert list(published) == ["proxy"]
+    assert published["proxy"] == ["0.0.0.0:80:80/tcp", "0.0.0.0:443:443/tcp"]
+    api, proxy = services["api"], services["proxy"]
+    assert api["environment"]["OTS_PROXIES_COUNT"] == "1"
+    assert not api["environment"]["OTS_REAL_IP_HEADER"]
+    assert not api["environment"]["OTS_FORWARDED_SECRET"]
+    assert proxy["depends_on"] == {"api": {"condition": "service_healthy"}}
+    assert proxy["environment"]["OTS_DOMAIN"] == "localhost"
+    # Every replica mounts the one key volume; the proxy mounts the Caddyfile.
+    assert api["volumes"] == ["otskeys:/var/lib/ots/keys:rw"]
+    assert f"{ROOT / 'Caddyfile'}:/etc/caddy/Caddyfile:ro" in proxy["volumes"]
+    assert proxy["image"] == "caddy:2"
+
+
+def test_caddyfile_forwards_safely() -> None:
+    """The Caddyfile logs no path or header, admits ots's largest body, reaches every replica."""
+    text = (ROOT / "Caddyfile").read_text()
+    assert re.search(r"^\{\$OTS_DOMAIN:localhost\} \{$", text, re.M)
+    assert re.search(r"request>uri delete", text) and re.search(r"request>headers delete", text)
+    limit = re.search(r"max_size (\d+)KB", text)
+    assert limit and int(limit[1]) * 1000 >= Settings().request_max_bytes
+    assert re.search(r"dynamic a \{\s+name api\s+port 8080", text)
+    # No client-sent forwarding header is trusted: Caddy replaces X-Forwarded-For.
+    assert "trusted_proxies" not in text and "header_up X-Forwarded-For" not in text
 
 
 def _dotenv(path: Path) -> dict[str, str]:
@@ -137,5 +184,13 @@ def test_env_example_copied_to_dotenv_changes_nothing_in_compose() -> None:
     api = _compose()["services"]["api"]
     for name, value in api["environment"].items():
         assert _interpolate(str(value), example) == _interpolate(str(value), {}), name
-    for port in api["ports"]:
+    ports = [
+        *_compose("docker-compose.override.yml")["services"]["api"]["ports"],
+        *_compose("docker-compose.proxy.yml")["services"]["proxy"]["ports"],
+    ]
+    for port in ports:
         assert _interpolate(port, example) == _interpolate(port, {})
+    proxy = _compose("docker-compose.proxy.yml")["services"]
+    for service in proxy.values():
+        for name, value in service["environment"].items():
+            assert _interpolate(str(value), example) == _interpolate(str(value), {}), name

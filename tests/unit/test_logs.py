@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 
 import pytest
 
@@ -74,3 +76,24 @@ def test_install_is_idempotent_and_config_filters_every_handler() -> None:
     assert sum(isinstance(f, RedactKeys) for f in logging.getLogger("sanic.access").filters) == 1
     config = log_config()
     assert all(h["filters"] == ["redact_keys"] for h in config["handlers"].values())
+
+
+def test_ots_info_lines_reach_stderr_redacted() -> None:
+    """After the app's set-up, ots's INFO lines (sweeps) print on stderr, without keys."""
+    script = (
+        "import logging, logging.config\n"
+        "from ots.api.logs import install_ots_handler, log_config\n"
+        "install_ots_handler()\n"
+        "install_ots_handler()\n"
+        "logging.config.dictConfig(log_config())\n"
+        "logging.getLogger('ots.sweeper').info('swept 3 expired secrets')\n"
+        "logging.getLogger('ots.sweeper').debug('not this')\n"
+        f"logging.getLogger('ots.api').warning('failed on /secrets/{KEY}')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    assert result.stderr.count("swept 3 expired secrets") == 1
+    assert "failed on /secrets/[redacted]" in result.stderr
+    assert "not this" not in result.stderr + result.stdout
+    assert KEY not in result.stderr + result.stdout
