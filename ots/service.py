@@ -61,6 +61,8 @@ Clock = Callable[[], float]
 log = logging.getLogger("ots.service")
 # Secrets leave by being read, burned or expiring; a minute is a fair time to wait.
 QUOTA_RETRY_AFTER: Final = 60
+# A sweep rests this many times as long as each batch took before the next one.
+SWEEP_REST: Final = 3.0
 # Too many wrong passphrases destroy a secret; its creator then sees it as burned.
 DESTROYED_AS: Final = State.BURNED
 # A sealed secret's wrong proof is a wrong passphrase on the wire (same code, same count).
@@ -462,17 +464,20 @@ class SecretService:
         batch = self._settings.sweep_batch
         removed = 0
         for done in itertools.count(1):
+            started = time.perf_counter()
             count = await delete(self.now(), batch)
             removed += count
             if count < batch or done == batches:
                 break
-            await asyncio.sleep(0)
+            # Rest SWEEP_REST times as long as the batch took: however much is due
+            # (a million expired at once), the sweep holds this worker and the
+            # database's write lock only part of the time, and requests go first.
+            await asyncio.sleep(SWEEP_REST * (time.perf_counter() - started))
         return removed
 
     async def _delete_expired(self, now: int, batch: int) -> int:
         lookups = await self._store.delete_expired_secrets(now, batch)
-        for lookup in lookups:
-            self._events.emit(Event.EXPIRED, lookup, now)
+        self._events.emit_all(Event.EXPIRED, lookups, now)
         return len(lookups)
 
     async def _check_subscription(self, notify: Subscription) -> None:

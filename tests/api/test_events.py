@@ -82,7 +82,8 @@ def audit() -> Iterator[list[dict[str, Any]]]:
 
     class Collect(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
-            lines.append(json.loads(record.getMessage()))
+            # One record may hold several lines (a sweep batch): one event each.
+            lines.extend(json.loads(line) for line in record.getMessage().splitlines())
 
     handler = Collect()
     logging.getLogger(AUDIT_LOGGER).addHandler(handler)

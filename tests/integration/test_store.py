@@ -17,7 +17,18 @@ from typing import Any, TypeVar
 import pytest
 
 from ots import db
-from ots.domain import Destruction, KdfParams, NewSecret, Sealed, State
+from ots import store as store_module
+from ots.domain import (
+    Destruction,
+    DueDelivery,
+    Event,
+    KdfParams,
+    NewSecret,
+    NewWebhook,
+    Sealed,
+    SealedWebhook,
+    State,
+)
 from ots.errors import UnavailableError
 from ots.service import SecretStore
 from ots.store import TortoiseStore
@@ -258,3 +269,34 @@ def test_unreachable_database_is_unavailable() -> None:
         backend.run(lambda store: store.ping())
     assert caught.value.status == 503
     assert caught.value.retry_after
+
+
+def test_a_sweep_batch_queues_expired_events_for_subscribers_only(
+    backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Webhooks are looked up in several IN lists per batch: each subscriber that wants it."""
+    if backend.database_url is None:
+        pytest.skip("the in-memory fake keeps no outbox (tests/api/test_events.py covers it)")
+    monkeypatch.setattr(store_module, "LOOKUPS_PER_QUERY", 2)
+    hook = SealedWebhook(b"n" * 12, b"sealed url and secret", "k1")
+    expired, revealed = frozenset({Event.EXPIRED}), frozenset({Event.REVEALED})
+
+    async def body(store: SecretStore) -> tuple[list[str], list[str], list[DueDelivery]]:
+        lookups, wanted = [], []
+        for i in range(7):
+            lookup = secrets.token_hex(32)
+            # Even rows want "expired", odd ones only "revealed", the last has no webhook.
+            webhook = None if i == 6 else NewWebhook(expired if i % 2 == 0 else revealed, hook)
+            await store.insert_secret(
+                NewSecret(lookup, secrets.token_hex(32), SEALED, NOW, NOW + 60, NOW + 99, webhook)
+            )
+            lookups.append(lookup)
+            if webhook is not None and i % 2 == 0:
+                wanted.append(lookup)
+        swept = await store.delete_expired_secrets(NOW + 60, 10)
+        assert sorted(swept) == sorted(lookups)
+        return lookups, wanted, await store.lease_deliveries(NOW + 60, NOW + 120, 100)
+
+    _, wanted, leased = backend.run(body)
+    assert sorted(d.lookup for d in leased) == sorted(wanted)
+    assert {d.event for d in leased} == {Event.EXPIRED}

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import pytest
 
 from ots import crypto, keyring, sealed
+from ots import service as service_module
 from ots.crypto import Concealed
 from ots.domain import ClientSealed, CreatedSecret, State, Swept
 from ots.errors import (
@@ -284,6 +285,31 @@ class TestSweep:
         assert world.run(world.service.secret_status(kept.secret_key)).attempts_left == 5
         world.clock.advance(604800)
         assert world.run(world.service.sweep()) == Swept(secrets=1, receipts=3)
+
+    def test_sweep_rests_between_batches(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """After each full batch the sweep yields SWEEP_REST times the batch's time; none after."""
+        world = World(tmp_path, sweep_batch=2)
+        for _ in range(5):
+            world.create(ttl=60)
+        world.clock.advance(60)
+        rests: list[float] = []
+        real_sleep = asyncio.sleep
+        ticks = iter(range(0, 1000, 1))
+
+        async def sleep(delay: float) -> None:
+            rests.append(delay)
+            await real_sleep(0)
+
+        # Each batch takes one "second" of perf_counter; the rest follows from it.
+        monkeypatch.setattr(service_module.time, "perf_counter", lambda: float(next(ticks)))
+        monkeypatch.setattr(service_module.asyncio, "sleep", sleep)
+        swept = world.run(world.service.sweep())
+        assert swept.secrets == 5
+        # Batches of 2, 2 and 1: two full batches rest, the last one does not.
+        assert rests == [service_module.SWEEP_REST, service_module.SWEEP_REST]
+        assert service_module.SWEEP_REST >= 1
 
     def test_creates_sweep_once_per_interval(self, tmp_path: Path) -> None:
         """Without a resident task, a create sweeps at most once per OTS_SWEEP_INTERVAL."""
