@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -21,20 +23,29 @@ def _compose(name: str = "docker-compose.yml") -> dict[str, Any]:
     return yaml.safe_load((ROOT / name).read_text())  # type: ignore[no-any-return]
 
 
-def _compose_config(*files: str, env_file: Path | None = None) -> dict[str, Any]:
-    """What docker-compose makes of ``files`` (run from an empty directory, no .env)."""
-    args = ["docker-compose"]
-    for name in files:
-        args += ["-f", str(ROOT / name)]
-    if env_file is not None:
-        args += ["--env-file", str(env_file)]
-    result = subprocess.run(
-        [*args, "config"],
-        cwd=env_file.parent if env_file else "/",
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+def _compose_config(
+    *files: str, env_file: Path | None = None, cwd: Path = Path("/")
+) -> dict[str, Any]:
+    """What docker-compose makes of ``files`` (none: those it finds in ``cwd``).
+
+    Only ``env_file`` sets variables: neither a .env in the checkout nor the
+    caller's environment (OTS_PUBLISH_PORT exported, say) may change the answer.
+    """
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("OTS_", "POSTGRES_", "COMPOSE_"))
+    }
+    with tempfile.TemporaryDirectory() as scratch:
+        # An empty file when none is given (docker-compose refuses /dev/null).
+        empty = Path(scratch) / "empty.env"
+        empty.touch()
+        args = ["docker-compose", "--env-file", str(env_file or empty)]
+        for name in files:
+            args += ["-f", str(ROOT / name)]
+        result = subprocess.run(
+            [*args, "config"], cwd=cwd, env=env, capture_output=True, text=True, check=False
+        )
     assert result.returncode == 0, result.stderr
     return yaml.safe_load(result.stdout)  # type: ignore[no-any-return]
 
@@ -106,11 +117,7 @@ def test_compose_wiring() -> None:
 @needs_compose
 def test_plain_compose_up_publishes_the_api_on_loopback() -> None:
     """`docker compose up` in the checkout reads the override: the api on 127.0.0.1:8080."""
-    result = subprocess.run(
-        ["docker-compose", "config"], cwd=ROOT, capture_output=True, text=True, check=False
-    )
-    assert result.returncode == 0, result.stderr
-    services = yaml.safe_load(result.stdout)["services"]
+    services = _compose_config(cwd=ROOT)["services"]
     assert services["api"]["ports"] == ["127.0.0.1:8080:8080/tcp"]
     assert "proxy" not in services
 
