@@ -34,9 +34,8 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -227,13 +226,6 @@ def create(client: Https, secret: str, **extra: Any) -> tuple[int, Json]:
     return client.request("POST", "/generate", {"secret": secret, "passphrase": "pw", **extra})
 
 
-@contextmanager
-def threads(count: int) -> Iterator[ThreadPoolExecutor]:
-    """A pool of ``count`` client threads."""
-    with ThreadPoolExecutor(max_workers=count) as pool:
-        yield pool
-
-
 def startup_once() -> None:
     """Three replicas on empty volumes: migrations once, one server key created."""
     applied = [c for c in api_containers() if "applied migrations" in container_log(c)]
@@ -265,11 +257,11 @@ def tls_and_redirect(client: Https) -> None:
 
 def shared_server_key(client: Https, keys: list[str]) -> None:
     """Secrets made on one replica are read on another: one server key for all."""
-    with threads(6) as pool:
+    with ThreadPoolExecutor(max_workers=6) as pool:
         made = list(pool.map(lambda i: create(client, f"spread {i}"), range(30)))
     check(all(status == 201 for status, _ in made), f"30 creates: {made}")
     keys += [body[k] for _, body in made for k in ("secret_key", "receipt_key")]
-    with threads(6) as pool:
+    with ThreadPoolExecutor(max_workers=6) as pool:
         read = list(
             pool.map(
                 lambda body: client.request(
@@ -308,7 +300,7 @@ def race(client: Https, keys: list[str], rounds: int = 3, racers: int = 50) -> N
             barrier.wait()
             return client.request("POST", f"/secrets/{key}", {"passphrase": "pw"})[0]
 
-        with threads(racers) as pool:
+        with ThreadPoolExecutor(max_workers=racers) as pool:
             answers = Counter(pool.map(reveal, range(racers)))
         receipt = client.request("GET", f"/receipts/{made['receipt_key']}")[1]
         say(
@@ -321,7 +313,7 @@ def race(client: Https, keys: list[str], rounds: int = 3, racers: int = 50) -> N
 
 def sweep_shared(client: Https, keys: list[str], count: int = 30) -> None:
     """Expired secrets are swept once each, whichever replica sweeps."""
-    with threads(6) as pool:
+    with ThreadPoolExecutor(max_workers=6) as pool:
         made = list(pool.map(lambda i: create(client, f"short {i}", ttl=1), range(count)))
     check(all(status == 201 for status, _ in made), f"creates with ttl=1: {made}")
     keys += [body[k] for _, body in made for k in ("secret_key", "receipt_key")]
@@ -360,7 +352,7 @@ def webhooks_once(client: Https, keys: list[str], count: int = 20) -> None:
     run([DOCKER, "run", "-d", "--name", RECEIVER, "--network", NETWORK,
          "--network-alias", "hooks", image, "python3", "-c", RECEIVER_SCRIPT])  # fmt: skip
     notify = {"url": "http://hooks:8000/hook", "events": ["revealed"]}
-    with threads(6) as pool:
+    with ThreadPoolExecutor(max_workers=6) as pool:
         made = list(pool.map(lambda i: create(client, f"hook {i}", notify=notify), range(count)))
     check(all(status == 201 for status, _ in made), f"creates with notify: {made}")
     keys += [body[k] for _, body in made for k in ("secret_key", "receipt_key")]
@@ -421,7 +413,7 @@ def kill_mid_load(
                     refused[str(status)] += 1
 
     victim = api_containers()[1]
-    with threads(8) as pool:
+    with ThreadPoolExecutor(max_workers=8) as pool:
         running = [pool.submit(load, w) for w in range(8)]
         time.sleep(kill_after)
         run([DOCKER, "kill", "--signal", "KILL", victim])
@@ -438,7 +430,7 @@ def kill_mid_load(
         status, body = client.request("POST", f"/secrets/{key}", {"passphrase": "pw"})
         return status == 200 and body.get("secret") == secret
 
-    with threads(6) as pool:
+    with ThreadPoolExecutor(max_workers=6) as pool:
         found = sum(pool.map(read, acknowledged))
     say(f"after the kill: {found} of {len(acknowledged)} acknowledged secrets read back")
     check(found == len(acknowledged) > before, "no acknowledged create is lost")
