@@ -42,7 +42,10 @@ SQLITE_PRAGMAS: Final = {
     "secure_delete": "ON",
 }
 # Files beside the database that SQLite or ots create; all are kept private.
-SQLITE_COMPANIONS: Final = ("", "-wal", "-shm", "-journal", ".migrate-lock")
+# Beside the database: the workers' queue for its write lock (ots.store.WriterQueue).
+WRITER_LOCK: Final = ".write-lock"
+SQLITE_COMPANIONS: Final = ("", "-wal", "-shm", "-journal", ".migrate-lock", WRITER_LOCK)
+MEMORY: Final = ":memory:"
 PRIVATE: Final = 0o600
 
 
@@ -71,6 +74,21 @@ def migrations_root() -> Path:
     return packaged if packaged.is_dir() else here.parent / "migrations"
 
 
+class PooledConnection(asyncpg.Connection):  # type: ignore[misc]
+    """A pooled PostgreSQL connection that skips asyncpg's reset query on release.
+
+    asyncpg sends ``SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *;
+    RESET ALL`` each time a connection goes back to its pool: one more round
+    trip for every statement of ots, which keeps no session state (no
+    advisory locks, cursors, listeners or ``SET``; the migration lock has its
+    own connection). An open transaction is still rolled back on release.
+    """
+
+    def get_reset_query(self) -> str:
+        """Return nothing to send on release: there is no session state to reset."""
+        return ""
+
+
 def _connection(database_url: str) -> dict[str, Any]:
     if database_url.startswith("sqlite://"):
         pragmas: dict[str, Any] = dict(SQLITE_PRAGMAS)
@@ -91,6 +109,7 @@ def _connection(database_url: str) -> dict[str, Any]:
         # A dead or black-holed server must turn into a 503, not a hung request.
         "timeout": 5,
         "command_timeout": 10,
+        "connection_class": PooledConnection,
     }
     credentials.update(parse_qsl(parts.query))
     return {"engine": "tortoise.backends.asyncpg", "credentials": credentials}

@@ -61,15 +61,26 @@ class KdfPool:
         loop = asyncio.get_running_loop()
         self._admitted += 1
         metrics.KDF_IN_FLIGHT.inc()
+        outcome: asyncio.Future[T] = loop.create_future()
         future: Future[T] = self._executor.submit(_timed, job)
-        # Released when the thread is done with it, not when the caller stops waiting:
-        # a cancelled request whose hash still runs keeps counting against the bound.
-        future.add_done_callback(lambda _: _call_on(loop, self._release))
-        return await asyncio.wrap_future(future, loop=loop)
+        # One wake-up of the loop per job, which both releases the job's place and
+        # hands its outcome over. Released when the thread is done with it, not when
+        # the caller stops waiting: a cancelled request whose hash still runs keeps
+        # counting against the bound (one still queued is dropped, as it never runs).
+        future.add_done_callback(lambda done: _call_on(loop, lambda: self._settle(done, outcome)))
+        outcome.add_done_callback(lambda _: future.cancel() if outcome.cancelled() else None)
+        return await outcome
 
-    def _release(self) -> None:
+    def _settle(self, done: Future[T], outcome: asyncio.Future[T]) -> None:
         self._admitted -= 1
         metrics.KDF_IN_FLIGHT.dec()
+        if outcome.done() or done.cancelled():
+            return
+        error = done.exception()
+        if error is None:
+            outcome.set_result(done.result())
+        else:
+            outcome.set_exception(error)
 
     def shutdown(self) -> None:
         """Wait for running jobs and stop the threads."""

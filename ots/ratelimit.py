@@ -22,10 +22,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, cast
 
-from limits import RateLimitItem, parse
+from limits import RateLimitItem, WindowStats, parse
+from limits import strategies as local_strategies
 from limits.aio.storage import Storage
 from limits.aio.strategies import MovingWindowRateLimiter
-from limits.storage import storage_from_string
+from limits.storage import MemoryStorage, storage_from_string
 
 from ots import metrics
 
@@ -85,7 +86,9 @@ class ClientRateLimiter:
         self._item: RateLimitItem = parse(rate)
         self._ipv6_prefix = ipv6_prefix
         self._clock = clock
-        self._local = MovingWindowRateLimiter(_storage("memory://"))
+        # The per-process count is limits' synchronous memory storage: its async
+        # twin hands every expiry pass to a thread, a hop per request.
+        self._local = local_strategies.MovingWindowRateLimiter(MemoryStorage())
         self._shared: MovingWindowRateLimiter | None = None
         if not storage_uri.split("://", 1)[0].endswith("memory"):
             self._shared = MovingWindowRateLimiter(_storage(storage_uri))
@@ -108,11 +111,14 @@ class ClientRateLimiter:
                 self._trip(exc)
         if self.degraded:
             self._maybe_probe()
-        return await self._count(self._local, key)
+        allowed = self._local.hit(self._item, key)
+        return self._verdict(allowed, self._local.get_window_stats(self._item, key))
 
     async def _count(self, limiter: MovingWindowRateLimiter, key: str) -> Verdict:
         allowed = await limiter.hit(self._item, key)
-        stats = await limiter.get_window_stats(self._item, key)
+        return self._verdict(allowed, await limiter.get_window_stats(self._item, key))
+
+    def _verdict(self, allowed: bool, stats: WindowStats) -> Verdict:
         return Verdict(
             allowed=allowed,
             limit=self._item.amount,

@@ -279,7 +279,7 @@ def test_wrong_passphrases_leave_no_copies_of_the_sealed_row(
 
 
 def test_database_files_are_private(fresh: tuple[Settings, Path]) -> None:
-    """Under umask 022 the database, its WAL, shm, lock and key files are all mode 0600."""
+    """Under umask 022 the database, its WAL, shm, lock files and key file are all mode 0600."""
     settings, directory = fresh
     with running_server(settings, directory / "server.log") as base:
         with httpx.Client(base_url=base) as http:
@@ -289,5 +289,6 @@ def test_database_files_are_private(fresh: tuple[Settings, Path]) -> None:
     assert "ots.key" in modes
     if settings.is_sqlite:
         name = Path(db.sqlite_path(settings.database_url)).name
-        assert {f"{name}-wal", f"{name}-shm", f"{name}.migrate-lock"} <= set(modes)
+        locks = {f"{name}.migrate-lock", f"{name}{db.WRITER_LOCK}"}
+        assert {f"{name}-wal", f"{name}-shm", *locks} <= set(modes)
     assert set(modes.values()) == {0o600}, modes

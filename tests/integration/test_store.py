@@ -9,7 +9,10 @@ thing.
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import os
 import secrets
+import stat
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -30,11 +33,12 @@ from ots.domain import (
     State,
 )
 from ots.errors import UnavailableError
+from ots.models import SecretRecord
 from ots.service import SecretStore
 from ots.store import TortoiseStore
 from tests.conftest import Migrated
 from tests.fakes import MemoryStore
-from tests.support import DATABASES, empty_database, make_settings
+from tests.support import DATABASES, empty_database, make_settings, sql
 
 T = TypeVar("T")
 NOW = 1_800_000_000
@@ -300,3 +304,122 @@ def test_a_sweep_batch_queues_expired_events_for_subscribers_only(
     _, wanted, leased = backend.run(body)
     assert sorted(d.lookup for d in leased) == sorted(wanted)
     assert {d.event for d in leased} == {Event.EXPIRED}
+
+
+@pytest.fixture
+def groups(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The sizes of the SQLite groups committed while the test runs."""
+    sizes: list[int] = []
+    commit_group = store_module._commit_group
+
+    def spy(aio: Any, queue: Any, writes: list[Any]) -> list[object]:
+        sizes.append(len(writes))
+        return commit_group(aio, queue, writes)
+
+    monkeypatch.setattr(store_module, "_commit_group", spy)
+    return sizes
+
+
+def test_concurrent_writes_are_each_committed_and_answered(
+    backend: Backend, groups: list[int]
+) -> None:
+    """40 creates, then 2 claims of each at once: every write answered and committed.
+
+    On SQLite they share transactions (one commit for many callers); the
+    claims still have one winner per secret.
+    """
+
+    async def body(store: SecretStore) -> tuple[list[Row], list[bool]]:
+        rows = await asyncio.gather(*(insert(store) for _ in range(40)))
+        claims = await asyncio.gather(*(claim(store, row) for row in rows for _ in range(2)))
+        return rows, claims
+
+    rows, claims = backend.run(body)
+    assert [claims[2 * n] + claims[2 * n + 1] for n in range(40)] == [1] * 40
+    if backend.database_url is None:
+        return
+    # From another connection: committed, not merely written.
+    assert sql(backend.database_url, "SELECT count(*) FROM secret") == [(0,)]
+    revealed = sql(backend.database_url, "SELECT count(*) FROM receipt WHERE state = 'revealed'")
+    assert revealed == [(len(rows),)]
+    if backend.database_url.startswith("sqlite://"):
+        assert max(groups) > 1, groups
+
+
+def test_a_failing_write_fails_only_its_caller(backend: Backend, groups: list[int]) -> None:
+    """A create whose lookup is taken fails; the creates committed with it are kept."""
+    if backend.database_url is None:
+        pytest.skip("the in-memory fake has no unique constraint")
+
+    async def body(store: SecretStore) -> tuple[list[object], list[str]]:
+        taken = await insert(store)
+        fresh = [secrets.token_hex(32) for _ in range(5)]
+        news = [
+            NewSecret(lookup, secrets.token_hex(32), SEALED, NOW, NOW + 60, NOW + 160)
+            for lookup in [taken.lookup, *fresh]
+        ]
+        outcomes = await asyncio.gather(
+            *(store.insert_secret(new) for new in news), return_exceptions=True
+        )
+        return outcomes, fresh
+
+    outcomes, fresh = backend.run(body)
+    assert isinstance(outcomes[0], UnavailableError)
+    assert outcomes[1:] == [None] * 5
+    for lookup in fresh:
+        assert sql(
+            backend.database_url, "SELECT count(*) FROM secret WHERE lookup = ?", lookup
+        ) == [(1,)]
+    assert sql(backend.database_url, "SELECT count(*) FROM receipt") == [(6,)]
+    if backend.database_url.startswith("sqlite://"):
+        assert 6 in groups, groups
+
+
+def test_sqlite_writers_wait_their_turn_at_the_write_lock(backend: Backend) -> None:
+    """While another worker holds the writer queue's lock, a create waits, then commits."""
+    url = backend.database_url
+    if url is None or not url.startswith("sqlite://"):
+        pytest.skip("the writer queue is SQLite's")
+    lock_path = db.sqlite_path(url) + db.WRITER_LOCK
+
+    async def body(store: SecretStore) -> None:
+        await insert(store)
+        # Another open file description: to flock, another worker.
+        with open(lock_path, "rb") as other:
+            fcntl.flock(other, fcntl.LOCK_EX)
+            pending = asyncio.ensure_future(insert(store))
+            done, _ = await asyncio.wait({pending}, timeout=0.5)
+            assert not done, "a create went ahead of the lock's holder"
+            fcntl.flock(other, fcntl.LOCK_UN)
+        await pending
+
+    backend.run(body)
+    assert sql(url, "SELECT count(*) FROM secret") == [(2,)]
+    assert stat.S_IMODE(os.stat(lock_path).st_mode) == db.PRIVATE
+
+
+def test_postgres_pool_skips_the_reset_but_never_leaks_a_transaction(backend: Backend) -> None:
+    """Pooled connections skip asyncpg's reset query; a transaction left open is still undone."""
+    url = backend.database_url
+    if url is None or url.startswith("sqlite://"):
+        pytest.skip("the pool is PostgreSQL's")
+
+    async def body(store: SecretStore) -> bool:
+        await store.ping()  # the pool opens on first use
+        pool = SecretRecord._meta.db._pool
+        async with pool.acquire() as conn:
+            assert isinstance(conn, db.PooledConnection)
+            assert conn.get_reset_query() == ""
+            await conn.execute("BEGIN")
+            await conn.execute("DELETE FROM receipt")
+        async with pool.acquire() as conn:
+            in_transaction: bool = conn.is_in_transaction()
+        return in_transaction
+
+    sql(
+        url,
+        "INSERT INTO receipt (lookup, secret_lookup, state, created_at, expires_at, "
+        "failed_attempts, purge_at) VALUES ('r', 's', 'pending', 1, 2, 0, 3)",
+    )
+    assert backend.run(body) is False
+    assert sql(url, "SELECT count(*) FROM receipt") == [(1,)]

@@ -71,3 +71,30 @@ def test_a_cancelled_caller_keeps_counting_until_its_hash_ends() -> None:
         return during, pool.admitted
 
     assert asyncio.run(main()) == (1, 0)
+
+
+def test_a_cancelled_caller_still_queued_is_dropped_and_errors_reach_the_caller() -> None:
+    """A queued job whose caller gave up never runs; a job's exception is its caller's."""
+    gate = threading.Event()
+    ran: list[str] = []
+
+    def fail() -> None:
+        raise ValueError("bad hash")
+
+    async def main() -> tuple[int, int]:
+        pool = KdfPool(ThreadPoolExecutor(max_workers=1), capacity=3)
+        running = asyncio.ensure_future(pool.run(lambda: gate.wait(5)))
+        queued = asyncio.ensure_future(pool.run(lambda: ran.append("queued")))
+        await asyncio.sleep(0.05)
+        queued.cancel()
+        await asyncio.sleep(0.05)
+        during = pool.admitted
+        gate.set()
+        await running
+        with pytest.raises(ValueError, match="bad hash"):
+            await pool.run(fail)
+        pool.shutdown()
+        return during, pool.admitted
+
+    assert asyncio.run(main()) == (1, 0)
+    assert ran == []
