@@ -33,7 +33,7 @@ import os
 import sqlite3
 import uuid
 from collections.abc import Callable, Coroutine, Iterable, Iterator, Sequence
-from typing import Any, Final, ParamSpec, TypeVar
+from typing import Any, BinaryIO, Final, ParamSpec, TypeVar
 
 import aiosqlite
 import asyncpg
@@ -268,8 +268,8 @@ class TortoiseStore:
         locks the row it removes, a racing ``DELETE`` waits for that lock and
         then finds nothing, and the receipt and the outbox row are written by
         the same statement, in the same transaction. On SQLite the same three
-        writes are one ``BEGIN IMMEDIATE`` transaction run whole on the
-        connection's thread (``_sqlite_transaction``).
+        writes are one ``BEGIN IMMEDIATE`` transaction (``GroupCommit``), whose
+        ``DELETE`` has the write lock before it reads.
 
         Returns:
             True for exactly one caller; False if it was already read, burned,
@@ -548,8 +548,9 @@ class GroupCommit:
     then go together in the next: one hop, one ``BEGIN IMMEDIATE``, one
     commit and one ``fsync`` for all of them. Each caller is answered only
     after the commit that holds its write, so an acknowledged write is as
-    durable as before; if one write of a group fails, the group is rolled
-    back and each write runs again alone, so only that one fails.
+    durable as before. If one write of a group breaks a constraint, the
+    group is rolled back and each write runs again alone, so only that one
+    fails; any other error (locked, I/O, disk full) is every caller's.
     """
 
     def __init__(self, database_path: str) -> None:
@@ -606,18 +607,21 @@ class WriterQueue:
     def __init__(self, database_path: str) -> None:
         """Queue on ``database_path`` + ``WRITER_LOCK``, opened on first use."""
         self._path = database_path + WRITER_LOCK
-        self._fd: int | None = None
+        self._file: BinaryIO | None = None
 
     @contextlib.contextmanager
     def turn(self) -> Iterator[None]:
         """Block (a thread, never the event loop) until this worker may write."""
-        if self._fd is None:
-            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, PRIVATE)
-        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        if self._file is None:
+            # A file object, so that a queue dropped with its store closes it.
+            self._file = open(  # noqa: SIM115 - held open for the process's life
+                self._path, "ab", opener=lambda path, flags: os.open(path, flags, PRIVATE)
+            )
+        fcntl.flock(self._file, fcntl.LOCK_EX)
         try:
             yield
         finally:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            fcntl.flock(self._file, fcntl.LOCK_UN)
 
 
 def _commit_group(
@@ -631,8 +635,8 @@ def _commit_group(
         if len(writes) > 1:
             try:
                 return _transaction(db, writes)
-            except Exception:  # noqa: S110 - rolled back; each runs alone below
-                pass
+            except sqlite3.IntegrityError:
+                pass  # rolled back: each runs alone below, and only the culprit fails
         outcomes: list[object] = []
         for write in writes:
             try:
