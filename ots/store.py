@@ -68,6 +68,11 @@ from ots.models import DeliveryRecord, ReceiptRecord, SecretRecord, WebhookRecor
 log = logging.getLogger("ots.store")
 # Lookups per IN (...) list: far below any database's parameter limit.
 LOOKUPS_PER_QUERY: Final = 1000
+# A new outbox row, due now (values from _delivery).
+DELIVERY_INSERT: Final = (
+    "INSERT INTO delivery (event_id, secret_lookup, event, occurred_at, state, attempts, "
+    "next_attempt_at, lease_until) VALUES (%s, %s, %s, %s, %s, 0, %s, 0)"
+)
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -387,10 +392,19 @@ class TortoiseStore:
 
         One ``DELETE … RETURNING`` per batch: of two sweepers racing, each
         secret is returned to (and its ``expired`` event written by) one only.
+        On SQLite the batch is a write of ``GroupCommit``: the writers wait
+        for it in their queue, not in SQLite's busy handler.
         """
-        async with in_transaction() as conn:
-            lookups = await _delete_returning(conn, "secret", "expires_at", now, batch, "lookup")
-            queued = await _enqueue(conn, lookups, Event.EXPIRED, now)
+        conn = SecretRecord._meta.db
+        if conn.capabilities.dialect == "sqlite":
+            expire = functools.partial(_expire_on_sqlite, now, batch)
+            lookups, queued = await self._group(conn).run(conn, expire)
+        else:
+            async with in_transaction() as conn:
+                lookups = await _delete_returning(
+                    conn, "secret", "expires_at", now, batch, "lookup"
+                )
+                queued = await _enqueue(conn, lookups, Event.EXPIRED, now)
         self._added_to_outbox(queued)
         return lookups
 
@@ -539,7 +553,7 @@ async def _insert_in_one_statement(
 
 
 class GroupCommit:
-    """SQLite's hot writes (create, reveal) of one worker, committed in shared transactions.
+    """SQLite's busiest writes (create, reveal, sweep batch), committed in shared transactions.
 
     Through the ORM every statement of a transaction is a hop to aiosqlite's
     thread and back, and the write lock stays held across the event loop's
@@ -750,40 +764,53 @@ async def _enqueue(conn: BaseDBAsyncClient, lookups: Sequence[str], event: Event
     Returns:
         Whether any row was written.
     """
-    if not lookups:
-        return False
-    # Raw SQL: building this query through the ORM cost a sweep batch (a
-    # thousand lookups) more than running it. In chunks, whatever
-    # OTS_SWEEP_BATCH is: SQLite takes at most 32,766 parameters.
+    # Raw SQL: building these queries through the ORM cost a sweep batch (a
+    # thousand lookups) more than running them.
     wanted: list[str] = []
-    for start in range(0, len(lookups), LOOKUPS_PER_QUERY):
-        chunk = list(lookups[start : start + LOOKUPS_PER_QUERY])
-        webhooks = await _execute(
-            conn,
-            "SELECT secret_lookup, events FROM webhook WHERE secret_lookup IN "  # noqa: S608
-            f"({', '.join(['%s'] * len(chunk))})",
-            chunk,
+    for chunk in _chunks(lookups):
+        wanted += _wanting(await _execute(conn, _webhooks_query(len(chunk)), chunk), event)
+    if wanted:
+        await conn.execute_many(
+            _numbered(conn, DELIVERY_INSERT), [_delivery(lookup, event, now) for lookup in wanted]
         )
-        wanted += [w["secret_lookup"] for w in webhooks if f",{event.value}," in w["events"]]
-    if not wanted:
-        return False
-    await DeliveryRecord.bulk_create(
-        [
-            DeliveryRecord(
-                event_id=str(uuid.uuid4()),
-                secret_lookup=lookup,
-                event=event.value,
-                occurred_at=now,
-                state=DeliveryState.PENDING.value,
-                attempts=0,
-                next_attempt_at=now,
-                lease_until=0,
-            )
-            for lookup in wanted
-        ],
-        using_db=conn,
+    return bool(wanted)
+
+
+def _expire_on_sqlite(now: int, batch: int, db: sqlite3.Connection) -> tuple[list[str], bool]:
+    # SQLite's sweep batch, the statements of delete_expired_secrets on SQLite's thread.
+    deleted = db.execute(
+        _numbered(None, _delete_returning_query("secret", "expires_at", "lookup", "")), (now, batch)
     )
-    return True
+    lookups = [str(row["lookup"]) for row in deleted.fetchall()]
+    wanted: list[str] = []
+    for chunk in _chunks(lookups):
+        webhooks = db.execute(_numbered(None, _webhooks_query(len(chunk))), chunk).fetchall()
+        wanted += _wanting(webhooks, Event.EXPIRED)
+    rows = [_delivery(lookup, Event.EXPIRED, now) for lookup in wanted]
+    db.executemany(_numbered(None, DELIVERY_INSERT), rows)
+    return lookups, bool(wanted)
+
+
+def _chunks(lookups: Sequence[str]) -> Iterator[list[str]]:
+    # IN lists of at most LOOKUPS_PER_QUERY, whatever OTS_SWEEP_BATCH is: SQLite
+    # takes at most 32,766 parameters.
+    for start in range(0, len(lookups), LOOKUPS_PER_QUERY):
+        yield list(lookups[start : start + LOOKUPS_PER_QUERY])
+
+
+def _webhooks_query(count: int) -> str:
+    marks = ", ".join(["%s"] * count)
+    return f"SELECT secret_lookup, events FROM webhook WHERE secret_lookup IN ({marks})"  # noqa: S608
+
+
+def _wanting(webhooks: Iterable[Any], event: Event) -> list[str]:
+    # The lookups whose webhook subscribed to ``event`` (rows with those two columns).
+    return [str(w["secret_lookup"]) for w in webhooks if f",{event.value}," in w["events"]]
+
+
+def _delivery(lookup: str, event: Event, now: int) -> list[object]:
+    # The values of DELIVERY_INSERT for a new, due outbox row.
+    return [str(uuid.uuid4()), lookup, event.value, now, DeliveryState.PENDING.value, now]
 
 
 async def _notify_of(lookup: str) -> Notify | None:
@@ -811,14 +838,17 @@ async def _notify_of(lookup: str) -> Notify | None:
 async def _execute(
     conn: BaseDBAsyncClient, query: str, values: Sequence[object]
 ) -> list[dict[str, Any]]:
-    # %s placeholders, numbered for asyncpg: the one SQL text serves both databases.
-    if conn.capabilities.dialect == "postgres":
-        first, *rest = query.split("%s")
-        query = first + "".join(f"${number}{part}" for number, part in enumerate(rest, 1))
-    else:
-        query = query.replace("%s", "?")
     # The dict variant: asyncpg's execute_query drops the rows of UPDATE and DELETE.
-    return await conn.execute_query_dict(query, list(values))
+    return await conn.execute_query_dict(_numbered(conn, query), list(values))
+
+
+def _numbered(conn: BaseDBAsyncClient | None, query: str) -> str:
+    # %s placeholders, as $1, $2 … for asyncpg or ? for SQLite (None: SQLite's own
+    # thread): the one SQL text serves both databases.
+    if conn is not None and conn.capabilities.dialect == "postgres":
+        first, *rest = query.split("%s")
+        return first + "".join(f"${number}{part}" for number, part in enumerate(rest, 1))
+    return query.replace("%s", "?")
 
 
 async def _delete_returning(
@@ -827,10 +857,12 @@ async def _delete_returning(
     # A bounded batch (neither database supports DELETE ... LIMIT here) in one
     # statement; table and column names are ours, never client text.
     skip_locked = " FOR UPDATE SKIP LOCKED" if conn.capabilities.support_for_update else ""
-    rows = await _execute(
-        conn,
+    query = _delete_returning_query(table, due_column, returning, skip_locked)
+    return [str(row[returning]) for row in await _execute(conn, query, [now, batch])]
+
+
+def _delete_returning_query(table: str, due_column: str, returning: str, locking: str) -> str:
+    return (
         f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} "  # noqa: S608
-        f"WHERE {due_column} <= %s LIMIT %s{skip_locked}) RETURNING {returning}",
-        [now, batch],
+        f"WHERE {due_column} <= %s LIMIT %s{locking}) RETURNING {returning}"
     )
-    return [str(row[returning]) for row in rows]

@@ -376,24 +376,30 @@ def test_a_failing_write_fails_only_its_caller(backend: Backend, groups: list[in
 
 
 def test_sqlite_writers_wait_their_turn_at_the_write_lock(backend: Backend) -> None:
-    """While another worker holds the writer queue's lock, a create waits, then commits."""
+    """While another worker holds the writers' lock, a sweep and a create wait, then commit."""
     url = backend.database_url
     if url is None or not url.startswith("sqlite://"):
         pytest.skip("the writer queue is SQLite's")
     lock_path = db.sqlite_path(url) + db.WRITER_LOCK
 
-    async def body(store: SecretStore) -> None:
+    async def body(store: SecretStore) -> tuple[Row, list[str]]:
         await insert(store)
+        expiring = await insert(store, expires_at=NOW + 1)
         # Another open file description: to flock, another worker.
         with open(lock_path, "rb") as other:
             fcntl.flock(other, fcntl.LOCK_EX)
-            pending = asyncio.ensure_future(insert(store))
-            done, _ = await asyncio.wait({pending}, timeout=0.5)
+            sweep = asyncio.ensure_future(store.delete_expired_secrets(NOW + 1, 10))
+            done, _ = await asyncio.wait({sweep}, timeout=0.5)
+            assert not done, "a sweep went ahead of the lock's holder"
+            create = asyncio.ensure_future(insert(store))
+            done, _ = await asyncio.wait({create}, timeout=0.5)
             assert not done, "a create went ahead of the lock's holder"
             fcntl.flock(other, fcntl.LOCK_UN)
-        await pending
+        await create
+        return expiring, await sweep
 
-    backend.run(body)
+    expiring, swept = backend.run(body)
+    assert swept == [expiring.lookup]
     assert sql(url, "SELECT count(*) FROM secret") == [(2,)]
     assert stat.S_IMODE(os.stat(lock_path).st_mode) == db.PRIVATE
 
