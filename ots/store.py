@@ -685,22 +685,7 @@ def _claim_on_sqlite(
         "UPDATE receipt SET state = ?, purge_at = ?, revealed_at = ? WHERE secret_lookup = ?",
         (State.REVEALED.value, purge_at, now, lookup),
     )
-    queued = db.execute(
-        "INSERT INTO delivery (event_id, secret_lookup, event, occurred_at, state, "
-        "attempts, next_attempt_at, lease_until) "
-        "SELECT ?, secret_lookup, ?, ?, ?, 0, ?, 0 FROM webhook "
-        "WHERE secret_lookup = ? AND events LIKE ?",
-        (
-            str(uuid.uuid4()),
-            Event.REVEALED.value,
-            now,
-            DeliveryState.PENDING.value,
-            now,
-            lookup,
-            f"%,{Event.REVEALED.value},%",
-        ),
-    ).rowcount
-    return True, queued > 0
+    return True, _enqueue_on_sqlite(db, [lookup], Event.REVEALED, now)
 
 
 async def _claim_in_one_statement(
@@ -782,13 +767,21 @@ def _expire_on_sqlite(now: int, batch: int, db: sqlite3.Connection) -> tuple[lis
         _numbered(None, _delete_returning_query("secret", "expires_at", "lookup", "")), (now, batch)
     )
     lookups = [str(row["lookup"]) for row in deleted.fetchall()]
+    return lookups, _enqueue_on_sqlite(db, lookups, Event.EXPIRED, now)
+
+
+def _enqueue_on_sqlite(
+    db: sqlite3.Connection, lookups: Sequence[str], event: Event, now: int
+) -> bool:
+    # _enqueue on SQLite's own thread, inside a group's transaction.
     wanted: list[str] = []
     for chunk in _chunks(lookups):
         webhooks = db.execute(_numbered(None, _webhooks_query(len(chunk))), chunk).fetchall()
-        wanted += _wanting(webhooks, Event.EXPIRED)
-    rows = [_delivery(lookup, Event.EXPIRED, now) for lookup in wanted]
-    db.executemany(_numbered(None, DELIVERY_INSERT), rows)
-    return lookups, bool(wanted)
+        wanted += _wanting(webhooks, event)
+    db.executemany(
+        _numbered(None, DELIVERY_INSERT), [_delivery(lookup, event, now) for lookup in wanted]
+    )
+    return bool(wanted)
 
 
 def _chunks(lookups: Sequence[str]) -> Iterator[list[str]]:
