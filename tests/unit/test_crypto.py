@@ -219,3 +219,10 @@ class TestClientSealed:
         assert digest != hashlib.sha256(b"v" * 32).hexdigest()
         assert crypto.verifier_matches(digest, b"v" * 32)
         assert not crypto.verifier_matches(digest, b"w" * 32)
+
+
+def test_a_new_key_never_starts_with_a_dash(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A key drawn with a leading '-' (an option on a command line) is drawn again."""
+    drawn = iter(["-" + "a" * 31, "b" * 32])
+    monkeypatch.setattr(crypto.secrets, "token_urlsafe", lambda _: next(drawn))
+    assert crypto.new_key() == "b" * 32
