@@ -97,7 +97,7 @@ def create_app(
             capacity=settings.kdf_threads + settings.kdf_queue,
         )
         keys = open_keyring(settings.server_key_path)
-        store = TortoiseStore()
+        store = app.ctx.store = TortoiseStore()
         app.ctx.deliverer = Deliverer(settings, store, keys, clock=clock, resolver=resolver)
         store.on_outbox(app.ctx.deliverer.wake)
         app.ctx.service = SecretService(
@@ -130,6 +130,7 @@ def create_app(
     async def close_resources(app: App) -> None:
         await app.ctx.service.close()
         app.ctx.kdf_pool.shutdown()
+        await app.ctx.store.close()
         await db.close_database(app.ctx.tortoise)
         metrics.worker_stopped(os.getpid())
 

@@ -249,11 +249,13 @@ async def _sweep(settings: Settings) -> Swept:
         # ring keep `ots sweep` free of both.
         kdf = KdfPool(ThreadPoolExecutor(max_workers=1), capacity=0)
         keys = keyring.KeyFile(settings.server_key_path, keyring.Keyring(()))
-        service = SecretService(settings, TortoiseStore(), kdf, keys)
+        store = TortoiseStore()
+        service = SecretService(settings, store, kdf, keys)
         try:
             return await service.sweep()
         finally:
             await service.close()
+            await store.close()
             kdf.shutdown()
     finally:
         await db.close_database(context)

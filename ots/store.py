@@ -33,6 +33,7 @@ import os
 import sqlite3
 import uuid
 from collections.abc import Callable, Coroutine, Iterable, Iterator, Sequence
+from pathlib import Path
 from typing import Any, BinaryIO, Final, ParamSpec, TypeVar
 
 import aiosqlite
@@ -44,7 +45,7 @@ from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
 from ots import metrics
-from ots.db import MEMORY, PRIVATE, WRITER_LOCK
+from ots.db import BUSY_TIMEOUT_MS, MEMORY, PRIVATE, WRITER_LOCK
 from ots.domain import (
     DeliveryState,
     Destruction,
@@ -152,6 +153,24 @@ class TortoiseStore:
         """No one to tell about new outbox rows yet."""
         self._outbox_listener: Callable[[], None] | None = None
         self._commits: GroupCommit | None = None
+        self._reader: SqliteReader | None = None
+
+    async def close(self) -> None:
+        """Close the connection this store opened itself (SQLite's read connection)."""
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            await reader.close()
+
+    async def _read_connection(self, conn: BaseDBAsyncClient) -> SqliteReader | None:
+        # SQLite's read connection (None: PostgreSQL, or a database only in memory,
+        # which a second connection would not see). Made again if the file changed.
+        path: str = getattr(conn, "filename", MEMORY)
+        if conn.capabilities.dialect == "postgres" or path == MEMORY:
+            return None
+        if self._reader is None or self._reader.path != path:
+            await self.close()
+            self._reader = SqliteReader(path)
+        return self._reader
 
     def _group(self, conn: BaseDBAsyncClient) -> GroupCommit:
         # The SQLite file's group commit (made again if the file changed).
@@ -235,15 +254,20 @@ class TortoiseStore:
         """Return the unexpired secret stored under ``lookup``, or None.
 
         Raw SQL: on every reveal and check, building a model instance costs
-        more than the query itself.
+        more than the query itself. On SQLite it runs on ``SqliteReader``'s
+        connection, so it never waits behind a commit.
         """
-        rows = await _execute(
-            SecretRecord._meta.db,
+        query = (
             "SELECT id, salt, nonce, ciphertext, kdf_time_cost, kdf_memory_kib, "
             "kdf_parallelism, key_id, verifier, created_at, expires_at FROM secret "
-            "WHERE lookup = %s AND expires_at > %s",
-            [lookup, now],
+            "WHERE lookup = %s AND expires_at > %s"
         )
+        conn = SecretRecord._meta.db
+        reader = await self._read_connection(conn)
+        if reader is None:
+            rows = await _execute(conn, query, [lookup, now])
+        else:
+            rows = await reader.fetch(_numbered(None, query), [lookup, now])
         if not rows:
             return None
         row = rows[0]
@@ -605,6 +629,61 @@ class GroupCommit:
                     future.set_exception(outcome)
                 else:
                     future.set_result(outcome)
+
+
+class SqliteReader:
+    """A worker's second connection to the SQLite file, for reads on the hot path.
+
+    Tortoise's one connection serves a worker's every query, one at a time,
+    and a group commit holds it while it waits for the writers' queue and
+    commits: a reveal's lookup would wait for the other worker's commit and
+    then for this worker's own. In WAL mode a reader takes no lock and sees
+    every committed write, so on a connection (and thread) of its own a read
+    goes at once. Opened on first use; ``query_only``, so it can never write.
+    """
+
+    def __init__(self, path: str) -> None:
+        """Read the SQLite file at ``path``; nothing is opened yet."""
+        self.path = path
+        self._opening: asyncio.Task[aiosqlite.Connection] | None = None
+
+    async def fetch(self, query: str, values: Sequence[object]) -> list[dict[str, Any]]:
+        """Run one ``SELECT`` (``?`` placeholders); return its rows as dicts."""
+        conn = await self._connection()
+        return [dict(row) for row in await conn.execute_fetchall(query, values)]
+
+    async def close(self) -> None:
+        """Close the connection, once the reads already queued on it have run."""
+        opening, self._opening = self._opening, None
+        if opening is not None:
+            with contextlib.suppress(Exception):
+                await (await opening).close()
+
+    async def _connection(self) -> aiosqlite.Connection:
+        if self._opening is None:
+            # One task, however many reads arrive while it opens.
+            self._opening = asyncio.ensure_future(self._open())
+            self._opening.add_done_callback(_consume)
+        opening = self._opening
+        try:
+            return await asyncio.shield(opening)
+        except Exception:
+            if self._opening is opening:
+                self._opening = None  # the next read tries again
+            raise
+
+    async def _open(self) -> aiosqlite.Connection:
+        # mode=rw: a missing file is an error here, never created (and world-readable).
+        uri = f"{Path(self.path).absolute().as_uri()}?mode=rw"
+        conn = await aiosqlite.connect(uri, uri=True, isolation_level=None)
+        try:
+            conn.row_factory = sqlite3.Row
+            await conn.execute_fetchall("PRAGMA query_only = ON")
+            await conn.execute_fetchall(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        except BaseException:
+            await conn.close()
+            raise
+        return conn
 
 
 class WriterQueue:

@@ -12,9 +12,11 @@ import asyncio
 import fcntl
 import os
 import secrets
+import sqlite3
 import stat
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
@@ -35,7 +37,7 @@ from ots.domain import (
 from ots.errors import UnavailableError
 from ots.models import SecretRecord
 from ots.service import SecretStore
-from ots.store import TortoiseStore
+from ots.store import SqliteReader, TortoiseStore
 from tests.conftest import Migrated
 from tests.fakes import MemoryStore
 from tests.support import DATABASES, empty_database, make_settings, sql
@@ -63,6 +65,8 @@ class Backend:
             try:
                 return await body(self.store)
             finally:
+                if isinstance(self.store, TortoiseStore):
+                    await self.store.close()
                 await db.close_database(context)
 
         return asyncio.run(main())
@@ -376,14 +380,17 @@ def test_a_failing_write_fails_only_its_caller(backend: Backend, groups: list[in
 
 
 def test_sqlite_writers_wait_their_turn_at_the_write_lock(backend: Backend) -> None:
-    """While another worker holds the writers' lock, a sweep and a create wait, then commit."""
+    """While another worker holds the writers' lock, a sweep and a create wait, then commit.
+
+    Reads do not wait: a lookup is answered while this worker's writes queue.
+    """
     url = backend.database_url
     if url is None or not url.startswith("sqlite://"):
         pytest.skip("the writer queue is SQLite's")
     lock_path = db.sqlite_path(url) + db.WRITER_LOCK
 
     async def body(store: SecretStore) -> tuple[Row, list[str]]:
-        await insert(store)
+        kept = await insert(store)
         expiring = await insert(store, expires_at=NOW + 1)
         # Another open file description: to flock, another worker.
         with open(lock_path, "rb") as other:
@@ -394,6 +401,8 @@ def test_sqlite_writers_wait_their_turn_at_the_write_lock(backend: Backend) -> N
             create = asyncio.ensure_future(insert(store))
             done, _ = await asyncio.wait({create}, timeout=0.5)
             assert not done, "a create went ahead of the lock's holder"
+            found = await asyncio.wait_for(store.find_live(kept.lookup, NOW), timeout=5)
+            assert found is not None and found.id == kept.id
             fcntl.flock(other, fcntl.LOCK_UN)
         await create
         return expiring, await sweep
@@ -402,6 +411,32 @@ def test_sqlite_writers_wait_their_turn_at_the_write_lock(backend: Backend) -> N
     assert swept == [expiring.lookup]
     assert sql(url, "SELECT count(*) FROM secret") == [(2,)]
     assert stat.S_IMODE(os.stat(lock_path).st_mode) == db.PRIVATE
+
+
+def test_sqlite_reader_only_reads_and_never_creates_the_file(tmp_path: Path) -> None:
+    """SQLite's read connection refuses writes, and a missing file is an error, not a new file."""
+    path = tmp_path / "ots.sqlite3"
+    reader = SqliteReader(str(path))
+
+    async def body() -> list[dict[str, object]]:
+        with pytest.raises(sqlite3.OperationalError):
+            await reader.fetch("SELECT 1", [])
+        assert not path.exists()
+        with sqlite3.connect(path) as setup:
+            setup.execute("CREATE TABLE t (x INTEGER)")
+            setup.execute("INSERT INTO t VALUES (7)")
+        try:
+            # The failed open is not kept: the next read opens the file now there.
+            rows = await reader.fetch("SELECT x FROM t WHERE x > ?", [1])
+            with pytest.raises(sqlite3.OperationalError, match="readonly"):
+                await reader.fetch("DELETE FROM t", [])
+        finally:
+            await reader.close()
+        await reader.close()  # closing twice is harmless
+        return rows
+
+    assert asyncio.run(body()) == [{"x": 7}]
+    assert sqlite3.connect(path).execute("SELECT x FROM t").fetchall() == [(7,)]
 
 
 def test_postgres_pool_skips_the_reset_but_never_leaks_a_transaction(backend: Backend) -> None:
