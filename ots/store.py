@@ -167,10 +167,14 @@ class TortoiseStore:
         path: str = getattr(conn, "filename", MEMORY)
         if conn.capabilities.dialect == "postgres" or path == MEMORY:
             return None
-        if self._reader is None or self._reader.path != path:
-            await self.close()
-            self._reader = SqliteReader(path)
-        return self._reader
+        reader = self._reader
+        if reader is None or reader.path != path:
+            old, reader = reader, SqliteReader(path)
+            # Replaced before the old one closes: a read arriving meanwhile uses the new one.
+            self._reader = reader
+            if old is not None:
+                await old.close()
+        return reader
 
     def _group(self, conn: BaseDBAsyncClient) -> GroupCommit:
         # The SQLite file's group commit (made again if the file changed).
@@ -675,7 +679,11 @@ class SqliteReader:
     async def _open(self) -> aiosqlite.Connection:
         # mode=rw: a missing file is an error here, never created (and world-readable).
         uri = f"{Path(self.path).absolute().as_uri()}?mode=rw"
-        conn = await aiosqlite.connect(uri, uri=True, isolation_level=None)
+        connecting = aiosqlite.connect(uri, uri=True, isolation_level=None)
+        # A daemon thread: a reader nobody closed cannot keep the process from exiting,
+        # and one that never writes leaves nothing to finish.
+        connecting._thread.daemon = True
+        conn = await connecting
         try:
             conn.row_factory = sqlite3.Row
             await conn.execute_fetchall("PRAGMA query_only = ON")
