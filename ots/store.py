@@ -164,7 +164,7 @@ class TortoiseStore:
     async def _read_connection(self, conn: BaseDBAsyncClient) -> SqliteReader | None:
         # SQLite's read connection (None: PostgreSQL, or a database only in memory,
         # which a second connection would not see). Made again if the file changed.
-        path: str = getattr(conn, "filename", MEMORY)
+        path = _file_of(conn)
         if conn.capabilities.dialect == "postgres" or path == MEMORY:
             return None
         reader = self._reader
@@ -178,7 +178,7 @@ class TortoiseStore:
 
     def _group(self, conn: BaseDBAsyncClient) -> GroupCommit:
         # The SQLite file's group commit (made again if the file changed).
-        path: str = getattr(conn, "filename", MEMORY)
+        path = _file_of(conn)
         if self._commits is None or self._commits.path != path:
             self._commits = GroupCommit(path)
         return self._commits
@@ -562,6 +562,12 @@ class TortoiseStore:
         await asyncio.wait_for(SecretRecord._meta.db.execute_query("SELECT 1"), timeout=3)
 
 
+def _file_of(conn: BaseDBAsyncClient) -> str:
+    # The SQLite file Tortoise's connection opened (MEMORY for PostgreSQL's, which has none).
+    path: str = getattr(conn, "filename", MEMORY)
+    return path
+
+
 def _insert_sql(model: type[Model], row: dict[str, Any], mark: str) -> tuple[str, list[object]]:
     # Table and column names are the model's own, never client text.
     columns = ", ".join(row)
@@ -652,9 +658,20 @@ class SqliteReader:
         self._opening: asyncio.Task[aiosqlite.Connection] | None = None
 
     async def fetch(self, query: str, values: Sequence[object]) -> list[dict[str, Any]]:
-        """Run one ``SELECT`` (``?`` placeholders); return its rows as dicts."""
-        conn = await self._connection()
-        return [dict(row) for row in await conn.execute_fetchall(query, values)]
+        """Run one ``SELECT`` (``?`` placeholders); return its rows as dicts.
+
+        Raises:
+            sqlite3.Error: the file cannot be read, or the connection was
+                closed under the read (shutting down); the next read opens anew.
+        """
+        opening = await self._opened()
+        try:
+            rows = await opening.result().execute_fetchall(query, values)
+        except ValueError as exc:  # aiosqlite's word for a closed connection
+            if self._opening is opening:
+                self._opening = None
+            raise sqlite3.OperationalError(f"read connection: {exc}") from exc
+        return [dict(row) for row in rows]
 
     async def close(self) -> None:
         """Close the connection, once the reads already queued on it have run."""
@@ -663,14 +680,17 @@ class SqliteReader:
             with contextlib.suppress(Exception):
                 await (await opening).close()
 
-    async def _connection(self) -> aiosqlite.Connection:
+    async def _opened(self) -> asyncio.Task[aiosqlite.Connection]:
+        # The task that opened the connection, done: the read's connection, and
+        # what to forget if that connection turns out closed.
         if self._opening is None:
             # One task, however many reads arrive while it opens.
             self._opening = asyncio.ensure_future(self._open())
             self._opening.add_done_callback(_consume)
         opening = self._opening
         try:
-            return await asyncio.shield(opening)
+            await asyncio.shield(opening)
+            return opening
         except Exception:
             if self._opening is opening:
                 self._opening = None  # the next read tries again

@@ -439,6 +439,28 @@ def test_sqlite_reader_only_reads_and_never_creates_the_file(tmp_path: Path) -> 
     assert sqlite3.connect(path).execute("SELECT x FROM t").fetchall() == [(7,)]
 
 
+def test_sqlite_reader_reopens_after_its_connection_closed_under_it(tmp_path: Path) -> None:
+    """A read on a connection closed under it (shutdown) is a database error; the next reopens."""
+    path = tmp_path / "ots.sqlite3"
+    with sqlite3.connect(path) as setup:
+        setup.execute("CREATE TABLE t (x INTEGER)")
+        setup.execute("INSERT INTO t VALUES (7)")
+    reader = SqliteReader(str(path))
+
+    async def body() -> list[dict[str, object]]:
+        opened = await reader._opened()
+        await opened.result().close()
+        # A sqlite3.Error, which the store turns into 503 unavailable (a ValueError would be a 500).
+        with pytest.raises(sqlite3.OperationalError, match="read connection"):
+            await reader.fetch("SELECT x FROM t", [])
+        try:
+            return await reader.fetch("SELECT x FROM t", [])
+        finally:
+            await reader.close()
+
+    assert asyncio.run(body()) == [{"x": 7}]
+
+
 def test_postgres_pool_skips_the_reset_but_never_leaks_a_transaction(backend: Backend) -> None:
     """Pooled connections skip asyncpg's reset query; a transaction left open is still undone."""
     url = backend.database_url
