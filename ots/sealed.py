@@ -268,8 +268,20 @@ def is_link(text: str) -> bool:
     return "#" in text or "://" in text
 
 
+def parse_fragment(fragment: str) -> tuple[bytes, bool]:
+    """Read a link's fragment: the link key, and whether a passphrase is needed too.
+
+    Raises:
+        SealedFormatError: it is not ``v1.<link key>`` or ``v1.<link key>.p``.
+    """
+    match = _FRAGMENT.fullmatch(fragment)
+    if match is None:
+        raise SealedFormatError("the link has no sealed-v1 key after '#' (was it cut short?)")
+    return b64decode(match.group(1)), match.group(2) is not None
+
+
 def parse_link(text: str) -> Link:
-    """Read a sealed link.
+    """Read a sealed link; a trailing ``/`` and a query (added on the way) are ignored.
 
     Raises:
         SealedFormatError: it is not ``<server>/secrets/<secret_key>#v1.<link key>[.p]``.
@@ -277,15 +289,13 @@ def parse_link(text: str) -> Link:
     parts = urlsplit(text.strip())
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise SealedFormatError("a sealed link starts with https:// or http://")
-    match = _FRAGMENT.fullmatch(parts.fragment)
-    if match is None:
-        raise SealedFormatError("the link has no sealed-v1 key after '#' (was it cut short?)")
-    prefix, found, secret_key = parts.path.rpartition(_SECRETS_PATH)
+    link_key, needs_passphrase = parse_fragment(parts.fragment)
+    prefix, found, secret_key = parts.path.rstrip("/").rpartition(_SECRETS_PATH)
     if not found or not secret_key or "/" in secret_key:
         raise SealedFormatError("a sealed link's path ends in /secrets/<secret_key>")
     return Link(
         server=urlunsplit((parts.scheme, parts.netloc, prefix, "", "")),
         secret_key=secret_key,
-        link_key=b64decode(match.group(1)),
-        needs_passphrase=match.group(2) is not None,
+        link_key=link_key,
+        needs_passphrase=needs_passphrase,
     )

@@ -183,6 +183,20 @@ def test_parse_link_keeps_a_path_prefix_and_spaces_around() -> None:
     assert not sealed.is_link(SECRET_KEY)
 
 
+TOLERATED = {
+    "trailing-slash": f"{SERVER}/secrets/{SECRET_KEY}/#v1.{'A' * 43}",
+    "query": f"{SERVER}/secrets/{SECRET_KEY}?utm_source=chat#v1.{'A' * 43}",
+    "both": f"{SERVER}/secrets/{SECRET_KEY}//?a=b#v1.{'A' * 43}",
+}
+
+
+@pytest.mark.parametrize("text", TOLERATED.values(), ids=TOLERATED.keys())
+def test_parse_link_ignores_what_is_added_on_the_way(text: str) -> None:
+    """A trailing slash or a query string added by a chat app leaves the link usable."""
+    link = sealed.parse_link(text)
+    assert (link.server, link.secret_key) == (SERVER, SECRET_KEY)
+
+
 @pytest.mark.parametrize(
     "value",
     [
