@@ -6,9 +6,14 @@ sealed answer that does not open), 2 usage (a bad argument, a bad link, or a
 request the server refuses as such), 3 wrong passphrase, 4 retry later (429,
 503, 507, a server error, or no answer).
 
-``share --sealed`` encrypts here and prints one link; ``reveal LINK``
-decrypts here (``docs/sealed-v1.md``). A link names its server, which is
-used unless ``--url`` is given.
+``share`` prints a link to hand over; ``share --sealed`` encrypts here and
+its link carries the key (``reveal LINK`` decrypts here, ``docs/sealed-v1.md``).
+``reveal``, ``status``, ``receipt`` and ``burn`` take a key or any link ots
+prints (``ots.link``). A link names its server, and that server is used: at
+once when it is the user's own (``--url``, else ``OTS_URL``, else the
+default), else only after a yes at the terminal or ``--yes``; the same for
+plain HTTP to any host but this machine. What reaches a terminal is escaped
+(``ots.terminal``): a secret unless ``--raw``, a server's message always.
 """
 
 from __future__ import annotations
@@ -16,13 +21,14 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import os
 import secrets
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final, TextIO
 
-from ots import sealed
+from ots import link, sealed, terminal
 from ots.client import (
     DEFAULT_URL,
     URL_VARIABLE,
@@ -38,6 +44,7 @@ from ots.client import (
     WrongPassphrase,
 )
 from ots.domain import NOTIFIABLE
+from ots.link import Kind, LinkError, Target
 
 EXIT_OK: Final = 0
 EXIT_NOT_FOUND: Final = 1
@@ -50,6 +57,12 @@ CLI_MAX_WAIT: Final = 2.0
 GENERATED_PASSPHRASE_BYTES: Final = 16
 NOTIFY_EVENTS: Final = tuple(event.value for event in NOTIFIABLE)
 COMMANDS: Final = ("share", "reveal", "status", "receipt", "burn")
+KINDS: Final = {
+    "reveal": Kind.SECRET,
+    "status": Kind.SECRET,
+    "receipt": Kind.RECEIPT,
+    "burn": Kind.RECEIPT,
+}
 EXIT_CODES_HELP: Final = (
     "exit codes: 0 ok, 1 not found or not pending, 2 usage, 3 wrong passphrase, "
     "4 retry later (429, 503, 507, no answer)"
@@ -69,12 +82,31 @@ def add_commands(commands: Any) -> None:
     )
     common.add_argument("--json", action="store_true", help="print JSON, for scripts")
 
+    keyed = argparse.ArgumentParser(add_help=False)
+    keyed.add_argument(
+        "--yes",
+        "-y",
+        action="store_true",
+        help="follow a link to a server that is not yours (--url, OTS_URL), or over plain "
+        "HTTP to another machine, without asking",
+    )
+
     def command(name: str, text: str) -> argparse.ArgumentParser:
+        parents = [common] if name == "share" else [common, keyed]
         return commands.add_parser(  # type: ignore[no-any-return]
-            name, parents=[common], help=text, description=text, epilog=EXIT_CODES_HELP
+            name, parents=parents, help=text, description=text, epilog=EXIT_CODES_HELP
         )
 
-    share = command("share", "store a secret (from stdin or --file) and print its keys")
+    def key_argument(parser: argparse.ArgumentParser, kind: Kind) -> argparse.ArgumentParser:
+        name = "secret" if kind is Kind.SECRET else "receipt"
+        parser.add_argument(
+            "key",
+            metavar="KEY_OR_LINK",
+            help=f"the {name} key, or its link as ots prints it (<server>/{kind}/<key>...)",
+        )
+        return parser
+
+    share = command("share", "store a secret (from stdin or --file) and print its link and keys")
     share.add_argument("--file", type=Path, help="read the secret from this file, not stdin")
     share.add_argument(
         "--sealed",
@@ -107,28 +139,38 @@ def add_commands(commands: Any) -> None:
         metavar="EVENT",
         help=f"only this event (repeatable): {', '.join(NOTIFY_EVENTS)}; default all",
     )
-    reveal = command("reveal", "write a secret to stdout, exactly as stored; it is then gone")
-    reveal.add_argument(
-        "secret_key", metavar="KEY_OR_LINK", help="a secret_key, or a sealed link (decrypted here)"
+    reveal = key_argument(
+        command("reveal", "write a secret to stdout, exactly as stored; it is then gone"),
+        Kind.SECRET,
     )
     reveal.add_argument(
         "--passphrase-file", type=Path, help="read the passphrase from the file's first line"
     )
-    command("status", "tell whether a secret can still be revealed (reads nothing)").add_argument(
-        "secret_key"
+    reveal.add_argument(
+        "--raw",
+        action="store_true",
+        help="write the exact bytes to a terminal too (control characters are escaped there "
+        "otherwise; a pipe or file always gets the exact bytes)",
     )
-    command("receipt", "show what became of a secret (its receipt)").add_argument("receipt_key")
-    command("burn", "destroy a secret before it is read").add_argument("receipt_key")
+    key_argument(
+        command("status", "tell whether a secret can still be revealed (reads nothing)"),
+        Kind.SECRET,
+    )
+    key_argument(command("receipt", "show what became of a secret (its receipt)"), Kind.RECEIPT)
+    key_argument(command("burn", "destroy a secret before it is read"), Kind.RECEIPT)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run one client subcommand; return its exit code."""
     out = _Output(args.json)
     try:
-        # Retried once, briefly: a script that gets exit 4 decides when to come back.
-        with Client(_server(args), retries=1, max_wait=CLI_MAX_WAIT) as client:
-            return _RUNNERS[args.command](client, args, out)
-    except (UsageError, InvalidLink) as exc:
+        if args.command == "share":
+            with _client(args.url) as client:
+                return _share(client, args, out)
+        target = link.read_target(args.key, KINDS[args.command])
+        with _client(_server(args, target)) as client:
+            return _RUNNERS[args.command](client, target, args, out)
+    except (UsageError, InvalidLink, LinkError) as exc:
         return out.failure(EXIT_USAGE, {"error": "usage", "message": str(exc)})
     except NotOpened as exc:
         return out.failure(EXIT_NOT_FOUND, {"error": "not_opened", "message": str(exc)})
@@ -143,14 +185,31 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED
 
 
-def _server(args: argparse.Namespace) -> str | None:
-    # A sealed link names its server; --url still wins, as it does everywhere.
-    if args.url is None and args.command == "reveal" and sealed.is_link(args.secret_key):
-        try:
-            return sealed.parse_link(args.secret_key).server
-        except sealed.SealedFormatError as exc:
-            raise UsageError(str(exc)) from None
-    return args.url  # type: ignore[no-any-return]
+def _client(url: str | None) -> Client:
+    # Retried once, briefly: a script that gets exit 4 decides when to come back.
+    return Client(url, retries=1, max_wait=CLI_MAX_WAIT)
+
+
+def _server(args: argparse.Namespace, target: Target) -> str:
+    """Return the server to ask: the user's own, or the link's once trusted.
+
+    Raises:
+        UsageError: the link's server needs a yes, and none was given.
+    """
+    own: str = args.url or os.environ.get(URL_VARIABLE) or DEFAULT_URL
+    if target.server is None:
+        return own
+    concerns = link.trust_concerns(target.server, own)
+    if concerns and not args.yes:
+        # Asked before any passphrase: nothing is typed for a server the user did not choose.
+        reason = "; and ".join(concerns)
+        host = link.host_of(target.server)
+        answer = terminal.ask(f"ots: {reason}.\nSend the request to {host} anyway? [y/N] ")
+        if answer is None:
+            raise UsageError(f"{reason}; add --yes to send the request there anyway")
+        if not answer:
+            raise UsageError(f"nothing was sent to {host}")
+    return target.server
 
 
 def _exit_code(error: ApiError) -> int:
@@ -179,7 +238,8 @@ class _Output:
                 shown = "-" if value is None else value
                 if isinstance(value, dict | list):
                     shown = json.dumps(value)
-                print(f"{name.ljust(width)}  {shown}", file=stream)
+                # Values come from the server: none may drive the terminal.
+                print(f"{name.ljust(width)}  {terminal.escaped(str(shown))}", file=stream)
         return EXIT_OK
 
     def failure(self, code: int, body: dict[str, Any]) -> int:
@@ -192,7 +252,8 @@ class _Output:
             problems = [f"{p['field']} {p['message']}" for p in body.get("details") or []]
             if problems:
                 message = f"{message.rstrip('.')}: {'; '.join(problems)}"
-            print(f"ots: {message}", file=sys.stderr)
+            # One line whatever the server sent: its text cannot drive the terminal.
+            print(f"ots: {terminal.escaped(message)}", file=sys.stderr)
         return code
 
 
@@ -263,7 +324,9 @@ def _share(client: Client, args: argparse.Namespace, out: _Output) -> int:
         fields = client.generate_sealed_secret(secret, passphrase, args.ttl, **notify).to_dict()
     else:
         passphrase = _share_passphrase(args)
-        fields = client.generate_secret(_text(secret), passphrase, args.ttl, **notify).to_dict()
+        shared = client.generate_secret(_text(secret), passphrase, args.ttl, **notify)
+        # The link to hand over (with the passphrase, by another way): it opens in a browser too.
+        fields = {"link": link.secret_link(client.url, shared.secret_key), **shared.to_dict()}
     if args.generate_passphrase:
         fields["passphrase"] = passphrase
     return out.result(fields)
@@ -277,20 +340,33 @@ def _share_passphrase(args: argparse.Namespace) -> str:
     return _prompt(confirm=True)
 
 
-def _reveal(client: Client, args: argparse.Namespace, out: _Output) -> int:
-    if sealed.is_link(args.secret_key):
-        needs = sealed.parse_link(args.secret_key).needs_passphrase
-        passphrase = _reveal_passphrase(args) if needs else None
-        secret = client.reveal_sealed_secret(args.secret_key, passphrase)
+def _reveal(client: Client, target: Target, args: argparse.Namespace, out: _Output) -> int:
+    sealed_link = target.sealed_link
+    if sealed_link is not None:
+        passphrase = _reveal_passphrase(args) if target.needs_passphrase else None
+        secret = client.reveal_sealed_secret(sealed_link, passphrase)
     else:
-        text = client.reveal_secret(args.secret_key, _reveal_passphrase(args))
-        secret = text.encode("utf-8")
+        try:
+            secret = client.reveal_secret(target.key, _reveal_passphrase(args)).encode("utf-8")
+        except WrongMode as exc:
+            # Likelier since a link without '#...' means passphrase mode: say what is missing.
+            hint = "It is sealed: its link, with the part after '#', reveals it."
+            raise WrongMode(exc.status, {**exc.body, "message": f"{exc.message} {hint}"}) from None
     if out.as_json:
         try:
             return out.result({"secret": secret.decode("utf-8")})
         except UnicodeDecodeError:
             # JSON holds text only: a binary sealed secret comes as base64url.
             return out.result({"secret_base64url": sealed.b64encode(secret)})
+    if not args.raw and sys.stdout.isatty():
+        shown, escaped = terminal.shown(secret)
+        if escaped:
+            print(
+                "ots: the secret holds control characters (or bytes that are not UTF-8), shown "
+                "escaped below; --raw, or a pipe, gives the exact bytes",
+                file=sys.stderr,
+            )
+        secret = shown.encode("utf-8")
     # The exact secret and nothing else: no newline is added.
     sys.stdout.buffer.write(secret)
     sys.stdout.flush()
@@ -303,21 +379,20 @@ def _reveal_passphrase(args: argparse.Namespace) -> str:
     return _prompt(confirm=False)
 
 
-def _status(client: Client, args: argparse.Namespace, out: _Output) -> int:
-    return out.result(client.check_secret(args.secret_key).to_dict())
+def _status(client: Client, target: Target, args: argparse.Namespace, out: _Output) -> int:
+    return out.result(client.check_secret(target.key).to_dict())
 
 
-def _receipt(client: Client, args: argparse.Namespace, out: _Output) -> int:
-    return out.result(client.get_receipt(args.receipt_key).to_dict())
+def _receipt(client: Client, target: Target, args: argparse.Namespace, out: _Output) -> int:
+    return out.result(client.get_receipt(target.key).to_dict())
 
 
-def _burn(client: Client, args: argparse.Namespace, out: _Output) -> int:
-    client.burn_secret(args.receipt_key)
+def _burn(client: Client, target: Target, args: argparse.Namespace, out: _Output) -> int:
+    client.burn_secret(target.key)
     return out.result({"state": "burned"})
 
 
-_RUNNERS: Final[dict[str, Callable[[Client, argparse.Namespace, _Output], int]]] = {
-    "share": _share,
+_RUNNERS: Final[dict[str, Callable[[Client, Target, argparse.Namespace, _Output], int]]] = {
     "reveal": _reveal,
     "status": _status,
     "receipt": _receipt,
