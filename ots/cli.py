@@ -209,7 +209,11 @@ def _keys(settings: Settings, action: str | None, key_id: str) -> int:
         print(f"ots: added key {added.id} to {path}; it seals new secrets once servers restart")
         return 0
     if action == "remove":
-        keyring.remove(path, key_id)
+        try:
+            keyring.remove(path, key_id)
+        except keyring.KeyRemovalError as exc:
+            print(f"ots: {exc}", file=sys.stderr)
+            return EXIT_CONFIG
         print(f"ots: removed key {key_id}; restart the servers so none still holds it")
         return 0
     ring = keyring.load(path)
