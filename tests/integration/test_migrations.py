@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import sqlite3
 import subprocess
 import sys
@@ -12,15 +13,16 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from ots import crypto, db
+from ots import crypto, db, sealed
 from ots.domain import KdfParams
-from tests.conftest import MakeClient, NewDatabase
+from tests.conftest import Client, MakeClient, NewDatabase
 from tests.support import (
     KINDS,
     SERVICES_REQUIRED,
     create_secret,
     make_settings,
     run_cli,
+    server_keys,
     settings_env,
     sql,
 )
@@ -289,3 +291,61 @@ def test_postgres_vacuums_ended_secrets_promptly(postgres_url: str) -> None:
     assert sorted(asyncio.run(options())) == sorted(
         2 * ["autovacuum_vacuum_threshold=0", "autovacuum_vacuum_scale_factor=0"]
     )
+
+
+def _legacy_digest(verifier: bytes) -> str:
+    """The verifier as releases before keyed verifiers stored it: a bare hash."""
+    return hashlib.sha256(b"ots/v1 verifier\0" + verifier).hexdigest()
+
+
+def _reveal_sealed(
+    client: Client, key: str, secret: sealed.SealedSecret, passphrase: str | None
+) -> int:
+    """Present the proof for ``key``; return the status."""
+    proof = sealed.derive(secret.link_key, passphrase).proof
+    status: int = client.post(f"/secrets/{key}", json={"proof": sealed.b64encode(proof)}).status
+    return status
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_upgrade_keys_legacy_sealed_verifiers(
+    kind: str, new_db: NewDatabase, make_client: MakeClient
+) -> None:
+    """`ots migrate` keys the bare verifier digests of older rows; they still reveal once."""
+    url = new_db(kind)
+    assert run_cli(make_settings(url), "migrate").returncode == 0
+    client = make_client(url)
+    made: dict[str, tuple[sealed.SealedSecret, str | None]] = {}
+    for passphrase in (None, "pw", "gone"):
+        secret = sealed.seal(b"sealed by an older release", passphrase)
+        created = client.post("/generate", json=secret.request()).json
+        made[created["secret_key"]] = (secret, passphrase)
+        lookup = crypto.secret_lookup(created["secret_key"])
+        legacy = _legacy_digest(secret.verifier)
+        sql(url, "UPDATE secret SET verifier = ? WHERE lookup = ?", legacy, lookup)
+        if passphrase == "gone":
+            # Sealed under a key since removed: it opens nowhere, and stays as it is.
+            sql(url, "UPDATE secret SET key_id = 'removed' WHERE lookup = ?", lookup)
+    upgraded = run_cli(make_settings(url), "migrate")
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert (
+        "ots: keyed the access verifiers of 2 sealed secrets under the server key"
+        in upgraded.stderr.splitlines()
+    )
+    server_key = server_keys().newest.secret
+    stored = dict(sql(url, "SELECT lookup, verifier FROM secret"))
+    for key, (secret, passphrase) in made.items():
+        row = stored[crypto.secret_lookup(key)]
+        if passphrase == "gone":
+            assert row == _legacy_digest(secret.verifier)
+        else:
+            assert row == crypto.keyed_verifier(secret.verifier, server_key)
+            assert row != _legacy_digest(secret.verifier)
+    again = run_cli(make_settings(url), "migrate")
+    assert again.returncode == 0
+    assert "keyed" not in again.stderr
+    for key, (secret, passphrase) in made.items():
+        if passphrase == "pw":
+            assert _reveal_sealed(client, key, secret, "wrong") == 403
+        expected = 404 if passphrase == "gone" else 200
+        assert _reveal_sealed(client, key, secret, passphrase) == expected
