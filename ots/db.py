@@ -207,7 +207,7 @@ async def migrate(settings: Settings, ring: Keyring | None = None) -> Migrated:
     return Migrated(applied, keyed)
 
 
-async def key_legacy_verifiers(ring: Keyring, connection: str) -> int:
+async def key_legacy_verifiers(ring: Keyring, connection: str, batch: int = VERIFIER_BATCH) -> int:
     """Replace each legacy (bare-digest) sealed verifier by its keyed form; return how many.
 
     A row whose server key is not in ``ring`` is left as it is: nothing can
@@ -224,7 +224,7 @@ async def key_legacy_verifiers(ring: Keyring, connection: str) -> int:
             await SecretRecord.filter(id__gt=after, key_id__isnull=False, verifier__isnull=False)
             .exclude(verifier__startswith=crypto.KEYED_VERIFIER_PREFIX)
             .order_by("id")
-            .limit(VERIFIER_BATCH)
+            .limit(batch)
             .values("id", "key_id", "verifier")
         )
         async with in_transaction(connection):
@@ -238,7 +238,7 @@ async def key_legacy_verifiers(ring: Keyring, connection: str) -> int:
                 keyed += await SecretRecord.filter(id=row["id"], verifier=row["verifier"]).update(
                     verifier=replacement
                 )
-        if len(rows) < VERIFIER_BATCH:
+        if len(rows) < batch:
             return keyed
         after = rows[-1]["id"]
 

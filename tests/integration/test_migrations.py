@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import secrets
 import sqlite3
 import subprocess
 import sys
@@ -349,3 +350,52 @@ def test_upgrade_keys_legacy_sealed_verifiers(
             assert _reveal_sealed(client, key, secret, "wrong") == 403
         expected = 404 if passphrase == "gone" else 200
         assert _reveal_sealed(client, key, secret, passphrase) == expected
+
+
+def _insert_sealed_row(url: str, verifier: str, key_id: str) -> str:
+    """Store a sealed-mode row with ``verifier`` as it is; return its lookup."""
+    lookup = secrets.token_hex(32)
+    sql(
+        url,
+        "INSERT INTO secret (lookup, salt, nonce, ciphertext, kdf_time_cost, kdf_memory_kib, "
+        "kdf_parallelism, key_id, verifier, created_at, expires_at) "
+        "VALUES (?, ?, ?, ?, 0, 0, 0, ?, ?, 0, 1)",
+        lookup,
+        b"s" * 16,
+        b"n" * 12,
+        b"c" * 32,
+        key_id,
+        verifier,
+    )
+    return lookup
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_keying_reaches_every_legacy_row_batch_by_batch(kind: str, new_db: NewDatabase) -> None:
+    """Batches of 2 over 7 legacy rows key all 7; keyed, odd and keyless rows are left alone."""
+    url = new_db(kind)
+    assert run_cli(make_settings(url), "migrate").returncode == 0
+    ring = server_keys().ring
+    server_key = ring.newest
+    verifiers = [secrets.token_bytes(32) for _ in range(7)]
+    legacy = {_insert_sealed_row(url, _legacy_digest(v), server_key.id): v for v in verifiers}
+    keyed = crypto.keyed_verifier(b"k" * 32, server_key.secret)
+    left = {
+        _insert_sealed_row(url, keyed, server_key.id): keyed,
+        _insert_sealed_row(url, "not a digest", server_key.id): "not a digest",
+        _insert_sealed_row(url, _legacy_digest(b"x" * 32), "removed"): _legacy_digest(b"x" * 32),
+    }
+
+    async def key() -> int:
+        context = await db.open_database(make_settings(url))
+        try:
+            return await db.key_legacy_verifiers(ring, db.dialect(url), batch=2)
+        finally:
+            await db.close_database(context)
+
+    assert asyncio.run(key()) == 7
+    stored = dict(sql(url, "SELECT lookup, verifier FROM secret"))
+    for lookup, verifier in legacy.items():
+        assert stored[lookup] == crypto.keyed_verifier(verifier, server_key.secret)
+    for lookup, value in left.items():
+        assert stored[lookup] == value
