@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import os
-import re
 import stat
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -18,6 +15,7 @@ from tests.support import (
     create_secret,
     free_port,
     make_settings,
+    race_cli,
     run_bare,
     run_cli,
     running_server,
@@ -92,20 +90,9 @@ def test_concurrent_rotate_commands_keep_every_key(tmp_path: Path) -> None:
     first, _ = keyring.ensure(path)
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTS_")}
     env["OTS_SERVER_KEY_FILE"] = str(path)
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "ots.cli", "keys", "rotate"],
-            env=env,
-            cwd=tmp_path,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(6)
-    ]
-    outputs = [proc.communicate(timeout=120) for proc in procs]
-    assert [proc.returncode for proc in procs] == [0] * 6, outputs
-    added = [re.search(r"added key (\S+) ", out).group(1) for out, _ in outputs]  # type: ignore[union-attr]
+    results = race_cli(env, "keys", "rotate", count=6, cwd=tmp_path)
+    assert [r.returncode for r in results] == [0] * 6, [r.stderr for r in results]
+    added = [r.stdout.split()[3] for r in results]  # "ots: added key ID to ..."
     ids = keyring.load(path).ids
     assert sorted(ids) == sorted([first.newest.id, *added])
     assert len(set(added)) == 6

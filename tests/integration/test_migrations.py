@@ -22,6 +22,7 @@ from tests.support import (
     SERVICES_REQUIRED,
     create_secret,
     make_settings,
+    race_cli,
     run_cli,
     server_keys,
     settings_env,
@@ -135,20 +136,9 @@ def test_migrate_is_idempotent(tmp_path: Path) -> None:
 @pytest.mark.parametrize("kind", KINDS)
 def test_concurrent_cold_starts_migrate_once(kind: str, new_db: NewDatabase) -> None:
     """Four processes migrating one empty database at once all succeed; it is migrated once."""
-    env = settings_env(make_settings(new_db(kind)))
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "ots.cli", "migrate"],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(4)
-    ]
-    outputs = [p.communicate(timeout=120) for p in procs]
-    assert [p.returncode for p in procs] == [0] * 4, outputs
-    assert sum("applied migrations" in err for _, err in outputs) == 1
+    results = race_cli(settings_env(make_settings(new_db(kind))), "migrate", count=4)
+    assert [r.returncode for r in results] == [0] * 4, [r.stderr for r in results]
+    assert sum("applied migrations" in r.stderr for r in results) == 1
 
 
 MIGRATE_TO = """
