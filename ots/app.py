@@ -89,14 +89,14 @@ def create_app(
 
     @app.before_server_start
     async def open_resources(app: App) -> None:
+        keys = open_keyring(settings.server_key_path)
         if migrate_on_start:
-            await db.migrate(settings)
+            await db.migrate(settings, keys.ring)
         app.ctx.tortoise = await db.open_database(settings)
         app.ctx.kdf_pool = KdfPool(
             kdf_executor(settings.kdf_threads),
             capacity=settings.kdf_threads + settings.kdf_queue,
         )
-        keys = open_keyring(settings.server_key_path)
         store = app.ctx.store = TortoiseStore()
         app.ctx.deliverer = Deliverer(settings, store, keys, clock=clock, resolver=resolver)
         store.on_outbox(app.ctx.deliverer.wake)

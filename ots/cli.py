@@ -136,13 +136,12 @@ def _run(args: argparse.Namespace, stop: StopControl) -> int:
         if problem:
             print(f"ots: {problem}", file=sys.stderr)
             return EXIT_DATABASE
-        if args.command != "sweep":
-            # Sweeping decrypts nothing, so it never needs (or creates) the key.
-            _ensure_keyring(settings)
+        # Sweeping decrypts nothing, so it never needs (or creates) the key.
+        ring = None if args.command == "sweep" else _ensure_keyring(settings)
     except ConfigError as exc:
         print(f"ots: bad setting {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    if not _migrate(settings):
+    if not _migrate(settings, ring):
         return EXIT_DATABASE
     if args.command == "serve":
         stop.serving()
@@ -196,10 +195,11 @@ def _check_port(settings: Settings) -> None:
             ) from None
 
 
-def _ensure_keyring(settings: Settings) -> None:
+def _ensure_keyring(settings: Settings) -> keyring.Keyring:
     ring, created = keyring.ensure(settings.server_key_path)
     if created:
         print(f"ots: {keyring.created_message(settings.server_key_path, ring)}", file=sys.stderr)
+    return ring
 
 
 def _keys(settings: Settings, action: str | None, key_id: str) -> int:
@@ -209,7 +209,11 @@ def _keys(settings: Settings, action: str | None, key_id: str) -> int:
         print(f"ots: added key {added.id} to {path}; it seals new secrets once servers restart")
         return 0
     if action == "remove":
-        keyring.remove(path, key_id)
+        try:
+            keyring.remove(path, key_id)
+        except keyring.KeyRemovalError as exc:
+            print(f"ots: {exc}", file=sys.stderr)
+            return EXIT_CONFIG
         print(f"ots: removed key {key_id}; restart the servers so none still holds it")
         return 0
     ring = keyring.load(path)
@@ -218,11 +222,11 @@ def _keys(settings: Settings, action: str | None, key_id: str) -> int:
     return 0
 
 
-def _migrate(settings: Settings) -> bool:
+def _migrate(settings: Settings, ring: keyring.Keyring | None) -> bool:
     from ots import db
 
     try:
-        applied = asyncio.run(db.migrate(settings))
+        migrated = asyncio.run(db.migrate(settings, ring))
     except Exception as exc:
         print(
             f"ots: cannot prepare the database ({type(exc).__name__}: {exc}); "
@@ -230,8 +234,14 @@ def _migrate(settings: Settings) -> bool:
             file=sys.stderr,
         )
         return False
-    if applied:
-        print(f"ots: applied migrations {', '.join(applied)}", file=sys.stderr)
+    if migrated.applied:
+        print(f"ots: applied migrations {', '.join(migrated.applied)}", file=sys.stderr)
+    if migrated.keyed_verifiers:
+        print(
+            f"ots: keyed the access verifiers of {migrated.keyed_verifiers} sealed secrets "
+            "under the server key",
+            file=sys.stderr,
+        )
     return True
 
 

@@ -29,12 +29,19 @@ Format v3, a secret its client sealed (``docs/sealed-v1.md``): the client's
 ciphertext, after its envelope (JSON) and a NUL byte, sealed again with
 AES-256-GCM under ``HKDF-SHA256(server_key || secret_key, salt, info "ots/v3
 sealed secret key")``, same associated data as above; beside it only
-``sha256("ots/v1 verifier\0" || verifier)`` in hex, where the verifier is
-itself a hash of the access proof the recipient will present.
+``"hmac-sha256:" || base64url(HMAC-SHA256(HKDF-SHA256(server_key, info "ots/v1
+verifier key"), sha256("ots/v1 verifier\0" || verifier)))``, where the
+verifier is itself a hash of the access proof the recipient will present.
+Keyed, so that a copy of the database (with a ``.p`` link) cannot test
+passphrase guesses offline: that needs the server key too. Rows stored
+before verifiers were keyed hold the inner digest alone, in hex (64
+characters, never with the prefix); ``db.migrate`` keys them where the
+server key is at hand, and until then they are checked as they were.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -62,6 +69,10 @@ _HKDF_INFO_V2: Final = b"ots/v2 aes-256-gcm key"
 _HKDF_INFO_WEBHOOK: Final = b"ots/v1 webhook key"
 _HKDF_INFO_V3: Final = b"ots/v3 sealed secret key"
 _VERIFIER_LABEL: Final = b"ots/v1 verifier\0"
+_HKDF_INFO_VERIFIER: Final = b"ots/v1 verifier key"
+# What a keyed verifier starts with: no hex digest (a legacy row) ever does.
+KEYED_VERIFIER_PREFIX: Final = "hmac-sha256:"
+_LEGACY_VERIFIER: Final = re.compile(r"[0-9a-f]{64}")
 FINGERPRINT_CHARS: Final = 20
 _WEBHOOK_SECRET_PREFIX: Final = "whsec_"  # noqa: S105 - a prefix, not a secret
 # Prefix of the lookup hashes and of the associated data (unchanged since v1).
@@ -230,7 +241,7 @@ def seal_client_secret(
         ciphertext=ciphertext,
         kdf=None,
         key_id=key_id,
-        verifier=verifier_digest(verifier),
+        verifier=keyed_verifier(verifier, server_key),
     )
 
 
@@ -256,14 +267,49 @@ def _client_key(server_key: bytes, secret_key: str, salt: bytes) -> bytes:
     return hkdf.derive(server_key + secret_key.encode("ascii"))
 
 
-def verifier_digest(verifier: bytes) -> str:
-    """Return what is stored of a sealed secret's access verifier: a one-way hash, in hex."""
-    return hashlib.sha256(_VERIFIER_LABEL + verifier).hexdigest()
+def keyed_verifier(verifier: bytes, server_key: bytes) -> str:
+    """Return what a row stores of a sealed secret's access verifier: keyed under the server key.
+
+    Nothing computed from the proof alone (a guessed passphrase) can be
+    compared with it: that takes the server key too.
+    """
+    return _keyed(_verifier_digest(verifier), server_key)
 
 
-def verifier_matches(stored_digest: str, verifier: bytes) -> bool:
-    """Tell, in constant time, whether ``verifier`` is the one whose digest is stored."""
-    return hmac.compare_digest(stored_digest, verifier_digest(verifier))
+def key_legacy_verifier(stored: str, server_key: bytes) -> str | None:
+    """Return the keyed form of a row's legacy verifier digest; None if ``stored`` is none.
+
+    Equal to ``keyed_verifier`` of the same verifier: an upgraded row and a
+    new one are checked alike.
+    """
+    if not _LEGACY_VERIFIER.fullmatch(stored):
+        return None
+    return _keyed(bytes.fromhex(stored), server_key)
+
+
+def verifier_matches(stored: str, verifier: bytes, server_key: bytes) -> bool:
+    """Tell, in constant time, whether ``verifier`` is the one whose keyed form is stored.
+
+    A legacy row (the bare digest, stored before verifiers were keyed and
+    not upgraded yet) is checked as it always was; the prefix tells them apart.
+    """
+    if stored.startswith(KEYED_VERIFIER_PREFIX):
+        expected = keyed_verifier(verifier, server_key)
+    else:
+        expected = _verifier_digest(verifier).hex()
+    return hmac.compare_digest(stored, expected)
+
+
+def _verifier_digest(verifier: bytes) -> bytes:
+    return hashlib.sha256(_VERIFIER_LABEL + verifier).digest()
+
+
+def _keyed(digest: bytes, server_key: bytes) -> str:
+    hkdf = HKDF(
+        algorithm=hashes.SHA256(), length=AEAD_KEY_BYTES, salt=None, info=_HKDF_INFO_VERIFIER
+    )
+    mac = hmac.new(hkdf.derive(server_key), digest, hashlib.sha256).digest()
+    return KEYED_VERIFIER_PREFIX + base64.urlsafe_b64encode(mac).rstrip(b"=").decode("ascii")
 
 
 def _associated_data(secret_key: str) -> bytes:

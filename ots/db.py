@@ -1,8 +1,10 @@
 """Database set-up: Tortoise config from a URL, open/close, and safe migration.
 
 Migrations are Aerich histories, one per dialect (Aerich writes raw SQL per
-dialect). ``migrate`` serialises concurrent starters: a PostgreSQL advisory
-lock on a separate connection, or an exclusive file lock beside a SQLite file.
+dialect), then the row upgrades that need the server keyring, which an Aerich
+migration cannot reach (keying legacy sealed verifiers). ``migrate``
+serialises concurrent starters: a PostgreSQL advisory lock on a separate
+connection, or an exclusive file lock beside a SQLite file.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import os
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import parse_qsl, urlsplit
@@ -22,8 +25,12 @@ from urllib.parse import parse_qsl, urlsplit
 import asyncpg
 from tortoise import Tortoise
 from tortoise.context import TortoiseContext
+from tortoise.transactions import in_transaction
 
+from ots import crypto
 from ots.config import Settings, sqlite_path
+from ots.keyring import Keyring
+from ots.models import SecretRecord
 
 log = logging.getLogger("ots.db")
 
@@ -47,6 +54,16 @@ WRITER_LOCK: Final = ".write-lock"
 SQLITE_COMPANIONS: Final = ("", "-wal", "-shm", "-journal", ".migrate-lock", WRITER_LOCK)
 MEMORY: Final = ":memory:"
 PRIVATE: Final = 0o600
+# Legacy verifiers keyed per transaction (one fsync each on SQLite).
+VERIFIER_BATCH: Final = 500
+
+
+@dataclass(frozen=True)
+class Migrated:
+    """What ``migrate`` did: the Aerich migrations it applied and the rows it upgraded."""
+
+    applied: list[str]
+    keyed_verifiers: int = 0
 
 
 def tortoise_config(database_url: str) -> dict[str, Any]:
@@ -148,13 +165,16 @@ def make_private(settings: Settings) -> None:
             os.chmod(path + suffix, PRIVATE)
 
 
-async def migrate(settings: Settings) -> list[str]:
+async def migrate(settings: Settings, ring: Keyring | None = None) -> Migrated:
     """Apply pending migrations once, however many processes start together.
 
-    Waits up to ``settings.db_wait`` seconds for the database to answer.
+    With the server ``ring``, also key the verifiers of sealed secrets stored
+    before verifiers were keyed (see ``key_legacy_verifiers``), under the same
+    lock. Waits up to ``settings.db_wait`` seconds for the database to answer.
 
     Returns:
-        The migration files applied by this call (empty when up to date).
+        The migration files applied by this call (empty when up to date) and
+        how many verifiers it keyed.
 
     Raises:
         ConnectionError: the database did not answer within ``db_wait``.
@@ -162,6 +182,7 @@ async def migrate(settings: Settings) -> list[str]:
     from aerich import Command  # imported here: aerich is heavy and only needed at start
 
     make_private(settings)
+    keyed = 0
     async with _migration_lock(settings):
         command = Command(
             tortoise_config(settings.database_url),
@@ -171,14 +192,55 @@ async def migrate(settings: Settings) -> list[str]:
         try:
             await command.init()
             applied: list[str] = await command.upgrade(run_in_transaction=True)
+            if ring is not None:
+                keyed = await key_legacy_verifiers(ring, dialect(settings.database_url))
         finally:
             await command.aclose()
     if applied:
         log.info("applied migrations: %s", ", ".join(applied))
+    if keyed:
+        log.info("keyed the access verifiers of %d sealed secrets", keyed)
     if settings.is_sqlite:
-        # A server that was killed may have left ended secrets in the WAL.
+        # A server that was killed may have left ended secrets in the WAL, and the
+        # rows just upgraded left their legacy verifiers there.
         await asyncio.to_thread(_checkpoint, sqlite_path(settings.database_url))
-    return applied
+    return Migrated(applied, keyed)
+
+
+async def key_legacy_verifiers(ring: Keyring, connection: str, batch: int = VERIFIER_BATCH) -> int:
+    """Replace each legacy (bare-digest) sealed verifier by its keyed form; return how many.
+
+    A row whose server key is not in ``ring`` is left as it is: nothing can
+    open it any more (or another replica holds its key, and keys it at its
+    own start). Each update applies only if the row still holds what was
+    read, so a secret revealed or burned meanwhile is simply skipped. Rows
+    that servers of an older release store later are keyed at the next start;
+    until then they are checked as they always were.
+    """
+    keyed = 0
+    after = 0
+    while True:
+        rows = (
+            await SecretRecord.filter(id__gt=after, key_id__isnull=False, verifier__isnull=False)
+            .exclude(verifier__startswith=crypto.KEYED_VERIFIER_PREFIX)
+            .order_by("id")
+            .limit(batch)
+            .values("id", "key_id", "verifier")
+        )
+        async with in_transaction(connection):
+            for row in rows:
+                server_key = ring.get(row["key_id"])
+                if server_key is None:
+                    continue
+                replacement = crypto.key_legacy_verifier(row["verifier"], server_key)
+                if replacement is None:
+                    continue
+                keyed += await SecretRecord.filter(id=row["id"], verifier=row["verifier"]).update(
+                    verifier=replacement
+                )
+        if len(rows) < batch:
+            return keyed
+        after = rows[-1]["id"]
 
 
 def _checkpoint(path: str) -> None:

@@ -167,7 +167,8 @@ class Sealed:
     kdf: KdfParams | None
     # The server key it was sealed under; None for secrets stored before keys existed.
     key_id: str | None = None
-    # Only for a secret its client sealed: the one-way digest of its access verifier.
+    # Only for a secret its client sealed: its access verifier, keyed under the server key
+    # (crypto.keyed_verifier); a bare hex digest in rows of earlier releases.
     verifier: str | None = None
 
     @property

@@ -8,7 +8,11 @@ line makes its secrets unrecoverable (crypto-shredding).
 
 Writes are atomic (a temporary file linked or renamed into place), so a
 reader never sees half a file, and two processes creating the file at the
-same moment end up sharing one key. Neither Sanic nor Tortoise is imported.
+same moment end up sharing one key. Changes (rotate, remove) hold an
+exclusive lock on a file beside it (``<name>.lock``) and read the ring again
+under it, so concurrent ones never lose each other's keys. A key file that
+others may read is made private (0600) at start. Neither Sanic nor Tortoise
+is imported.
 """
 
 from __future__ import annotations
@@ -16,10 +20,12 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import fcntl
 import logging
 import os
 import re
 import secrets
+import stat
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -33,6 +39,8 @@ log = logging.getLogger("ots.keyring")
 KEY_BYTES: Final = 32
 FILE_MODE: Final = 0o600
 VARIABLE: Final = "OTS_SERVER_KEY_FILE"
+# Beside the key file: the lock that rotate and remove hold.
+LOCK_SUFFIX: Final = ".lock"
 _ID_PATTERN: Final = re.compile(r"[A-Za-z0-9_-]{1,32}")
 _HEADER: Final = (
     "# ots server keyring: one key per line, '<id> <base64url key>'.\n"
@@ -40,6 +48,10 @@ _HEADER: Final = (
     "# Removing a line makes its secrets unreadable. Back this file up apart from\n"
     "# the database: a database copy without it opens nothing.\n"
 )
+
+
+class KeyRemovalError(ValueError):
+    """``remove`` refused: the id is unknown, or it names the newest key; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -129,13 +141,18 @@ def load(path: Path) -> Keyring:
 def ensure(path: Path) -> tuple[Keyring, bool]:
     """Load the keyring at ``path``, creating it with one new key if there is none.
 
+    A file that others may read (or write) is made private (0600) first, with
+    a warning: a key file left wide by an older release or a careless copy.
+
     Returns:
         The ring, and whether this call created the file.
 
     Raises:
-        ConfigError: the file exists but is malformed, or cannot be written.
+        ConfigError: the file exists but is malformed, cannot be made private,
+            or cannot be written.
     """
     if path.exists():
+        make_private(path)
         return load(path), False
     ring = Keyring((new_server_key(),))
     try:
@@ -152,6 +169,31 @@ def ensure(path: Path) -> tuple[Keyring, bool]:
     return ring, True
 
 
+def make_private(path: Path) -> None:
+    """Make the key file at ``path`` mode 0600 if its group or others have any access.
+
+    Raises:
+        ConfigError: it cannot be changed (another user owns it): the server stops.
+    """
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if not mode & 0o077:
+            return
+        os.chmod(path, FILE_MODE)
+    except OSError as exc:
+        raise ConfigError(
+            VARIABLE,
+            f"{path} is open to other users and cannot be made private ({exc}); "
+            "give it mode 0600 (owner only)",
+        ) from None
+    log.warning(
+        "%s: %s was mode %04o, open to other users; made it 0600 (owner only)",
+        VARIABLE,
+        path,
+        mode,
+    )
+
+
 def created_message(path: Path, ring: Keyring) -> str:
     """Return the one line that tells an operator a key file was just created."""
     return (
@@ -161,27 +203,56 @@ def created_message(path: Path, ring: Keyring) -> str:
 
 
 def rotate(path: Path) -> ServerKey:
-    """Add a new key to the ring at ``path`` and return it; a missing file is created."""
-    ring, created = ensure(path)
-    if created:
-        return ring.newest
-    added = new_server_key()
-    _replace(path, Keyring((*ring.keys, added)))
-    return added
+    """Add a new key to the ring at ``path`` and return it; a missing file is created.
+
+    Under the ring's lock, reading the file again: of concurrent rotations
+    (several operators, a script), every added key stays in the file.
+    """
+    with _locked(path):
+        ring, created = ensure(path)
+        if created:
+            return ring.newest
+        added = new_server_key()
+        _replace(path, Keyring((*ring.keys, added)))
+        return added
 
 
 def remove(path: Path, key_id: str) -> None:
     """Drop ``key_id`` from the ring: secrets it sealed can never be opened again.
 
     Raises:
-        ConfigError: the id is unknown, or it is the only key.
+        ConfigError: the file is missing, malformed or cannot be written.
+        KeyRemovalError: the id is unknown, or it is the newest key, which seals
+            new secrets (the only key included): rotate first.
     """
-    ring = load(path)
-    if ring.get(key_id) is None:
-        raise ConfigError(VARIABLE, f"the ring has no key {key_id!r}")
-    if len(ring.keys) == 1:
-        raise ConfigError(VARIABLE, "the last key cannot be removed; rotate first")
-    _replace(path, Keyring(tuple(k for k in ring.keys if k.id != key_id)))
+    with _locked(path):
+        ring = load(path)
+        if ring.get(key_id) is None:
+            raise KeyRemovalError(f"the ring in {path} has no key {key_id!r}")
+        if key_id == ring.newest.id:
+            raise KeyRemovalError(
+                f"key {key_id!r} is the newest: it seals new secrets and cannot be "
+                "removed; run 'ots keys rotate' first, then remove it"
+            )
+        _replace(path, Keyring(tuple(k for k in ring.keys if k.id != key_id)))
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    # An exclusive flock on a private file beside the key file, held for a whole
+    # read-change-write: the key file itself cannot carry it, since every write
+    # replaces it with a new file. Released when the descriptor closes.
+    lock_path = path.with_name(path.name + LOCK_SUFFIX)
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+    except OSError as exc:
+        raise ConfigError(VARIABLE, f"cannot lock {lock_path}: {exc}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def _replace(path: Path, ring: Keyring) -> None:

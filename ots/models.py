@@ -17,11 +17,13 @@ class SecretRecord(Model):
     the ``secret_key`` and ``ciphertext`` opens only with the key, the
     passphrase and the server key ``key_id`` names (None: sealed before server
     keys existed). A secret its client sealed (sealed mode) has no passphrase
-    cost (``kdf_*`` 0) and a ``verifier``: the one-way digest of the hash of
-    the access proof its recipient must present. The row is written once and
-    deleted once, never updated: on PostgreSQL every update would leave one
-    more copy of the ciphertext in a dead tuple, so the wrong-passphrase count
-    lives in the receipt.
+    cost (``kdf_*`` 0) and a ``verifier``: an HMAC, under the server key, of
+    the hash of the access proof its recipient must present (``hmac-sha256:``
+    and base64url; a bare hex digest in rows of earlier releases until
+    ``db.migrate`` keys them). The row is written once and deleted once,
+    never updated (but for that one-time upgrade): on PostgreSQL every update
+    would leave one more copy of the ciphertext in a dead tuple, so the
+    wrong-passphrase count lives in the receipt.
     """
 
     id = fields.BigIntField(primary_key=True)

@@ -215,8 +215,9 @@ class SecretService:
         """Store a secret its client sealed (``docs/sealed-v1.md``) for ``ttl`` seconds.
 
         The server never sees the plaintext: it seals the client's ciphertext
-        and envelope again under its own key and keeps only a digest of
-        ``verifier``. No argon2id runs here, so this is never ``overloaded``.
+        and envelope again under its own key and keeps only a keyed digest of
+        ``verifier`` (an HMAC under the server key). No argon2id runs here,
+        so this is never ``overloaded``.
 
         Raises:
             ValidationFailedError: ``ttl`` or ``notify`` as for ``create_secret``,
@@ -370,10 +371,12 @@ class SecretService:
             WrongPassphraseError: the proof is wrong (the secret stays).
         """
         lookup, stored, server_key = await self._find(secret_key)
-        digest = stored.sealed.verifier
-        if digest is None or server_key is None:
+        stored_verifier = stored.sealed.verifier
+        if stored_verifier is None or server_key is None:
             raise WrongModeError(WRONG_MODE_PLAIN)
-        if not crypto.verifier_matches(digest, sealed_format.verifier_of(proof)):
+        if not crypto.verifier_matches(
+            stored_verifier, sealed_format.verifier_of(proof), server_key
+        ):
             raise await self._wrong_passphrase(stored.id, lookup, WRONG_PROOF)
         opened = crypto.open_client_secret(stored.sealed, secret_key, server_key)
         now = self.now()

@@ -279,6 +279,28 @@ def run_cli(
     )
 
 
+def race_cli(
+    env: dict[str, str], *args: str, count: int, cwd: Path | None = None
+) -> list[subprocess.CompletedProcess[str]]:
+    """Start ``count`` processes of ``ots ARGS`` at once with ``env``; return each one's result."""
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "ots.cli", *args],
+            env=env,
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(count)
+    ]
+    results = []
+    for proc in procs:
+        stdout, stderr = proc.communicate(timeout=120)
+        results.append(subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr))
+    return results
+
+
 def run_bare(*args: str, cwd: Path, **variables: str) -> subprocess.CompletedProcess[str]:
     """Run ``ots ARGS`` in ``cwd`` with no OTS_* variable but ``variables``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTS_")}

@@ -319,6 +319,50 @@ def test_a_name_that_turns_private_after_create_is_refused_at_delivery(
     assert metrics_value("refused") == before + 1
 
 
+# AAAA answers that reach a private IPv4 address, or forms no receiver needs.
+EMBEDDING_AAAA = {
+    "nat64-private": "64:ff9b::10.0.0.1",
+    "nat64-metadata": "64:ff9b::169.254.169.254",
+    "nat64-local-use": "64:ff9b:1::808:808",
+    "ipv4-compatible": "::10.0.0.1",
+    "siit": "::ffff:0:10.0.0.1",
+    "6to4": "2002:a00:1::1",
+    "site-local": "fec0::1",
+}
+
+
+@pytest.mark.parametrize("aaaa", EMBEDDING_AAAA.values(), ids=EMBEDDING_AAAA.keys())
+def test_an_aaaa_record_embedding_a_private_address_is_refused_at_create(
+    make_client: MakeClient, db_url: str, aaaa: str
+) -> None:
+    """A name with a public A and such an AAAA record: 422 naming notify.url, nothing stored."""
+    dns = fake_dns({"v6.example": ["93.184.216.34", aaaa], "nat64.example": ["64:ff9b::5db8:d822"]})
+    client = make_client(db_url, resolver=dns)
+    body = assert_error(share(client, {"url": "https://v6.example/hook"}), 422, "validation_error")
+    assert [detail["field"] for detail in body["details"]] == ["notify.url"]
+    assert sql(db_url, "SELECT COUNT(*) FROM webhook") == [(0,)]
+    # NAT64 of a public IPv4 address (an IPv6-only host behind DNS64) is fine.
+    assert share(client, {"url": "https://nat64.example/hook"}).status == 201
+
+
+@pytest.mark.parametrize("aaaa", EMBEDDING_AAAA.values(), ids=EMBEDDING_AAAA.keys())
+def test_an_aaaa_record_embedding_a_private_address_is_refused_at_delivery(
+    make_client: MakeClient, db_url: str, aaaa: str
+) -> None:
+    """Public at create, such an AAAA record at delivery: dead at once, nothing sent."""
+    table = {"rebind.example": ["2606:4700:4700::1111"]}
+    client = make_client(db_url, resolver=fake_dns(table))
+    created = share(client, {"url": "https://rebind.example/hook", "events": ["burned"]}).json
+    client.post(f"/receipts/{created['receipt_key']}/burn")
+    table["rebind.example"] = [aaaa]
+    before = metrics_value("refused")
+    assert deliver(client) == 1
+    (delivery,) = notify_of(client, created["receipt_key"])["deliveries"]
+    assert (delivery["state"], delivery["attempts"]) == ("dead", 1)
+    assert delivery["last_error"].startswith("refused: ")
+    assert metrics_value("refused") == before + 1
+
+
 def test_a_subscription_whose_server_key_is_gone_is_dead(
     make_client: MakeClient, db_url: str
 ) -> None:

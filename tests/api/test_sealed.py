@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
@@ -9,7 +10,7 @@ import pytest
 
 from ots import crypto, sealed
 from tests.conftest import Client, MakeClient
-from tests.support import FakeClock, assert_error, create_secret, sql
+from tests.support import FakeClock, assert_error, create_secret, server_keys, sql
 
 
 def share(
@@ -188,15 +189,24 @@ def test_webhook_with_a_sealed_secret(make_client: MakeClient, db_url: str) -> N
     assert receipt["notify"]["events"]
 
 
+def legacy_digest(verifier: bytes) -> str:
+    """What releases before keyed verifiers stored: a bare hash, computable from the proof."""
+    return hashlib.sha256(b"ots/v1 verifier\0" + verifier).hexdigest()
+
+
 def test_the_row_holds_nothing_the_client_sent(client: Client, db_url: str) -> None:
-    """The stored ciphertext is sealed again; the verifier is kept only as a digest."""
+    """The stored ciphertext is sealed again; the verifier is kept only keyed (server key)."""
     secret, created = share(client, b"marker-Okapi-51c0-plaintext")
     rows = sql(db_url, "SELECT ciphertext, verifier, kdf_time_cost FROM secret")
     assert len(rows) >= 1
     stored = {bytes(ciphertext): (verifier, cost) for ciphertext, verifier, cost in rows}
-    digest = crypto.verifier_digest(secret.verifier)
-    mine = [row for row in stored.items() if row[1][0] == digest]
+    keyed = crypto.keyed_verifier(secret.verifier, server_keys().newest.secret)
+    mine = [row for row in stored.items() if row[1][0] == keyed]
     assert len(mine) == 1
+    # Nothing a guessed passphrase (so a proof, so a verifier) gives can be compared
+    # with the row without the server key.
+    for unkeyed in (legacy_digest(secret.verifier), hashlib.sha256(secret.verifier).hexdigest()):
+        assert all(unkeyed not in str(verifier) for verifier, _ in stored.values())
     ciphertext, (_, cost) = mine[0]
     assert cost == 0
     assert secret.ciphertext not in ciphertext
@@ -205,6 +215,18 @@ def test_the_row_holds_nothing_the_client_sent(client: Client, db_url: str) -> N
     for sent in (secret.verifier, sealed.b64encode(secret.verifier).encode(), secret.link_key):
         assert sent not in everything
     assert reveal(client, created["secret_key"], secret.link_key).status == 200
+
+
+def test_a_row_stored_before_verifiers_were_keyed_still_reveals(
+    client: Client, db_url: str
+) -> None:
+    """A legacy row (bare digest, not upgraded yet): a wrong proof is 403, the right one 200."""
+    secret, created = share(client, b"from an older release", "pw")
+    sql(db_url, "UPDATE secret SET verifier = ?", legacy_digest(secret.verifier))
+    key = created["secret_key"]
+    wrong = assert_error(reveal(client, key, secret.link_key, "nope"), 403, "wrong_passphrase")
+    assert wrong["attempts_left"] == 4
+    assert reveal(client, key, secret.link_key, "pw").status == 200
 
 
 def test_largest_sealed_body_fits_however_escaped(make_client: MakeClient, db_url: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import stat
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from tests.support import (
     create_secret,
     free_port,
     make_settings,
+    race_cli,
     run_bare,
     run_cli,
     running_server,
@@ -58,7 +60,55 @@ def test_keys_command_lists_rotates_and_removes(tmp_path: Path) -> None:
     assert removed.returncode == 0
     assert keyring.load(Path(path)).ids == [ids[1]]
     last = run_bare("keys", "remove", ids[1], cwd=tmp_path, OTS_SERVER_KEY_FILE=path)
-    assert (last.returncode, "last key" in last.stderr) == (2, True)
+    assert (last.returncode, "is the newest" in last.stderr) == (2, True)
+
+
+def test_keys_remove_refuses_the_newest_key(tmp_path: Path) -> None:
+    """`ots keys remove NEWEST` exits 2 with one line saying to rotate first; the file stays."""
+    path = tmp_path / "ring.key"
+    for _ in range(2):
+        assert (
+            run_bare("keys", "rotate", cwd=tmp_path, OTS_SERVER_KEY_FILE=str(path)).returncode == 0
+        )
+    before = path.read_text()
+    newest = keyring.load(path).newest.id
+    refused = run_bare("keys", "remove", newest, cwd=tmp_path, OTS_SERVER_KEY_FILE=str(path))
+    assert refused.returncode == 2
+    assert refused.stderr == (
+        f"ots: key {newest!r} is the newest: it seals new secrets and cannot be removed; "
+        "run 'ots keys rotate' first, then remove it\n"
+    )
+    assert path.read_text() == before
+    unknown = run_bare("keys", "remove", "nosuchkey", cwd=tmp_path, OTS_SERVER_KEY_FILE=str(path))
+    assert unknown.returncode == 2
+    assert unknown.stderr == f"ots: the ring in {path} has no key 'nosuchkey'\n"
+
+
+def test_concurrent_rotate_commands_keep_every_key(tmp_path: Path) -> None:
+    """Six `ots keys rotate` processes at once: the file ends with all six new keys."""
+    path = tmp_path / "ring.key"
+    first, _ = keyring.ensure(path)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTS_")}
+    env["OTS_SERVER_KEY_FILE"] = str(path)
+    results = race_cli(env, "keys", "rotate", count=6, cwd=tmp_path)
+    assert [r.returncode for r in results] == [0] * 6, [r.stderr for r in results]
+    added = [r.stdout.split()[3] for r in results]  # "ots: added key ID to ..."
+    ids = keyring.load(path).ids
+    assert sorted(ids) == sorted([first.newest.id, *added])
+    assert len(set(added)) == 6
+
+
+def test_start_makes_a_key_file_open_to_others_private(tmp_path: Path) -> None:
+    """`ots migrate` with a key file of mode 0644 leaves it 0600 and warns once, naming it."""
+    key = tmp_path / "ots.key"
+    keyring.ensure(key)
+    key.chmod(0o644)
+    result = run_bare("migrate", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert [line for line in result.stderr.splitlines() if "0600" in line] == [
+        "OTS_SERVER_KEY_FILE: ots.key was mode 0644, open to other users; made it 0600 (owner only)"
+    ]
 
 
 def test_sweep_needs_no_key(tmp_path: Path) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import secrets
 import sqlite3
 import subprocess
 import sys
@@ -12,15 +14,17 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from ots import crypto, db
+from ots import crypto, db, sealed
 from ots.domain import KdfParams
-from tests.conftest import MakeClient, NewDatabase
+from tests.conftest import Client, MakeClient, NewDatabase
 from tests.support import (
     KINDS,
     SERVICES_REQUIRED,
     create_secret,
     make_settings,
+    race_cli,
     run_cli,
+    server_keys,
     settings_env,
     sql,
 )
@@ -132,20 +136,9 @@ def test_migrate_is_idempotent(tmp_path: Path) -> None:
 @pytest.mark.parametrize("kind", KINDS)
 def test_concurrent_cold_starts_migrate_once(kind: str, new_db: NewDatabase) -> None:
     """Four processes migrating one empty database at once all succeed; it is migrated once."""
-    env = settings_env(make_settings(new_db(kind)))
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "ots.cli", "migrate"],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(4)
-    ]
-    outputs = [p.communicate(timeout=120) for p in procs]
-    assert [p.returncode for p in procs] == [0] * 4, outputs
-    assert sum("applied migrations" in err for _, err in outputs) == 1
+    results = race_cli(settings_env(make_settings(new_db(kind))), "migrate", count=4)
+    assert [r.returncode for r in results] == [0] * 4, [r.stderr for r in results]
+    assert sum("applied migrations" in r.stderr for r in results) == 1
 
 
 MIGRATE_TO = """
@@ -289,3 +282,110 @@ def test_postgres_vacuums_ended_secrets_promptly(postgres_url: str) -> None:
     assert sorted(asyncio.run(options())) == sorted(
         2 * ["autovacuum_vacuum_threshold=0", "autovacuum_vacuum_scale_factor=0"]
     )
+
+
+def _legacy_digest(verifier: bytes) -> str:
+    """The verifier as releases before keyed verifiers stored it: a bare hash."""
+    return hashlib.sha256(b"ots/v1 verifier\0" + verifier).hexdigest()
+
+
+def _reveal_sealed(
+    client: Client, key: str, secret: sealed.SealedSecret, passphrase: str | None
+) -> int:
+    """Present the proof for ``key``; return the status."""
+    proof = sealed.derive(secret.link_key, passphrase).proof
+    status: int = client.post(f"/secrets/{key}", json={"proof": sealed.b64encode(proof)}).status
+    return status
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_upgrade_keys_legacy_sealed_verifiers(
+    kind: str, new_db: NewDatabase, make_client: MakeClient
+) -> None:
+    """`ots migrate` keys the bare verifier digests of older rows; they still reveal once."""
+    url = new_db(kind)
+    assert run_cli(make_settings(url), "migrate").returncode == 0
+    client = make_client(url)
+    made: dict[str, tuple[sealed.SealedSecret, str | None]] = {}
+    for passphrase in (None, "pw", "gone"):
+        secret = sealed.seal(b"sealed by an older release", passphrase)
+        created = client.post("/generate", json=secret.request()).json
+        made[created["secret_key"]] = (secret, passphrase)
+        lookup = crypto.secret_lookup(created["secret_key"])
+        legacy = _legacy_digest(secret.verifier)
+        sql(url, "UPDATE secret SET verifier = ? WHERE lookup = ?", legacy, lookup)
+        if passphrase == "gone":
+            # Sealed under a key since removed: it opens nowhere, and stays as it is.
+            sql(url, "UPDATE secret SET key_id = 'removed' WHERE lookup = ?", lookup)
+    upgraded = run_cli(make_settings(url), "migrate")
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert (
+        "ots: keyed the access verifiers of 2 sealed secrets under the server key"
+        in upgraded.stderr.splitlines()
+    )
+    server_key = server_keys().newest.secret
+    stored = dict(sql(url, "SELECT lookup, verifier FROM secret"))
+    for key, (secret, passphrase) in made.items():
+        row = stored[crypto.secret_lookup(key)]
+        if passphrase == "gone":
+            assert row == _legacy_digest(secret.verifier)
+        else:
+            assert row == crypto.keyed_verifier(secret.verifier, server_key)
+            assert row != _legacy_digest(secret.verifier)
+    again = run_cli(make_settings(url), "migrate")
+    assert again.returncode == 0
+    assert "keyed" not in again.stderr
+    for key, (secret, passphrase) in made.items():
+        if passphrase == "pw":
+            assert _reveal_sealed(client, key, secret, "wrong") == 403
+        expected = 404 if passphrase == "gone" else 200
+        assert _reveal_sealed(client, key, secret, passphrase) == expected
+
+
+def _insert_sealed_row(url: str, verifier: str, key_id: str) -> str:
+    """Store a sealed-mode row with ``verifier`` as it is; return its lookup."""
+    lookup = secrets.token_hex(32)
+    sql(
+        url,
+        "INSERT INTO secret (lookup, salt, nonce, ciphertext, kdf_time_cost, kdf_memory_kib, "
+        "kdf_parallelism, key_id, verifier, created_at, expires_at) "
+        "VALUES (?, ?, ?, ?, 0, 0, 0, ?, ?, 0, 1)",
+        lookup,
+        b"s" * 16,
+        b"n" * 12,
+        b"c" * 32,
+        key_id,
+        verifier,
+    )
+    return lookup
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_keying_reaches_every_legacy_row_batch_by_batch(kind: str, new_db: NewDatabase) -> None:
+    """Batches of 2 over 7 legacy rows key all 7; keyed, odd and keyless rows are left alone."""
+    url = new_db(kind)
+    assert run_cli(make_settings(url), "migrate").returncode == 0
+    ring = server_keys().ring
+    server_key = ring.newest
+    verifiers = [secrets.token_bytes(32) for _ in range(7)]
+    legacy = {_insert_sealed_row(url, _legacy_digest(v), server_key.id): v for v in verifiers}
+    keyed = crypto.keyed_verifier(b"k" * 32, server_key.secret)
+    left = {
+        _insert_sealed_row(url, keyed, server_key.id): keyed,
+        _insert_sealed_row(url, "not a digest", server_key.id): "not a digest",
+        _insert_sealed_row(url, _legacy_digest(b"x" * 32), "removed"): _legacy_digest(b"x" * 32),
+    }
+
+    async def key() -> int:
+        context = await db.open_database(make_settings(url))
+        try:
+            return await db.key_legacy_verifiers(ring, db.dialect(url), batch=2)
+        finally:
+            await db.close_database(context)
+
+    assert asyncio.run(key()) == 7
+    stored = dict(sql(url, "SELECT lookup, verifier FROM secret"))
+    for lookup, verifier in legacy.items():
+        assert stored[lookup] == crypto.keyed_verifier(verifier, server_key.secret)
+    for lookup, value in left.items():
+        assert stored[lookup] == value

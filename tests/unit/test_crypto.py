@@ -213,12 +213,42 @@ class TestClientSealed:
         with pytest.raises(DecryptionError):
             crypto.open_secret(row, "any passphrase", key, server_key)
 
-    def test_only_the_verifier_matches_its_digest(self) -> None:
-        """The digest is one-way and domain-separated; comparison wants the exact verifier."""
-        digest = crypto.verifier_digest(b"v" * 32)
-        assert digest != hashlib.sha256(b"v" * 32).hexdigest()
-        assert crypto.verifier_matches(digest, b"v" * 32)
-        assert not crypto.verifier_matches(digest, b"w" * 32)
+    def test_only_the_verifier_matches_its_keyed_digest(self) -> None:
+        """The stored value is keyed; comparison wants the exact verifier and server key."""
+        server_key = bytes(range(32))
+        stored = crypto.keyed_verifier(b"v" * 32, server_key)
+        assert crypto.verifier_matches(stored, b"v" * 32, server_key)
+        assert not crypto.verifier_matches(stored, b"w" * 32, server_key)
+        assert not crypto.verifier_matches(stored, b"v" * 32, bytes(32))
+
+    def test_the_stored_verifier_needs_the_server_key(self) -> None:
+        """Nothing computed from the verifier alone equals the row: not the old digest, no hash."""
+        verifier, server_key = b"v" * 32, bytes(range(32))
+        stored = crypto.keyed_verifier(verifier, server_key)
+        unkeyed = hashlib.sha256(b"ots/v1 verifier\0" + verifier)
+        assert stored.startswith("hmac-sha256:")
+        assert len(stored) <= 64  # the column holds it
+        body = stored.removeprefix("hmac-sha256:")
+        assert body not in (unkeyed.hexdigest(), hashlib.sha256(verifier).hexdigest())
+        assert unkeyed.hexdigest() not in stored
+        assert crypto.keyed_verifier(verifier, bytes(32)) != stored
+
+    def test_a_legacy_digest_keys_to_the_same_value(self) -> None:
+        """An upgraded row holds what a new row would: both are checked alike."""
+        verifier, server_key = b"v" * 32, bytes(range(32))
+        legacy = hashlib.sha256(b"ots/v1 verifier\0" + verifier).hexdigest()
+        upgraded = crypto.key_legacy_verifier(legacy, server_key)
+        assert upgraded == crypto.keyed_verifier(verifier, server_key)
+        assert crypto.key_legacy_verifier(upgraded, server_key) is None
+        assert crypto.key_legacy_verifier(legacy.upper(), server_key) is None
+
+    def test_a_legacy_row_is_still_checked_as_it_was(self) -> None:
+        """A bare digest (a row not upgraded yet) matches its verifier, and nothing else."""
+        verifier, server_key = b"v" * 32, bytes(range(32))
+        legacy = hashlib.sha256(b"ots/v1 verifier\0" + verifier).hexdigest()
+        assert crypto.verifier_matches(legacy, verifier, server_key)
+        assert not crypto.verifier_matches(legacy, b"w" * 32, server_key)
+        assert not crypto.verifier_matches("hmac-sha256:" + legacy[:43], verifier, server_key)
 
 
 def test_a_new_key_never_starts_with_a_dash(monkeypatch: pytest.MonkeyPatch) -> None:

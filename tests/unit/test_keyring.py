@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import logging
 import os
 import stat
 import threading
@@ -13,7 +14,7 @@ import pytest
 
 from ots import keyring
 from ots.errors import ConfigError
-from ots.keyring import KeyFile, Keyring, ServerKey
+from ots.keyring import KeyFile, KeyRemovalError, Keyring, ServerKey
 from tests.support import FakeClock
 
 KEY = base64.urlsafe_b64encode(b"k" * 32).decode()
@@ -103,17 +104,84 @@ def test_rotate_adds_a_newest_key_and_keeps_the_old(tmp_path: Path) -> None:
     assert ring.newest == added
 
 
-def test_remove_drops_a_key_but_never_the_last(tmp_path: Path) -> None:
-    """Removing a key forgets it; an unknown id or the only key is refused."""
+def test_remove_drops_an_older_key(tmp_path: Path) -> None:
+    """Removing an older key forgets it; the newest stays."""
     path = tmp_path / "ots.key"
     first, _ = keyring.ensure(path)
-    with pytest.raises(ConfigError, match="last key"):
-        keyring.remove(path, first.newest.id)
-    keyring.rotate(path)
+    added = keyring.rotate(path)
     keyring.remove(path, first.newest.id)
-    assert keyring.load(path).get(first.newest.id) is None
-    with pytest.raises(ConfigError, match="no key"):
+    assert keyring.load(path).ids == [added.id]
+
+
+def test_remove_refuses_the_newest_key(tmp_path: Path) -> None:
+    """The newest key seals new secrets: removing it (the only one, or of two) is refused."""
+    path = tmp_path / "ots.key"
+    first, _ = keyring.ensure(path)
+    with pytest.raises(KeyRemovalError, match="newest"):
+        keyring.remove(path, first.newest.id)
+    added = keyring.rotate(path)
+    before = path.read_text()
+    with pytest.raises(KeyRemovalError, match=f"key '{added.id}' is the newest.*rotate"):
+        keyring.remove(path, added.id)
+    assert path.read_text() == before
+    with pytest.raises(KeyRemovalError, match="no key 'unknown'"):
         keyring.remove(path, "unknown")
+
+
+def test_concurrent_rotations_keep_every_key(tmp_path: Path) -> None:
+    """Eight threads rotating at once (each with its own lock handle): all eight keys stay."""
+    path = tmp_path / "ots.key"
+    first, _ = keyring.ensure(path)
+    added: list[str] = []
+    start = threading.Barrier(8)
+
+    def rotate() -> None:
+        start.wait()
+        added.append(keyring.rotate(path).id)
+
+    threads = [threading.Thread(target=rotate) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    ids = keyring.load(path).ids
+    assert len(added) == 8
+    assert sorted(ids) == sorted([first.newest.id, *added])
+    assert ids[0] == first.newest.id
+    assert stat.S_IMODE((tmp_path / "ots.key.lock").stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604, 0o660, 0o606], ids=oct)
+def test_a_key_file_open_to_others_is_made_private_at_start(
+    tmp_path: Path, mode: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """ensure() (every start) turns a key file others may read or write into 0600, and says so."""
+    path = tmp_path / "ots.key"
+    ring, _ = keyring.ensure(path)
+    os.chmod(path, mode)
+    with caplog.at_level(logging.WARNING, logger="ots.keyring"):
+        again, created = keyring.ensure(path)
+    assert (again, created) == (ring, False)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    (record,) = caplog.records
+    assert record.getMessage() == (
+        f"OTS_SERVER_KEY_FILE: {path} was mode {mode:04o}, open to other users; "
+        "made it 0600 (owner only)"
+    )
+
+
+@pytest.mark.parametrize("mode", [0o600, 0o400], ids=oct)
+def test_a_private_key_file_is_left_alone(
+    tmp_path: Path, mode: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An owner-only key file keeps its mode (read-only included) and nothing is logged."""
+    path = tmp_path / "ots.key"
+    keyring.ensure(path)
+    os.chmod(path, mode)
+    with caplog.at_level(logging.WARNING, logger="ots.keyring"):
+        keyring.ensure(path)
+    assert stat.S_IMODE(path.stat().st_mode) == mode
+    assert caplog.records == []
 
 
 def test_unreadable_file_is_a_config_error(tmp_path: Path) -> None:
