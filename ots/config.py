@@ -70,6 +70,7 @@ class Settings:
     kdf_threads: int = field(default_factory=lambda: usable_cpus())  # defined below
     kdf_queue: int = 32
     max_stored_bytes: int = 1 << 30
+    max_client_bytes: int = 16 << 20
     rate_limit_ipv6_prefix: int = 64
     request_timeout: int = 10
     response_timeout: int = 30
@@ -153,6 +154,11 @@ class Settings:
         for name, value in positives.items():
             _require(name, value > 0, "must be greater than 0")
         _require("OTS_RECEIPT_RETENTION", self.receipt_retention >= 0, "must not be negative")
+        _require(
+            "OTS_MAX_CLIENT_BYTES",
+            self.max_client_bytes == 0 or self.max_client_bytes >= self.max_secret_bytes,
+            "must be 0 (no per-client share) or at least OTS_MAX_SECRET_BYTES",
+        )
         _require("OTS_KDF_QUEUE", self.kdf_queue >= 0, "must not be negative")
         _require(
             "OTS_RATE_LIMIT_IPV6_PREFIX",
@@ -252,6 +258,7 @@ HELP: Final[dict[str, str]] = {
     "kdf_threads": "argon2 threads per worker (default: usable CPUs)",
     "kdf_queue": "argon2 jobs that may wait per worker before 503 overloaded",
     "max_stored_bytes": "bytes stored before /generate answers 507",
+    "max_client_bytes": "bytes one client address may hold unread before it gets 507 (0: off)",
     "rate_limit_ipv6_prefix": "IPv6 clients are counted by this prefix",
     "request_timeout": "seconds a client has to send a whole request (else 408)",
     "response_timeout": "seconds the server has to answer (else 503)",

@@ -25,6 +25,12 @@ associated data ``"ots/v1 webhook <lookup hash>"``. A receipt's fingerprint,
 which names a secret in the audit log and in webhook bodies, is the first 20
 hex digits of ``sha256("ots/v1 fingerprint\0<lookup hash>")``.
 
+The client a secret counts against for its share of the storage quota is
+stored only as its quota tag: ``HMAC-SHA256(HKDF-SHA256(server_key, info
+"ots/v1 quota tag key"), quota key)`` in hex, where the quota key names the
+client (``ip:<address or IPv6 prefix>``). Without the server key a copy of
+the database cannot tell whose a row is, not even by trying every address.
+
 Format v3, a secret its client sealed (``docs/sealed-v1.md``): the client's
 ciphertext, after its envelope (JSON) and a NUL byte, sealed again with
 AES-256-GCM under ``HKDF-SHA256(server_key || secret_key, salt, info "ots/v3
@@ -68,6 +74,7 @@ _HKDF_INFO_V1: Final = b"ots/v1 aes-256-gcm key"
 _HKDF_INFO_V2: Final = b"ots/v2 aes-256-gcm key"
 _HKDF_INFO_WEBHOOK: Final = b"ots/v1 webhook key"
 _HKDF_INFO_V3: Final = b"ots/v3 sealed secret key"
+_HKDF_INFO_QUOTA: Final = b"ots/v1 quota tag key"
 _VERIFIER_LABEL: Final = b"ots/v1 verifier\0"
 _HKDF_INFO_VERIFIER: Final = b"ots/v1 verifier key"
 # What a keyed verifier starts with: no hex digest (a legacy row) ever does.
@@ -150,6 +157,19 @@ def fingerprint(lookup: str) -> str:
     """
     digest = hashlib.sha256(f"{_LABEL} fingerprint\0{lookup}".encode()).hexdigest()
     return digest[:FINGERPRINT_CHARS]
+
+
+def quota_tag(quota_key: str, server_key: bytes) -> str:
+    """Return the pseudonym under which a secret counts against its client's quota.
+
+    Keyed and one-way: the database holds this, never the address (or token)
+    the quota key names. The same client gets the same tag under one server
+    key; after a rotation the service asks for the tags under every key of the ring.
+    """
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=AEAD_KEY_BYTES, salt=None, info=_HKDF_INFO_QUOTA)
+    return hmac.new(
+        hkdf.derive(server_key), quota_key.encode("utf-8", "surrogatepass"), "sha256"
+    ).hexdigest()
 
 
 def seal_webhook(

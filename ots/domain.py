@@ -201,6 +201,8 @@ class NewSecret:
     # When the receipt may be deleted if the secret is never read.
     purge_at: int
     webhook: NewWebhook | None = None
+    # The keyed pseudonym of the client it counts against (crypto.quota_tag); None: nobody.
+    quota_tag: str | None = None
 
 
 @dataclass(frozen=True)
@@ -264,6 +266,14 @@ class StoredTotals:
     live_secrets: int
     ciphertext_bytes: int
     receipts: int
+
+
+@dataclass(frozen=True)
+class ClientTotals:
+    """What one client has stored: its live secrets and their ciphertext bytes."""
+
+    live_secrets: int
+    ciphertext_bytes: int
 
 
 @dataclass(frozen=True)

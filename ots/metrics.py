@@ -52,6 +52,10 @@ KDF_IN_FLIGHT = Gauge(
 )
 KDF_SHED = Counter("ots_kdf_shed_total", "Requests refused with 503 overloaded")
 RATE_LIMITED = Counter("ots_rate_limited_total", "Requests refused with 429 rate_limited")
+CLIENT_SHARE_REFUSED = Counter(
+    "ots_client_share_refused_total",
+    "Creates refused with 507 storage_full because the client's share was used",
+)
 DATABASE_ERRORS = Counter(
     "ots_database_errors_total", "Database calls that failed (503 unavailable)"
 )

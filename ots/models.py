@@ -23,7 +23,10 @@ class SecretRecord(Model):
     ``db.migrate`` keys them). The row is written once and deleted once,
     never updated (but for that one-time upgrade): on PostgreSQL every update
     would leave one more copy of the ciphertext in a dead tuple, so the
-    wrong-passphrase count lives in the receipt.
+    wrong-passphrase count lives in the receipt. ``quota_tag`` is a keyed
+    pseudonym of the client the secret counts against (never its address);
+    None for rows stored before per-client shares existed, which count for
+    nobody.
     """
 
     id = fields.BigIntField(primary_key=True)
@@ -38,12 +41,13 @@ class SecretRecord(Model):
     verifier = fields.CharField(max_length=64, null=True)
     created_at = fields.BigIntField()
     expires_at = fields.BigIntField()
+    quota_tag = fields.CharField(max_length=64, null=True)
 
     class Meta:
-        """Table name and the index the sweeper and expiry checks use."""
+        """Table name, the index the sweeper and expiry checks use, and a client's usage."""
 
         table = "secret"
-        indexes = (("expires_at",),)
+        indexes = (("expires_at",), ("quota_tag", "expires_at"))
 
 
 class ReceiptRecord(Model):

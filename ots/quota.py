@@ -1,20 +1,27 @@
-"""The storage quota: a cheap, bounded-staleness estimate of what the database holds.
+"""The storage quota: what the database holds, in total and per client.
 
 Both the rows and the bytes count: a row quota alone let one client park
 tens of gigabytes of 64 KiB secrets. Bytes are the live secrets'
 ciphertexts plus a fixed allowance per row for every secret and every
 receipt (receipts outlive their secrets by ``OTS_RECEIPT_RETENTION``).
+
+The total is a cheap, bounded-staleness estimate (``StorageGauge``). A
+client's share is counted exactly, in the database, so every worker and
+replica sees the same figure (``ClientShares``): its live secrets, each
+with its two rows. A receipt left after its secret ended counts in the
+total only: it carries no trace of who created it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Final
 
 from ots import metrics
-from ots.domain import StoredTotals
+from ots.domain import ClientTotals, StoredTotals
 
 # What one row costs beyond its ciphertext: columns, hashes, index entries, page slack.
 ROW_BYTES: Final = 512
@@ -69,7 +76,7 @@ class StorageGauge:
     def added(self, ciphertext_bytes: int) -> None:
         """Count a secret (and its receipt) this worker just stored."""
         self._live += 1
-        self._bytes += ciphertext_bytes + 2 * ROW_BYTES
+        self._bytes += charge(ciphertext_bytes)
         self._publish()
 
     def ended(self) -> None:
@@ -80,3 +87,50 @@ class StorageGauge:
     def _publish(self) -> None:
         metrics.LIVE_SECRETS.set(self._live)
         metrics.STORED_BYTES.set(self._bytes)
+
+
+def charge(ciphertext_bytes: int) -> int:
+    """Return what one live secret of ``ciphertext_bytes`` costs: itself and its two rows."""
+    return ciphertext_bytes + 2 * ROW_BYTES
+
+
+class ClientShares:
+    """What each client has stored: its live secrets in the database, plus its creates in flight.
+
+    The database is the truth for every worker and replica. A create of this
+    worker that passed the check but is not committed yet (it may be
+    hashing) is held here until it is, so that a burst of one client's
+    creates in one worker cannot all pass on the same count. Across workers
+    such a burst can still pass together once; the next count sees it. A
+    create just committed may count twice for a moment (stored, and not yet
+    let go of here): the error is on the side of refusing.
+    Only this process's memory ever holds a client's quota key.
+    """
+
+    def __init__(self, count: Callable[[Sequence[str], int], Awaitable[ClientTotals]]) -> None:
+        """Count a client's stored secrets with ``count`` (the store); nothing in flight yet."""
+        self._count = count
+        self._in_flight: dict[str, int] = {}
+
+    async def used(self, quota_key: str, tags: Sequence[str], now: int) -> int:
+        """Return the bytes ``quota_key``'s client holds: stored under ``tags``, or in flight."""
+        totals = await self._count(tags, now)
+        stored = totals.ciphertext_bytes + 2 * ROW_BYTES * totals.live_secrets
+        return stored + self._in_flight.get(quota_key, 0)
+
+    @contextlib.contextmanager
+    def holding(self, quota_key: str, size: int) -> Iterator[None]:
+        """Count a create of ``size`` bytes in flight until the block ends (stored, or failed).
+
+        ``size`` is the secret's, which its ciphertext exceeds by a few bytes only.
+        """
+        held = charge(size)
+        self._in_flight[quota_key] = self._in_flight.get(quota_key, 0) + held
+        try:
+            yield
+        finally:
+            left = self._in_flight[quota_key] - held
+            if left:
+                self._in_flight[quota_key] = left
+            else:
+                del self._in_flight[quota_key]

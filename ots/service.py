@@ -9,21 +9,23 @@ The argon2id work runs on a bounded thread pool, never on the event loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import functools
 import itertools
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Final, Protocol
 
-from ots import crypto
+from ots import crypto, metrics
 from ots import sealed as sealed_format
 from ots.config import Settings
 from ots.crypto import Concealed, DecryptionError
 from ots.domain import (
     ClientSealed,
+    ClientTotals,
     CreatedSecret,
     Destruction,
     Event,
@@ -54,13 +56,18 @@ from ots.errors import (
 from ots.events import EventLog
 from ots.kdf import KdfPool
 from ots.keyring import KeyFile, ServerKey
-from ots.quota import StorageGauge
+from ots.quota import ClientShares, StorageGauge
 from ots.ssrf import RefusedTargetError, Resolver, resolve_target, system_resolver
 
 Clock = Callable[[], float]
 log = logging.getLogger("ots.service")
 # Secrets leave by being read, burned or expiring; a minute is a fair time to wait.
 QUOTA_RETRY_AFTER: Final = 60
+# The 507 of a client whose share (OTS_MAX_CLIENT_BYTES) is used; the others still create.
+CLIENT_SHARE_USED: Final = (
+    "You have stored as much as one client may; retry once some of your secrets "
+    "are read, burned or expired."
+)
 # A sweep rests this many times as long as each batch took before the next one.
 SWEEP_REST: Final = 3.0
 # Too many wrong passphrases destroy a secret; its creator then sees it as burned.
@@ -113,6 +120,9 @@ class SecretStore(Protocol):
     async def totals(self, now: int) -> StoredTotals:
         """Return what is stored, for the quota."""
 
+    async def client_totals(self, tags: Sequence[str], now: int) -> ClientTotals:
+        """Return the unexpired secrets stored under any of the quota ``tags``, and their bytes."""
+
     async def erase_ended(self) -> bool:
         """Make removed secrets physically unrecoverable; True when the pass completed."""
 
@@ -147,6 +157,7 @@ class SecretService:
         self._events = events or EventLog()
         self._resolver = resolver
         self._usage = StorageGauge(store.totals)
+        self._shares = ClientShares(store.client_totals)
         self._eraser = Eraser(store.erase_ended)
         self._last_sweep: int | None = None
 
@@ -164,11 +175,15 @@ class SecretService:
         passphrase: Concealed,
         ttl: int | None,
         notify: Subscription | None = None,
+        *,
+        quota_key: str | None,
     ) -> CreatedSecret:
         """Seal and store ``secret`` behind ``passphrase`` for ``ttl`` seconds.
 
         With ``notify``, its events are also delivered to a webhook; the
-        answer then carries the webhook's signing secret.
+        answer then carries the webhook's signing secret. The secret counts
+        against the share of the client that ``quota_key`` names (an opaque
+        string, e.g. ``ip:192.0.2.7``; None: no client's).
 
         Raises:
             ValidationFailedError: ``ttl`` is out of range, or ``notify`` is
@@ -176,7 +191,7 @@ class SecretService:
             PayloadTooLargeError: the secret is over ``max_secret_bytes``.
             OverloadedError: the KDF work waiting in this worker is at its bound.
             StorageFullError: ``max_live_secrets`` secrets, or ``max_stored_bytes``
-                bytes, are already stored.
+                bytes, are already stored; or this client's ``max_client_bytes``.
         """
         plaintext = secret.encode("utf-8")
         ttl = await self._admit(
@@ -191,19 +206,22 @@ class SecretService:
         kdf = KdfParams(
             settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism
         )
-        server_key = self._keys.newest
-        sealed = await self._kdf.run(
-            functools.partial(
-                crypto.seal_secret,
-                plaintext,
-                passphrase.reveal(),
-                secret_key,
-                kdf,
-                server_key.secret,
-                server_key.id,
+        async with self._client_share(quota_key, len(plaintext)) as quota_tag:
+            server_key = self._keys.newest
+            sealed = await self._kdf.run(
+                functools.partial(
+                    crypto.seal_secret,
+                    plaintext,
+                    passphrase.reveal(),
+                    secret_key,
+                    kdf,
+                    server_key.secret,
+                    server_key.id,
+                )
             )
-        )
-        return await self._insert(secret_key, sealed, ttl, notify, server_key)
+            created = await self._insert(secret_key, sealed, ttl, notify, server_key, quota_tag)
+        await self._sweep_if_due()
+        return created
 
     async def create_sealed(
         self,
@@ -211,13 +229,16 @@ class SecretService:
         verifier: bytes,
         ttl: int | None,
         notify: Subscription | None = None,
+        *,
+        quota_key: str | None,
     ) -> CreatedSecret:
         """Store a secret its client sealed (``docs/sealed-v1.md``) for ``ttl`` seconds.
 
         The server never sees the plaintext: it seals the client's ciphertext
         and envelope again under its own key and keeps only a keyed digest of
         ``verifier`` (an HMAC under the server key). No argon2id runs here,
-        so this is never ``overloaded``.
+        so this is never ``overloaded``. It counts against ``quota_key``'s
+        share as for ``create_secret``.
 
         Raises:
             ValidationFailedError: ``ttl`` or ``notify`` as for ``create_secret``,
@@ -238,12 +259,15 @@ class SecretService:
             hashes=False,
         )
         secret_key = crypto.new_key()
-        server_key = self._keys.newest
-        # AES-GCM and HKDF over at most a few hundred KiB: microseconds, fine on the loop.
-        sealed = crypto.seal_client_secret(
-            client, verifier, secret_key, server_key.secret, server_key.id
-        )
-        return await self._insert(secret_key, sealed, ttl, notify, server_key)
+        async with self._client_share(quota_key, plaintext_bytes) as quota_tag:
+            server_key = self._keys.newest
+            # AES-GCM and HKDF over at most a few hundred KiB: microseconds, fine on the loop.
+            sealed = crypto.seal_client_secret(
+                client, verifier, secret_key, server_key.secret, server_key.id
+            )
+            created = await self._insert(secret_key, sealed, ttl, notify, server_key, quota_tag)
+        await self._sweep_if_due()
+        return created
 
     async def _admit(
         self,
@@ -280,6 +304,24 @@ class SecretService:
             raise StorageFullError(retry_after=QUOTA_RETRY_AFTER)
         return ttl
 
+    @contextlib.asynccontextmanager
+    async def _client_share(self, quota_key: str | None, size: int) -> AsyncIterator[str | None]:
+        # Refuses the create if the client's share cannot hold ``size`` more bytes, else
+        # holds them for the client until the block ends (the create stored or failed).
+        # Yields the quota tag to store with the secret (None: counted for no client).
+        limit = self._settings.max_client_bytes
+        if quota_key is None or limit == 0:
+            yield None
+            return
+        # Under every key of the ring: a rotation must not forgive what was stored before it.
+        tags = [crypto.quota_tag(quota_key, key.secret) for key in self._keys.ring.keys]
+        if await self._shares.used(quota_key, tags, self.now()) + size > limit:
+            metrics.CLIENT_SHARE_REFUSED.inc()
+            raise StorageFullError(CLIENT_SHARE_USED, retry_after=QUOTA_RETRY_AFTER)
+        with self._shares.holding(quota_key, size):
+            # The newest key's tag: the one every later count of this client asks for.
+            yield tags[-1]
+
     async def _insert(
         self,
         secret_key: str,
@@ -287,9 +329,11 @@ class SecretService:
         ttl: int,
         notify: Subscription | None,
         server_key: ServerKey,
+        quota_tag: str | None,
     ) -> CreatedSecret:
         # Stores a sealed secret with its receipt (and webhook, sealed under the same
-        # server key as the secret) and reports it created.
+        # server key as the secret) and reports it created. The caller sweeps if due,
+        # after letting go of the client's share: the row now counts it.
         now = self._clock()
         # Rounded up: a secret lives at least ttl seconds, never a fraction less.
         expires_at = math.ceil(now) + ttl
@@ -314,11 +358,11 @@ class SecretService:
                 # Unread, the receipt ends with the secret's expiry; retention runs from there.
                 purge_at=self._purge_at(expires_at),
                 webhook=webhook,
+                quota_tag=quota_tag,
             )
         )
         self._events.emit(Event.CREATED, lookup, now)
         self._usage.added(len(sealed.ciphertext))
-        await self._sweep_if_due()
         return CreatedSecret(
             secret_key=secret_key,
             receipt_key=receipt_key,

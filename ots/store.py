@@ -47,6 +47,7 @@ from tortoise.transactions import in_transaction
 from ots import metrics
 from ots.db import BUSY_TIMEOUT_MS, MEMORY, PRIVATE, WRITER_LOCK
 from ots.domain import (
+    ClientTotals,
     DeliveryState,
     Destruction,
     DueDelivery,
@@ -215,6 +216,7 @@ class TortoiseStore:
                     "verifier": sealed.verifier,
                     "created_at": new.created_at,
                     "expires_at": new.expires_at,
+                    "quota_tag": new.quota_tag,
                 },
             ),
             (
@@ -528,6 +530,31 @@ class TortoiseStore:
         _, rows = await SecretRecord._meta.db.execute_query(query)
         live, size, receipts = rows[0]
         return StoredTotals(int(live), int(size), int(receipts))
+
+    @translate_db_errors
+    async def client_totals(self, tags: Sequence[str], now: int) -> ClientTotals:
+        """Return the live secrets stored under any of the quota ``tags``, and their bytes.
+
+        An index range scan on ``(quota_tag, expires_at)``: one client's rows
+        only, with lengths from the row headers (as ``totals``). Raw SQL, on
+        SQLite on ``SqliteReader``'s connection, as ``find_live``: it runs on
+        every create and must never wait behind a commit.
+        """
+        if not tags:
+            return ClientTotals(0, 0)
+        marks = ", ".join(["%s"] * len(tags))
+        query = (
+            "SELECT count(*) AS live, coalesce(sum(length(ciphertext)), 0) AS size "  # noqa: S608
+            f"FROM secret WHERE quota_tag IN ({marks}) AND expires_at > %s"
+        )
+        values = [*tags, now]
+        conn = SecretRecord._meta.db
+        reader = await self._read_connection(conn)
+        if reader is None:
+            rows = await _execute(conn, query, values)
+        else:
+            rows = await reader.fetch(_numbered(None, query), values)
+        return ClientTotals(int(rows[0]["live"]), int(rows[0]["size"]))
 
     @translate_db_errors
     async def erase_ended(self) -> bool:

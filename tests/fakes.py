@@ -6,11 +6,19 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
-from ots.domain import Destruction, NewSecret, Receipt, State, StoredSecret, StoredTotals
+from ots.domain import (
+    ClientTotals,
+    Destruction,
+    NewSecret,
+    Receipt,
+    State,
+    StoredSecret,
+    StoredTotals,
+)
 from ots.errors import UnavailableError
 
 V = TypeVar("V")
@@ -33,6 +41,8 @@ class MemoryStore:
         """Start empty and up."""
         self.secrets: dict[str, StoredSecret] = {}
         self.receipts: dict[str, _ReceiptRow] = {}
+        # Each secret's quota tag, by its lookup (kept while the secret is).
+        self.quota_tags: dict[str, str | None] = {}
         self.down = False
         self.calls = 0
         self._ids = itertools.count(1)
@@ -50,6 +60,7 @@ class MemoryStore:
         self.secrets[new.lookup] = StoredSecret(
             next(self._ids), new.sealed, new.created_at, new.expires_at
         )
+        self.quota_tags[new.lookup] = new.quota_tag
         receipt = Receipt(State.PENDING, new.created_at, new.expires_at, None, 0, new.lookup)
         self.receipts[new.receipt_lookup] = _ReceiptRow(new.lookup, receipt, new.purge_at)
 
@@ -127,6 +138,16 @@ class MemoryStore:
             ciphertext_bytes=sum(len(s.sealed.ciphertext) for s in live),
             receipts=len(self.receipts),
         )
+
+    async def client_totals(self, tags: Sequence[str], now: int) -> ClientTotals:
+        """Return the unexpired secrets stored under any of the quota ``tags``, and their bytes."""
+        self._call()
+        owned = [
+            stored
+            for lookup, stored in self.secrets.items()
+            if stored.expires_at > now and self.quota_tags.get(lookup) in tags
+        ]
+        return ClientTotals(len(owned), sum(len(s.sealed.ciphertext) for s in owned))
 
     async def erase_ended(self) -> bool:
         """Nothing lingers in memory: always complete."""

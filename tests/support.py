@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 import asyncpg
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from ots import keyring
 from ots.config import Settings
@@ -134,6 +135,18 @@ def create_secret(
     assert response.status_code == 201, response.text
     created = json.loads(response.content)
     return Created(created["secret_key"], created["receipt_key"], created["expires_at"])
+
+
+def samples(http: Any, **headers: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Scrape /metrics of the in-process ``Client``; map (sample name, labels) to value."""
+    response = http.get("/metrics", headers=headers)
+    assert response.status == 200, response.text
+    assert response.headers["content-type"].startswith("text/plain")
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+    }
 
 
 # What an error body must never show: internals of the server.

@@ -25,6 +25,7 @@ from ots.api.schemas import (
     SealedRevealResponse,
     StatusResponse,
 )
+from ots.api.throttle import quota_key
 from ots.crypto import Concealed
 from ots.errors import NotFoundError, StorageFullError, WrongModeError, WrongPassphraseError
 from ots.service import WRONG_MODE_SEALED
@@ -54,7 +55,8 @@ NOT_FOUND = error_doc(NotFoundError(), "unknown, read, expired, burned or destro
     UNAVAILABLE_OR_OVERLOADED,
     error_doc(
         StorageFullError(retry_after=60),
-        "OTS_MAX_LIVE_SECRETS or OTS_MAX_STORED_BYTES are used; see Retry-After",
+        "OTS_MAX_LIVE_SECRETS or OTS_MAX_STORED_BYTES are used, or this client's share of "
+        "them (OTS_MAX_CLIENT_BYTES); see Retry-After",
     ),
     body=(GenerateRequest, SealedGenerateRequest),
 )
@@ -63,13 +65,14 @@ async def generate(request: Request) -> HTTPResponse:
     body = parse_one_of(request, GenerateRequest, SealedGenerateRequest)
     notify = None if body.notify is None else body.notify.subscription()
     service = service_of(request)
+    client = quota_key(request)
     if isinstance(body, SealedGenerateRequest):
         created = await service.create_sealed(
-            body.client_sealed(), body.verifier_bytes(), body.ttl, notify
+            body.client_sealed(), body.verifier_bytes(), body.ttl, notify, quota_key=client
         )
     else:
         created = await service.create_secret(
-            body.secret, Concealed(body.passphrase), body.ttl, notify
+            body.secret, Concealed(body.passphrase), body.ttl, notify, quota_key=client
         )
     return model_response(GenerateResponse.of(created), status=201)
 

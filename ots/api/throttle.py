@@ -10,11 +10,14 @@ from sanic import Request
 from sanic.response import BaseHTTPResponse
 
 from ots import metrics
-from ots.api.context import rate_limiter_of
+from ots.api.context import rate_limiter_of, settings_of
 from ots.errors import RateLimitedError
 from ots.events import CLIENT_ADDRESS
+from ots.ratelimit import client_key
 
 LIMITED_PREFIXES: Final = ("/secrets/", "/receipts/")
+# The kind of quota key an address makes; other kinds (API tokens) get prefixes of their own.
+ADDRESS_QUOTA: Final = "ip:"
 
 
 def client_address(request: Request) -> str:
@@ -26,6 +29,17 @@ def client_address(request: Request) -> str:
     peer counts, so a client cannot dodge the limit with forged headers.
     """
     return request.remote_addr or request.ip
+
+
+def quota_key(request: Request) -> str:
+    """Return the key a create counts against for the per-client storage share.
+
+    The client's bucket as the rate limiter counts it (IPv4, the IPv6
+    prefix, IPv4-mapped as IPv4), behind a prefix naming its kind. The
+    service keeps it only in memory; the database gets a keyed pseudonym.
+    """
+    bucket = client_key(client_address(request), settings_of(request).rate_limit_ipv6_prefix)
+    return ADDRESS_QUOTA + bucket
 
 
 def is_limited(path: str) -> bool:

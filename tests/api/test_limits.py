@@ -1,16 +1,19 @@
-"""Rate limits, forged forwarding headers, and the storage quota."""
+"""Rate limits, forged forwarding headers, and the storage quota, in total and per client."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any
 
+import httpx
 import pytest
 
+from ots import crypto, sealed
 from ots.quota import StorageGauge
 from tests.conftest import Client, MakeClient
-from tests.support import FakeClock, assert_error, create_secret
+from tests.support import FakeClock, assert_error, create_secret, samples, server_keys, sql
 
 
 @pytest.fixture
@@ -174,3 +177,126 @@ def test_byte_quota_counts_ciphertexts_and_receipts(
     clock.advance(StorageGauge.REFRESH_SECONDS)
     # Two receipts (1024 bytes) remain: room for two more, not three.
     assert [client.post("/generate", json=secret).status for _ in range(3)] == [201, 201, 507]
+
+
+# Each secret of 1000 bytes costs about 2 KiB (its ciphertext and two rows of 512):
+# a share with room for two such secrets, not three, in either mode.
+SHARE = {"real_ip_header": "X-Real-IP", "max_secret_bytes": 1000, "max_client_bytes": 4580}
+ALICE = {"X-Real-IP": "192.0.2.1"}
+BOB = {"X-Real-IP": "2001:db8:1:2::1"}
+# As the rate limit counts them: Alice written as mapped IPv6, Bob from elsewhere in his /64.
+ALICE_MAPPED = {"X-Real-IP": "::ffff:192.0.2.1"}
+BOB_AGAIN = {"X-Real-IP": "2001:db8:1:2:ffff::7"}
+
+
+def _create(client: Client, headers: dict[str, str], sealed_mode: bool = False) -> Any:
+    # A secret of 1000 bytes, behind the passphrase "p" or sealed here, from one client.
+    body = sealed.seal(b"x" * 1000).request() if sealed_mode else {"secret": "x" * 1000}
+    return client.post(
+        "/generate", json=body if sealed_mode else {**body, "passphrase": "p"}, headers=headers
+    )
+
+
+MODES = {"passphrase": False, "sealed": True}
+REFUSED = ("ots_client_share_refused_total", ())
+
+
+@pytest.mark.parametrize("sealed_mode", MODES.values(), ids=MODES.keys())
+def test_one_client_fills_its_share_and_the_others_still_create(
+    make_client: MakeClient, db_url: str, sealed_mode: bool
+) -> None:
+    """Past OTS_MAX_CLIENT_BYTES a client gets 507 with Retry-After; another client gets 201."""
+    client = make_client(db_url, **SHARE)
+    before = samples(client).get(REFUSED, 0)
+    alice = [_create(client, ALICE, sealed_mode) for _ in range(3)]
+    assert [r.status for r in alice] == [201, 201, 507]
+    body = assert_error(alice[2], 507, "storage_full")
+    assert "you" in body["message"].lower()
+    assert alice[2].headers["retry-after"] == "60"
+    assert_error(_create(client, ALICE_MAPPED, sealed_mode), 507, "storage_full")
+    assert [_create(client, who, sealed_mode).status for who in (BOB, BOB_AGAIN, BOB)] == [
+        201,
+        201,
+        507,
+    ]
+    assert samples(client)[REFUSED] - before == 3
+
+
+ENDINGS = {
+    "revealed": lambda client, made: client.reveal(made["secret_key"], "p"),
+    "burned": lambda client, made: client.post(f"/receipts/{made['receipt_key']}/burn"),
+}
+
+
+@pytest.mark.parametrize("end", ENDINGS.values(), ids=ENDINGS.keys())
+def test_a_client_creates_again_once_one_of_its_secrets_ends(
+    make_client: MakeClient, db_url: str, end: Any
+) -> None:
+    """Revealing or burning one of its secrets gives the client room for one more."""
+    client = make_client(db_url, **SHARE)
+    made = [_create(client, ALICE).json for _ in range(2)]
+    assert_error(_create(client, ALICE), 507, "storage_full")
+    assert end(client, made[0]).status == 200
+    assert [_create(client, ALICE).status for _ in range(2)] == [201, 507]
+
+
+def test_a_client_creates_again_once_its_secrets_expire(
+    make_client: MakeClient, db_url: str, clock: FakeClock
+) -> None:
+    """Expired secrets count for nobody, swept or not."""
+    client = make_client(db_url, **SHARE)
+    for _ in range(2):
+        assert (
+            client.post(
+                "/generate",
+                json={"secret": "x" * 1000, "passphrase": "p", "ttl": 60},
+                headers=ALICE,
+            ).status
+            == 201
+        )
+    assert_error(_create(client, ALICE), 507, "storage_full")
+    clock.advance(60)
+    assert _create(client, ALICE).status == 201
+
+
+def test_the_global_quota_still_refuses_everyone(make_client: MakeClient, db_url: str) -> None:
+    """Clients well within their shares get 507 once OTS_MAX_STORED_BYTES is used."""
+    client = make_client(db_url, **{**SHARE, "max_client_bytes": 1 << 20, "max_stored_bytes": 4580})
+    assert [_create(client, who).status for who in (ALICE, BOB)] == [201, 201]
+    for who in (ALICE, BOB, {"X-Real-IP": "198.51.100.7"}):
+        assert_error(_create(client, who), 507, "storage_full")
+
+
+def test_a_row_never_holds_the_client_address(make_client: MakeClient, db_url: str) -> None:
+    """The database keeps a keyed tag of the client, never its address, in any table."""
+    client = make_client(db_url, **SHARE)
+    for who in (ALICE, BOB):
+        _create(client, who)
+    tags = {row[0] for row in sql(db_url, "SELECT quota_tag FROM secret")}
+    key = server_keys().newest.secret
+    assert tags == {
+        crypto.quota_tag("ip:192.0.2.1", key),
+        crypto.quota_tag("ip:2001:db8:1:2::/64", key),
+    }
+    for table in ("secret", "receipt", "webhook", "delivery"):
+        dump = repr(sql(db_url, f"SELECT * FROM {table}"))
+        for address in ("192.0.2.1", "2001:db8:1:2", "c000:201", "c0000201"):
+            assert address not in dump, (table, address)
+
+
+def test_a_burst_of_one_clients_creates_never_passes_its_share(
+    make_client: MakeClient, db_url: str
+) -> None:
+    """Eight creates at once from one client: those still hashing count, so two fit at most."""
+    client = make_client(db_url, **SHARE)
+
+    async def burst() -> list[int]:
+        async with httpx.AsyncClient(base_url=client.base, timeout=30) as http:
+            body = {"secret": "x" * 1000, "passphrase": "p"}
+            sent = [http.post("/generate", json=body, headers=ALICE) for _ in range(8)]
+            return [response.status_code for response in await asyncio.gather(*sent)]
+
+    statuses = client.run(burst())
+    assert set(statuses) == {201, 507}
+    assert 1 <= statuses.count(201) <= 2
+    assert len(sql(db_url, "SELECT id FROM secret")) == statuses.count(201)

@@ -4,22 +4,8 @@ from __future__ import annotations
 
 import re
 
-from prometheus_client.parser import text_string_to_metric_families
-
 from tests.conftest import Client, MakeClient
-from tests.support import assert_error, create_secret
-
-
-def samples(client: Client, **headers: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """Scrape /metrics; map (sample name, labels) to value."""
-    response = client.get("/metrics", headers=headers)
-    assert response.status == 200, response.text
-    assert response.headers["content-type"].startswith("text/plain")
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(response.text)
-        for sample in family.samples
-    }
+from tests.support import assert_error, create_secret, samples
 
 
 def requests(

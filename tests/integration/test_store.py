@@ -94,11 +94,21 @@ class Row:
 SEALED = Sealed(b"s" * 16, b"n" * 12, b"ciphertext", KdfParams(1, 8, 1), "k1")
 
 
-async def insert(store: SecretStore, expires_at: int = NOW + 60) -> Row:
-    """Insert a dummy sealed secret with its receipt."""
+async def insert(
+    store: SecretStore, expires_at: int = NOW + 60, quota_tag: str | None = None
+) -> Row:
+    """Insert a dummy sealed secret with its receipt, counted against ``quota_tag``."""
     lookup, receipt = secrets.token_hex(32), secrets.token_hex(32)
     await store.insert_secret(
-        NewSecret(lookup, receipt, SEALED, NOW, expires_at, purge_at=expires_at + RETENTION)
+        NewSecret(
+            lookup,
+            receipt,
+            SEALED,
+            NOW,
+            expires_at,
+            purge_at=expires_at + RETENTION,
+            quota_tag=quota_tag,
+        )
     )
     found = await store.find_live(lookup, min(NOW, expires_at - 1))
     assert found is not None
@@ -258,6 +268,52 @@ def test_totals_count_live_secrets_their_bytes_and_all_receipts(backend: Backend
         len(SEALED.ciphertext),
         2,
     )
+
+
+# Two clients' quota tags, and one under an older server key of the first.
+TAG_A, TAG_B, TAG_A_OLD = "a" * 64, "b" * 64, "c" * 64
+
+
+def test_client_totals_count_one_clients_live_secrets(backend: Backend) -> None:
+    """A client's live rows under any of its tags, with their bytes; nobody else's, no expired."""
+    size = len(SEALED.ciphertext)
+
+    async def body(store: SecretStore) -> list[tuple[int, int]]:
+        for tag in (TAG_A, TAG_A, TAG_A_OLD, TAG_B, None):
+            await insert(store, quota_tag=tag)
+        await insert(store, expires_at=NOW - 1, quota_tag=TAG_A)
+        asked = [[TAG_A], [TAG_A, TAG_A_OLD], [TAG_B], ["d" * 64], []]
+        totals = [await store.client_totals(tags, NOW) for tags in asked]
+        return [(t.live_secrets, t.ciphertext_bytes) for t in totals]
+
+    assert backend.run(body) == [(2, 2 * size), (3, 3 * size), (1, size), (0, 0), (0, 0)]
+
+
+ENDINGS = ["claimed", "burned", "destroyed", "expired"]
+
+
+@pytest.mark.parametrize("ending", ENDINGS, ids=ENDINGS)
+def test_a_secret_that_ends_leaves_its_clients_totals(backend: Backend, ending: str) -> None:
+    """Read, burned, destroyed or expired (swept or not): the client holds it no more."""
+
+    async def body(store: SecretStore) -> tuple[int, int, int]:
+        row = await insert(store, expires_at=NOW + 10, quota_tag=TAG_A)
+        await insert(store, quota_tag=TAG_A)
+        before = (await store.client_totals([TAG_A], NOW)).live_secrets
+        now = NOW
+        if ending == "claimed":
+            assert await claim(store, row)
+        elif ending == "burned":
+            assert await store.burn(row.receipt, NOW, NOW + RETENTION) == row.lookup
+        elif ending == "destroyed":
+            assert await fail(store, row, limit=1) == 1
+        else:
+            now = NOW + 10
+        after = (await store.client_totals([TAG_A], now)).live_secrets
+        await store.delete_expired_secrets(now, 10)
+        return before, after, (await store.client_totals([TAG_A], now)).live_secrets
+
+    assert backend.run(body) == (2, 1, 1)
 
 
 def test_erasing_and_pinging_answer(backend: Backend) -> None:

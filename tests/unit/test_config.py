@@ -25,6 +25,13 @@ def test_defaults_are_the_contract_defaults() -> None:
     assert s.receipt_retention == 604800
 
 
+def test_one_client_may_fill_a_sixty_fourth_of_the_storage() -> None:
+    """OTS_MAX_CLIENT_BYTES: 16 MiB of the 1 GiB; 0 (off) and one secret's size are allowed."""
+    assert (Settings().max_client_bytes, Settings().max_stored_bytes) == (16 << 20, 1 << 30)
+    assert Settings.from_env({"OTS_MAX_CLIENT_BYTES": "0"}).max_client_bytes == 0
+    assert Settings.from_env({"OTS_MAX_CLIENT_BYTES": "65536"}).max_client_bytes == 65536
+
+
 def test_values_are_read_and_cast() -> None:
     """Every field is read from OTS_<NAME> with its type."""
     s = Settings.from_env(
@@ -69,6 +76,8 @@ BAD = {
     "ipv6-prefix-zero": ("OTS_RATE_LIMIT_IPV6_PREFIX", "0"),
     "request-timeout-zero": ("OTS_REQUEST_TIMEOUT", "0"),
     "stored-bytes-zero": ("OTS_MAX_STORED_BYTES", "0"),
+    "client-bytes-negative": ("OTS_MAX_CLIENT_BYTES", "-1"),
+    "client-bytes-below-one-secret": ("OTS_MAX_CLIENT_BYTES", "65535"),
     "workers": ("OTS_WORKERS", "-2"),
     "metrics-not-a-boolean": ("OTS_METRICS", "sometimes"),
 }

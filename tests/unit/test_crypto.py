@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 import subprocess
 import sys
 
 import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from ots import crypto
 from ots.config import Settings
@@ -256,3 +259,31 @@ def test_a_new_key_never_starts_with_a_dash(monkeypatch: pytest.MonkeyPatch) -> 
     drawn = iter(["-" + "a" * 31, "b" * 32])
     monkeypatch.setattr(crypto.secrets, "token_urlsafe", lambda _: next(drawn))
     assert crypto.new_key() == "b" * 32
+
+
+class TestQuotaTag:
+    """quota_tag: the pseudonym a row keeps of the client it counts against."""
+
+    def test_format_is_pinned(self) -> None:
+        """HMAC-SHA256 of the quota key under HKDF(server key, its own label), in hex."""
+        server_key = bytes(range(32))
+        tag_key = HKDF(
+            algorithm=hashes.SHA256(), length=32, salt=None, info=b"ots/v1 quota tag key"
+        ).derive(server_key)
+        expected = hmac.new(tag_key, b"ip:192.0.2.7", "sha256").hexdigest()
+        assert crypto.quota_tag("ip:192.0.2.7", server_key) == expected
+
+    def test_keyed_one_way_and_per_client(self) -> None:
+        """Same client and key, same tag; another client or key, another; no address in it."""
+        key = bytes(range(32))
+        tag = crypto.quota_tag("ip:192.0.2.7", key)
+        assert tag == crypto.quota_tag("ip:192.0.2.7", key)
+        assert tag != crypto.quota_tag("ip:192.0.2.8", key)
+        assert tag != crypto.quota_tag("ip:192.0.2.7", bytes(32))
+        assert tag != hashlib.sha256(b"ip:192.0.2.7").hexdigest()
+        assert re.fullmatch(r"[0-9a-f]{64}", tag)
+        assert "192.0.2.7" not in tag
+
+    def test_any_text_is_a_quota_key(self) -> None:
+        """A lone surrogate (never from an address, but text all the same) cannot make it fail."""
+        assert len(crypto.quota_tag("ip:\udcff", bytes(32))) == 64

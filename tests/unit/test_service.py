@@ -27,13 +27,16 @@ from ots.errors import (
     WrongPassphraseError,
 )
 from ots.kdf import KdfPool
-from ots.service import WRONG_PROOF, SecretService
+from ots.service import CLIENT_SHARE_USED, WRONG_PROOF, SecretService
 from tests.fakes import MemoryStore
 from tests.support import FakeClock, make_settings
 
 T = TypeVar("T")
 PASS = Concealed("right")
 WRONG = Concealed("wrong")
+# Quota keys of two clients, as the handler makes them.
+ALICE = "ip:192.0.2.1"
+BOB = "ip:2001:db8:1:2::/64"
 
 
 class RecordingPool(ThreadPoolExecutor):
@@ -77,9 +80,11 @@ class World:
 
         return asyncio.run(main())
 
-    def create(self, secret: str = "s", ttl: int | None = None) -> CreatedSecret:
-        """Store ``secret`` behind the right passphrase."""
-        return self.run(self.service.create_secret(secret, PASS, ttl))
+    def create(
+        self, secret: str = "s", ttl: int | None = None, client: str | None = ALICE
+    ) -> CreatedSecret:
+        """Store ``secret`` behind the right passphrase, counted against ``client``."""
+        return self.run(self.service.create_secret(secret, PASS, ttl, quota_key=client))
 
 
 @pytest.fixture
@@ -329,12 +334,118 @@ class TestSweep:
         assert world.run(world.service.database_ready()) is False
 
 
+# Each secret of 1000 bytes: 1016 of ciphertext and 512 for each of its two rows.
+CHARGE = 1016 + 2 * 512
+# Room for two such secrets per client, not three.
+SHARE = {"max_secret_bytes": 1000, "max_client_bytes": 2 * CHARGE + 500}
+
+
+class TestClientShare:
+    """max_client_bytes: a client's share of the stored bytes."""
+
+    def test_a_full_share_refuses_that_client_only(self, tmp_path: Path) -> None:
+        """Past its share a client gets 507 with a minute's Retry-After; another still creates."""
+        world = World(tmp_path, **SHARE)
+        world.create("x" * 1000)
+        world.create("x" * 1000)
+        with pytest.raises(StorageFullError) as caught:
+            world.create("x" * 1000)
+        assert (caught.value.message, caught.value.retry_after) == (CLIENT_SHARE_USED, 60)
+        world.create("x" * 1000, client=BOB)
+        world.create("x" * 1000, client=None)
+        assert len(world.store.secrets) == 4
+
+    @pytest.mark.parametrize("ending", ["revealed", "burned", "destroyed", "expired"])
+    def test_a_secret_that_ends_frees_its_share(self, tmp_path: Path, ending: str) -> None:
+        """Read, burned, destroyed by wrong passphrases or expired: its bytes count no more."""
+        world = World(tmp_path, **SHARE)
+        first = world.create("x" * 1000, ttl=60)
+        world.create("x" * 1000, ttl=120)
+        with pytest.raises(StorageFullError):
+            world.create("x" * 1000)
+        end_secret(world, first, ending)
+        world.create("x" * 1000)
+
+    def test_a_rotation_forgives_nothing(self, tmp_path: Path) -> None:
+        """Secrets tagged under an older server key still count against their client."""
+        world = World(tmp_path, **SHARE)
+        world.create("x" * 1000)
+        world.create("x" * 1000)
+        keyring.rotate(world.keys.path)
+        world.keys.ring = keyring.load(world.keys.path)
+        with pytest.raises(StorageFullError):
+            world.create("x" * 1000)
+        tags = set(world.store.quota_tags.values())
+        assert tags == {crypto.quota_tag(ALICE, world.keys.ring.keys[0].secret)}
+
+    def test_a_burst_in_one_worker_gets_its_share_only(self, tmp_path: Path) -> None:
+        """Creates still hashing count: of five at once, two fit, whatever the store saw yet."""
+        world = World(tmp_path, **SHARE)
+
+        async def burst() -> list[object]:
+            creates = [
+                world.service.create_secret("x" * 1000, PASS, None, quota_key=ALICE)
+                for _ in range(5)
+            ]
+            return await asyncio.gather(*creates, return_exceptions=True)
+
+        outcomes = world.run(burst())
+        assert [type(o).__name__ for o in outcomes].count("StorageFullError") == 3
+        assert len(world.store.secrets) == 2
+        # Nothing stays held once the creates are done: room again after one ends.
+        world.run(
+            world.service.burn_secret(
+                next(o for o in outcomes if isinstance(o, CreatedSecret)).receipt_key
+            )
+        )
+        world.create("x" * 1000)
+
+    def test_the_store_keeps_a_keyed_tag_never_the_client(self, world: World) -> None:
+        """The row gets the HMAC of the quota key under the newest server key, nothing more."""
+        world.create(client=ALICE)
+        world.create(client=None)
+        assert sorted(world.store.quota_tags.values(), key=str) == sorted(
+            [crypto.quota_tag(ALICE, world.keys.newest.secret), None], key=str
+        )
+
+    def test_zero_turns_the_share_off_and_stores_no_tag(self, tmp_path: Path) -> None:
+        """With max_client_bytes 0 no client is counted, and no row carries a tag."""
+        world = World(tmp_path, max_secret_bytes=1000, max_client_bytes=0)
+        for _ in range(5):
+            world.create("x" * 1000)
+        assert set(world.store.quota_tags.values()) == {None}
+
+    def test_the_global_quota_is_still_the_last_line(self, tmp_path: Path) -> None:
+        """Clients within their shares are refused once max_stored_bytes is used."""
+        world = World(tmp_path, max_stored_bytes=2 * CHARGE + 500, **SHARE)
+        world.create("x" * 1000)
+        world.create("x" * 1000, client=BOB)
+        with pytest.raises(StorageFullError) as caught:
+            world.create("x" * 1000, client="ip:198.51.100.7")
+        assert caught.value.message != CLIENT_SHARE_USED
+
+
+def end_secret(world: World, created: CreatedSecret, ending: str) -> None:
+    """End ``created`` the way ``ending`` names."""
+    service = world.service
+    if ending == "revealed":
+        world.run(service.reveal_secret(created.secret_key, PASS))
+    elif ending == "burned":
+        world.run(service.burn_secret(created.receipt_key))
+    elif ending == "destroyed":
+        for _ in range(5):
+            with pytest.raises(WrongPassphraseError):
+                world.run(service.reveal_secret(created.secret_key, WRONG))
+    else:
+        world.clock.advance(60)
+
+
 def sealed_world(tmp_path: Path, **overrides: object) -> tuple[World, sealed.SealedSecret, str]:
     """A world holding one secret its client sealed; the creator's view and its key."""
     world = World(tmp_path, **overrides)
     made = sealed.seal(b"sealed")
     client = ClientSealed(made.ciphertext, json.dumps(made.envelope.to_json()))
-    created = world.run(world.service.create_sealed(client, made.verifier, None))
+    created = world.run(world.service.create_sealed(client, made.verifier, None, quota_key=ALICE))
     return world, made, created.secret_key
 
 
@@ -370,5 +481,5 @@ def test_a_sealed_ciphertext_must_hold_a_secret(tmp_path: Path) -> None:
     world = World(tmp_path)
     client = ClientSealed(bytes(sealed.TAG_BYTES), "{}")
     with pytest.raises(ValidationFailedError):
-        world.run(world.service.create_sealed(client, bytes(32), None))
+        world.run(world.service.create_sealed(client, bytes(32), None, quota_key=ALICE))
     assert world.run(world.store.totals(0)).live_secrets == 0
