@@ -79,15 +79,19 @@ class _Host(Generic[T]):
 class HostGate(Generic[T]):
     """Per-host admission of webhook sends in one process; ``T`` is a leased delivery."""
 
-    def __init__(self, per_host: int, base: float, longest: float, max_waiting: int) -> None:
+    def __init__(
+        self, per_host: int, base: float, longest: float, max_waiting: int, overflow: int
+    ) -> None:
         """Allow ``per_host`` sends per host; back off ``base`` seconds doubling to ``longest``.
 
-        At most ``max_waiting`` deliveries wait in all the queues together; more are deferred.
+        At most ``max_waiting`` deliveries wait in all the queues together; more
+        are deferred by ``overflow`` seconds.
         """
         self._per_host = per_host
         self._base = base
         self._longest = longest
         self._max_waiting = max_waiting
+        self._overflow = overflow
         self._waiting = 0
         self._hosts: dict[str, _Host[T]] = {}
 
@@ -107,8 +111,10 @@ class HostGate(Generic[T]):
             state.waiting.append(item)
             self._waiting += 1
             return WAIT
-        # Every queue is full: look again in a second rather than hold more leases.
-        return Verdict(Action.DEFER, math.floor(now) + 1)
+        # The queues hold all this process may take on: rather than hold more leases,
+        # let the row go for a while (to another worker, or to this one later). Not
+        # for long, or a large backlog of one host would be rewritten every second.
+        return Verdict(Action.DEFER, math.floor(now) + self._overflow)
 
     def settle(self, host: str, now: float, outcome: Outcome) -> tuple[list[T], int]:
         """Give back the send that ended with ``outcome``.

@@ -59,7 +59,7 @@ SIGNATURE_HEADER: Final = "Ots-Signature"
 # while one of them is free.
 MAX_SENDS: Final = 16
 # Leased rows that may wait in their hosts' queues per worker (beyond it, a row for a
-# host at its cap is given back, due a second later).
+# host at its cap is given back, due again after a lease's length).
 MAX_WAITING: Final = 1024
 # The longest a host that keeps timing out is backed off, in seconds.
 HOST_BACKOFF_MAX: Final = 3600
@@ -167,6 +167,8 @@ class Deliverer:
             settings.webhook_retry_base,
             HOST_BACKOFF_MAX,
             MAX_WAITING,
+            # By then the rows that filled the queues have been sent or given back.
+            overflow=self._lease,
         )
         self._sends: set[asyncio.Task[None]] = set()
 

@@ -13,7 +13,15 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.api.test_events import ALLOW_LOCAL, fake_dns, notify_of, share
+from ots.webhooks import GAVE_UP
+from tests.api.test_events import (
+    ALLOW_LOCAL,
+    deliver,
+    fake_dns,
+    notify_of,
+    share,
+    stop_background_delivery,
+)
 from tests.conftest import Client, MakeClient
 from tests.support import FakeClock, HungReceiver, Receiver
 
@@ -103,3 +111,62 @@ def test_a_host_that_timed_out_is_backed_off_and_its_deliveries_come_back(
         states = deliveries(client, hung_receipts)
         assert {d["state"] for d in states} == {"pending"}
         assert sum(int(str(d["attempts"])) for d in states) == hung.accepted
+
+
+def test_a_delivery_whose_retry_period_ends_during_the_backoff_is_dead(
+    make_client: MakeClient, db_url: str
+) -> None:
+    """Queued behind a timeout, with the period ending before the backoff: dead, never sent."""
+    client = make_client(
+        db_url,
+        resolver=fake_dns(DNS),
+        webhook_timeout=0.5,
+        webhook_retry_base=10,
+        webhook_retry_period=5,
+        webhook_max_per_host=1,
+        **ALLOW_LOCAL,
+    )
+    client.run(stop_background_delivery(client))
+    with HungReceiver() as hung:
+        receipts = [burned(client, hung.url("hung.example")) for _ in range(3)]
+        assert deliver(client) == 3
+    assert hung.accepted == 1
+    sent, *queued = deliveries(client, receipts)
+    assert (sent["state"], sent["last_error"]) in [
+        ("dead", "TimeoutError"),
+        ("dead", "ReadTimeout"),
+    ]
+    assert [(d["state"], d["last_error"]) for d in queued] == [("dead", GAVE_UP)] * 2
+
+
+def test_a_delivery_that_waited_too_long_for_its_turn_is_leased_afresh(
+    make_client: MakeClient, db_url: str, clock: FakeClock
+) -> None:
+    """Its lease too short for a send when its turn comes: given back, then sent once."""
+    pauses: list[float] = []
+
+    async def slow_dns(host: str, port: int) -> list[str]:
+        # A lookup may take a while (as the test says): time passes for the queued delivery.
+        del host, port
+        if pauses:
+            clock.advance(pauses.pop())
+        return ["127.0.0.1"]
+
+    # A lease leaves a queued delivery one timeout (rounded up: 1 s) to wait for its turn.
+    client = make_client(
+        db_url, resolver=slow_dns, webhook_timeout=1, webhook_max_per_host=1, **ALLOW_LOCAL
+    )
+    client.run(stop_background_delivery(client))
+    with Receiver() as receiver:
+        url = receiver.url.replace("127.0.0.1", "one.example")
+        receipts = [burned(client, url) for _ in range(2)]
+        pauses.append(2)
+        assert deliver(client) == 2
+        assert len(receiver.received) == 1
+        assert deliver(client) == 1
+    assert len(receiver.received) == 2
+    assert len({headers["Ots-Event-Id"] for headers, _ in receiver.received}) == 2
+    assert [(d["state"], d["attempts"]) for d in deliveries(client, receipts)] == [
+        ("delivered", 1),
+        ("delivered", 1),
+    ]

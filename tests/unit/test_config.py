@@ -71,6 +71,7 @@ BAD = {
     "stored-bytes-zero": ("OTS_MAX_STORED_BYTES", "0"),
     "workers": ("OTS_WORKERS", "-2"),
     "metrics-not-a-boolean": ("OTS_METRICS", "sometimes"),
+    "webhook-max-per-host-zero": ("OTS_WEBHOOK_MAX_PER_HOST", "0"),
 }
 
 
