@@ -121,7 +121,7 @@ class HostGate(Generic[T]):
 
         Returns:
             The deliveries that waited for a host now backed off, and when they are
-            due again; none when the host is open.
+            due again; none and 0 when the host is open.
         """
         state = self._hosts[host]
         state.active -= 1
@@ -132,14 +132,13 @@ class HostGate(Generic[T]):
             state.strikes += 1
             delay = min(self._base * 2 ** (state.strikes - 1), self._longest)
             state.closed_until = now + delay
-        stale: list[T] = []
-        if state.closed_until > now:
-            stale = list(state.waiting)
-            state.waiting.clear()
-            self._waiting -= len(stale)
-        retry_at = math.ceil(state.closed_until)
-        self._drop_if_idle(host, state, now)
-        return stale, retry_at
+        if state.closed_until <= now:
+            self._drop_if_idle(host, state, now)
+            return [], 0
+        stale = list(state.waiting)
+        state.waiting.clear()
+        self._waiting -= len(stale)
+        return stale, math.ceil(state.closed_until)
 
     def promote(self, host: str, now: float) -> T | None:
         """Take the next delivery waiting for ``host`` and one of its sends, if it is its turn."""
