@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -47,6 +48,16 @@ def burned(client: Client, url: str) -> str:
     return str(created["receipt_key"])
 
 
+def start(make_client: MakeClient, db_url: str, **settings: Any) -> Client:
+    """A server whose webhook host names all resolve to this machine, reached over http."""
+    return make_client(db_url, resolver=fake_dns(DNS), **ALLOW_LOCAL, **settings)
+
+
+def named(url: str, host: str) -> str:
+    """``url`` of a receiver on 127.0.0.1, under the host name ``host``."""
+    return url.replace("127.0.0.1", host)
+
+
 def deliveries(client: Client, receipts: list[str]) -> list[dict[str, object]]:
     """The one delivery of each receipt, as the receipt shows it."""
     return [notify_of(client, receipt)["deliveries"][0] for receipt in receipts]
@@ -58,16 +69,10 @@ def test_a_healthy_receiver_is_not_queued_behind_64_hung_deliveries(
     """64 events to a receiver that never answers, then one to another host: that one arrives."""
     # The timeout outlasts the test: the hung sends are still under way when the
     # healthy delivery arrives (a loop that waited for them would need minutes).
-    client = make_client(
-        db_url,
-        resolver=fake_dns(DNS),
-        webhook_timeout=120,
-        webhook_max_per_host=CAP,
-        **ALLOW_LOCAL,
-    )
+    client = start(make_client, db_url, webhook_timeout=120, webhook_max_per_host=CAP)
     with HungReceiver() as hung, Receiver() as healthy:
         hung_receipts = [burned(client, hung.url("hung.example")) for _ in range(64)]
-        burned(client, healthy.url.replace("127.0.0.1", "healthy.example"))
+        burned(client, named(healthy.url, "healthy.example"))
         client.run(until(lambda: healthy.received, "the healthy receiver's delivery"))
         assert hung.peak <= CAP
         assert hung.accepted <= CAP
@@ -80,13 +85,8 @@ def test_a_host_that_timed_out_is_backed_off_and_its_deliveries_come_back(
     make_client: MakeClient, db_url: str, clock: FakeClock
 ) -> None:
     """After a timeout the host gets nothing until its backoff passes; then it is tried again."""
-    client = make_client(
-        db_url,
-        resolver=fake_dns(DNS),
-        webhook_timeout=0.5,
-        webhook_retry_base=10,
-        webhook_max_per_host=CAP,
-        **ALLOW_LOCAL,
+    client = start(
+        make_client, db_url, webhook_timeout=0.5, webhook_retry_base=10, webhook_max_per_host=CAP
     )
     deliverer = client.app.ctx.deliverer
     with HungReceiver() as hung, Receiver() as healthy:
@@ -99,7 +99,7 @@ def test_a_host_that_timed_out_is_backed_off_and_its_deliveries_come_back(
         attempts = [d["attempts"] for d in deliveries(client, hung_receipts)]
         assert sorted(attempts) == [0] * 6 + [1] * CAP
         # Meanwhile another host's delivery goes out at once.
-        burned(client, healthy.url.replace("127.0.0.1", "healthy.example"))
+        burned(client, named(healthy.url, "healthy.example"))
         client.run(until(lambda: healthy.received, "the healthy receiver's delivery"))
         assert hung.accepted == CAP
         # Past the backoff the host is tried again, and none of its deliveries is lost.
@@ -117,14 +117,13 @@ def test_a_delivery_whose_retry_period_ends_during_the_backoff_is_dead(
     make_client: MakeClient, db_url: str
 ) -> None:
     """Queued behind a timeout, with the period ending before the backoff: dead, never sent."""
-    client = make_client(
+    client = start(
+        make_client,
         db_url,
-        resolver=fake_dns(DNS),
         webhook_timeout=0.5,
         webhook_retry_base=10,
         webhook_retry_period=5,
         webhook_max_per_host=1,
-        **ALLOW_LOCAL,
     )
     client.run(stop_background_delivery(client))
     with HungReceiver() as hung:
@@ -158,7 +157,7 @@ def test_a_delivery_that_waited_too_long_for_its_turn_is_leased_afresh(
     )
     client.run(stop_background_delivery(client))
     with Receiver() as receiver:
-        url = receiver.url.replace("127.0.0.1", "one.example")
+        url = named(receiver.url, "one.example")
         receipts = [burned(client, url) for _ in range(2)]
         pauses.append(2)
         assert deliver(client) == 2
