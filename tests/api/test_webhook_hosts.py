@@ -27,7 +27,7 @@ from tests.conftest import Client, MakeClient
 from tests.support import FakeClock, HungReceiver, Receiver
 
 CAP = 2
-DNS = {"hung.example": ["127.0.0.1"], "healthy.example": ["127.0.0.1"]}
+DNS = {name: ["127.0.0.1"] for name in ("hung.example", "healthy.example", "busy.example")}
 # Generous bounds on waits for what the loop does on its own; they assert no speed.
 WAIT = 30.0
 
@@ -98,7 +98,9 @@ def test_a_host_that_timed_out_is_backed_off_and_its_deliveries_come_back(
         assert hung.accepted == CAP
         attempts = [d["attempts"] for d in deliveries(client, hung_receipts)]
         assert sorted(attempts) == [0] * 6 + [1] * CAP
-        # Meanwhile another host's delivery goes out at once.
+        # Meanwhile a new event for the host is deferred unsent, and another host's
+        # delivery goes out at once.
+        hung_receipts.append(burned(client, hung.url("hung.example")))
         burned(client, named(healthy.url, "healthy.example"))
         client.run(until(lambda: healthy.received, "the healthy receiver's delivery"))
         assert hung.accepted == CAP
@@ -111,6 +113,19 @@ def test_a_host_that_timed_out_is_backed_off_and_its_deliveries_come_back(
         states = deliveries(client, hung_receipts)
         assert {d["state"] for d in states} == {"pending"}
         assert sum(int(str(d["attempts"])) for d in states) == hung.accepted
+
+
+def test_deliveries_to_a_busy_host_take_turns(make_client: MakeClient, db_url: str) -> None:
+    """Five events to one receiver, one send at a time: all go out in one pass, each once."""
+    client = start(make_client, db_url, webhook_max_per_host=1)
+    client.run(stop_background_delivery(client))
+    with Receiver() as receiver:
+        receipts = [burned(client, named(receiver.url, "busy.example")) for _ in range(5)]
+        assert deliver(client) == 5
+    assert len({headers["Ots-Event-Id"] for headers, _ in receiver.received}) == 5
+    assert [(d["state"], d["attempts"]) for d in deliveries(client, receipts)] == [
+        ("delivered", 1)
+    ] * 5
 
 
 def test_a_delivery_whose_retry_period_ends_during_the_backoff_is_dead(
