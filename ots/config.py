@@ -85,6 +85,7 @@ class Settings:
     webhook_timeout: float = 5.0
     webhook_retry_base: int = 10
     webhook_retry_period: int = 86400
+    webhook_max_per_host: int = 4
     audit_client_address: bool = False
 
     @classmethod
@@ -150,6 +151,7 @@ class Settings:
             "OTS_KEEP_ALIVE_TIMEOUT": self.keep_alive_timeout,
             "OTS_WEBHOOK_TIMEOUT": self.webhook_timeout,
             "OTS_WEBHOOK_RETRY_BASE": self.webhook_retry_base,
+            "OTS_WEBHOOK_MAX_PER_HOST": self.webhook_max_per_host,
         }
         for name, value in positives.items():
             _require(name, value > 0, "must be greater than 0")
@@ -273,6 +275,7 @@ HELP: Final[dict[str, str]] = {
     "webhook_timeout": "seconds one webhook delivery may take",
     "webhook_retry_base": "seconds before the first retry of a failed delivery (doubling)",
     "webhook_retry_period": "seconds after an event when its delivery is given up (dead)",
+    "webhook_max_per_host": "webhook sends in flight per destination host, per worker",
     "audit_client_address": "put the client address in audit log lines (true or false)",
 }
 # The settings each command reads, beside `serve` (which reads them all).

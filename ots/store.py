@@ -78,6 +78,7 @@ DELIVERY_INSERT: Final = (
 
 P = ParamSpec("P")
 R = TypeVar("R")
+V = TypeVar("V")
 # A write of a group commit: runs on SQLite's thread, inside the group's transaction.
 Write = Callable[[sqlite3.Connection], R]
 
@@ -502,6 +503,24 @@ class TortoiseStore:
         ]
 
     @translate_db_errors
+    async def release_deliveries(self, ids: Sequence[int], until: int, retry_at: int) -> int:
+        """Give back leases taken ``until`` that were not used: nothing was sent.
+
+        Each row is due again at ``retry_at`` and its attempt is not counted. A
+        row whose lease is no longer ``until`` (it ran out and another worker
+        took the row) is left alone.
+
+        Returns:
+            How many rows were given back.
+        """
+        released = 0
+        for chunk in _chunks(ids):
+            released += await DeliveryRecord.filter(
+                id__in=chunk, lease_until=until, state=DeliveryState.PENDING.value
+            ).update(lease_until=0, next_attempt_at=retry_at, attempts=F("attempts") - 1)
+        return released
+
+    @translate_db_errors
     async def finish_delivery(self, finished: Finished) -> None:
         """Record what became of one delivery attempt, and release its lease."""
         delivered = finished.state is DeliveryState.DELIVERED
@@ -918,11 +937,11 @@ def _enqueue_on_sqlite(
     return bool(wanted)
 
 
-def _chunks(lookups: Sequence[str]) -> Iterator[list[str]]:
+def _chunks(values: Sequence[V]) -> Iterator[list[V]]:
     # IN lists of at most LOOKUPS_PER_QUERY, whatever OTS_SWEEP_BATCH is: SQLite
     # takes at most 32,766 parameters.
-    for start in range(0, len(lookups), LOOKUPS_PER_QUERY):
-        yield list(lookups[start : start + LOOKUPS_PER_QUERY])
+    for start in range(0, len(values), LOOKUPS_PER_QUERY):
+        yield list(values[start : start + LOOKUPS_PER_QUERY])
 
 
 def _webhooks_query(count: int) -> str:

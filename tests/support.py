@@ -594,6 +594,66 @@ class Receiver:
         self._server.server_close()
 
 
+class HungReceiver:
+    """A webhook receiver that accepts every connection and never answers a byte.
+
+    It counts the connections it accepted, those open right now and the most
+    that were open at once (``peak``): each is one send under way to it.
+    """
+
+    def __init__(self) -> None:
+        """Listen on a free port of 127.0.0.1 once entered."""
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self._listener.getsockname()[1])
+        self.accepted = 0
+        self.open = 0
+        self.peak = 0
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._connections: list[socket.socket] = []
+
+    def url(self, host: str = "127.0.0.1") -> str:
+        """Where to send events, naming the receiver ``host`` (which must resolve here)."""
+        return f"http://{host}:{self.port}/hook"
+
+    def __enter__(self) -> HungReceiver:
+        """Start accepting."""
+        threading.Thread(target=self._accept, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Stop accepting and drop every connection."""
+        self._stopping.set()
+        self._listener.close()
+        with self._lock:
+            for connection in self._connections:
+                connection.close()
+
+    def _accept(self) -> None:
+        self._listener.settimeout(0.1)
+        while not self._stopping.is_set():
+            try:
+                connection, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            with self._lock:
+                self.accepted += 1
+                self.open += 1
+                self.peak = max(self.peak, self.open)
+                self._connections.append(connection)
+            threading.Thread(target=self._hold, args=(connection,), daemon=True).start()
+
+    def _hold(self, connection: socket.socket) -> None:
+        # Read the request and say nothing, until the sender gives up and closes.
+        with contextlib.suppress(OSError):
+            while connection.recv(65536):
+                pass
+        with self._lock:
+            self.open -= 1
+
+
 def server_processes(port: int) -> list[int]:
     """Return the pids of the processes of a server started with ``OTS_PORT=port`` (Linux).
 

@@ -366,6 +366,42 @@ def test_a_sweep_batch_queues_expired_events_for_subscribers_only(
     assert {d.event for d in leased} == {Event.EXPIRED}
 
 
+def test_a_lease_given_back_unused_is_due_later_with_its_attempt_uncounted(
+    backend: Backend,
+) -> None:
+    """release_deliveries: due at retry_at, attempt not counted; a lease since taken is kept."""
+    if backend.database_url is None:
+        pytest.skip("the in-memory fake keeps no outbox (tests/api/test_events.py covers it)")
+    hook = NewWebhook(frozenset({Event.EXPIRED}), SealedWebhook(b"n" * 12, b"sealed", "k1"))
+
+    async def body(store: SecretStore) -> None:
+        for _ in range(3):
+            await store.insert_secret(
+                NewSecret(
+                    secrets.token_hex(32),
+                    secrets.token_hex(32),
+                    SEALED,
+                    NOW,
+                    NOW + 60,
+                    NOW + 99,
+                    hook,
+                )
+            )
+        await store.delete_expired_secrets(NOW + 60, 10)
+        first, second, third = await store.lease_deliveries(NOW + 60, NOW + 100, 10)
+        assert await store.release_deliveries([first.id, second.id], NOW + 100, NOW + 80) == 2
+        # Not our lease any more (it ran out and was taken again): left alone.
+        assert await store.release_deliveries([third.id], NOW + 99, NOW + 61) == 0
+        assert await store.lease_deliveries(NOW + 79, NOW + 200, 10) == []
+        again = await store.lease_deliveries(NOW + 80, NOW + 200, 10)
+        assert sorted((d.id, d.attempts) for d in again) == [(first.id, 1), (second.id, 1)]
+        # The third's lease runs out unreleased: it is due again, its attempt counted.
+        later = await store.lease_deliveries(NOW + 100, NOW + 300, 10)
+        assert [(d.id, d.attempts) for d in later] == [(third.id, 2)]
+
+    backend.run(body)
+
+
 @pytest.fixture
 def groups(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """The sizes of the SQLite groups committed while the test runs."""

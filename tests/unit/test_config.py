@@ -80,6 +80,7 @@ BAD = {
     "client-bytes-below-one-secret": ("OTS_MAX_CLIENT_BYTES", "65535"),
     "workers": ("OTS_WORKERS", "-2"),
     "metrics-not-a-boolean": ("OTS_METRICS", "sometimes"),
+    "webhook-max-per-host-zero": ("OTS_WEBHOOK_MAX_PER_HOST", "0"),
 }
 
 
