@@ -6,11 +6,26 @@ ARG BASE_IMAGE=python:3.12-slim
 
 FROM ${BASE_IMAGE} AS build
 WORKDIR /src
-RUN python3 -m venv /opt/ots
+# Every dependency is a file named in requirements.lock, with its hash: pip
+# refuses any other version, any other file, and anything not listed
+# (--require-hashes, --no-deps), and takes only wheels (no sdist may run its
+# own build). README, "Production", says how to regenerate the lock.
+COPY requirements.lock requirements-build.lock ./
+RUN python3 -m venv /opt/ots \
+    && /opt/ots/bin/pip install --no-cache-dir --require-hashes --no-deps --only-binary :all: \
+        -r requirements.lock
+# ots itself: a wheel built by the hashed hatchling of requirements-build.lock in a
+# throw-away venv (no build isolation, which would fetch an unpinned one), installed
+# with no dependency resolution; pip check proves the lock held all it needs.
+RUN python3 -m venv /opt/build \
+    && /opt/build/bin/pip install --no-cache-dir --require-hashes --no-deps --only-binary :all: \
+        -r requirements-build.lock
 COPY pyproject.toml README.md ./
 COPY ots ./ots
 COPY migrations ./migrations
-RUN /opt/ots/bin/pip install --no-cache-dir .
+RUN /opt/build/bin/pip wheel --no-cache-dir --no-deps --no-build-isolation -w /tmp/dist . \
+    && /opt/ots/bin/pip install --no-cache-dir --no-deps /tmp/dist/ots-*.whl \
+    && /opt/ots/bin/pip check
 
 FROM ${BASE_IMAGE}
 # A fixed, unprivileged user; the SQLite default (if no PostgreSQL is given)

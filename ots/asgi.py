@@ -19,6 +19,7 @@ from ots.api.responses import SECURITY_HEADERS
 from ots.app import create_app
 from ots.config import Settings, unknown_variables
 from ots.errors import PayloadTooLargeError, error_body
+from ots.kdf import check_argon2
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -105,6 +106,8 @@ def build(settings: Settings | None = None) -> ASGIApp:
         for warning in unknown_variables():
             log.warning(warning)
         settings = Settings.from_env()
+    # As `ots serve` does: a cost this machine cannot serve stops the start.
+    check_argon2(settings)
     sanic_app = create_app(settings, migrate_on_start=True)
     return BodyLimit(sanic_app, settings.request_max_bytes)
 

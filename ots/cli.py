@@ -132,6 +132,7 @@ def _run(args: argparse.Namespace, stop: StopControl) -> int:
             return _keys(settings, args.action, getattr(args, "key_id", ""))
         if args.command == "serve":
             _check_port(settings)
+            _check_argon2(settings)
         problem = _database_problem(settings, args.command)
         if problem:
             print(f"ots: {problem}", file=sys.stderr)
@@ -193,6 +194,13 @@ def _check_port(settings: Settings) -> None:
                 "OTS_PORT" if exc.errno == errno.EADDRINUSE else "OTS_HOST",
                 f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}",
             ) from None
+
+
+def _check_argon2(settings: Settings) -> None:
+    # Imported here: only `serve` hashes, and the KDF pool pulls in the metrics.
+    from ots.kdf import check_argon2
+
+    check_argon2(settings)
 
 
 def _ensure_keyring(settings: Settings) -> keyring.Keyring:

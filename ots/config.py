@@ -12,6 +12,7 @@ import dataclasses
 import difflib
 import math
 import os
+import resource
 import typing
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -28,9 +29,14 @@ DEFAULT_DATABASE_URL: Final = "sqlite://ots.sqlite3"
 DEFAULT_KEY_FILE: Final = "ots.key"
 DATABASE_SCHEMES: Final = ("sqlite", "postgres", "postgresql")
 # argon2 itself refuses a time cost below 1, lanes below 1 and memory below 8 KiB per lane;
-# the upper bounds are argon2's own (2^32 - 1 and 2^24 - 1).
+# the upper bound of time and memory is argon2's own (2^32 - 1). What this machine can
+# afford is checked at start (ots.kdf.check_argon2): memory against the memory there
+# is, time against OTS_RESPONSE_TIMEOUT.
 ARGON2_MAX: Final = 2**32 - 1
-ARGON2_MAX_LANES: Final = 2**24 - 1
+# Each lane is a thread of its own in every hash in flight, and beyond the CPUs there
+# are, lanes only add threads: 255 (what Go's x/crypto/argon2 takes, a uint8) is far
+# past any use, and argon2's own 2^24 - 1 would be 16 million threads per hash.
+ARGON2_MAX_LANES: Final = 255
 
 # Settings that may carry a password (redis://:pw@host too) or are secret themselves.
 _URL_SETTINGS: Final = frozenset({"database_url", "rate_limit_storage"})
@@ -341,6 +347,35 @@ def usable_cpus(cgroup: Path = Path("/sys/fs/cgroup")) -> int:
     if quota is not None:
         cpus = min(cpus, math.ceil(quota))
     return max(1, cpus)
+
+
+def usable_memory(cgroup: Path = Path("/sys/fs/cgroup")) -> int:
+    """Return the bytes of memory this process may really use.
+
+    The machine's RAM, capped by a cgroup memory limit (a container's) and by
+    the address-space limit (``ulimit -v``), whichever is lowest.
+    """
+    limits = [os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")]
+    cgroup_limit = _cgroup_memory_limit(cgroup)
+    if cgroup_limit is not None:
+        limits.append(cgroup_limit)
+    address_space, _ = resource.getrlimit(resource.RLIMIT_AS)
+    if address_space != resource.RLIM_INFINITY:
+        limits.append(address_space)
+    return min(limits)
+
+
+def _cgroup_memory_limit(cgroup: Path) -> int | None:
+    # cgroup v2: "memory.max" holds bytes or "max"; cgroup v1:
+    # memory/memory.limit_in_bytes (a huge number when there is no limit).
+    for path in (cgroup / "memory.max", cgroup / "memory" / "memory.limit_in_bytes"):
+        try:
+            return int(path.read_text().strip())
+        except OSError:
+            continue
+        except ValueError:  # "max": no limit
+            return None
+    return None
 
 
 def _cgroup_cpu_quota(cgroup: Path) -> float | None:

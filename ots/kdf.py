@@ -6,6 +6,10 @@ of waiting and, once Sanic's response timeout fires, into errors for work
 already done. So each worker admits at most ``capacity`` hashes (running or
 waiting); past that a request is refused at once with 503 ``overloaded``,
 before anything is queued.
+
+``check_argon2`` runs once at start: a cost this machine cannot serve stops
+the server with a message naming the variable, instead of failing every
+create and reveal with a 500.
 """
 
 from __future__ import annotations
@@ -19,8 +23,10 @@ from collections.abc import Callable
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from typing import Final, TypeVar
 
-from ots import metrics
-from ots.errors import OverloadedError
+from ots import crypto, metrics
+from ots.config import Settings, usable_memory
+from ots.domain import KdfParams
+from ots.errors import ConfigError, OverloadedError
 
 T = TypeVar("T")
 # Niceness added to the argon2 threads (0 is normal, 19 the lowest priority).
@@ -116,3 +122,87 @@ def _lower_priority() -> None:
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError):
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), KDF_NICENESS)
+
+
+def check_argon2(
+    settings: Settings,
+    *,
+    memory: int | None = None,
+    derive: Callable[[KdfParams], object] | None = None,
+    deadline: float | None = None,
+) -> None:
+    """Refuse, at start, an argon2id cost that this machine cannot serve.
+
+    Any cost argon2 accepts passes ``Settings.check`` (tests and benchmarks
+    make it cheap). Here the cost meets the machine: the memory of every hash
+    that may run at once (workers x KDF threads x ``OTS_ARGON2_MEMORY_KIB``)
+    must fit in the memory this process may use, and one trial hash must
+    succeed within ``OTS_RESPONSE_TIMEOUT``, or every create would time out.
+
+    Args:
+        settings: the settings to serve with.
+        memory: bytes this process may use (default: ``usable_memory()``).
+        derive: runs one hash at the given cost (default: argon2id itself).
+        deadline: seconds the trial hash may take (default: the response timeout).
+
+    Raises:
+        ConfigError: naming ``OTS_ARGON2_MEMORY_KIB``, ``OTS_ARGON2_PARALLELISM``
+            or ``OTS_ARGON2_TIME_COST``.
+    """
+    available = usable_memory() if memory is None else memory
+    in_flight = settings.workers * settings.kdf_threads * settings.argon2_memory_kib * 1024
+    if in_flight > available:
+        raise ConfigError(
+            "OTS_ARGON2_MEMORY_KIB",
+            f"{settings.workers} worker(s) x {settings.kdf_threads} KDF thread(s) x "
+            f"{settings.argon2_memory_kib} KiB is {in_flight >> 20} MiB of argon2id memory "
+            f"at once, more than the {available >> 20} MiB this process may use; "
+            "lower it, OTS_KDF_THREADS or OTS_WORKERS",
+        )
+    params = KdfParams(
+        settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism
+    )
+    _trial_hash(
+        params,
+        derive or _derive,
+        settings.response_timeout if deadline is None else deadline,
+    )
+
+
+def _derive(params: KdfParams) -> None:
+    crypto.derive_key("ots start-up trial", crypto.new_key(), crypto.new_salt(), params)
+
+
+def _trial_hash(params: KdfParams, derive: Callable[[KdfParams], object], deadline: float) -> None:
+    failures: list[Exception] = []
+    done = threading.Event()
+
+    def trial() -> None:
+        try:
+            derive(params)
+        except Exception as exc:  # argon2's HashingError, MemoryError: reported below
+            failures.append(exc)
+        finally:
+            done.set()
+
+    # A daemon thread: a hash that outlasts the deadline cannot be interrupted, and
+    # must not keep the refusing process alive.
+    threading.Thread(target=trial, name="ots-kdf-trial", daemon=True).start()
+    if not done.wait(deadline):
+        raise ConfigError(
+            "OTS_ARGON2_TIME_COST",
+            f"one argon2id hash (t={params.time_cost}, m={params.memory_kib} KiB, "
+            f"p={params.parallelism}) takes longer than OTS_RESPONSE_TIMEOUT ({deadline:g} s) "
+            "here, so every create and reveal would time out; lower it or OTS_ARGON2_MEMORY_KIB",
+        )
+    if failures:
+        problem = str(failures[0]) or type(failures[0]).__name__
+        # argon2 says "Threading failure" when it cannot start a lane's thread.
+        variable = (
+            "OTS_ARGON2_PARALLELISM" if "thread" in problem.lower() else ("OTS_ARGON2_MEMORY_KIB")
+        )
+        raise ConfigError(
+            variable,
+            f"argon2id cannot run here with t={params.time_cost}, m={params.memory_kib} KiB, "
+            f"p={params.parallelism}: {problem}",
+        )

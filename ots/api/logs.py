@@ -11,17 +11,31 @@ from urllib.parse import unquote
 
 from sanic.log import LOGGING_CONFIG_DEFAULTS
 
-# A path segment (letters, possibly percent-encoded), a slash (possibly encoded),
-# then the key. Whether the segment is "secrets" or "receipts" is decided after
-# decoding, so /Secrets/, /%73ecrets/ and /%2573ecrets/ are all caught.
-# Zero-width, so that every slash starts a candidate (a key may itself look like
-# a segment: /x/secrets/KEY). Group 1 is the segment with its slashes, group 2 the key.
-SEGMENT_AND_KEY: Final = re.compile(
-    r"(?=(/(?:[A-Za-z0-9]|%[0-9A-Fa-f]{2})+(?:/|%2[Ff]))([^/\s?#\"']+))"
-)
+# "%", "%25", "%2525", ...: a percent sign, encoded again any number of times.
+_PERCENT: Final = r"%(?:25)*"
+# What a router, a proxy or a log that decodes the path may take for the boundary
+# between two segments, encoded at any depth: a slash (%2F, %252F), a backslash
+# (%5C), a control character or a space (%09, %0A, %20), DEL (%7F).
+_ENCODED_SEPARATOR: Final = r"(?:2[Ff]|5[Cc]|[01][0-9A-Fa-f]|20|7[Ff])"
+# Before the segment: a slash, a backslash or a tab, raw or encoded.
+_LEAD: Final = rf"(?:[/\\\t]|{_PERCENT}{_ENCODED_SEPARATOR})"
+# The segment: letters and digits, raw or percent-encoded, but no encoded separator
+# (else /receipts%2FKEY/burn would read as one segment "receipts/KEY").
+_NAME: Final = rf"(?:[A-Za-z0-9]|%(?!(?:25)*{_ENCODED_SEPARATOR})[0-9A-Fa-f]{{2}})+"
+# Between segment and key: any run of separators, raw whitespace (a log of the
+# decoded path) and ;parameters: /secrets//KEY, /secrets;x/KEY, /secrets%252FKEY.
+_GAP: Final = rf"(?:[/\\\s]|{_PERCENT}{_ENCODED_SEPARATOR}|;[^/\\\s?#\"';]*)+"
+# The key runs to the next separator, query or quote; a ;parameter stays inside it.
+_KEY: Final = r"[^/\\\s?#\"']+"
+# Zero-width, so that every separator starts a candidate (a key may itself look like
+# a segment: /x/secrets/KEY). Whether the segment (group 1) is "secrets" or
+# "receipts" is decided after decoding, so /Secrets/, /%73ecrets/ and /%2573ecrets/
+# are all caught; group 2 is the key.
+SEGMENT_AND_KEY: Final = re.compile(rf"(?={_LEAD}({_NAME}){_GAP}({_KEY}))")
 KEYED_SEGMENTS: Final = frozenset({"secrets", "receipts"})
 REDACTED: Final = "[redacted]"
-MAX_DECODINGS: Final = 3
+# Percent-decodings tried on a segment name: %2573ecrets is "secrets" twice encoded.
+MAX_DECODINGS: Final = 8
 # Sanic's own loggers, and ours; a filter on a logger sees every record logged there.
 REDACTED_LOGGERS: Final = (
     "sanic.root",
@@ -37,8 +51,11 @@ REDACTED_LOGGERS: Final = (
 def redact(text: str) -> str:
     """Replace the key segment of ``/secrets/…`` and ``/receipts/…`` paths.
 
-    Case-insensitive and through percent-encoding (applied up to three times),
-    as the router and a client may spell the path either way.
+    Case-insensitive and through percent-encoding (applied several times over),
+    whatever separates the segment from the key: slashes or backslashes, raw or
+    encoded (``%2F``, ``%252F``, ``%5C``), encoded control characters (``%09``),
+    empty segments (``//``) and ``;`` parameters. A router, a proxy or a client
+    may spell the path any of these ways; over-redacting is harmless.
     """
     pieces = []
     done = 0
@@ -50,10 +67,13 @@ def redact(text: str) -> str:
     return "".join(pieces) + text[done:] if pieces else text
 
 
-def _is_keyed(segment: str) -> bool:
+def _is_keyed(name: str) -> bool:
     for _ in range(MAX_DECODINGS):
-        segment = unquote(segment)
-    return segment.strip("/").lower() in KEYED_SEGMENTS
+        decoded = unquote(name)
+        if decoded == name:
+            break
+        name = decoded
+    return name.lower() in KEYED_SEGMENTS
 
 
 class RedactKeys(logging.Filter):

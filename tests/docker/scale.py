@@ -7,7 +7,12 @@ replicas on empty volumes and proves, through the published HTTPS port only:
 
 - the replicas started together on an empty database: the migrations ran
   once, one replica created the server key and every replica uses it;
-- TLS with the certificate of Caddy's local CA, HTTP redirected to HTTPS;
+- every container hardened: read-only root, no capability beyond the few
+  its entrypoint needs, no-new-privileges; PostgreSQL and Redis on an
+  internal network that neither the proxy nor another container reaches;
+- TLS with the certificate of Caddy's local CA, HTTP redirected to HTTPS,
+  HSTS on every answer; /metrics not published (no token set), however
+  its path is spelled;
 - 50 reveals of one secret released at once: exactly one 200, the rest 404,
   and the receipt says revealed;
 - expired secrets are swept once each, and webhooks sent once each, the
@@ -16,13 +21,15 @@ replicas on empty volumes and proves, through the published HTTPS port only:
 - a limit of 10/minute holds across the replicas for one client, forged
   forwarding headers do not reset it, and the client address the api logs
   and limits on is the client's (a second client has its own budget);
-- neither the proxy's nor the api's log holds a key.
+- the proxy's own error lines (no replica left) carry no URI, and neither
+  the proxy's nor the api's log holds a key.
 
 Standard library only: it runs on the host's ``python3``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -165,6 +172,17 @@ class Https:
         headers: dict[str, str] | None = None,
     ) -> tuple[int, Json]:
         """Send one request; return the status and the JSON body."""
+        status, _, payload = self.raw(method, path, body, headers)
+        return status, json.loads(payload) if payload else {}
+
+    def raw(
+        self,
+        method: str,
+        path: str,
+        body: Json | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, http.client.HTTPMessage, bytes]:
+        """Send one request, the path as it is; return the status, headers and body."""
         conn = self.connection()
         data = None if body is None else json.dumps(body).encode()
         try:
@@ -175,7 +193,7 @@ class Https:
             conn.close()
             self.local.conn = None
             raise
-        return response.status, json.loads(payload) if payload else {}
+        return response.status, response.headers, payload
 
 
 def up(settings: dict[str, str]) -> None:
@@ -245,14 +263,142 @@ def startup_once() -> None:
     check(rows == files, f"each migration recorded once: {rows}")
 
 
+# What each service may keep of the capabilities (compose's cap_add), and what
+# its main process (PID 1) holds once started: nothing, but Caddy's port binding.
+CAPABILITIES = {
+    "api": ([], 0),
+    "postgres": (["CHOWN", "DAC_READ_SEARCH", "FOWNER", "SETGID", "SETUID"], 0),
+    "redis": (["CHOWN", "SETGID", "SETUID"], 0),
+    "proxy": (["NET_BIND_SERVICE"], 1 << 10),
+}
+HSTS = "max-age=31536000"
+# /metrics as a client may spell it; Caddy's path matcher must catch every one.
+METRICS_PATHS = [
+    "/metrics",
+    "/METRICS",
+    "/metrics/",
+    "//metrics",
+    "/./metrics",
+    "/x/../metrics",
+    "/%6Detrics",
+    "/metrics%2F",
+    "/metrics?name[]=ots_live_secrets",
+    "/metrics;x",
+    "/metrics.",
+]
+
+
+def hardened() -> None:
+    """Every container: read-only root, capabilities dropped, no-new-privileges."""
+    seen = []
+    for service, (added, held) in CAPABILITIES.items():
+        for container in compose("ps", "-q", service).split():
+            host = json.loads(run([DOCKER, "inspect", "-f", "{{json .HostConfig}}", container]))
+            caps = sorted(cap.removeprefix("CAP_") for cap in host["CapAdd"] or [])
+            check(host["ReadonlyRootfs"] is True, f"{service}: read-only root")
+            check(
+                [c.removeprefix("CAP_") for c in host["CapDrop"]] == ["ALL"],
+                f"{service}: drops all",
+            )
+            check(caps == added, f"{service}: adds back {added}, not {caps}")
+            check("no-new-privileges:true" in host["SecurityOpt"], f"{service}: no-new-privileges")
+            status = run([DOCKER, "exec", "-u", "0", container, "cat", "/proc/1/status"])
+            effective = int(re.search(r"^CapEff:\s*(\w+)", status, re.M)[1], 16)  # type: ignore[index]
+            check(effective == held, f"{service}: PID 1 holds capabilities {effective:#x}")
+            write = subprocess.run(
+                [DOCKER, "exec", "-u", "0", container, "touch", "/ots-probe"],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            check("Read-only file system" in write.stderr, f"{service}: {write.stderr.strip()}")
+        seen.append(service)
+    say(
+        f"{', '.join(seen)}: read-only root (root cannot write /), cap_drop ALL, "
+        "no-new-privileges; PID 1 holds no capability but Caddy's NET_BIND_SERVICE"
+    )
+
+
+def backend_isolated() -> None:
+    """PostgreSQL and Redis are on an internal network of the api's alone."""
+    backend = json.loads(run([DOCKER, "network", "inspect", f"{PROJECT}_backend"]))[0]
+    members = sorted(c["Name"].split("_")[-2] for c in backend["Containers"].values())
+    check(backend["Internal"] is True, "the backend network is internal")
+    check(members == ["api"] * REPLICAS + ["postgres", "redis"], f"backend members: {members}")
+    probe = (
+        "import socket\n"
+        "for host, port in (('postgres', 5432), ('redis', 6379)):\n"
+        "    try:\n"
+        "        socket.create_connection((host, port), timeout=3).close()\n"
+        "        print(host, 'reachable')\n"
+        "    except OSError as exc:\n"
+        "        print(host, 'unreachable', type(exc).__name__)\n"
+    )
+    image = os.environ.get("OTS_PYTHON_IMAGE", "python:3.12-slim")
+    seen = run([DOCKER, "run", "--rm", "--network", NETWORK, image, "python3", "-c", probe])
+    answers = "; ".join(seen.splitlines())
+    say(f"backend: internal, members {sorted(set(members))}; from the proxy's network: {answers}")
+    check("reachable" not in seen.replace("unreachable", ""), "PostgreSQL and Redis out of reach")
+
+
 def tls_and_redirect(client: Https) -> None:
-    """HTTPS verifies against the local CA; plain HTTP redirects to it."""
+    """HTTPS verifies against the local CA, with HSTS; plain HTTP redirects to it."""
     plain = http.client.HTTPConnection("localhost", int(os.environ["OTS_HTTP_PORT"]), timeout=10)
     plain.request("GET", "/health")
     response = plain.getresponse()
     location = response.getheader("Location", "")
-    say(f"HTTPS verified with Caddy's local CA; plain HTTP -> {response.status} {location}")
+    status, headers, _ = client.raw("GET", "/health")
+    say(
+        f"HTTPS verified with Caddy's local CA ({status}, Strict-Transport-Security: "
+        f"{headers['Strict-Transport-Security']}); plain HTTP -> {response.status} {location}"
+    )
     check(response.status == 308 and location.startswith("https://"), "HTTP redirects to HTTPS")
+    check(headers["Strict-Transport-Security"] == HSTS, "HSTS on an answer from ots")
+
+
+def metrics_not_published(client: Https) -> None:
+    """With no OTS_METRICS_TOKEN, no spelling of /metrics gets through the proxy."""
+    answers = {}
+    for path in METRICS_PATHS:
+        status, headers, payload = client.raw("GET", path)
+        answers[path] = status
+        check(b"# HELP" not in payload and b"ots_" not in payload, f"{path}: metrics published")
+        check(
+            headers["Strict-Transport-Security"] == HSTS, f"{path}: HSTS on the proxy's own answer"
+        )
+    body = client.request("GET", "/metrics")[1]
+    say(f"/metrics through the proxy, no token set: {answers}; {body}")
+    check(set(answers.values()) == {404}, "every spelling is 404")
+    check(body.get("error") == "not_found", "in the API's error shape")
+
+
+def proxy_errors_carry_no_uri(client: Https, keys: list[str]) -> None:
+    """With no replica left, the proxy's 503 and every line it logs name no URI, no header.
+
+    (tests/unit/test_deploy.py runs the Caddyfile at debug level too, where Caddy
+    logs each error with its request.)
+    """
+    compose("stop", "api")
+    key = keys[0]
+    status, headers, _ = client.raw(
+        "POST", f"/secrets/{key}", {"passphrase": "pw"}, {"Referer": f"https://x/secrets/{key}"}
+    )
+    proxy_log = logs("proxy")
+    lines = []
+    for line in proxy_log.splitlines():
+        with contextlib.suppress(ValueError):
+            lines.append(json.loads(line[line.index("{") :]))
+    errors = Counter(str(line.get("logger")) for line in lines if line.get("level") == "error")
+    requests = [line["request"] for line in lines if isinstance(line.get("request"), dict)]
+    named = sum(1 for request in requests if "uri" in request or "headers" in request)
+    say(
+        f"no replica left: {status}; the proxy's error lines {dict(errors)}; "
+        f"{len(requests)} lines name a request, {named} of them its URI or headers"
+    )
+    check(status == 503 and headers["Strict-Transport-Security"] == HSTS, "503 with HSTS")
+    check(bool(errors) and bool(requests), "the proxy logs its errors and requests")
+    check(named == 0, "no URI or header in any proxy line")
+    check(key not in proxy_log, "the key is in no proxy line")
 
 
 def shared_server_key(client: Https, keys: list[str]) -> None:
@@ -532,7 +678,10 @@ def main() -> None:
             wait_https(client)
             steps: list[Callable[[], None]] = [
                 startup_once,
+                hardened,
+                backend_isolated,
                 lambda: tls_and_redirect(client),
+                lambda: metrics_not_published(client),
                 lambda: shared_server_key(client, keys),
                 lambda: race(client, keys),
                 lambda: sweep_shared(client, keys),
@@ -546,6 +695,7 @@ def main() -> None:
             up(LIMITED)
             wait_https(client)
             limits_and_addresses(client, keys, ca_file)
+            proxy_errors_carry_no_uri(client, keys)
             no_keys_in_logs(keys, earlier)
     finally:
         subprocess.run([DOCKER, "rm", "-f", RECEIVER], capture_output=True, check=False)

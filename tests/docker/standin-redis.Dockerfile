@@ -1,7 +1,11 @@
-# Stand-in for the official redis image: listens on all interfaces, as it does.
+# Stand-in for the official redis image: its working directory /data is a
+# volume owned by redis, and its entrypoint drops from root to redis.
 FROM ots-standin/debian:bookworm
-RUN printf '#!/bin/sh\nexec "$@" --bind 0.0.0.0 --protected-mode no\n' > /usr/local/bin/docker-entrypoint.sh \
-    && chmod 0755 /usr/local/bin/docker-entrypoint.sh
+COPY standin-redis-entrypoint.sh /usr/local/bin/docker-entrypoint.sh
+RUN chmod 0755 /usr/local/bin/docker-entrypoint.sh \
+    && install -d -o redis -g redis /data
+WORKDIR /data
+VOLUME /data
 EXPOSE 6379
 ENTRYPOINT ["/usr/local/bin/docker-entrypoint.sh"]
 CMD ["redis-server"]

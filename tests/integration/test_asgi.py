@@ -188,6 +188,15 @@ def test_asgi_module_reads_the_environment(db_url: str) -> None:
     assert "OTS_MAX_TTL" in bad.stderr
 
 
+def test_asgi_module_refuses_argon2_memory_the_machine_lacks(db_url: str) -> None:
+    """Under ASGI too, an argon2 memory cost beyond the machine stops the start, naming it."""
+    env = {**settings_env(make_settings(db_url)), "OTS_ARGON2_MEMORY_KIB": str(2**32 - 1)}
+    bad = import_asgi(env)
+    assert bad.returncode != 0
+    assert "OTS_ARGON2_MEMORY_KIB" in bad.stderr
+    assert "MiB this process may use" in bad.stderr
+
+
 def test_asgi_module_warns_of_unknown_variables(db_url: str) -> None:
     """Under ASGI too, an OTS_* variable nothing reads is named in a warning."""
     result = import_asgi({**settings_env(make_settings(db_url)), "OTS_WROKERS": "2"})

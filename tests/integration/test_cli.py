@@ -22,6 +22,9 @@ BAD_SETTINGS = {
     "port-out-of-range": ("OTS_PORT", "70000"),
     "ttl-order": ("OTS_DEFAULT_TTL", "10"),
     "argon2-memory": ("OTS_ARGON2_MEMORY_KIB", "4"),
+    # 4 TiB: argon2 takes it, no machine here has it.
+    "argon2-memory-beyond-the-machine": ("OTS_ARGON2_MEMORY_KIB", str(2**32 - 1)),
+    "argon2-lanes-past-any-use": ("OTS_ARGON2_PARALLELISM", "1000"),
     "rate-limit": ("OTS_RATE_LIMIT", "lots"),
     "database-scheme": ("OTS_DATABASE_URL", "mysql://x"),
     "workers-zero": ("OTS_WORKERS", "0"),
@@ -35,6 +38,23 @@ def test_bad_setting_stops_the_server_naming_it(tmp_path: Path, variable: str, v
     assert result.returncode == 2
     assert variable in result.stderr
     assert not list(tmp_path.iterdir()), "nothing may be created before the settings are valid"
+
+
+def test_argon2_slower_than_the_response_timeout_stops_the_server(tmp_path: Path) -> None:
+    """A hash that cannot finish within OTS_RESPONSE_TIMEOUT stops `ots serve`, naming the cost."""
+    # 2^32 - 1 passes over 8 KiB: hours of work, against a one-second deadline.
+    result = run_bare(
+        "serve",
+        cwd=tmp_path,
+        OTS_ARGON2_TIME_COST=str(2**32 - 1),
+        OTS_ARGON2_MEMORY_KIB="8",
+        OTS_RESPONSE_TIMEOUT="1",
+        OTS_PORT=str(free_port()),
+    )
+    assert result.returncode == 2, result.stderr
+    assert "ots: bad setting OTS_ARGON2_TIME_COST: one argon2id hash" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not list(tmp_path.iterdir())
 
 
 def test_database_down_at_start_exits_with_a_clear_message() -> None:

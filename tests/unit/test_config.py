@@ -5,11 +5,14 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import resource
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from ots.config import Settings, usable_cpus
+from ots.config import Settings, usable_cpus, usable_memory
 from ots.errors import ConfigError
 
 ENV_EXAMPLE = Path(__file__).resolve().parents[2] / ".env.example"
@@ -68,6 +71,7 @@ BAD = {
     "argon2-time": ("OTS_ARGON2_TIME_COST", "0"),
     "argon2-lanes": ("OTS_ARGON2_PARALLELISM", "0"),
     "argon2-memory-per-lane": ("OTS_ARGON2_MEMORY_KIB", "15"),
+    "argon2-lanes-past-any-use": ("OTS_ARGON2_PARALLELISM", "256"),
     "rate-limit": ("OTS_RATE_LIMIT", "fast"),
     "rate-storage": ("OTS_RATE_LIMIT_STORAGE", "mongodb://x"),
     "database": ("OTS_DATABASE_URL", "ots.sqlite3"),
@@ -138,6 +142,47 @@ def test_kdf_threads_follow_the_cpus_this_process_may_use(
     affinity = len(os.sched_getaffinity(0))
     expected = affinity if cap is None else min(affinity, cap)
     assert usable_cpus(tmp_path) == expected
+
+
+GIB = 1 << 30
+MEMORY_CGROUPS = {
+    "v2-limit": ({"memory.max": f"{GIB}\n"}, GIB),
+    "v2-no-limit": ({"memory.max": "max\n"}, None),
+    "v1-limit": ({"memory/memory.limit_in_bytes": f"{2 * GIB}\n"}, 2 * GIB),
+    "v1-no-limit": ({"memory/memory.limit_in_bytes": "9223372036854771712\n"}, None),
+    "nothing": ({}, None),
+}
+
+
+@pytest.mark.parametrize(("files", "cap"), MEMORY_CGROUPS.values(), ids=MEMORY_CGROUPS.keys())
+def test_usable_memory_is_the_ram_capped_by_a_cgroup_limit(
+    tmp_path: Path, files: dict[str, str], cap: int | None
+) -> None:
+    """A container's memory limit caps the machine's RAM."""
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    expected = ram if cap is None else min(ram, cap)
+    assert usable_memory(tmp_path) == expected
+
+
+def test_usable_memory_honours_the_address_space_limit(tmp_path: Path) -> None:
+    """Under `ulimit -v`, the limit is what the process may use."""
+    limit = 3 * GIB
+    script = (
+        "from pathlib import Path\n"
+        "from ots.config import usable_memory\n"
+        f"print(usable_memory(Path({str(tmp_path)!r})))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (limit, limit)),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert int(result.stdout) == limit
 
 
 def test_empty_variables_mean_the_default() -> None:

@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
+import ssl
 import subprocess
 import sys
 import tempfile
+import time
+import tomllib
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from ots.config import Settings
+from tests.support import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -201,3 +209,186 @@ def test_env_example_copied_to_dotenv_changes_nothing_in_compose() -> None:
     for service in proxy.values():
         for name, value in service["environment"].items():
             assert _interpolate(str(value), example) == _interpolate(str(value), {}), name
+
+
+# What each service may add back after `cap_drop: [ALL]`: what its entrypoint needs
+# (tests/docker/smoke.sh starts every one of them so).
+CAPABILITIES = {
+    "api": set(),
+    "postgres": {"CHOWN", "DAC_READ_SEARCH", "FOWNER", "SETGID", "SETUID"},
+    "redis": {"CHOWN", "SETGID", "SETUID"},
+    "proxy": {"NET_BIND_SERVICE"},
+}
+
+
+def test_every_service_is_hardened() -> None:
+    """Read-only root, every capability dropped but a listed few, no-new-privileges."""
+    services = {
+        **_compose()["services"],
+        "proxy": _compose("docker-compose.proxy.yml")["services"]["proxy"],
+    }
+    assert set(services) == set(CAPABILITIES)
+    for name, service in services.items():
+        assert service["read_only"] is True, name
+        assert service["cap_drop"] == ["ALL"], name
+        assert set(service.get("cap_add", [])) == CAPABILITIES[name], name
+        assert "no-new-privileges:true" in service["security_opt"], name
+        for mount in service.get("tmpfs", []):
+            assert "size=" in mount, (name, mount)
+
+
+@needs_compose
+@pytest.mark.parametrize(
+    "files",
+    [
+        ("docker-compose.yml", "docker-compose.override.yml"),
+        ("docker-compose.yml", "docker-compose.proxy.yml"),
+    ],
+    ids=["plain", "proxy"],
+)
+def test_database_and_redis_are_reachable_from_the_api_alone(files: tuple[str, str]) -> None:
+    """PostgreSQL and Redis publish nothing and sit on an internal network only the api joins."""
+    config = _compose_config(*files)
+    services = config["services"]
+    assert config["networks"]["backend"]["internal"] is True
+    for name in ("postgres", "redis"):
+        assert "ports" not in services[name], name
+        assert set(services[name]["networks"]) == {"backend"}, name
+    assert set(services["api"]["networks"]) == {"default", "backend"}
+    for name in set(services) - {"api", "postgres", "redis"}:
+        assert "backend" not in services[name].get("networks", {}), name
+
+
+def test_caddy_sends_hsts_and_logs_no_uri_anywhere() -> None:
+    """HSTS on answers and on the proxy's own errors; Caddy's error lines lose URI and headers."""
+    text = (ROOT / "Caddyfile").read_text()
+    site, errors = text.split("handle_errors", 1)
+    hsts = 'header Strict-Transport-Security "max-age=31536000"'
+    assert hsts in site and hsts in errors
+    # The global options block: Caddy's own (default) logger gets the access log's filter.
+    options = text[text.index("{") : text.index("\n}\n")]
+    default_log = re.search(r"log default \{(.*?)\n\t\}", options, re.S)
+    assert default_log, "no filter on Caddy's own log"
+    assert "request>uri delete" in default_log[1] and "request>headers delete" in default_log[1]
+
+
+def test_metrics_pass_the_proxy_only_with_a_token() -> None:
+    """Caddy answers /metrics (any spelling under it) 404 unless OTS_METRICS_TOKEN is set."""
+    text = (ROOT / "Caddyfile").read_text()
+    matcher = re.search(r"@metrics_without_token \{(.*?)\n\t\}", text, re.S)
+    assert matcher, text
+    assert "path /metrics*" in matcher[1]
+    assert 'expression `{env.OTS_METRICS_TOKEN} == ""`' in matcher[1]
+    assert "error @metrics_without_token 404" in text
+    # The directive order puts `error` before `reverse_proxy`; the 404 is JSON.
+    assert re.search(r"@not_found expression `\{err.status_code\} == 404`", text)
+    proxy = _compose("docker-compose.proxy.yml")["services"]["proxy"]
+    assert proxy["environment"]["OTS_METRICS_TOKEN"] == "${OTS_METRICS_TOKEN:-}"
+
+
+def _locked(name: str) -> dict[str, list[str]]:
+    """The versions a lock file pins, by normalised name (several when markers fork)."""
+    pins: dict[str, list[str]] = {}
+    text = (ROOT / name).read_text()
+    for entry in re.split(r"\n(?=[A-Za-z0-9])", text.split("\n", 2)[2]):
+        requirement, *hashes = entry.split("--hash=")
+        match = re.match(r"([A-Za-z0-9._-]+)==([^\s;\\]+)", requirement)
+        assert match, entry
+        assert hashes and all(h.startswith("sha256:") for h in hashes), entry
+        pins.setdefault(canonicalize_name(match[1]), []).append(match[2])
+    return pins
+
+
+def test_requirements_lock_pins_every_runtime_dependency_with_hashes() -> None:
+    """requirements.lock pins, with hashes, a version of each dependency that pyproject allows."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    pins = _locked("requirements.lock")
+    for line in project["project"]["dependencies"]:
+        requirement = Requirement(line)
+        name = canonicalize_name(requirement.name)
+        assert name in pins, f"{name} is not in requirements.lock: regenerate it (README)"
+        assert all(requirement.specifier.contains(v) for v in pins[name]), (name, pins[name])
+    # Runtime only: nothing the tests alone need.
+    for line in project["project"]["optional-dependencies"]["test"]:
+        name = canonicalize_name(Requirement(line).name)
+        if name not in {"uvicorn", "pyyaml"}:  # also pulled in at runtime (sanic, aerich)
+            assert name not in pins, name
+    build = _locked("requirements-build.lock")
+    for line in project["build-system"]["requires"]:
+        requirement = Requirement(line)
+        versions = build[canonicalize_name(requirement.name)]
+        assert all(requirement.specifier.contains(v) for v in versions)
+
+
+def test_dockerfile_installs_only_what_the_locks_name() -> None:
+    """Dependencies from the lock with --require-hashes; ots itself with --no-deps."""
+    text = (ROOT / "Dockerfile").read_text()
+    assert re.search(r"COPY requirements\.lock requirements-build\.lock", text)
+    for lock in ("requirements.lock", "requirements-build.lock"):
+        install = re.search(rf"pip install ([^\n]*\\\n)*?\s*-r {re.escape(lock)}", text)
+        assert install, lock
+        assert "--require-hashes" in install[0] and "--no-deps" in install[0], install[0]
+    assert re.search(r"pip wheel [^\n]*--no-deps --no-build-isolation", text)
+    assert re.search(r"/opt/ots/bin/pip install --no-cache-dir --no-deps /tmp/dist/ots-", text)
+    assert "/opt/ots/bin/pip check" in text
+
+
+needs_caddy = pytest.mark.skipif(shutil.which("caddy") is None, reason="caddy not installed")
+KEY = "Qm4vT0b9c1XqZ8rLw2Yk5HnJd3Fs7GpA"
+
+
+@needs_caddy
+def test_caddys_own_error_lines_carry_no_uri(tmp_path: Path) -> None:
+    """The real Caddyfile, at debug level: an error line names its request without URI or headers.
+
+    No replica is there (the name `api` resolves to nothing), so every request
+    ends in the proxy's own 503, which Caddy logs with the request it failed.
+    """
+    https_port, http_port = free_port(), free_port()
+    moved = f"\tskip_install_trust\n\tdebug\n\tadmin off\n\thttp_port {http_port}\n"
+    text = (ROOT / "Caddyfile").read_text()
+    config = tmp_path / "Caddyfile"
+    config.write_text(
+        text.replace("\tskip_install_trust\n", f"{moved}\thttps_port {https_port}\n", 1)
+    )
+    env = {
+        **os.environ,
+        "OTS_DOMAIN": "localhost",
+        "XDG_DATA_HOME": str(tmp_path / "data"),
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+    }
+    log = tmp_path / "caddy.log"
+    with log.open("w") as out:
+        caddy = subprocess.Popen(
+            ["caddy", "run", "--config", str(config), "--adapter", "caddyfile"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        status = 0
+        root = tmp_path / "data/caddy/pki/authorities/local/root.crt"
+        deadline = time.monotonic() + 30
+        while status != 503 and time.monotonic() < deadline:
+            try:
+                status = httpx.post(
+                    f"https://localhost:{https_port}/secrets/{KEY}?x=1",
+                    headers={"Referer": f"https://elsewhere/secrets/{KEY}"},
+                    json={"passphrase": "pw"},
+                    # Caddy's local CA, made at its start.
+                    verify=ssl.create_default_context(cafile=root),
+                    timeout=15,
+                ).status_code
+            except (OSError, httpx.HTTPError):
+                time.sleep(0.2)
+        assert status == 503, log.read_text()[-2000:]
+    finally:
+        caddy.terminate()
+        caddy.wait(timeout=10)
+    text = log.read_text()
+    lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    errors = [line for line in lines if line.get("logger", "").startswith("http.log.error")]
+    assert errors, text[-2000:]
+    for error in errors:
+        assert "uri" not in error["request"] and "headers" not in error["request"], error
+    assert KEY not in text

@@ -1,4 +1,4 @@
-"""KdfPool: argon2 work admitted up to a bound, refused at once past it."""
+"""KdfPool: argon2 work admitted up to a bound, refused at once past it; costs checked at start."""
 
 from __future__ import annotations
 
@@ -7,10 +7,13 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from argon2.exceptions import HashingError
 from prometheus_client import REGISTRY
 
-from ots.errors import OverloadedError
-from ots.kdf import KdfPool
+from ots.config import Settings
+from ots.domain import KdfParams
+from ots.errors import ConfigError, OverloadedError
+from ots.kdf import KdfPool, check_argon2
 
 
 def sample(name: str) -> float:
@@ -98,3 +101,84 @@ def test_a_cancelled_caller_still_queued_is_dropped_and_errors_reach_the_caller(
 
     assert asyncio.run(main()) == (1, 0)
     assert ran == []
+
+
+MIB = 1 << 20
+# Settings, the memory this process may use, and the variable a refusal names.
+TOO_COSTLY = {
+    "memory-beyond-the-machine": (
+        {"argon2_memory_kib": 2**32 - 1, "kdf_threads": 1},
+        64 * 1024 * MIB,
+        "OTS_ARGON2_MEMORY_KIB",
+    ),
+    "threads-times-memory-beyond-the-container": (
+        {"argon2_memory_kib": 256 * 1024, "kdf_threads": 4},
+        512 * MIB,
+        "OTS_ARGON2_MEMORY_KIB",
+    ),
+    "workers-times-threads-times-memory": (
+        {"argon2_memory_kib": 64 * 1024, "kdf_threads": 2, "workers": 4},
+        500 * MIB,
+        "OTS_ARGON2_MEMORY_KIB",
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "memory", "variable"), TOO_COSTLY.values(), ids=TOO_COSTLY.keys()
+)
+def test_argon2_memory_that_cannot_be_had_stops_the_start(
+    overrides: dict[str, int], memory: int, variable: str
+) -> None:
+    """Every hash that may run at once must fit in memory, else ConfigError names the variable."""
+    tried: list[KdfParams] = []
+    with pytest.raises(ConfigError) as refused:
+        check_argon2(Settings(**overrides), memory=memory, derive=tried.append)
+    assert refused.value.variable == variable
+    assert "OTS_KDF_THREADS" in str(refused.value)
+    assert not tried, "no trial hash once the arithmetic says no"
+
+
+def test_argon2_memory_that_fits_runs_one_trial_hash() -> None:
+    """Within memory, one hash at the configured cost is tried, and passes."""
+    tried: list[KdfParams] = []
+    settings = Settings(argon2_memory_kib=64 * 1024, kdf_threads=2, workers=4)
+    check_argon2(settings, memory=512 * MIB, derive=tried.append)
+    assert tried == [KdfParams(2, 64 * 1024, 1)]
+
+
+def test_shipped_argon2_passes_on_this_machine() -> None:
+    """The defaults pass the real check: real memory, a real argon2id hash."""
+    check_argon2(Settings())
+
+
+ARGON2_FAILURES = {
+    "memory-allocation": (HashingError("Memory allocation error"), "OTS_ARGON2_MEMORY_KIB"),
+    "out-of-memory": (MemoryError(), "OTS_ARGON2_MEMORY_KIB"),
+    "threads": (HashingError("Threading failure"), "OTS_ARGON2_PARALLELISM"),
+}
+
+
+@pytest.mark.parametrize(
+    ("error", "variable"), ARGON2_FAILURES.values(), ids=ARGON2_FAILURES.keys()
+)
+def test_a_trial_hash_that_fails_stops_the_start(error: Exception, variable: str) -> None:
+    """argon2 refusing the cost here is a ConfigError naming the variable, not a 500 per create."""
+
+    def derive(params: KdfParams) -> None:
+        raise error
+
+    with pytest.raises(ConfigError) as refused:
+        check_argon2(Settings(), memory=1 << 40, derive=derive)
+    assert refused.value.variable == variable
+    assert "argon2id cannot run here" in str(refused.value)
+
+
+def test_a_trial_hash_slower_than_the_response_timeout_stops_the_start() -> None:
+    """A hash still running at the deadline would time out every create: OTS_ARGON2_TIME_COST."""
+    release = threading.Event()
+    with pytest.raises(ConfigError) as refused:
+        check_argon2(Settings(), memory=1 << 40, derive=lambda _: release.wait(10), deadline=0.01)
+    release.set()
+    assert refused.value.variable == "OTS_ARGON2_TIME_COST"
+    assert "OTS_RESPONSE_TIMEOUT" in str(refused.value)

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from ots.api.logs import RedactKeys, install_redaction, log_config, redact
+from ots.api.logs import REDACTED, RedactKeys, install_redaction, log_config, redact
 
 KEY = "y7ItGjC6pCjSdWnhBpQhUE6bHfdChPMR"
 
@@ -30,6 +30,23 @@ PATHS = {
     ),
     "no-key": ("/secrets/", "/secrets/"),
     "other-segment": ("/docs/openapi.json", "/docs/openapi.json"),
+    "empty-segment": (f"/secrets//{KEY}", "/secrets//[redacted]"),
+    "path-parameter-on-the-key": (f"/secrets/{KEY};x", "/secrets/[redacted]"),
+    "path-parameter-on-the-segment": (f"/secrets;x/{KEY}", "/secrets;x/[redacted]"),
+    "backslash": (f"/secrets\\{KEY}", "/secrets\\[redacted]"),
+    "backslashes-only": (f"\\receipts\\{KEY}", "\\receipts\\[redacted]"),
+    "encoded-backslash": (f"/secrets%5C{KEY}", "/secrets%5C[redacted]"),
+    "encoded-backslash-lower-case": (f"/secrets%5c{KEY}", "/secrets%5c[redacted]"),
+    "encoded-tab-after-the-segment": (f"/secrets%09/{KEY}", "/secrets%09/[redacted]"),
+    "decoded-tab-after-the-segment": (f"/secrets\t/{KEY}", "/secrets\t/[redacted]"),
+    "double-encoded-slash": (f"/secrets%252F{KEY}", "/secrets%252F[redacted]"),
+    "double-encoded-backslash": (f"/secrets%255C{KEY}", "/secrets%255C[redacted]"),
+    "triple-encoded-slash": (f"/%2573ecrets%25252f{KEY}", "/%2573ecrets%25252f[redacted]"),
+    "encoded-slash-then-a-path": (f"/receipts%2F{KEY}/burn", "/receipts%2F[redacted]/burn"),
+    "prose-is-left-alone": (
+        "swept 3 expired secrets and 1 receipts past retention",
+        "swept 3 expired secrets and 1 receipts past retention",
+    ),
 }
 
 
@@ -37,6 +54,47 @@ PATHS = {
 def test_redact(text: str, expected: str) -> None:
     """The key segment of /secrets/… and /receipts/… is replaced."""
     assert redact(text) == expected
+
+
+# Every way seen of spelling the segment, of separating it from the key, and of
+# what may follow the key: each combination must leave no key in the line.
+SEGMENTS = {
+    "plain": "secrets",
+    "receipts": "receipts",
+    "capitalised": "Secrets",
+    "encoded-letter": "%73ecrets",
+    "double-encoded-letter": "%2573ecrets",
+    "upper-case-hex": "%52eceipts",
+}
+GAPS = {
+    "slash": "/",
+    "two-slashes": "//",
+    "backslash": "\\",
+    "encoded-slash": "%2F",
+    "encoded-slash-lower": "%2f",
+    "double-encoded-slash": "%252F",
+    "encoded-backslash": "%5C",
+    "double-encoded-backslash": "%255c",
+    "encoded-tab-then-slash": "%09/",
+    "slash-then-encoded-tab": "/%09",
+    "raw-tab-then-slash": "\t/",
+    "path-parameter": ";v=1/",
+    "slash-encoded-slash": "/%2F",
+    "decoded-space": "/ ",
+}
+TAILS = {"end": "", "parameter": ";x", "burn": "/burn", "query": "?x=1", "quote": "'", "tab": "%09"}
+
+
+@pytest.mark.parametrize("tail", TAILS.values(), ids=TAILS.keys())
+@pytest.mark.parametrize("gap", GAPS.values(), ids=GAPS.keys())
+@pytest.mark.parametrize("segment", SEGMENTS.values(), ids=SEGMENTS.keys())
+def test_no_spelling_of_the_path_leaves_a_key(segment: str, gap: str, tail: str) -> None:
+    """However the segment, its separator and the rest are spelled, the key is redacted."""
+    for lead in ("/", "\\", "http://h/x/"):
+        line = f"POST {lead}{segment}{gap}{KEY}{tail} 404"
+        redacted = redact(line)
+        assert KEY not in redacted, line
+        assert REDACTED in redacted
 
 
 def _record(msg: str, args: tuple[object, ...] = (), **extra: object) -> logging.LogRecord:
