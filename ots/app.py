@@ -74,7 +74,14 @@ def create_app(
     app_name = name or "ots"
     if name is None and app_name in Sanic._app_registry:
         app_name = f"ots_{next(_names)}"
-    app = Sanic(app_name, error_handler=JsonErrorHandler(), log_config=log_config())
+    # Strict slashes: /generate/ and /health/ are no route at all (404), so a path
+    # rule of a proxy in front (or of ots) cannot be dodged with a trailing slash.
+    app = Sanic(
+        app_name,
+        error_handler=JsonErrorHandler(),
+        log_config=log_config(),
+        strict_slashes=True,
+    )
     install_redaction()
     install_ots_handler()
     install_audit_handler()

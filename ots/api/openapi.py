@@ -198,7 +198,7 @@ def build_spec(app: Sanic[Any, Any], settings: Settings, description: str) -> di
         path = "/" + re.sub(r"<(\w+)(?::[^>]*)?>", r"{\1}", route.path)
         for method in sorted(route.methods):
             paths.setdefault(path, {})[method.lower()] = _operation(
-                operation, method, path, schemas
+                operation, method, path, is_limited(route), schemas
             )
     _apply_limits(schemas, settings)
     return {
@@ -222,9 +222,8 @@ def build_spec(app: Sanic[Any, Any], settings: Settings, description: str) -> di
 
 
 def _operation(
-    operation: Operation, method: str, path: str, schemas: dict[str, Any]
+    operation: Operation, method: str, path: str, limited: bool, schemas: dict[str, Any]
 ) -> dict[str, Any]:
-    limited = is_limited(path)
     answers = [
         *operation.answers,
         *_shared_answers(method, limited, operation.body is not None),
