@@ -43,7 +43,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def server_settings(migrated_db: str) -> Settings:
     """Settings for a two-worker server on the session database."""
-    return make_settings(migrated_db, port=free_port(), workers=2)
+    return make_settings(migrated_db, port=free_port(), workers=2, access_log=True)
 
 
 @pytest.fixture(scope="module")
