@@ -36,6 +36,7 @@ from ots.ssrf import Resolver, system_resolver
 from ots.stop import GRACEFUL_SHUTDOWN
 from ots.store import TortoiseStore
 from ots.tasks import sweep_forever
+from ots.web import ErrorPages, Renderer, install, serve_pages
 from ots.webhooks import Deliverer
 
 log = logging.getLogger("ots.app")
@@ -74,7 +75,10 @@ def create_app(
     app_name = name or "ots"
     if name is None and app_name in Sanic._app_registry:
         app_name = f"ots_{next(_names)}"
-    app = Sanic(app_name, error_handler=JsonErrorHandler(), log_config=log_config())
+    # The pages (OTS_WEB): read once per app; with them off, nothing of ots.web runs.
+    renderer = Renderer.create(settings) if settings.web else None
+    pages = ErrorPages(renderer) if renderer is not None else None
+    app = Sanic(app_name, error_handler=JsonErrorHandler(pages), log_config=log_config())
     install_redaction()
     install_ots_handler()
     install_audit_handler()
@@ -84,6 +88,8 @@ def create_app(
     _configure(app, settings)
     app.ctx.settings = settings
     app.blueprint(api)
+    if renderer is not None:
+        install(app, renderer)
     # Built once per app: its limits come from this app's settings.
     app.ctx.openapi = build_spec(app, settings, DESCRIPTION)
 
@@ -138,6 +144,9 @@ def create_app(
     # and OPTIONS routes count too.
     app.register_middleware(start_timer, "request")
     app.register_middleware(enforce_rate_limit, "request")
+    if renderer is not None:
+        # After the limiter: a page of /secrets or /receipts counts as its JSON twin does.
+        app.register_middleware(serve_pages, "request")
     app.register_middleware(add_rate_limit_headers, "response")
     app.register_middleware(add_security_headers, "response")
     app.register_middleware(count_request, "response")
@@ -166,7 +175,10 @@ def open_keyring(path: Path) -> keyring.KeyFile:
 
 
 async def add_security_headers(request: Request, response: BaseHTTPResponse) -> None:
-    """Give every response (docs included) the contract's security headers."""
+    """Give every response (docs and pages included) the contract's security headers.
+
+    ``setdefault``: /docs and the pages set their own policy first, and keep it.
+    """
     del request
     for header, value in SECURITY_HEADERS.items():
         response.headers.setdefault(header, value)

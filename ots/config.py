@@ -85,6 +85,7 @@ class Settings:
     webhook_retry_base: int = 10
     webhook_retry_period: int = 86400
     audit_client_address: bool = False
+    web: bool = True
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -267,6 +268,7 @@ HELP: Final[dict[str, str]] = {
     "webhook_retry_base": "seconds before the first retry of a failed delivery (doubling)",
     "webhook_retry_period": "seconds after an event when its delivery is given up (dead)",
     "audit_client_address": "put the client address in audit log lines (true or false)",
+    "web": "serve the pages for browsers at /, /secrets/KEY and /receipts/KEY (true or false)",
 }
 # The settings each command reads, beside `serve` (which reads them all).
 COMMAND_SETTINGS: Final[dict[str, tuple[str, ...]]] = {
