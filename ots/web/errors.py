@@ -80,11 +80,12 @@ class ErrorPages:
             status=error.status,
             headers=headers,
             title_key="error.title.not_found" if error.status == 404 else "error.title.other",
-            sentence_key=_sentence(request, error),
+            sentence_key=sentence_key(request, error),
         )
 
 
-def _sentence(request: Request, error: OtsError) -> str:
+def sentence_key(request: Request, error: OtsError) -> str:
+    """Return the catalog key of the one sentence that explains ``error`` on a page."""
     if isinstance(error, NotFoundError):
         if request.path.startswith("/secrets/"):
             return "error.not_found.secret"

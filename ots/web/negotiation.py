@@ -19,9 +19,13 @@ def prefers_html(accept: str | None) -> bool:
 
     Each type takes the quality of the most specific range that matches it
     (RFC 9110, section 12.5.1): ``text/html`` beats ``text/*``, which beats
-    ``*/*``. A tie goes to JSON, so only a client that asks for HTML gets it.
+    ``*/*``. A tie goes to JSON, and an ``Accept`` that does not name HTML
+    (``text/*`` alone) gets JSON too: only a client that asks for HTML gets it.
     """
-    if not accept or "html" not in accept:
+    if not accept:
+        return False
+    accept = accept.lower()
+    if "html" not in accept:
         return False
     return _quality(accept, _HTML) > _quality(accept, _JSON)
 
@@ -35,7 +39,7 @@ def _quality(accept: str, wanted: tuple[str, str]) -> float:
     best_specificity, quality = -1, 0.0
     for media_range in accept.split(","):
         kind, _, parameters = media_range.partition(";")
-        major, _, minor = kind.strip().lower().partition("/")
+        major, _, minor = kind.strip().partition("/")
         if major == wanted[0] and minor == wanted[1]:
             specificity = 2
         elif major == wanted[0] and minor == "*":
@@ -52,7 +56,7 @@ def _quality(accept: str, wanted: tuple[str, str]) -> float:
 def _q(parameters: str) -> float:
     for parameter in parameters.split(";"):
         name, _, value = parameter.partition("=")
-        if name.strip().lower() == "q":
+        if name.strip() == "q":
             try:
                 q = float(value.strip())
             except ValueError:

@@ -78,10 +78,11 @@ async def static_file(request: Request, version: str, name: str) -> HTTPResponse
     asset = renderer_of(request).assets.find(version, name)
     if asset is None:
         raise NotFoundError("There is no such file.")
-    headers = {"Cache-Control": IMMUTABLE, "ETag": asset.etag}
-    if request.headers.get("if-none-match") == asset.etag:
+    body, encoding = asset.encoded(request.headers.get("accept-encoding"))
+    headers = {"Cache-Control": IMMUTABLE, "Vary": "Accept-Encoding", **encoding}
+    if request.headers.get("if-none-match") == encoding["ETag"]:
         return HTTPResponse(status=304, headers=headers)
-    return HTTPResponse(asset.body, content_type=asset.content_type, headers=headers)
+    return HTTPResponse(body, content_type=asset.content_type, headers=headers)
 
 
 async def recipient_page(request: Request, secret_key: str) -> HTTPResponse:

@@ -95,18 +95,13 @@ class Renderer:
     ) -> HTTPResponse:
         """Render ``template`` for ``request`` with its kind's headers."""
         catalog = self.catalog(request)
-        asked = request.args.get("lang")
-        body = self.environment.get_template(template).render(
-            t=catalog.text,
-            plural=catalog.plural,
-            lang=catalog.code,
-            languages=[(c.code, c.name) for c in self.catalogs.by_code.values()],
-            # Forms carry an explicit choice on, so the answer keeps the language.
-            lang_query=f"?lang={catalog.code}" if asked else "",
+        body = self.render(
+            template,
+            catalog,
             path=request.path,
-            static=self.assets.url,
-            when=when,
-            script_text=catalog.for_script(),
+            # A choice made with ?lang= is carried on by the forms and links.
+            lang_query=f"?lang={catalog.code}" if request.args.get("lang") else "",
+            # The language switch links to this URL: only for a page a GET can load again.
             get_only=request.method in ("GET", "HEAD"),
             **context,
         )
@@ -119,6 +114,19 @@ class Renderer:
                 "Content-Language": catalog.code,
                 **(headers or {}),
             },
+        )
+
+    def render(self, template: str, catalog: Catalog, **context: Any) -> str:
+        """Render ``template`` in ``catalog``'s language; ``context`` as the page needs it."""
+        return self.environment.get_template(template).render(
+            t=catalog.text,
+            plural=catalog.plural,
+            lang=catalog.code,
+            languages=[(c.code, c.name) for c in self.catalogs.by_code.values()],
+            static=self.assets.url,
+            when=when,
+            script_text=catalog.for_script(),
+            **context,
         )
 
 
