@@ -22,7 +22,15 @@ from sanic.config import Config
 from sanic.response import BaseHTTPResponse
 
 from ots import db, keyring, metrics
-from ots.api import add_rate_limit_headers, api, count_request, enforce_rate_limit, start_timer
+from ots.api import (
+    add_cors_headers,
+    add_rate_limit_headers,
+    api,
+    count_request,
+    enforce_rate_limit,
+    refuse_cross_site,
+    start_timer,
+)
 from ots.api.errors import JsonErrorHandler
 from ots.api.logs import install_ots_handler, install_redaction, log_config
 from ots.api.openapi import build_spec
@@ -78,7 +86,14 @@ def create_app(
     # The pages (OTS_WEB): read once per app; with them off, nothing of ots.web runs.
     renderer = Renderer.create(settings) if settings.web else None
     pages = ErrorPages(renderer) if renderer is not None else None
-    app = Sanic(app_name, error_handler=JsonErrorHandler(pages), log_config=log_config())
+    # Strict slashes: /generate/ and /health/ are no route at all (404), so a path
+    # rule of a proxy in front (or of ots) cannot be dodged with a trailing slash.
+    app = Sanic(
+        app_name,
+        error_handler=JsonErrorHandler(pages),
+        log_config=log_config(),
+        strict_slashes=True,
+    )
     install_redaction()
     install_ots_handler()
     install_audit_handler()
@@ -140,14 +155,17 @@ def create_app(
         await db.close_database(app.ctx.tortoise)
         metrics.worker_stopped(os.getpid())
 
-    # App-wide (the limiter itself skips health and docs), so that automatic HEAD
-    # and OPTIONS routes count too.
+    # App-wide (each route declares whether it is limited), so that automatic HEAD
+    # and OPTIONS routes, and requests that match no route, count too.
     app.register_middleware(start_timer, "request")
+    # Before the limit: another site's page cannot spend its visitors' (shared) limit.
+    app.register_middleware(refuse_cross_site, "request")
     app.register_middleware(enforce_rate_limit, "request")
     if renderer is not None:
         # After the limiter: a page of /secrets or /receipts counts as its JSON twin does.
         app.register_middleware(serve_pages, "request")
     app.register_middleware(add_rate_limit_headers, "response")
+    app.register_middleware(add_cors_headers, "response")
     app.register_middleware(add_security_headers, "response")
     app.register_middleware(count_request, "response")
     return app

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import ipaddress
 import math
 import os
+import re
 import typing
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit, urlunsplit
@@ -31,6 +34,10 @@ DATABASE_SCHEMES: Final = ("sqlite", "postgres", "postgresql")
 # the upper bounds are argon2's own (2^32 - 1 and 2^24 - 1).
 ARGON2_MAX: Final = 2**32 - 1
 ARGON2_MAX_LANES: Final = 2**24 - 1
+
+# The schemes an origin may have, with their default ports (left out of a canonical origin).
+ORIGIN_PORTS: Final = {"http": 80, "https": 443}
+_HOSTNAME: Final = re.compile(r"[a-z0-9_](?:[a-z0-9_.-]*[a-z0-9_])?")
 
 # Settings that may carry a password (redis://:pw@host too) or are secret themselves.
 _URL_SETTINGS: Final = frozenset({"database_url", "rate_limit_storage"})
@@ -85,6 +92,7 @@ class Settings:
     webhook_retry_base: int = 10
     webhook_retry_period: int = 86400
     audit_client_address: bool = False
+    cors_origins: str = ""
     web: bool = True
 
     @classmethod
@@ -188,12 +196,25 @@ class Settings:
             parse_rate_limit(self.rate_limit)
         except ValueError as exc:
             raise ConfigError("OTS_RATE_LIMIT", "must look like '600/minute'") from exc
+        for origin in self.cors_origins.split(","):
+            _require(
+                "OTS_CORS_ORIGINS",
+                not origin.strip() or parse_origin(origin) is not None,
+                f"{origin.strip()!r} is not an origin such as https://app.example.com "
+                "(http or https, a host and an optional port; no path, * or null)",
+            )
         _require(
             "OTS_RATE_LIMIT_STORAGE",
             self.rate_limit_storage.split("://", 1)[0]
             in ("memory", "redis", "rediss", "async+memory", "async+redis"),
             "must be memory:// or redis://host:port",
         )
+
+    @cached_property
+    def allowed_origins(self) -> frozenset[str]:
+        """The origins of ``OTS_CORS_ORIGINS``, canonical (see ``parse_origin``)."""
+        parsed = (parse_origin(origin) for origin in self.cors_origins.split(","))
+        return frozenset(origin for origin in parsed if origin is not None)
 
     @property
     def is_sqlite(self) -> bool:
@@ -268,6 +289,7 @@ HELP: Final[dict[str, str]] = {
     "webhook_retry_base": "seconds before the first retry of a failed delivery (doubling)",
     "webhook_retry_period": "seconds after an event when its delivery is given up (dead)",
     "audit_client_address": "put the client address in audit log lines (true or false)",
+    "cors_origins": "other sites whose pages may call the API, e.g. https://app.example.com,...",
     "web": "serve the pages for browsers at /, /secrets/KEY and /receipts/KEY (true or false)",
 }
 # The settings each command reads, beside `serve` (which reads them all).
@@ -359,6 +381,44 @@ def _hide_password(url: str) -> str:
         return url
     host = parts.netloc.rsplit("@", 1)[1]
     return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:**********@{host}"))
+
+
+def parse_origin(text: str) -> str | None:
+    """Return ``text`` as a canonical web origin, or None if it is not one.
+
+    Canonical: ``scheme://host[:port]`` in lower case, without the scheme's
+    default port, an IPv6 host in brackets. Only ``http`` and ``https`` with
+    a host (and at most a lone ``/`` after it) are origins; ``null`` and
+    ``*`` are not.
+    """
+    try:
+        parts = urlsplit(text.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    scheme, host = parts.scheme.lower(), parts.hostname or ""
+    if (
+        scheme not in ORIGIN_PORTS
+        or parts.path not in ("", "/")
+        or "?" in text
+        or "#" in text
+        or "@" in parts.netloc
+        or port == 0
+    ):
+        return None
+    if ":" in host:
+        try:
+            ip = ipaddress.IPv6Address(host)
+        except ValueError:
+            return None
+        if ip.scope_id is not None:
+            return None
+        host = f"[{host}]"
+    elif not _HOSTNAME.fullmatch(host):
+        return None
+    if port is None or port == ORIGIN_PORTS[scheme]:
+        return f"{scheme}://{host}"
+    return f"{scheme}://{host}:{port}"
 
 
 def sqlite_path(database_url: str) -> str:

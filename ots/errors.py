@@ -8,6 +8,8 @@ JSON error body of the contract in one place.
     OtsError
     ├── InvalidJsonError        400 invalid_json
     ├── BadRequestError         400 bad_request
+    ├── UnauthorizedError       401 unauthorized
+    ├── ForbiddenError          403 forbidden
     ├── WrongPassphraseError    403 wrong_passphrase
     ├── NotFoundError           404 not_found
     ├── MethodNotAllowedError   405 method_not_allowed
@@ -91,6 +93,14 @@ class UnauthorizedError(OtsError):
     def headers(self) -> dict[str, str]:
         """Say how to authenticate, as every 401 must."""
         return {"WWW-Authenticate": 'Bearer realm="ots"'}
+
+
+class ForbiddenError(OtsError):
+    """The request may not be made from where it came (e.g. a page of another site)."""
+
+    code = "forbidden"
+    status = 403
+    default_message = "This request is not allowed from here."
 
 
 class WrongPassphraseError(OtsError):

@@ -9,7 +9,8 @@ degraded meanwhile and logs one warning per outage.
 
 Clients are counted by address: an IPv4 address, or the IPv6 prefix
 (``/64`` by default) that one subscriber usually holds in full, with
-IPv4-mapped IPv6 addresses counted as the IPv4 address they carry.
+IPv4-mapped IPv6 addresses counted as the IPv4 address they carry. An
+address written with a port (as proxies may forward it) counts without it.
 """
 
 from __future__ import annotations
@@ -49,16 +50,52 @@ class Verdict:
     reset_at: int
 
 
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def parse_address(text: str) -> IPAddress | None:
+    """Return the IP address ``text`` names, with or without a port; None if it names none.
+
+    Accepts what proxies forward: ``198.51.100.7``, ``198.51.100.7:1001``,
+    ``2001:db8::1``, ``[2001:db8::1]`` and ``[2001:db8::1]:443`` (an IPv6
+    zone, meaningless to anyone else, is dropped). ``unknown``, obfuscated
+    identifiers (``_hidden``), a bad port or anything else give None.
+    """
+    host = text.strip()
+    if host.startswith("["):
+        host, closed, rest = host[1:].partition("]")
+        if not closed or (rest and not (rest.startswith(":") and _is_port(rest[1:]))):
+            return None
+        return _ip(host, ipaddress.IPv6Address)
+    if host.count(":") == 1:
+        host, _, port = host.partition(":")
+        return _ip(host, ipaddress.IPv4Address) if _is_port(port) else None
+    return _ip(host, None)
+
+
+def _is_port(digits: str) -> bool:
+    return digits.isascii() and digits.isdigit() and len(digits) <= 5 and int(digits) <= 65535
+
+
+def _ip(host: str, kind: type[IPAddress] | None) -> IPAddress | None:
+    try:
+        ip = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return None
+    return ip if kind is None or isinstance(ip, kind) else None
+
+
 def client_key(address: str, ipv6_prefix: int) -> str:
     """Return the bucket an address counts against.
 
     IPv4 as is; IPv4-mapped IPv6 as its IPv4; other IPv6 as its
     ``ipv6_prefix`` network, so one subscriber cannot spread requests over
-    the 2^64 addresses of its /64. Anything else (a Unix socket) as given.
+    the 2^64 addresses of its /64; an address with a port as the address.
+    Anything else (a Unix socket) as given: only the TCP peer reaches here
+    unparsed, a forwarded value that names no address never does.
     """
-    try:
-        ip = ipaddress.ip_address(address.strip("[]"))
-    except ValueError:
+    ip = parse_address(address)
+    if ip is None:
         return address
     if isinstance(ip, ipaddress.IPv6Address):
         if ip.ipv4_mapped is not None:

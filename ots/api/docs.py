@@ -59,20 +59,20 @@ _PAGE: Final = """<!DOCTYPE html>
 """
 
 
-@bp.get("")
+@bp.get("", ctx_rate_limited=False)
 async def page(request: Request) -> HTTPResponse:
     """Serve the Swagger UI page."""
     del request
     return html(_PAGE, headers={"Content-Security-Policy": DOCS_CSP})
 
 
-@bp.get("/openapi.json")
+@bp.get("/openapi.json", ctx_rate_limited=False)
 async def spec(request: Request) -> HTTPResponse:
     """Serve the OpenAPI document built for this app and its settings."""
     return json(request.app.ctx.openapi)
 
 
-@bp.get("/assets/<name:str>")
+@bp.get("/assets/<name:str>", ctx_rate_limited=False)
 async def asset(request: Request, name: str) -> HTTPResponse:
     """Serve one of the UI's files from the installed package.
 

@@ -59,10 +59,12 @@ class JsonErrorHandler(ErrorHandler):
         error: OtsError
         if isinstance(exception, OtsError):
             error = exception
-        elif isinstance(exception, MethodNotAllowed):
+        elif isinstance(exception, MethodNotAllowed) and (allowed := _allowed_methods(request)):
             error = MethodNotAllowedError()
-            headers["Allow"] = ", ".join(_allowed_methods(request))
-        elif isinstance(exception, NotFound):
+            headers["Allow"] = ", ".join(allowed)
+        elif isinstance(exception, NotFound | MethodNotAllowed):
+            # With strict slashes Sanic answers 405 for e.g. PUT /generate/, a path
+            # that takes no method at all: that is no path, so 404.
             error = NotFoundError("There is no such path or key.")
         elif isinstance(exception, PayloadTooLarge):
             # Sanic raises the same exception for a header block over its limit.

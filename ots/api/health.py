@@ -15,7 +15,7 @@ _DOWN = UnavailableError("The database cannot be reached.")
 _DOWN_ANSWER = HealthResponse(status="unavailable", database="unavailable", **error_body(_DOWN))
 
 
-@bp.get("/health")
+@bp.get("/health", ctx_rate_limited=False)
 @documented(
     "get_health",
     "Liveness and database readiness",

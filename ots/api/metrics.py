@@ -21,7 +21,7 @@ from ots.errors import NotFoundError, UnauthorizedError
 bp = Blueprint("metrics")
 
 
-@bp.get("/metrics")
+@bp.get("/metrics", ctx_rate_limited=False)
 async def scrape(request: Request) -> HTTPResponse:
     """Answer every worker's metrics in Prometheus' text format.
 

@@ -4,8 +4,8 @@ Each handler carries its own description (``documented``); ``build_spec``
 walks the app's routes and assembles one document in which every schema,
 header and error body is a named component referenced with ``$ref``. What
 any operation of its kind may answer is added here, once, from the facts of
-the route rather than by hand: 408 and 431 everywhere, 413 on every POST,
-400 and 422 where there is a body, 429 on rate-limited paths.
+the route rather than by hand: 408 and 431 everywhere, 403 and 413 on every POST,
+400 and 422 where there is a body, 429 on rate-limited routes.
 
 sanic-ext's generator is not used for this: it keeps one document per process
 (tests build many apps with different limits), cannot describe response
@@ -33,6 +33,7 @@ from ots.api.throttle import is_limited
 from ots.config import Settings
 from ots.errors import (
     FieldProblem,
+    ForbiddenError,
     HeadersTooLargeError,
     InvalidJsonError,
     OtsError,
@@ -166,12 +167,17 @@ def _shared_answers(method: str, limited: bool, has_body: bool) -> list[Answer]:
         error_doc(HeadersTooLargeError(), "the request headers are over the server's limit"),
     ]
     if method == "POST":
-        shared.append(
+        shared += [
             error_doc(
                 PayloadTooLargeError(),
                 "the body (or the secret in it) is over the limit; nothing was read further",
-            )
-        )
+            ),
+            error_doc(
+                ForbiddenError(),
+                "a browser sent it from a page of another site (Sec-Fetch-Site or Origin) "
+                "that OTS_CORS_ORIGINS does not list; nothing was counted",
+            ),
+        ]
     if has_body:
         shared += [
             error_doc(InvalidJsonError(), "the body is not a JSON object"),
@@ -198,7 +204,7 @@ def build_spec(app: Sanic[Any, Any], settings: Settings, description: str) -> di
         path = "/" + re.sub(r"<(\w+)(?::[^>]*)?>", r"{\1}", route.path)
         for method in sorted(route.methods):
             paths.setdefault(path, {})[method.lower()] = _operation(
-                operation, method, path, schemas
+                operation, method, path, is_limited(route), schemas
             )
     _apply_limits(schemas, settings)
     return {
@@ -222,9 +228,8 @@ def build_spec(app: Sanic[Any, Any], settings: Settings, description: str) -> di
 
 
 def _operation(
-    operation: Operation, method: str, path: str, schemas: dict[str, Any]
+    operation: Operation, method: str, path: str, limited: bool, schemas: dict[str, Any]
 ) -> dict[str, Any]:
-    limited = is_limited(path)
     answers = [
         *operation.answers,
         *_shared_answers(method, limited, operation.body is not None),

@@ -21,7 +21,7 @@ TAG = "receipts"
 _NOT_FOUND = error_doc(NotFoundError(), "unknown or purged receipt")
 
 
-@bp.get("/receipts/<receipt_key:str>")
+@bp.get("/receipts/<receipt_key:str>", ctx_rate_limited=True)
 @documented(
     "get_receipt",
     "What became of a secret (never its content)",
@@ -36,7 +36,7 @@ async def receipt(request: Request, receipt_key: str) -> HTTPResponse:
     return model_response(ReceiptResponse.of(found))
 
 
-@bp.post("/receipts/<receipt_key:str>/burn")
+@bp.post("/receipts/<receipt_key:str>/burn", ctx_rate_limited=True)
 @documented(
     "burn_secret",
     "Destroy a secret before it is read",

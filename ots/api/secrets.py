@@ -34,7 +34,7 @@ TAG = "secrets"
 NOT_FOUND = error_doc(NotFoundError(), "unknown, read, expired, burned or destroyed")
 
 
-@bp.post("/generate")
+@bp.post("/generate", ctx_rate_limited=True)
 @documented(
     "generate_secret",
     "Store a secret: behind a passphrase, or sealed by the client",
@@ -74,7 +74,7 @@ async def generate(request: Request) -> HTTPResponse:
     return model_response(GenerateResponse.of(created), status=201)
 
 
-@bp.post("/secrets/<secret_key:str>")
+@bp.post("/secrets/<secret_key:str>", ctx_rate_limited=True)
 @documented(
     "reveal_secret",
     "Reveal a secret once; it is destroyed",
@@ -107,7 +107,7 @@ async def reveal(request: Request, secret_key: str) -> HTTPResponse:
     return model_response(RevealResponse(secret=secret))
 
 
-@bp.get("/secrets/<secret_key:str>")
+@bp.get("/secrets/<secret_key:str>", ctx_rate_limited=True)
 @documented(
     "check_secret",
     "Check that a secret is still readable, without reading it",

@@ -47,7 +47,7 @@ def origin(request: Request) -> str:
     return f"{request.scheme}://{request.host}"
 
 
-@bp.get("/")
+@bp.get("/", ctx_rate_limited=False)
 async def share_page(request: Request) -> HTTPResponse:
     """Serve the share page to a browser; ``/`` has no JSON, so other clients get the 404.
 
@@ -68,7 +68,7 @@ async def share_page(request: Request) -> HTTPResponse:
     )
 
 
-@bp.get("/static/<version:str>/<name:path>")
+@bp.get("/static/<version:str>/<name:path>", ctx_rate_limited=False)
 async def static_file(request: Request, version: str, name: str) -> HTTPResponse:
     """Serve a file of the pages under its content-hashed URL.
 

@@ -59,6 +59,21 @@ def test_wrong_method_is_405_with_allow(
     assert method not in listed
 
 
+NO_PATH = {
+    "put-generate-slash": ("PUT", "/generate/"),
+    "delete-secret-slash": ("DELETE", "/secrets/" + "A" * 32 + "/"),
+    "post-health-slash": ("POST", "/health/"),
+}
+
+
+@pytest.mark.parametrize(("method", "path"), NO_PATH.values(), ids=NO_PATH.keys())
+def test_a_path_that_takes_no_method_is_404(client: Client, method: str, path: str) -> None:
+    """A trailing slash is no route (strict slashes): 404, never a 405 with an empty Allow."""
+    response = client.request(method, path)
+    assert_error(response, 404, "not_found")
+    assert "allow" not in response.headers
+
+
 def test_unknown_route_is_json_404(client: Client) -> None:
     """An unknown path answers the contract's 404 body."""
     response = client.get("/admin/../../etc/passwd")

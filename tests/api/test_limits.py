@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
+from ots.api.throttle import declared_limit
 from ots.quota import StorageGauge
 from tests.conftest import Client, MakeClient
 from tests.support import FakeClock, assert_error, create_secret
@@ -18,6 +22,9 @@ def limited(make_client: MakeClient, db_url: str, request: pytest.FixtureRequest
     """An app whose settings the test parametrizes indirectly (a dict of overrides)."""
     overrides: dict[str, Any] = getattr(request, "param", {})
     return make_client(db_url, **{"rate_limit": "5/minute", **overrides})
+
+
+KEY = "A" * 32
 
 
 def _assert_limited(response: Any) -> None:
@@ -45,12 +52,13 @@ def test_limit_counts_every_api_route_and_sends_headers(limited: Client) -> None
 
 
 def test_health_and_docs_are_exempt(limited: Client) -> None:
-    """Health checks and the docs never count and carry no rate-limit headers."""
+    """Health checks and the docs (HEAD too) never count and carry no rate-limit headers."""
     for _ in range(8):
         for path in ("/health", "/docs/openapi.json"):
-            response = limited.get(path)
-            assert response.status == 200
-            assert "x-ratelimit-limit" not in response.headers
+            for method in ("GET", "HEAD"):
+                response = limited.request(method, path)
+                assert response.status == 200
+                assert "x-ratelimit-limit" not in response.headers
 
 
 def test_refused_guesses_cost_no_attempt(limited: Client) -> None:
@@ -160,6 +168,57 @@ def test_addresses_of_one_client_share_one_limit(limited: Client, addresses: lis
     assert other.status == 404
 
 
+# Each way the operator can name the proxy in front, and how that proxy forwards an address.
+PROXIES = {
+    "x-forwarded-for": ({"proxies_count": 1}, lambda value: {"X-Forwarded-For": value}),
+    "forwarded": (
+        {"forwarded_secret": "s3cret"},
+        lambda value: {"Forwarded": f'for="{value}";secret=s3cret'},
+    ),
+    "x-real-ip": ({"real_ip_header": "X-Real-IP"}, lambda value: {"X-Real-IP": value}),
+}
+# Forwarded values with ports, and the plain address they belong to.
+WITH_PORTS = {
+    "ipv4": (["198.51.100.7:1001", "198.51.100.7:1002", "198.51.100.7:65535"], "198.51.100.7"),
+    "ipv6": (["[2001:db8::1]:443", "[2001:db8::2]:444", "[2001:db8::1]"], "2001:db8::3"),
+}
+UNPARSEABLE = ["unknown", "_hidden", "garbage", "198.51.100.7:99999", "[2001:db8::1", "1.2.3.4.5"]
+
+
+@pytest.mark.parametrize(("proxy", "forward"), PROXIES.values(), ids=PROXIES.keys())
+@pytest.mark.parametrize(("values", "plain"), WITH_PORTS.values(), ids=WITH_PORTS.keys())
+def test_a_forwarded_address_with_a_port_counts_as_the_address(
+    make_client: MakeClient,
+    db_url: str,
+    proxy: dict[str, Any],
+    forward: Any,
+    values: list[str],
+    plain: str,
+) -> None:
+    """198.51.100.7:1001 and [2001:db8::1]:443 count as their address, whatever the port."""
+    client = make_client(db_url, rate_limit="3/minute", **proxy)
+    path = "/secrets/" + KEY
+    assert [client.get(path, headers=forward(value)).status for value in values] == [404] * 3
+    _assert_limited(client.get(path, headers=forward(plain)))
+    assert client.get(path).status == 404  # the proxy's own address is another client
+
+
+@pytest.mark.parametrize(("proxy", "forward"), PROXIES.values(), ids=PROXIES.keys())
+def test_a_forwarded_value_that_names_no_address_counts_as_the_peer(
+    make_client: MakeClient, db_url: str, proxy: dict[str, Any], forward: Any
+) -> None:
+    """unknown, _hidden, garbage, a bad port: the TCP peer's count, never one per string."""
+    client = make_client(db_url, rate_limit=f"{len(UNPARSEABLE)}/minute", **proxy)
+    path = "/secrets/" + KEY
+    remaining = [
+        client.get(path, headers=forward(value)).headers["x-ratelimit-remaining"]
+        for value in UNPARSEABLE
+    ]
+    assert remaining == [str(n) for n in reversed(range(len(UNPARSEABLE)))]
+    _assert_limited(client.get(path))
+    assert client.get(path, headers=forward("198.51.100.8")).status == 404
+
+
 def test_byte_quota_counts_ciphertexts_and_receipts(
     make_client: MakeClient, db_url: str, clock: FakeClock
 ) -> None:
@@ -174,3 +233,128 @@ def test_byte_quota_counts_ciphertexts_and_receipts(
     clock.advance(StorageGauge.REFRESH_SECONDS)
     # Two receipts (1024 bytes) remain: room for two more, not three.
     assert [client.post("/generate", json=secret).status for _ in range(3)] == [201, 201, 507]
+
+
+# Every rate-limited route, as (method, path, body): HEAD and OPTIONS are sanic-ext's own.
+LIMITED_ROUTES = {
+    "generate": ("POST", "/generate", json.dumps(BODY).encode()),
+    "reveal": ("POST", f"/secrets/{KEY}", b'{"passphrase": "p"}'),
+    "check": ("GET", f"/secrets/{KEY}", b""),
+    "check-head": ("HEAD", f"/secrets/{KEY}", b""),
+    "receipt": ("GET", f"/receipts/{KEY}", b""),
+    "receipt-head": ("HEAD", f"/receipts/{KEY}", b""),
+    "burn": ("POST", f"/receipts/{KEY}/burn", b""),
+    "generate-options": ("OPTIONS", "/generate", b""),
+    "secret-options": ("OPTIONS", f"/secrets/{KEY}", b""),
+}
+
+
+def _at_last_slash(path: str, by: str) -> str:
+    """Write ``by`` for the path's last separator (after a leading ``/`` if it has one only)."""
+    cut = path.rindex("/")
+    return path[:cut] + by + path[cut + 1 :] if cut else "/" + by + path[1:]
+
+
+# Ways to write a route's path, and whether the router still takes it for that route
+# (True), or for none (False; but where the path ends with a key, the suffix only
+# makes another key for the same route: "key").
+VARIANTS: dict[str, tuple[Callable[[str], str], bool | str]] = {
+    "as-is": (lambda p: p, True),
+    "query": (lambda p: p + "?x=1", True),
+    "absolute-form": (lambda p: "http://127.0.0.1" + p, True),
+    "trailing-slash": (lambda p: p + "/", False),
+    "trailing-slashes": (lambda p: p + "//", False),
+    "trailing-slash-query": (lambda p: p + "/?x=1", False),
+    "leading-double-slash": (lambda p: "/" + p, False),
+    "inner-double-slash": (lambda p: _at_last_slash(p, "//"), False),
+    "encoded-slash": (lambda p: _at_last_slash(p, "%2F"), False),
+    "encoded-letter": (lambda p: f"/%{ord(p[1]):02X}{p[2:]}", False),
+    "encoded-letter-lower-hex": (lambda p: f"/%{ord(p[1]):02x}{p[2:]}", False),
+    "upper-case": (lambda p: p.upper(), False),
+    "title-case": (lambda p: "/" + p[1:].capitalize(), False),
+    "dot-segment": (lambda p: "/." + p, False),
+    "dot-dot-segment": (lambda p: "/x/.." + p, False),
+    "path-parameter": (lambda p: p + ";x", "key"),
+    "backslash": (lambda p: _at_last_slash(p, "\\"), False),
+    "encoded-tab": (lambda p: p + "%09", "key"),
+}
+
+
+async def _send_raw(base: str, method: str, target: str, body: bytes) -> tuple[int, dict[str, str]]:
+    """Send one request with ``target`` exactly as written (no client normalises it)."""
+    host, port = base.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    head = (
+        f"{method} {target} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    writer.write(head.encode() + body)
+    await writer.drain()
+    answer = await asyncio.wait_for(reader.read(), timeout=10)
+    writer.close()
+    lines = answer.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
+    headers = dict(line.lower().split(": ", 1) for line in lines[1:])
+    return int(lines[0].split()[1]), headers
+
+
+@pytest.mark.parametrize("limited", [{"rate_limit": f"{len(VARIANTS)}/minute"}], indirect=True)
+@pytest.mark.parametrize(
+    ("method", "path", "body"), LIMITED_ROUTES.values(), ids=LIMITED_ROUTES.keys()
+)
+def test_every_way_of_writing_a_limited_route_counts(
+    limited: Client, method: str, path: str, body: bytes
+) -> None:
+    """Slashes, case, encodings, dot segments: each counts once, or reaches no handler; then 429."""
+    first = [
+        limited.run(_send_raw(limited.base, method, rewrite(path), body))
+        for rewrite, _ in VARIANTS.values()
+    ]
+    as_is = first[0][0]
+    for (name, (_, reaches)), (status, _) in zip(VARIANTS.items(), first, strict=True):
+        if reaches is True or (reaches == "key" and path.endswith(KEY)):
+            assert status == as_is, name
+        else:
+            # No route at all, or another path's route without this method.
+            assert status in (404, 405), name
+    remaining = [headers["x-ratelimit-remaining"] for _, headers in first]
+    assert remaining == [str(n) for n in reversed(range(len(VARIANTS)))]
+    for name, (rewrite, _) in VARIANTS.items():
+        status, headers = limited.run(_send_raw(limited.base, method, rewrite(path), body))
+        assert status == 429, name
+        assert headers["x-ratelimit-remaining"] == "0"
+
+
+EXEMPT_ROUTES = {"health", "page", "spec", "asset", "scrape"}
+LIMITED_NAMES = {"generate", "reveal", "status", "receipt", "burn"}
+
+
+def test_every_route_declares_whether_it_is_limited(client: Client) -> None:
+    """Each route says ctx_rate_limited=True or False where it is defined: none left to chance."""
+    client.get("/health")  # the automatic HEAD and OPTIONS routes exist once the server started
+    declared = {}
+    for route in client.app.router.routes:
+        if getattr(route.handler, "__auto_handler__", False):
+            continue
+        declared[route.name.rsplit(".", 1)[-1]] = declared_limit(route)
+    assert declared == dict.fromkeys(LIMITED_NAMES, True) | dict.fromkeys(EXEMPT_ROUTES, False)
+
+
+UNROUTED = {
+    "unknown-path": ("GET", "/nope"),
+    "health-trailing-slash": ("GET", "/health/"),
+    "metrics-trailing-slash": ("GET", "/metrics/"),
+    "wrong-method": ("PUT", "/generate"),
+    "wrong-method-on-no-path": ("PUT", "/generate/"),
+}
+
+
+@pytest.mark.parametrize("limited", [{"rate_limit": "2/minute"}], indirect=True)
+@pytest.mark.parametrize(("method", "path"), UNROUTED.values(), ids=UNROUTED.keys())
+def test_a_request_that_matches_no_route_counts(limited: Client, method: str, path: str) -> None:
+    """404 and 405 count like any route: probing paths costs what using them costs."""
+    first = limited.request(method, path).status
+    assert first in (404, 405)
+    assert limited.request(method, path).status == first
+    _assert_limited(limited.request(method, path))
+    _assert_limited(limited.get("/secrets/" + KEY))
+    assert limited.get("/health").status == 200

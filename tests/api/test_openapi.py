@@ -22,11 +22,11 @@ OPERATIONS = {
 }
 # What each operation answers beyond what every operation may (408, 431, 503).
 STATUSES = {
-    "generate_secret": {201, 400, 413, 422, 429, 507},
+    "generate_secret": {201, 400, 403, 413, 422, 429, 507},
     "reveal_secret": {200, 400, 403, 404, 409, 413, 422, 429},
     "check_secret": {200, 404, 429},
     "get_receipt": {200, 404, 429},
-    "burn_secret": {200, 404, 409, 413, 429},
+    "burn_secret": {200, 403, 404, 409, 413, 429},
     "get_health": {200},
 }
 RATE_LIMIT_HEADERS = {"X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"}

@@ -126,6 +126,23 @@ def test_oversized_body_is_413_before_it_is_read(served: tuple[str, Path], frami
     assert json.loads(body)["error"] == "payload_too_large"
 
 
+def test_own_origin_takes_the_scheme_the_server_was_given(served: tuple[str, Path]) -> None:
+    """A page over https is this server's own when uvicorn says so; ots serve trusts no header."""
+    base, log = served
+    kind = "uvicorn" if "uvicorn" in str(log) else "ots-serve"
+    page = {
+        "Origin": base.replace("http:", "https:"),
+        "Sec-Fetch-Site": "same-origin",
+        # uvicorn trusts this from 127.0.0.1 (its --forwarded-allow-ips); ots has no proxy set.
+        "X-Forwarded-Proto": "https",
+    }
+    response = httpx.post(f"{base}/generate", json={"secret": "s", "passphrase": "p"}, headers=page)
+    if kind == "uvicorn":
+        assert response.status_code == 201, response.text
+    else:
+        assert_error(response, 403, "forbidden")
+
+
 @needs_postgres
 def test_two_instances_cold_start_on_one_empty_postgres(tmp_path: Path) -> None:
     """Two uvicorn instances starting together on one empty database both come up."""

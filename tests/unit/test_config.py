@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ots.config import Settings, usable_cpus
+from ots.config import Settings, parse_origin, usable_cpus
 from ots.errors import ConfigError
 
 ENV_EXAMPLE = Path(__file__).resolve().parents[2] / ".env.example"
@@ -71,6 +71,12 @@ BAD = {
     "stored-bytes-zero": ("OTS_MAX_STORED_BYTES", "0"),
     "workers": ("OTS_WORKERS", "-2"),
     "metrics-not-a-boolean": ("OTS_METRICS", "sometimes"),
+    "cors-wildcard": ("OTS_CORS_ORIGINS", "*"),
+    "cors-null": ("OTS_CORS_ORIGINS", "null"),
+    "cors-no-scheme": ("OTS_CORS_ORIGINS", "app.example.com"),
+    "cors-path": ("OTS_CORS_ORIGINS", "https://app.example.com/app"),
+    "cors-other-scheme": ("OTS_CORS_ORIGINS", "ftp://app.example.com"),
+    "cors-one-bad-of-two": ("OTS_CORS_ORIGINS", "https://app.example.com,https://*.example.com"),
 }
 
 
@@ -157,3 +163,40 @@ def test_repr_hides_passwords_and_the_forwarded_secret() -> None:
     assert "postgres://ots:**********@db:5432/ots" in shown
     assert "port=8080" in shown
     assert repr(Settings()).count("**********") == 0
+
+
+ORIGINS = {
+    "lower-cased": ("HTTPS://App.Example.COM", "https://app.example.com"),
+    "default-port-dropped": ("https://app.example.com:443", "https://app.example.com"),
+    "other-port-kept": ("http://app.example.com:8080", "http://app.example.com:8080"),
+    "http-default-port": ("http://127.0.0.1:80", "http://127.0.0.1"),
+    "ipv6": ("http://[::1]:8080", "http://[::1]:8080"),
+    "lone-slash": ("https://app.example.com/", "https://app.example.com"),
+    "null": ("null", None),
+    "wildcard": ("*", None),
+    "path": ("https://app.example.com/x", None),
+    "query": ("https://app.example.com?", None),
+    "fragment": ("https://app.example.com#", None),
+    "user-info": ("https://user@app.example.com", None),
+    "port-zero": ("https://app.example.com:0", None),
+    "port-too-big": ("https://app.example.com:65536", None),
+    "port-not-a-number": ("https://app.example.com:x", None),
+    "no-host": ("https://", None),
+    "space-in-host": ("https://app example", None),
+    "ipv6-zone": ("http://[fe80::1%25eth0]", None),
+    "bad-ipv6": ("http://[::g]", None),
+    "other-scheme": ("ws://app.example.com", None),
+}
+
+
+@pytest.mark.parametrize(("text", "origin"), ORIGINS.values(), ids=ORIGINS.keys())
+def test_origins_are_made_canonical_or_refused(text: str, origin: str | None) -> None:
+    """scheme://host[:port] in lower case without the default port; anything else is no origin."""
+    assert parse_origin(text) == origin
+
+
+def test_cors_origins_are_read_as_a_canonical_set() -> None:
+    """OTS_CORS_ORIGINS is comma-separated; blanks are skipped and each origin made canonical."""
+    s = Settings.from_env({"OTS_CORS_ORIGINS": " https://App.example:443/, ,http://[::1]:8080"})
+    assert s.allowed_origins == frozenset({"https://app.example", "http://[::1]:8080"})
+    assert Settings().allowed_origins == frozenset()

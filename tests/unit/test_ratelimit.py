@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from ots.ratelimit import PROBE_SECONDS, ClientRateLimiter, client_key
+from ots.ratelimit import PROBE_SECONDS, ClientRateLimiter, client_key, parse_address
 from tests.support import REDIS_URL, FakeClock, free_port, needs_redis
 
 BUCKETS = {
@@ -21,6 +21,9 @@ BUCKETS = {
     "ipv6-prefix-128": ("2001:db8::5", 128, "2001:db8::5/128"),
     "loopback-v6": ("::1", 64, "::/64"),
     "not-an-address": ("unix-socket", 64, "unix-socket"),
+    "ipv4-with-port": ("192.0.2.7:1001", 64, "192.0.2.7"),
+    "ipv6-with-port": ("[2001:db8:1:2::1]:443", 64, "2001:db8:1:2::/64"),
+    "ipv4-mapped-with-port": ("[::ffff:192.0.2.7]:80", 64, "192.0.2.7"),
 }
 
 
@@ -28,6 +31,43 @@ BUCKETS = {
 def test_client_buckets(address: str, prefix: int, bucket: str) -> None:
     """IPv4 as is, IPv4-mapped as IPv4, IPv6 by its prefix (a /64 is one subscriber)."""
     assert client_key(address, prefix) == bucket
+
+
+ADDRESSES = {
+    "ipv4": ("198.51.100.7", "198.51.100.7"),
+    "ipv4-port": ("198.51.100.7:1001", "198.51.100.7"),
+    "ipv4-port-max": ("198.51.100.7:65535", "198.51.100.7"),
+    "ipv4-spaces": (" 198.51.100.7 ", "198.51.100.7"),
+    "ipv6": ("2001:db8::1", "2001:db8::1"),
+    "ipv6-bracketed": ("[2001:db8::1]", "2001:db8::1"),
+    "ipv6-port": ("[2001:db8::1]:443", "2001:db8::1"),
+    "ipv6-zone": ("fe80::1%eth0", "fe80::1"),
+    "ipv6-zone-port": ("[fe80::1%eth0]:443", "fe80::1"),
+    "ipv4-mapped-port": ("[::ffff:198.51.100.7]:1", "::ffff:c633:6407"),
+    "unknown": ("unknown", None),
+    "obfuscated": ("_hidden", None),
+    "garbage": ("garbage", None),
+    "empty": ("", None),
+    "port-too-big": ("198.51.100.7:65536", None),
+    "port-empty": ("198.51.100.7:", None),
+    "port-not-digits": ("198.51.100.7:http", None),
+    "port-non-ascii-digits": ("198.51.100.7:\u0663", None),
+    "two-ports": ("198.51.100.7:1:2", None),
+    "ipv6-unclosed": ("[2001:db8::1", None),
+    "ipv6-junk-after-bracket": ("[2001:db8::1]x443", None),
+    "ipv6-empty-port": ("[2001:db8::1]:", None),
+    "ipv4-in-brackets": ("[198.51.100.7]", None),
+    "ipv4-five-parts": ("1.2.3.4.5", None),
+    "ipv4-leading-zero": ("01.2.3.4", None),
+    "hostname-port": ("example.com:80", None),
+}
+
+
+@pytest.mark.parametrize(("text", "address"), ADDRESSES.values(), ids=ADDRESSES.keys())
+def test_forwarded_values_are_parsed_to_their_address(text: str, address: str | None) -> None:
+    """A port (and an IPv6 zone) is dropped; anything that names no address gives None."""
+    parsed = parse_address(text)
+    assert (None if parsed is None else str(parsed)) == address
 
 
 def test_ipv6_addresses_of_one_64_share_one_limit() -> None:
