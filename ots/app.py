@@ -57,6 +57,12 @@ DESCRIPTION: Final = (
     "client encrypts and the server never sees the secret (docs/sealed-v1.md in the "
     "repository; the ots CLI and Python client implement it)."
 )
+PAGES_DESCRIPTION: Final = (
+    " Pages for browsers (OTS_WEB): GET / is the share page, and GET /secrets/{secret_key} "
+    "and GET /receipts/{receipt_key} answer a page to a request whose Accept ranks "
+    "text/html above application/json; API clients get the JSON, unchanged. The pages "
+    "load nothing from another host and send their own Content-Security-Policy."
+)
 _names = itertools.count()
 
 
@@ -106,7 +112,9 @@ def create_app(
     if renderer is not None:
         install(app, renderer)
     # Built once per app: its limits come from this app's settings.
-    app.ctx.openapi = build_spec(app, settings, DESCRIPTION)
+    app.ctx.openapi = build_spec(
+        app, settings, DESCRIPTION + (PAGES_DESCRIPTION if settings.web else "")
+    )
 
     @app.before_server_start
     async def open_resources(app: App) -> None:

@@ -309,3 +309,27 @@ def test_json_answers_keep_their_own_policy(client: Client) -> None:
         "/secrets/" + "A" * 32, headers={"accept": BROWSER_ACCEPT.split(",")[0] + ";q=0"}
     )
     assert_error(response, 404, "not_found")
+
+
+PAGE_OPERATIONS = {"generate_secret", "reveal_secret", "check_secret", "get_receipt", "burn_secret"}
+
+
+@pytest.mark.parametrize("web", [True, False], ids=["web-on", "web-off"])
+def test_the_openapi_document_tells_of_the_pages(
+    make_client: MakeClient, db_url: str, web: bool
+) -> None:
+    """With pages on, their routes say so and list text/html after the JSON; off, nothing."""
+    spec = make_client(db_url, web=web).get("/docs/openapi.json").json
+    assert ("Pages for browsers (OTS_WEB)" in spec["info"]["description"]) is web
+    for methods in spec["paths"].values():
+        for operation in methods.values():
+            paged = web and operation["operationId"] in PAGE_OPERATIONS
+            assert ("description" in operation) is paged, operation["operationId"]
+            for answer in operation["responses"].values():
+                assert next(iter(answer["content"])) == "application/json"
+                assert ("text/html" in answer["content"]) is paged
+    if web:
+        check = spec["paths"]["/secrets/{secret_key}"]["get"]["description"]
+        assert "reveals and counts nothing" in check
+        reveal = spec["paths"]["/secrets/{secret_key}"]["post"]["description"]
+        assert "application/x-www-form-urlencoded" in reveal and "403 forbidden" in reveal
