@@ -1,4 +1,9 @@
-"""Fixtures of the browser tests: one Chromium and one live server for the session.
+"""Fixtures of the browser tests: one Chromium and one live server for all of them.
+
+Package-scoped, not session-scoped: Playwright's sync API keeps an event loop
+running in the main thread while it is open, and the in-process servers of
+every other test need that thread's loop; closed when the last browser test
+ends, it is still one browser for the whole run of browser tests.
 
 Pages do not depend on the database, so these run once, on SQLite, whatever
 OTS_TEST_DATABASES says. Without Chromium they skip, saying why, except under
@@ -25,7 +30,7 @@ from tests.support import FakeClock, make_settings, new_database, run_cli
 MAX_ATTEMPTS = 3
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
     """Debian's Chromium, headless, for the whole session (a new context per test)."""
     missing = browser_missing()
@@ -37,13 +42,13 @@ def browser() -> Iterator[Any]:
         yield launched
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def live_clock() -> FakeClock:
     """The live server's clock: a test moves it to expire a secret."""
     return FakeClock()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def live(
     browser: Any, live_clock: FakeClock, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LiveServer]:

@@ -22,7 +22,14 @@ import pytest
 
 from ots import sealed
 from tests.browser.conftest import MAX_ATTEMPTS
-from tests.browser.harness import LiveServer, Watch, Weight, decode_qr, serious_axe_violations
+from tests.browser.harness import (
+    INSECURE_HOST,
+    LiveServer,
+    Watch,
+    Weight,
+    decode_qr,
+    serious_axe_violations,
+)
 from tests.support import FakeClock
 from tests.unit.test_sealed import vectors
 
@@ -202,6 +209,30 @@ def test_sealed_link_with_the_right_passphrase(
     assert recipient.input_value("#revealed-text") == TRICKY
     assert httpx.get(receipt).json()["failed_attempts"] == 1
     watch.assert_clean(403)
+
+
+def test_passphrase_mode_with_javascript(live: LiveServer, new_context: Any, watch: Watch) -> None:
+    """The passphrase mode, chosen on the share page: the server encrypts, the pages send JSON."""
+    sender = new_context().new_page()
+    sender.goto(f"{live.base}/")
+    sender.check("input[name=mode][value=passphrase]")
+    sender.fill("#secret", TRICKY)
+    sender.click("#share-submit")
+    assert sender.evaluate("document.getElementById('passphrase').validity.valueMissing")
+    sender.fill("#passphrase", "server side")
+    sender.click("#share-submit")
+    sender.wait_for_selector("#result:not([hidden])")
+    link = sender.input_value("#result-link")
+    assert "#" not in link and sender.is_visible("#result-passphrase")
+    recipient = new_context().new_page()
+    recipient.goto(link)
+    assert recipient.is_hidden("#sealed-form")
+    recipient.fill("#passphrase", "server side")
+    recipient.click("#passphrase-form button")
+    recipient.wait_for_selector("#revealed:not([hidden])")
+    assert recipient.input_value("#revealed-text") == TRICKY
+    assert_accessible(recipient, "revealed, passphrase mode")
+    watch.assert_clean()
 
 
 def test_passphrase_mode_without_javascript(
@@ -457,3 +488,37 @@ def test_the_accessibility_check_finds_what_it_should(new_context: Any) -> None:
     page = new_context().new_page()
     page.set_content('<html lang="en"><title>t</title><main><input id="x"></main></html>')
     assert any(found.startswith("label (critical)") for found in serious_axe_violations(page))
+
+
+def test_plain_http_on_another_host_falls_back_to_the_passphrase_mode(
+    live: LiveServer, new_context: Any, watch: Watch
+) -> None:
+    """Without a secure context (no WebCrypto) the pages say so, and the server encrypts."""
+    base = live.base.replace("127.0.0.1", INSECURE_HOST)
+    page = new_context().new_page()
+    page.goto(f"{base}/")
+    assert "not served over HTTPS" in page.inner_text("#share-status")
+    assert page.is_hidden("#mode")
+    page.fill("#secret", TRICKY)
+    page.fill("#passphrase", "over http")
+    page.click("#share-submit")
+    page.wait_for_selector("#result:not([hidden])")
+    link = page.input_value("#result-link")
+    assert link.startswith(f"{base}/secrets/") and "#" not in link
+    assert decode_qr(page.locator("#result-qr").screenshot()) == [link]
+    recipient = new_context().new_page()
+    recipient.goto(link)
+    recipient.fill("#passphrase", "wrong")
+    recipient.click("#passphrase-form button")
+    recipient.wait_for_selector(f"#reveal-status:has-text('{MAX_ATTEMPTS - 1} attempts left')")
+    recipient.fill("#passphrase", "over http")
+    recipient.click("#passphrase-form button")
+    recipient.wait_for_selector("#revealed:not([hidden])")
+    assert recipient.input_value("#revealed-text") == TRICKY
+    secret = sealed.seal(b"sealed")
+    created = httpx.post(f"{live.base}/generate", json=secret.request()).json()
+    page.goto(sealed.make_link(base, created["secret_key"], secret.fragment))
+    assert "cannot open sealed links here" in page.inner_text("#reveal-status")
+    assert page.is_hidden("#sealed-form")
+    assert_accessible(page, "sealed link on plain http")
+    watch.assert_clean(403, insecure_origin=True)

@@ -1,6 +1,7 @@
 // The recipient page. A sealed link (…#v1.<link key>) is opened here: after the click, the
 // proof is derived from the fragment, the server releases the ciphertext once, and it is
-// decrypted in this browser. Loading the page reads nothing but the fragment's shape.
+// decrypted in this browser. A passphrase secret's form is sent as JSON (without JavaScript,
+// it posts itself). Loading the page reads nothing but the fragment's shape.
 import { errorText, postJson } from "./api.js";
 import "./page.js";
 import { encode } from "./b64url.js";
@@ -20,8 +21,29 @@ function forgetLink() {
 
 function end(text) {
   sealedForm.hidden = true;
+  passphraseForm.hidden = true;
   say(status, text, true);
   forgetLink();
+}
+
+/** Say what a refused reveal means; true when the secret can still be tried. */
+function refused(answer, needsPassphrase) {
+  if (answer.status === 403 && Number.isInteger(answer.body.attempts_left)) {
+    const left = answer.body.attempts_left;
+    if (left === 0) {
+      end(t("js.reveal.destroyed"));
+      return false;
+    }
+    const key = needsPassphrase ? "js.reveal.wrong" : "js.reveal.wrong_key";
+    say(status, plural(key, left), true);
+    return true;
+  }
+  if (answer.status === 404) {
+    end(errorText(404));
+    return false;
+  }
+  say(status, errorText(answer.status), true);
+  return true;
 }
 
 function showSecret(plaintext) {
@@ -70,24 +92,13 @@ async function reveal(submit, input) {
       say(status, "");
       forgetLink();
       showSecret(plaintext);
-    } else if (answer.status === 403 && Number.isInteger(answer.body.attempts_left)) {
-      const left = answer.body.attempts_left;
-      if (left === 0) {
-        end(t("js.reveal.destroyed"));
-        return;
-      }
-      const key = link.needsPassphrase ? "js.reveal.wrong" : "js.reveal.wrong_key";
-      say(status, plural(key, left), true);
-      if (link.needsPassphrase) input.select();
     } else if (answer.status === 409) {
       // A passphrase secret: its form is the way.
       sealedForm.hidden = true;
       passphraseForm.hidden = false;
       say(status, t("js.reveal.needs_passphrase"), true);
-    } else if (answer.status === 404) {
-      end(errorText(404));
-    } else {
-      say(status, errorText(answer.status), true);
+    } else if (refused(answer, link.needsPassphrase) && link.needsPassphrase) {
+      input.select();
     }
   } catch {
     say(status, t("error.network"), true);
@@ -96,11 +107,41 @@ async function reveal(submit, input) {
   }
 }
 
+async function revealWithPassphrase(submit, input) {
+  submit.disabled = true;
+  say(status, t("js.reveal.opening"));
+  try {
+    const answer = await postJson(sealedForm.dataset.action, { passphrase: input.value });
+    if (answer.status === 200) {
+      say(status, "");
+      showSecret(new TextEncoder().encode(answer.body.secret));
+    } else if (answer.status === 409) {
+      end(t("error.wrong_mode"));
+    } else if (refused(answer, true)) {
+      input.select();
+    }
+  } catch {
+    say(status, t("error.network"), true);
+  } finally {
+    submit.disabled = false;
+  }
+}
+
+if (passphraseForm !== null) {
+  passphraseForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    revealWithPassphrase(passphraseForm.querySelector("button"), passphraseForm.elements.passphrase);
+  });
+}
+
 if (sealedForm !== null && fragment().startsWith("v1.")) {
   passphraseForm.hidden = true;
   const link = parseFragment(fragment());
   if (link === null) {
     say(status, t("js.reveal.bad_link"), true);
+  } else if (!window.isSecureContext || !window.crypto?.subtle) {
+    // WebCrypto exists only on https:// (and localhost).
+    say(status, t("js.reveal.insecure"), true);
   } else {
     const input = document.getElementById("sealed-passphrase");
     document.getElementById("sealed-passphrase-field").hidden = !link.needsPassphrase;

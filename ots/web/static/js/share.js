@@ -1,5 +1,6 @@
 // The share page: sealed by default (encrypted here, per docs/sealed-v1.md, before anything is
-// sent); the passphrase mode is the plain form post, which also works without JavaScript.
+// sent). The passphrase mode sends the form's fields as JSON; without JavaScript the same form
+// posts itself, and the server answers a page.
 import { errorText, postJson } from "./api.js";
 import { drawQrCodes } from "./page.js";
 import { seal } from "./sealed.js";
@@ -42,31 +43,39 @@ function showResult(link, receipt, expiresAt, needsPassphrase) {
   focus(document.getElementById("result-title"));
 }
 
-async function share() {
-  const plaintext = new TextEncoder().encode(form.elements.secret.value);
+async function create(body, fragment) {
+  const answer = await postJson("/generate", { ...body, ttl: Number(form.elements.ttl.value) });
+  if (answer.status !== 201) {
+    say(status, errorText(answer.status), true);
+    return;
+  }
+  say(status, "");
+  const origin = window.location.origin;
+  showResult(
+    `${origin}/secrets/${answer.body.secret_key}${fragment === null ? "" : `#${fragment}`}`,
+    `${origin}/receipts/${answer.body.receipt_key}`,
+    answer.body.expires_at,
+    fragment === null || fragment.endsWith(".p"),
+  );
+}
+
+async function share(sealing) {
+  const text = form.elements.secret.value;
+  const plaintext = new TextEncoder().encode(text);
   if (plaintext.length > maxBytes) {
     say(status, t("js.share.too_large", { max: maxBytes }), true);
     return;
   }
   const secretPassphrase = passphrase.value === "" ? null : passphrase.value;
   submit.disabled = true;
-  say(status, t(secretPassphrase === null ? "js.share.sealing" : "js.share.stretching"));
   try {
-    const sealed = await seal(plaintext, secretPassphrase);
-    const ttl = Number(form.elements.ttl.value);
-    const answer = await postJson("/generate", { ...sealed.body, ttl });
-    if (answer.status !== 201) {
-      say(status, errorText(answer.status), true);
-      return;
+    if (sealing) {
+      say(status, t(secretPassphrase === null ? "js.share.sealing" : "js.share.stretching"));
+      const sealed = await seal(plaintext, secretPassphrase);
+      await create(sealed.body, sealed.fragment);
+    } else {
+      await create({ secret: text, passphrase: secretPassphrase }, null);
     }
-    say(status, "");
-    const origin = window.location.origin;
-    showResult(
-      `${origin}/secrets/${answer.body.secret_key}#${sealed.fragment}`,
-      `${origin}/receipts/${answer.body.receipt_key}`,
-      answer.body.expires_at,
-      secretPassphrase !== null,
-    );
   } catch {
     say(status, t("error.network"), true);
   } finally {
@@ -74,11 +83,16 @@ async function share() {
   }
 }
 
-modes.hidden = false;
-modes.addEventListener("change", showMode);
-showMode();
+// WebCrypto exists only on https:// (and localhost): elsewhere the server encrypts.
+const canSeal = window.isSecureContext && Boolean(window.crypto?.subtle);
+if (canSeal) {
+  modes.hidden = false;
+  modes.addEventListener("change", showMode);
+  showMode();
+} else {
+  say(status, t("js.share.insecure"));
+}
 form.addEventListener("submit", (event) => {
-  if (!sealedMode()) return; // the server encrypts: let the form post
   event.preventDefault();
-  share();
+  share(canSeal && sealedMode());
 });
