@@ -71,6 +71,7 @@ BAD = {
     "stored-bytes-zero": ("OTS_MAX_STORED_BYTES", "0"),
     "workers": ("OTS_WORKERS", "-2"),
     "metrics-not-a-boolean": ("OTS_METRICS", "sometimes"),
+    "web-not-a-boolean": ("OTS_WEB", "maybe"),
     "cors-wildcard": ("OTS_CORS_ORIGINS", "*"),
     "cors-null": ("OTS_CORS_ORIGINS", "null"),
     "cors-no-scheme": ("OTS_CORS_ORIGINS", "app.example.com"),
