@@ -189,6 +189,7 @@ def test_sealed_link_with_a_passphrase_counts_down_to_destruction(
     recipient.click("#sealed-submit")
     recipient.wait_for_selector("#reveal-status:has-text('the secret is destroyed')")
     assert recipient.is_hidden("#sealed-form")
+    assert_accessible(recipient, "destroyed")
     assert api_status(live, key_of(link)).status_code == 404
     watch.assert_clean(403, 404)
 
@@ -522,3 +523,24 @@ def test_plain_http_on_another_host_falls_back_to_the_passphrase_mode(
     assert page.is_hidden("#sealed-form")
     assert_accessible(page, "sealed link on plain http")
     watch.assert_clean(403, insecure_origin=True)
+
+
+def test_burn_from_the_receipt_page(live: LiveServer, new_context: Any, watch: Watch) -> None:
+    """The creator burns a pending secret from its receipt page; its link then says it is gone."""
+    page = new_context().new_page()
+    link = share_sealed(page, live.base, "burn me")
+    page.click("#result-receipt-open")
+    page.wait_for_selector("#burn-form")
+    assert "Waiting to be read." in page.inner_text("#receipt-state")
+    assert_accessible(page, "receipt, pending")
+    page.check("input[name=confirm]")
+    page.click("#burn-form button")
+    page.wait_for_selector("#receipt-state:has-text('Burned')")
+    assert page.locator("#burn-form").count() == 0
+    assert_accessible(page, "receipt, burned")
+    page.goto(link)
+    assert "This secret does not exist, or it is gone" in page.inner_text("main")
+    page.goto(f"{live.base}/no/such/page")
+    assert "There is no page at this address." in page.inner_text("main")
+    assert_accessible(page, "unknown path")
+    watch.assert_clean(404)

@@ -105,9 +105,21 @@ def test_a_broken_catalog_is_refused(tmp_path: Path) -> None:
     (tmp_path / "en.json").write_text('{"_name": "English", "_plural_one": [1], "a": 3}')
     with pytest.raises(CatalogError):
         Catalogs.load(tmp_path)
+    (tmp_path / "en.json").write_text("[1, 2]")
+    with pytest.raises(CatalogError):
+        Catalogs.load(tmp_path)
     (tmp_path / "en.json").unlink()
     with pytest.raises(CatalogError):
         Catalogs.load(tmp_path)
+
+
+def test_a_message_is_asked_for_in_its_own_shape() -> None:
+    """text() of a plural message, or plural() of a plain one, is a bug and says so."""
+    catalog = Catalogs.load().default
+    with pytest.raises(CatalogError):
+        catalog.text("unit.day")
+    with pytest.raises(CatalogError):
+        catalog.plural("share.title", 2)
 
 
 def test_receipt_page_tells_opened_from_revealed() -> None:
