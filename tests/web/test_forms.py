@@ -164,6 +164,8 @@ def test_forms_from_api_clients_stay_api_requests(client: Client) -> None:
         f"/secrets/{created.secret_key}", headers=headers, content=form(passphrase="pass")
     )
     assert_error(response, 400, "invalid_json")
+    as_browser = client.post("/generate", headers=FORM, content=form(secret="s", passphrase="p"))
+    assert_page(as_browser, 201)
     json_body = client.post("/generate", headers=BROWSER, json={"secret": "s", "passphrase": "p"})
     assert json_body.status == 201
     assert json_body.headers["content-type"] == "application/json"

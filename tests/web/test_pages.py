@@ -144,8 +144,9 @@ def test_pages_carry_nothing_inline_and_load_nothing_from_elsewhere(client: Clie
     """No inline script, handler or style attribute, and no other host, on any page kind."""
     created = create_sealed(client)
     paths = ["/", f"/secrets/{created.secret_key}", f"/receipts/{created.receipt_key}", "/nope"]
-    for path in paths:
+    for path, status in zip(paths, (200, 200, 200, 404), strict=True):
         response = client.get(path, headers=BROWSER)
+        assert_page(response, status)
         parser = _Markup()
         parser.feed(response.text)
         assert parser.inline == [], path
@@ -157,8 +158,9 @@ def test_loading_pages_changes_nothing(client: Client) -> None:
     created = create_secret(client)
     for _ in range(3):
         for method in ("GET", "HEAD"):
-            client.request(method, f"/secrets/{created.secret_key}", headers=BROWSER)
-            client.request(method, f"/receipts/{created.receipt_key}", headers=BROWSER)
+            for path in (f"/secrets/{created.secret_key}", f"/receipts/{created.receipt_key}"):
+                page = client.request(method, path, headers=BROWSER)
+                assert page.headers["content-type"] == "text/html; charset=utf-8"
     status = client.get(f"/secrets/{created.secret_key}").json
     assert (status["state"], status["attempts_left"]) == ("pending", 5)
     receipt = client.get(f"/receipts/{created.receipt_key}").json
@@ -305,6 +307,8 @@ def test_web_off_serves_no_page(make_client: MakeClient, db_url: str) -> None:
 
 def test_json_answers_keep_their_own_policy(client: Client) -> None:
     """A page's CSP is the page's; JSON errors of the same paths keep the JSON policy."""
+    page = client.get("/secrets/" + "A" * 32, headers=BROWSER)
+    assert page.headers["content-security-policy"] == PLAIN_POLICY
     response = client.get(
         "/secrets/" + "A" * 32, headers={"accept": BROWSER_ACCEPT.split(",")[0] + ";q=0"}
     )
@@ -343,3 +347,4 @@ def test_other_methods_get_json_even_from_browsers(client: Client) -> None:
     assert_error(client.request("DELETE", path, headers=BROWSER), 405, "method_not_allowed")
     wrong = client.post(path, headers=BROWSER, json={"passphrase": "wrong"})
     assert_error(wrong, 403, "wrong_passphrase")
+    assert_page(client.get(path, headers=BROWSER), 200)
