@@ -90,7 +90,7 @@ def create_app(
     if name is None and app_name in Sanic._app_registry:
         app_name = f"ots_{next(_names)}"
     # The pages (OTS_WEB): read once per app; with them off, nothing of ots.web runs.
-    renderer = Renderer.create(settings) if settings.web else None
+    renderer = Renderer.create() if settings.web else None
     pages = ErrorPages(renderer) if renderer is not None else None
     # Strict slashes: /generate/ and /health/ are no route at all (404), so a path
     # rule of a proxy in front (or of ots) cannot be dodged with a trailing slash.

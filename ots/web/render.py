@@ -19,7 +19,6 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from sanic import HTTPResponse, Request
 from sanic.response import html
 
-from ots.config import Settings
 from ots.web.assets import Assets
 from ots.web.i18n import Catalog, Catalogs
 
@@ -63,10 +62,9 @@ class Renderer:
     environment: Environment
     catalogs: Catalogs
     assets: Assets
-    settings: Settings
 
     @classmethod
-    def create(cls, settings: Settings) -> Renderer:
+    def create(cls) -> Renderer:
         """Load the templates, catalogs and static files shipped in the package."""
         environment = Environment(
             loader=FileSystemLoader(TEMPLATES),
@@ -75,7 +73,7 @@ class Renderer:
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        return cls(environment, Catalogs.load(), Assets.load(), settings)
+        return cls(environment, Catalogs.load(), Assets.load())
 
     def catalog(self, request: Request) -> Catalog:
         """The language of this request: ``?lang=``, else ``Accept-Language``, else English."""

@@ -11,7 +11,6 @@ import pytest
 from ots.web.i18n import LOCALES, CatalogError, Catalogs
 from ots.web.render import Renderer
 from ots.web.ttl import duration
-from tests.support import make_settings
 
 ENGLISH = json.loads((LOCALES / "en.json").read_text())
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
@@ -124,7 +123,7 @@ def test_a_message_is_asked_for_in_its_own_shape() -> None:
 
 def test_receipt_page_tells_opened_from_revealed() -> None:
     """A receipt whose JSON carries opened_at shows "opened, not revealed"; without it, nothing."""
-    renderer = Renderer.create(make_settings("sqlite://unused.sqlite3"))
+    renderer = Renderer.create()
     catalog = renderer.catalogs.default
     receipt = {
         "state": "pending",
