@@ -33,6 +33,9 @@ from tests.browser.harness import (
 from tests.support import FakeClock
 from tests.unit.test_sealed import vectors
 
+# A browser process and the CLI's: as slow as the tests that start server processes.
+pytestmark = pytest.mark.slow
+
 # Latin with diacritics, Cyrillic (escaped: it looks Latin), an emoji, a zero-width space.
 TRICKY: Final = "first line\nzweite Zeile: äöü ß\n\u0442\u0440\u0438 😀 \u200b\t end"
 # Budgets, in bytes transferred for one page with everything it loads (headers included).
