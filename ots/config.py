@@ -102,6 +102,7 @@ class Settings:
     audit_client_address: bool = False
     access_log: bool = False
     cors_origins: str = ""
+    web: bool = True
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -307,6 +308,7 @@ HELP: Final[dict[str, str]] = {
     "audit_client_address": "put the client address in audit log lines (true or false)",
     "access_log": "one line per request on the error stream, keys redacted (true or false)",
     "cors_origins": "other sites whose pages may call the API, e.g. https://app.example.com,...",
+    "web": "serve the pages for browsers at /, /secrets/KEY and /receipts/KEY (true or false)",
 }
 # The settings each command reads, beside `serve` (which reads them all).
 COMMAND_SETTINGS: Final[dict[str, tuple[str, ...]]] = {
