@@ -445,7 +445,9 @@ def test_metrics_count_every_worker(server: tuple[str, Path]) -> None:
 
 def test_abandoned_request_is_499_not_500(db_url: str, tmp_path: Path) -> None:
     """A client that leaves during the argon2 work is logged and counted as 499, never 500."""
-    settings = make_settings(db_url, port=free_port(), argon2_time_cost=4, argon2_memory_kib=131072)
+    settings = make_settings(
+        db_url, port=free_port(), argon2_time_cost=4, argon2_memory_kib=131072, access_log=True
+    )
     log = tmp_path / "server.log"
     with running_server(settings, log) as base:
         body = b'{"secret": "s", "passphrase": "p"}'
