@@ -157,8 +157,12 @@ class KdfParams:
 
 
 @dataclass(frozen=True)
-class Sealed:
-    """Everything stored for one secret besides its lookup hash and times."""
+class EncryptedSecret:
+    """The stored record behind every secret: its ciphertext and what opens it.
+
+    Everything stored for one secret besides its lookup hash and times, in
+    either mode (a passphrase, or sealed by its client).
+    """
 
     salt: bytes
     nonce: bytes
@@ -191,11 +195,11 @@ class ClientSealed:
 
 @dataclass(frozen=True)
 class NewSecret:
-    """A sealed secret to store, with its receipt: lookups, times, and the sealed bytes."""
+    """An encrypted secret to store, with its receipt: lookups, times, and the encrypted bytes."""
 
     lookup: str
     receipt_lookup: str
-    sealed: Sealed
+    encrypted: EncryptedSecret
     created_at: int
     expires_at: int
     # When the receipt may be deleted if the secret is never read.
@@ -220,7 +224,7 @@ class StoredSecret:
     """A live secret as read from its row."""
 
     id: int
-    sealed: Sealed
+    encrypted: EncryptedSecret
     created_at: int
     expires_at: int
 

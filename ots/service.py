@@ -28,12 +28,12 @@ from ots.domain import (
     ClientTotals,
     CreatedSecret,
     Destruction,
+    EncryptedSecret,
     Event,
     KdfParams,
     NewSecret,
     NewWebhook,
     Receipt,
-    Sealed,
     SecretStatus,
     State,
     StoredSecret,
@@ -89,7 +89,7 @@ class SecretStore(Protocol):
     """
 
     async def insert_secret(self, new: NewSecret) -> None:
-        """Store a sealed secret and its pending receipt together."""
+        """Store an encrypted secret and its pending receipt together."""
 
     async def find_live(self, lookup: str, now: int) -> StoredSecret | None:
         """Return the unexpired secret stored under ``lookup``, or None."""
@@ -208,7 +208,7 @@ class SecretService:
         )
         async with self._client_share(quota_key, len(plaintext)) as quota_tag:
             server_key = self._keys.newest
-            sealed = await self._kdf.run(
+            encrypted = await self._kdf.run(
                 functools.partial(
                     crypto.seal_secret,
                     plaintext,
@@ -219,7 +219,7 @@ class SecretService:
                     server_key.id,
                 )
             )
-            created = await self._insert(secret_key, sealed, ttl, notify, server_key, quota_tag)
+            created = await self._insert(secret_key, encrypted, ttl, notify, server_key, quota_tag)
         await self._sweep_if_due()
         return created
 
@@ -262,10 +262,10 @@ class SecretService:
         async with self._client_share(quota_key, plaintext_bytes) as quota_tag:
             server_key = self._keys.newest
             # AES-GCM and HKDF over at most a few hundred KiB: microseconds, fine on the loop.
-            sealed = crypto.seal_client_secret(
+            encrypted = crypto.seal_client_secret(
                 client, verifier, secret_key, server_key.secret, server_key.id
             )
-            created = await self._insert(secret_key, sealed, ttl, notify, server_key, quota_tag)
+            created = await self._insert(secret_key, encrypted, ttl, notify, server_key, quota_tag)
         await self._sweep_if_due()
         return created
 
@@ -325,13 +325,13 @@ class SecretService:
     async def _insert(
         self,
         secret_key: str,
-        sealed: Sealed,
+        encrypted: EncryptedSecret,
         ttl: int,
         notify: Subscription | None,
         server_key: ServerKey,
         quota_tag: str | None,
     ) -> CreatedSecret:
-        # Stores a sealed secret with its receipt (and webhook, sealed under the same
+        # Stores an encrypted secret with its receipt (and webhook, sealed under the same
         # server key as the secret) and reports it created. The caller sweeps if due,
         # after letting go of the client's share: the row now counts it.
         now = self._clock()
@@ -352,7 +352,7 @@ class SecretService:
             NewSecret(
                 lookup=lookup,
                 receipt_lookup=crypto.receipt_lookup(receipt_key),
-                sealed=sealed,
+                encrypted=encrypted,
                 created_at=int(now),
                 expires_at=expires_at,
                 # Unread, the receipt ends with the secret's expiry; retention runs from there.
@@ -362,7 +362,7 @@ class SecretService:
             )
         )
         self._events.emit(Event.CREATED, lookup, now)
-        self._usage.added(len(sealed.ciphertext))
+        self._usage.added(len(encrypted.ciphertext))
         return CreatedSecret(
             secret_key=secret_key,
             receipt_key=receipt_key,
@@ -384,14 +384,18 @@ class SecretService:
         """
         self._kdf.check()
         lookup, stored, server_key = await self._find(secret_key)
-        if stored.sealed.by_client:
+        if stored.encrypted.by_client:
             raise WrongModeError(WRONG_MODE_SEALED)
         try:
             # argon2id takes tens of milliseconds of CPU: on the event loop it would
             # stall every other request, so it runs on the bounded KDF pool.
             plaintext = await self._kdf.run(
                 functools.partial(
-                    crypto.open_secret, stored.sealed, passphrase.reveal(), secret_key, server_key
+                    crypto.open_secret,
+                    stored.encrypted,
+                    passphrase.reveal(),
+                    secret_key,
+                    server_key,
                 )
             )
         except DecryptionError:
@@ -415,14 +419,14 @@ class SecretService:
             WrongPassphraseError: the proof is wrong (the secret stays).
         """
         lookup, stored, server_key = await self._find(secret_key)
-        stored_verifier = stored.sealed.verifier
+        stored_verifier = stored.encrypted.verifier
         if stored_verifier is None or server_key is None:
             raise WrongModeError(WRONG_MODE_PLAIN)
         if not crypto.verifier_matches(
             stored_verifier, sealed_format.verifier_of(proof), server_key
         ):
             raise await self._wrong_passphrase(stored.id, lookup, WRONG_PROOF)
-        opened = crypto.open_client_secret(stored.sealed, secret_key, server_key)
+        opened = crypto.open_client_secret(stored.encrypted, secret_key, server_key)
         now = self.now()
         if not await self._store.claim(stored.id, lookup, now, self._purge_at(now)):
             raise NotFoundError
@@ -554,7 +558,7 @@ class SecretService:
         stored = await self._store.find_live(lookup, self.now())
         if stored is None:
             raise NotFoundError
-        key_id = stored.sealed.key_id
+        key_id = stored.encrypted.key_id
         if key_id is None:
             return lookup, stored, None
         server_key = self._keys.find(key_id)

@@ -51,6 +51,7 @@ from ots.domain import (
     DeliveryState,
     Destruction,
     DueDelivery,
+    EncryptedSecret,
     Event,
     Finished,
     KdfParams,
@@ -58,7 +59,6 @@ from ots.domain import (
     Notification,
     Notify,
     Receipt,
-    Sealed,
     SealedWebhook,
     State,
     StoredSecret,
@@ -200,21 +200,21 @@ class TortoiseStore:
         On PostgreSQL the rows go in one statement (one round trip, one
         transaction); on SQLite in one transaction of plain inserts.
         """
-        sealed = new.sealed
+        encrypted = new.encrypted
         rows: list[tuple[type[Model], dict[str, Any]]] = [
             (
                 SecretRecord,
                 {
                     "lookup": new.lookup,
-                    "salt": sealed.salt,
-                    "nonce": sealed.nonce,
-                    "ciphertext": sealed.ciphertext,
+                    "salt": encrypted.salt,
+                    "nonce": encrypted.nonce,
+                    "ciphertext": encrypted.ciphertext,
                     # No passphrase cost for a secret its client sealed: 0 (argon2 needs t >= 1).
-                    "kdf_time_cost": 0 if sealed.kdf is None else sealed.kdf.time_cost,
-                    "kdf_memory_kib": 0 if sealed.kdf is None else sealed.kdf.memory_kib,
-                    "kdf_parallelism": 0 if sealed.kdf is None else sealed.kdf.parallelism,
-                    "key_id": sealed.key_id,
-                    "verifier": sealed.verifier,
+                    "kdf_time_cost": 0 if encrypted.kdf is None else encrypted.kdf.time_cost,
+                    "kdf_memory_kib": 0 if encrypted.kdf is None else encrypted.kdf.memory_kib,
+                    "kdf_parallelism": 0 if encrypted.kdf is None else encrypted.kdf.parallelism,
+                    "key_id": encrypted.key_id,
+                    "verifier": encrypted.verifier,
                     "created_at": new.created_at,
                     "expires_at": new.expires_at,
                     "quota_tag": new.quota_tag,
@@ -281,7 +281,7 @@ class TortoiseStore:
         cost = (row["kdf_time_cost"], row["kdf_memory_kib"], row["kdf_parallelism"])
         return StoredSecret(
             id=int(row["id"]),
-            sealed=Sealed(
+            encrypted=EncryptedSecret(
                 salt=bytes(row["salt"]),
                 nonce=bytes(row["nonce"]),
                 ciphertext=bytes(row["ciphertext"]),

@@ -58,7 +58,7 @@ class MemoryStore:
         if new.lookup in self.secrets or new.receipt_lookup in self.receipts:
             raise AssertionError("lookups are unique")
         self.secrets[new.lookup] = StoredSecret(
-            next(self._ids), new.sealed, new.created_at, new.expires_at
+            next(self._ids), new.encrypted, new.created_at, new.expires_at
         )
         self.quota_tags[new.lookup] = new.quota_tag
         receipt = Receipt(State.PENDING, new.created_at, new.expires_at, None, 0, new.lookup)
@@ -135,7 +135,7 @@ class MemoryStore:
         live = [s for s in self.secrets.values() if s.expires_at > now]
         return StoredTotals(
             live_secrets=len(live),
-            ciphertext_bytes=sum(len(s.sealed.ciphertext) for s in live),
+            ciphertext_bytes=sum(len(s.encrypted.ciphertext) for s in live),
             receipts=len(self.receipts),
         )
 
@@ -147,7 +147,7 @@ class MemoryStore:
             for lookup, stored in self.secrets.items()
             if stored.expires_at > now and self.quota_tags.get(lookup) in tags
         ]
-        return ClientTotals(len(owned), sum(len(s.sealed.ciphertext) for s in owned))
+        return ClientTotals(len(owned), sum(len(s.encrypted.ciphertext) for s in owned))
 
     async def erase_ended(self) -> bool:
         """Nothing lingers in memory: always complete."""

@@ -26,11 +26,11 @@ from ots import store as store_module
 from ots.domain import (
     Destruction,
     DueDelivery,
+    EncryptedSecret,
     Event,
     KdfParams,
     NewSecret,
     NewWebhook,
-    Sealed,
     SealedWebhook,
     State,
 )
@@ -91,7 +91,7 @@ class Row:
     receipt: str
 
 
-SEALED = Sealed(b"s" * 16, b"n" * 12, b"ciphertext", KdfParams(1, 8, 1), "k1")
+SEALED = EncryptedSecret(b"s" * 16, b"n" * 12, b"ciphertext", KdfParams(1, 8, 1), "k1")
 
 
 async def insert(
@@ -112,7 +112,7 @@ async def insert(
     )
     found = await store.find_live(lookup, min(NOW, expires_at - 1))
     assert found is not None
-    assert found.sealed == SEALED
+    assert found.encrypted == SEALED
     return Row(found.id, lookup, receipt)
 
 
@@ -130,7 +130,7 @@ async def fail(store: SecretStore, row: Row, now: int = NOW, limit: int = 5) -> 
 
 def test_a_client_sealed_row_comes_back_as_stored(backend: Backend) -> None:
     """A sealed-mode row (no argon2id cost, a verifier digest) reads back exactly."""
-    by_client = Sealed(b"s" * 16, b"n" * 12, b"outer", None, "k1", verifier="ab" * 32)
+    by_client = EncryptedSecret(b"s" * 16, b"n" * 12, b"outer", None, "k1", verifier="ab" * 32)
 
     async def body(store: SecretStore) -> Any:
         lookup = secrets.token_hex(32)
@@ -139,8 +139,8 @@ def test_a_client_sealed_row_comes_back_as_stored(backend: Backend) -> None:
         return await store.find_live(lookup, NOW)
 
     found = backend.run(body)
-    assert found.sealed == by_client
-    assert found.sealed.by_client
+    assert found.encrypted == by_client
+    assert found.encrypted.by_client
     assert not SEALED.by_client
 
 

@@ -151,8 +151,8 @@ class TestCreate:
         created = world.create("plain words")
         (lookup, stored), *_ = world.store.secrets.items()
         assert lookup == crypto.secret_lookup(created.secret_key)
-        assert b"plain words" not in stored.sealed.ciphertext
-        assert stored.sealed.key_id == world.keys.newest.id
+        assert b"plain words" not in stored.encrypted.ciphertext
+        assert stored.encrypted.key_id == world.keys.newest.id
         assert created.receipt_key not in repr(world.store.receipts)
 
 
