@@ -42,7 +42,7 @@ from ots.ratelimit import ClientRateLimiter
 from ots.service import Clock, SecretService
 from ots.ssrf import Resolver, system_resolver
 from ots.stop import GRACEFUL_SHUTDOWN
-from ots.store import TortoiseStore
+from ots.store import open_store
 from ots.tasks import sweep_forever
 from ots.webhooks import Deliverer
 
@@ -112,7 +112,7 @@ def create_app(
             kdf_executor(settings.kdf_threads),
             capacity=settings.kdf_threads + settings.kdf_queue,
         )
-        store = app.ctx.store = TortoiseStore()
+        store = app.ctx.store = open_store()
         app.ctx.deliverer = Deliverer(settings, store, keys, clock=clock, resolver=resolver)
         store.on_outbox(app.ctx.deliverer.wake)
         app.ctx.service = SecretService(

@@ -259,7 +259,7 @@ async def _sweep(settings: Settings) -> Swept:
     from ots import db
     from ots.kdf import KdfPool
     from ots.service import SecretService
-    from ots.store import TortoiseStore
+    from ots.store import open_store
 
     context = await db.open_database(settings)
     try:
@@ -267,7 +267,7 @@ async def _sweep(settings: Settings) -> Swept:
         # ring keep `ots sweep` free of both.
         kdf = KdfPool(ThreadPoolExecutor(max_workers=1), capacity=0)
         keys = keyring.KeyFile(settings.server_key_path, keyring.Keyring(()))
-        store = TortoiseStore()
+        store = open_store()
         service = SecretService(settings, store, kdf, keys)
         try:
             return await service.sweep()

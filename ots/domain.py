@@ -220,6 +220,30 @@ class Destruction:
 
 
 @dataclass(frozen=True)
+class Transition:
+    """What one committed write did: which event happened, to which secrets, and when.
+
+    A store write that changes a secret's state returns the transition its
+    transaction committed, and that is what gets reported (audit log,
+    metrics): an event is decided once, where it is written. ``queued``
+    tells whether the same transaction queued webhook deliveries (outbox rows).
+    """
+
+    event: Event
+    lookups: tuple[str, ...]
+    at: int
+    queued: bool = False
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A wrong passphrase counted: the count after it, and the transition committed."""
+
+    failed_attempts: int
+    transition: Transition
+
+
+@dataclass(frozen=True)
 class StoredSecret:
     """A live secret as read from its row."""
 

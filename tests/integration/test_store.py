@@ -22,7 +22,6 @@ from typing import Any, TypeVar
 import pytest
 
 from ots import db
-from ots import store as store_module
 from ots.domain import (
     Destruction,
     DueDelivery,
@@ -37,7 +36,9 @@ from ots.domain import (
 from ots.errors import UnavailableError
 from ots.models import SecretRecord
 from ots.service import SecretStore
-from ots.store import SqliteReader, TortoiseStore
+from ots.store import open_store, sqlite_engine
+from ots.store import sql as sql_text
+from ots.store.sqlite_engine import SqliteReader
 from tests.conftest import Migrated
 from tests.fakes import MemoryStore
 from tests.support import DATABASES, empty_database, make_settings, sql
@@ -50,23 +51,22 @@ Body = Callable[[SecretStore], Awaitable[T]]
 
 @dataclass
 class Backend:
-    """A store and the way to run a test body against it."""
+    """A database (None: the fake) and the way to run a test body against its store."""
 
-    store: SecretStore
     database_url: str | None
 
     def run(self, body: Body[T]) -> T:
-        """Run ``body(store)``, with Tortoise open on the database if there is one."""
+        """Run ``body(store)``: the fake, or the store opened on the database."""
 
         async def main() -> T:
             if self.database_url is None:
-                return await body(self.store)
+                return await body(MemoryStore())
             context = await db.open_database(make_settings(self.database_url))
+            store = open_store()
             try:
-                return await body(self.store)
+                return await body(store)
             finally:
-                if isinstance(self.store, TortoiseStore):
-                    await self.store.close()
+                await store.close()
                 await db.close_database(context)
 
         return asyncio.run(main())
@@ -76,10 +76,10 @@ class Backend:
 def backend(request: pytest.FixtureRequest, migrated: Migrated) -> Backend:
     """The fake, then the real store on each database kind, emptied for the test."""
     if request.param == "memory":
-        return Backend(MemoryStore(), None)
+        return Backend(None)
     url = migrated(request.param)
     empty_database(url)
-    return Backend(TortoiseStore(), url)
+    return Backend(url)
 
 
 @dataclass
@@ -328,7 +328,7 @@ def test_erasing_and_pinging_answer(backend: Backend) -> None:
 
 def test_unreachable_database_is_unavailable() -> None:
     """A refused connection surfaces as UnavailableError, never a driver error."""
-    backend = Backend(TortoiseStore(), "postgres://postgres@127.0.0.1:1/none")
+    backend = Backend("postgres://postgres@127.0.0.1:1/none")
     with pytest.raises(UnavailableError) as caught:
         backend.run(lambda store: store.ping())
     assert caught.value.status == 503
@@ -341,7 +341,7 @@ def test_a_sweep_batch_queues_expired_events_for_subscribers_only(
     """Webhooks are looked up in several IN lists per batch: each subscriber that wants it."""
     if backend.database_url is None:
         pytest.skip("the in-memory fake keeps no outbox (tests/api/test_events.py covers it)")
-    monkeypatch.setattr(store_module, "LOOKUPS_PER_QUERY", 2)
+    monkeypatch.setattr(sql_text, "LOOKUPS_PER_QUERY", 2)
     hook = SealedWebhook(b"n" * 12, b"sealed url and secret", "k1")
     expired, revealed = frozenset({Event.EXPIRED}), frozenset({Event.REVEALED})
 
@@ -406,13 +406,13 @@ def test_a_lease_given_back_unused_is_due_later_with_its_attempt_uncounted(
 def groups(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """The sizes of the SQLite groups committed while the test runs."""
     sizes: list[int] = []
-    commit_group = store_module._commit_group
+    commit_group = sqlite_engine.commit_group
 
-    def spy(aio: Any, queue: Any, writes: list[Any]) -> list[object]:
+    def spy(queue: Any, writes: list[Any], db: sqlite3.Connection) -> list[object]:
         sizes.append(len(writes))
-        return commit_group(aio, queue, writes)
+        return commit_group(queue, writes, db)
 
-    monkeypatch.setattr(store_module, "_commit_group", spy)
+    monkeypatch.setattr(sqlite_engine, "commit_group", spy)
     return sizes
 
 
@@ -510,7 +510,7 @@ def test_sqlite_reader_only_reads_and_never_creates_the_file(tmp_path: Path) -> 
     path = tmp_path / "ots.sqlite3"
     reader = SqliteReader(str(path))
 
-    async def body() -> list[dict[str, object]]:
+    async def body() -> list[tuple[object, ...]]:
         with pytest.raises(sqlite3.OperationalError):
             await reader.fetch("SELECT 1", [])
         assert not path.exists()
@@ -525,32 +525,26 @@ def test_sqlite_reader_only_reads_and_never_creates_the_file(tmp_path: Path) -> 
         finally:
             await reader.close()
         await reader.close()  # closing twice is harmless
-        return rows
+        return [tuple(row) for row in rows]
 
-    assert asyncio.run(body()) == [{"x": 7}]
+    assert asyncio.run(body()) == [(7,)]
     assert sqlite3.connect(path).execute("SELECT x FROM t").fetchall() == [(7,)]
 
 
-def test_sqlite_reader_reopens_after_its_connection_closed_under_it(tmp_path: Path) -> None:
-    """A read on a connection closed under it (shutdown) is a database error; the next reopens."""
+def test_a_read_after_the_reader_closed_is_a_database_error(tmp_path: Path) -> None:
+    """A read once the connection closed (shutting down) is a sqlite3 error: 503, never a 500."""
     path = tmp_path / "ots.sqlite3"
     with sqlite3.connect(path) as setup:
         setup.execute("CREATE TABLE t (x INTEGER)")
-        setup.execute("INSERT INTO t VALUES (7)")
     reader = SqliteReader(str(path))
 
-    async def body() -> list[dict[str, object]]:
-        opened = await reader._opened()
-        await opened.result().close()
-        # A sqlite3.Error, which the store turns into 503 unavailable (a ValueError would be a 500).
-        with pytest.raises(sqlite3.OperationalError, match="read connection"):
+    async def body() -> None:
+        await reader.fetch("SELECT x FROM t", [])
+        await reader.close()
+        with pytest.raises(sqlite3.OperationalError, match="closed"):
             await reader.fetch("SELECT x FROM t", [])
-        try:
-            return await reader.fetch("SELECT x FROM t", [])
-        finally:
-            await reader.close()
 
-    assert asyncio.run(body()) == [{"x": 7}]
+    asyncio.run(body())
 
 
 def test_postgres_pool_skips_the_reset_but_never_leaks_a_transaction(backend: Backend) -> None:
