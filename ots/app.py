@@ -114,14 +114,15 @@ def create_app(
         )
         store = app.ctx.store = open_store()
         app.ctx.deliverer = Deliverer(settings, store, keys, clock=clock, resolver=resolver)
-        store.on_outbox(app.ctx.deliverer.wake)
         app.ctx.service = SecretService(
             settings,
             store,
             app.ctx.kdf_pool,
             keys,
             clock=clock,
-            events=EventLog(client_address=settings.audit_client_address),
+            events=EventLog(
+                client_address=settings.audit_client_address, on_queued=app.ctx.deliverer.wake
+            ),
             resolver=resolver,
         )
         app.ctx.rate_limiter = ClientRateLimiter(

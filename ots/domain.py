@@ -7,6 +7,7 @@ from here, so each is spelled once and no layer reaches into another for it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Final
@@ -42,24 +43,39 @@ class Event(StrEnum):
     """The sweeper removed it, unread, after ``expires_at``."""
 
 
-# The events a webhook may subscribe to (the default is all of them).
-NOTIFIABLE: Final = (
-    Event.REVEALED,
-    Event.WRONG_PASSPHRASE,
-    Event.DESTROYED,
-    Event.BURNED,
-    Event.EXPIRED,
-)
-# How the receipt reads once each event has happened.
-STATE_AFTER: Final = {
-    Event.CREATED: State.PENDING,
-    Event.CHECKED: State.PENDING,
-    Event.REVEALED: State.REVEALED,
-    Event.WRONG_PASSPHRASE: State.PENDING,
-    Event.DESTROYED: State.BURNED,
-    Event.BURNED: State.BURNED,
-    Event.EXPIRED: State.EXPIRED,
+@dataclass(frozen=True)
+class Meaning:
+    """What one event means: how the receipt reads after it, and whether webhooks hear of it."""
+
+    state_after: State
+    notifiable: bool
+
+    @property
+    def ends(self) -> bool:
+        """Whether the secret is gone after it (its row deleted: read, destroyed or expired)."""
+        return self.state_after is not State.PENDING
+
+
+# The one table of the events: every list below derives from it, and so does what the
+# store writes into a receipt when a secret ends (too many wrong passphrases destroy a
+# secret, and its creator then sees it as burned: said here, and only here).
+EVENTS: Final[Mapping[Event, Meaning]] = {
+    Event.CREATED: Meaning(State.PENDING, notifiable=False),
+    Event.CHECKED: Meaning(State.PENDING, notifiable=False),
+    Event.REVEALED: Meaning(State.REVEALED, notifiable=True),
+    Event.WRONG_PASSPHRASE: Meaning(State.PENDING, notifiable=True),
+    Event.DESTROYED: Meaning(State.BURNED, notifiable=True),
+    Event.BURNED: Meaning(State.BURNED, notifiable=True),
+    Event.EXPIRED: Meaning(State.EXPIRED, notifiable=True),
 }
+# The events a webhook may subscribe to (the default is all of them).
+NOTIFIABLE: Final = tuple(event for event, meaning in EVENTS.items() if meaning.notifiable)
+# How the receipt reads once each event has happened.
+STATE_AFTER: Final = {event: meaning.state_after for event, meaning in EVENTS.items()}
+# The states a secret can end in, in the order of the events that lead there.
+ENDED_STATES: Final = tuple(
+    dict.fromkeys(meaning.state_after for meaning in EVENTS.values() if meaning.ends)
+)
 
 
 class DeliveryState(StrEnum):
@@ -211,10 +227,9 @@ class NewSecret:
 
 @dataclass(frozen=True)
 class Destruction:
-    """When wrong passphrases destroy a secret, and how its receipt then reads."""
+    """When wrong passphrases destroy a secret (the receipt reads ``STATE_AFTER[DESTROYED]``)."""
 
     after_failures: int
-    reads_as: State
     # When the ended receipt may be deleted.
     purge_at: int
 

@@ -24,12 +24,15 @@ from ots import sealed as sealed_format
 from ots.config import Settings
 from ots.crypto import Concealed, DecryptionError
 from ots.domain import (
+    EVENTS,
+    STATE_AFTER,
     ClientSealed,
     ClientTotals,
     CreatedSecret,
     Destruction,
     EncryptedSecret,
     Event,
+    Failure,
     KdfParams,
     NewSecret,
     NewWebhook,
@@ -40,6 +43,7 @@ from ots.domain import (
     StoredTotals,
     Subscription,
     Swept,
+    Transition,
 )
 from ots.erasure import Eraser
 from ots.errors import (
@@ -70,8 +74,6 @@ CLIENT_SHARE_USED: Final = (
 )
 # A sweep rests this many times as long as each batch took before the next one.
 SWEEP_REST: Final = 3.0
-# Too many wrong passphrases destroy a secret; its creator then sees it as burned.
-DESTROYED_AS: Final = State.BURNED
 # A sealed secret's wrong proof is a wrong passphrase on the wire (same code, same count).
 WRONG_PROOF: Final = "The passphrase or the link is wrong."
 # Sent the other mode's body: told so, and nothing is counted.
@@ -88,17 +90,19 @@ class SecretStore(Protocol):
     ``UnavailableError`` when the storage cannot answer. Each one is atomic.
     """
 
-    async def insert_secret(self, new: NewSecret) -> None:
-        """Store an encrypted secret and its pending receipt together."""
+    async def insert_secret(self, new: NewSecret) -> Transition:
+        """Store an encrypted secret and its pending receipt together: its ``created``."""
 
     async def find_live(self, lookup: str, now: int) -> StoredSecret | None:
         """Return the unexpired secret stored under ``lookup``, or None."""
 
-    async def claim(self, secret_id: int, lookup: str, now: int, purge_at: int) -> bool:
-        """Remove the unexpired secret for its one reader; True for exactly one caller."""
+    async def claim(
+        self, secret_id: int, lookup: str, now: int, purge_at: int
+    ) -> Transition | None:
+        """Remove the unexpired secret for its one reader: its ``revealed``, for one caller."""
 
-    async def burn(self, receipt_lookup: str, now: int, purge_at: int) -> str | None:
-        """Remove the unexpired secret behind a receipt; its lookup if this call removed it."""
+    async def burn(self, receipt_lookup: str, now: int, purge_at: int) -> Transition | None:
+        """Remove the unexpired secret behind a receipt: its ``burned``, if this call did."""
 
     async def find_receipt(self, receipt_lookup: str, now: int) -> Receipt | None:
         """Return the receipt (stored state) unless it is due for purging."""
@@ -108,11 +112,11 @@ class SecretStore(Protocol):
 
     async def record_failure(
         self, secret_id: int, lookup: str, now: int, destruction: Destruction
-    ) -> int | None:
+    ) -> Failure | None:
         """Count a wrong passphrase, destroying as told; None if the secret is gone."""
 
-    async def delete_expired_secrets(self, now: int, batch: int) -> list[str]:
-        """Delete at most ``batch`` expired secrets; return the lookups this call removed."""
+    async def delete_expired_secrets(self, now: int, batch: int) -> Transition:
+        """Delete at most ``batch`` expired secrets: the ``expired`` of those this call removed."""
 
     async def delete_purged_receipts(self, now: int, batch: int) -> int:
         """Delete at most ``batch`` receipts past retention; return how many went."""
@@ -348,7 +352,7 @@ class SecretService:
                     notify.url, signing_secret, server_key.secret, server_key.id, lookup
                 ),
             )
-        await self._store.insert_secret(
+        created = await self._store.insert_secret(
             NewSecret(
                 lookup=lookup,
                 receipt_lookup=crypto.receipt_lookup(receipt_key),
@@ -361,7 +365,7 @@ class SecretService:
                 quota_tag=quota_tag,
             )
         )
-        self._events.emit(Event.CREATED, lookup, now)
+        self._committed(created)
         self._usage.added(len(encrypted.ciphertext))
         return CreatedSecret(
             secret_key=secret_key,
@@ -400,11 +404,7 @@ class SecretService:
             )
         except DecryptionError:
             raise await self._wrong_passphrase(stored.id, lookup) from None
-        now = self.now()
-        if not await self._store.claim(stored.id, lookup, now, self._purge_at(now)):
-            raise NotFoundError
-        self._ended()
-        self._events.emit(Event.REVEALED, lookup, now)
+        await self._claim(stored.id, lookup)
         return plaintext.decode("utf-8")
 
     async def reveal_sealed(self, secret_key: str, proof: bytes) -> ClientSealed:
@@ -427,11 +427,7 @@ class SecretService:
         ):
             raise await self._wrong_passphrase(stored.id, lookup, WRONG_PROOF)
         opened = crypto.open_client_secret(stored.encrypted, secret_key, server_key)
-        now = self.now()
-        if not await self._store.claim(stored.id, lookup, now, self._purge_at(now)):
-            raise NotFoundError
-        self._ended()
-        self._events.emit(Event.REVEALED, lookup, now)
+        await self._claim(stored.id, lookup)
         return opened
 
     async def receipt_status(self, receipt_key: str) -> Receipt:
@@ -460,12 +456,11 @@ class SecretService:
         """
         now = self.now()
         if crypto.is_wellformed_key(receipt_key):
-            lookup = await self._store.burn(
+            burned = await self._store.burn(
                 crypto.receipt_lookup(receipt_key), now, self._purge_at(now)
             )
-            if lookup is not None:
-                self._ended()
-                self._events.emit(Event.BURNED, lookup, now)
+            if burned is not None:
+                self._committed(burned)
                 return
         raise NotPendingError((await self.receipt_status(receipt_key)).state)
 
@@ -477,7 +472,8 @@ class SecretService:
         """
         lookup, stored, _ = await self._find(secret_key)
         failures = await self._store.failed_attempts(lookup)
-        self._events.emit(Event.CHECKED, lookup, self.now())
+        # Nothing is written: the service is where this event happens.
+        self._committed(Transition(Event.CHECKED, (lookup,), self.now()))
         return SecretStatus(
             expires_at=stored.expires_at,
             attempts_left=max(0, self._settings.max_attempts - failures),
@@ -527,9 +523,9 @@ class SecretService:
         return removed
 
     async def _delete_expired(self, now: int, batch: int) -> int:
-        lookups = await self._store.delete_expired_secrets(now, batch)
-        self._events.emit_all(Event.EXPIRED, lookups, now)
-        return len(lookups)
+        expired = await self._store.delete_expired_secrets(now, batch)
+        self._committed(expired)
+        return len(expired.lookups)
 
     async def _check_subscription(self, notify: Subscription) -> None:
         settings = self._settings
@@ -573,22 +569,33 @@ class SecretService:
         # Counts the failure and returns what the caller must be told.
         max_attempts = self._settings.max_attempts
         now = self.now()
-        failures = await self._store.record_failure(
-            secret_id, lookup, now, Destruction(max_attempts, DESTROYED_AS, self._purge_at(now))
+        failure = await self._store.record_failure(
+            secret_id, lookup, now, Destruction(max_attempts, self._purge_at(now))
         )
-        if failures is None:
+        if failure is None:
             return NotFoundError()
-        if failures >= max_attempts:
-            self._ended()
-        self._events.emit(
-            Event.DESTROYED if failures >= max_attempts else Event.WRONG_PASSPHRASE, lookup, now
-        )
-        return WrongPassphraseError(max(0, max_attempts - failures), message)
+        self._committed(failure.transition)
+        return WrongPassphraseError(max(0, max_attempts - failure.failed_attempts), message)
 
-    def _ended(self) -> None:
-        # A secret left the table: one fewer live, and its bytes to be erased soon.
-        self._usage.ended()
-        self._eraser.note_ended()
+    async def _claim(self, secret_id: int, lookup: str) -> None:
+        # Takes the secret for this reader, or raises NotFoundError: another reader won.
+        now = self.now()
+        revealed = await self._store.claim(secret_id, lookup, now, self._purge_at(now))
+        if revealed is None:
+            raise NotFoundError
+        self._committed(revealed)
+
+    def _committed(self, transition: Transition) -> None:
+        # The one record of what the store committed (or of a read, for ``checked``):
+        # the audit log, the metrics and the delivery loop's wake-up; and for secrets
+        # that left the table, this worker's usage estimate and the erasure timer.
+        self._events.record(transition)
+        if transition.lookups and EVENTS[transition.event].ends:
+            self._eraser.note_ended()
+            # An expired secret was out of the live count already: totals count by the clock.
+            if STATE_AFTER[transition.event] is not State.EXPIRED:
+                for _ in transition.lookups:
+                    self._usage.ended()
 
     async def _sweep_if_due(self) -> None:
         # Sweeping that needs no resident task (ASGI, serverless): at most once per

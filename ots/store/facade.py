@@ -27,6 +27,7 @@ from ots.domain import (
     ClientTotals,
     Destruction,
     DueDelivery,
+    Failure,
     Finished,
     NewSecret,
     Receipt,
@@ -126,26 +127,21 @@ class TortoiseStore:
     """The secrets, receipts, webhooks and outbox tables, through one database's backend."""
 
     def __init__(self, backend: Backend) -> None:
-        """Hand every call to ``backend``; no one to tell about new outbox rows yet."""
+        """Hand every call to ``backend``."""
         self.backend = backend
-        self._outbox_listener: Callable[[], None] | None = None
 
     async def close(self) -> None:
         """Close the connections the backend opened itself (SQLite's)."""
         await self.backend.close()
 
-    def on_outbox(self, listener: Callable[[], None]) -> None:
-        """Call ``listener`` after a commit that added outbox rows (the delivery loop's wake-up)."""
-        self._outbox_listener = listener
-
-    def _committed(self, transition: Transition | None) -> None:
-        if transition is not None and transition.queued and self._outbox_listener is not None:
-            self._outbox_listener()
-
     @translated
-    async def insert_secret(self, new: NewSecret) -> None:
-        """Store an encrypted secret, its pending receipt and its webhook; committed on return."""
-        self._committed(await self.backend.insert_secret(new))
+    async def insert_secret(self, new: NewSecret) -> Transition:
+        """Store an encrypted secret, its pending receipt and its webhook; committed on return.
+
+        Returns:
+            Its ``created`` transition.
+        """
+        return await self.backend.insert_secret(new)
 
     @translated
     async def find_live(self, lookup: str, now: int) -> StoredSecret | None:
@@ -158,7 +154,9 @@ class TortoiseStore:
         return await self.backend.find_live(lookup, now)
 
     @translated
-    async def claim(self, secret_id: int, lookup: str, now: int, purge_at: int) -> bool:
+    async def claim(
+        self, secret_id: int, lookup: str, now: int, purge_at: int
+    ) -> Transition | None:
         """Atomically take an unexpired secret out of the table for its one reader.
 
         Exactly once: a ``DELETE`` whose row count (1 or 0) decides the winner,
@@ -167,27 +165,23 @@ class TortoiseStore:
         webhook's outbox row is written, in the same transaction.
 
         Returns:
-            True for exactly one caller; False if it was already read, burned,
-            destroyed or expired.
+            Its ``revealed`` transition, for exactly one caller; None if it was
+            already read, burned, destroyed or expired.
         """
-        transition = await self.backend.claim(secret_id, lookup, now, purge_at)
-        self._committed(transition)
-        return transition is not None
+        return await self.backend.claim(secret_id, lookup, now, purge_at)
 
     @translated
-    async def burn(self, receipt_lookup: str, now: int, purge_at: int) -> str | None:
+    async def burn(self, receipt_lookup: str, now: int, purge_at: int) -> Transition | None:
         """Destroy the pending secret behind a receipt.
 
         The first statement deletes the secret, so a racing reveal and burn
         are decided by which delete removes the row.
 
         Returns:
-            The lookup of the secret this call destroyed; None if there was no
-            pending secret behind the receipt (or no receipt).
+            The ``burned`` transition of the secret this call destroyed; None if
+            there was no pending secret behind the receipt (or no receipt).
         """
-        transition = await self.backend.burn(receipt_lookup, now, purge_at)
-        self._committed(transition)
-        return None if transition is None else transition.lookups[0]
+        return await self.backend.burn(receipt_lookup, now, purge_at)
 
     @translated
     async def find_receipt(self, receipt_lookup: str, now: int) -> Receipt | None:
@@ -205,10 +199,11 @@ class TortoiseStore:
     @translated
     async def record_failure(
         self, secret_id: int, lookup: str, now: int, destruction: Destruction
-    ) -> int | None:
+    ) -> Failure | None:
         """Count one wrong passphrase; destroy the secret as ``destruction`` says.
 
-        When to destroy is the caller's decision; doing the count and the
+        When to destroy is the caller's decision; which event that is (and how
+        the receipt then reads) is the domain's; doing the count and the
         destruction in one transaction is this method's. The count lives in
         the receipt, never in the secret's row: on PostgreSQL every update of
         that row would leave one more dead copy of the ciphertext. No update
@@ -217,24 +212,19 @@ class TortoiseStore:
         (PostgreSQL).
 
         Returns:
-            The failure count after this one, or None if the secret is gone.
+            The failure count after this one and the transition committed
+            (``wrong_passphrase``, or ``destroyed``); None if the secret is gone.
         """
-        failure = await self.backend.record_failure(secret_id, lookup, now, destruction)
-        if failure is None:
-            return None
-        self._committed(failure.transition)
-        return failure.failed_attempts
+        return await self.backend.record_failure(secret_id, lookup, now, destruction)
 
     @translated
-    async def delete_expired_secrets(self, now: int, batch: int) -> list[str]:
-        """Delete at most ``batch`` expired secrets; return the lookups of those this call removed.
+    async def delete_expired_secrets(self, now: int, batch: int) -> Transition:
+        """Delete at most ``batch`` expired secrets: the ``expired`` transition of those removed.
 
         One ``DELETE … RETURNING`` per batch: of two sweepers racing, each
         secret is returned to (and its ``expired`` event written by) one only.
         """
-        transition = await self.backend.delete_expired_secrets(now, batch)
-        self._committed(transition)
-        return list(transition.lookups)
+        return await self.backend.delete_expired_secrets(now, batch)
 
     @translated
     async def delete_purged_receipts(self, now: int, batch: int) -> int:

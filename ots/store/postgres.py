@@ -21,6 +21,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from ots.domain import (
+    STATE_AFTER,
     ClientTotals,
     DeliveryState,
     Destruction,
@@ -137,19 +138,13 @@ class PostgresBackend:
         """Delete, end the receipt and queue the event: one statement."""
         del lookup  # the deleted row names its own
         return await self._end(
-            self._conn, END_SECRET, secret_id, Event.REVEALED, State.REVEALED, now, purge_at, now
+            self._conn, END_SECRET, secret_id, Event.REVEALED, now, purge_at, now
         )
 
     async def burn(self, receipt_lookup: str, now: int, purge_at: int) -> Transition | None:
         """Delete the receipt's secret, end the receipt and queue the event: one statement."""
         return await self._end(
-            self._conn,
-            END_SECRET_OF_RECEIPT,
-            receipt_lookup,
-            Event.BURNED,
-            State.BURNED,
-            now,
-            purge_at,
+            self._conn, END_SECRET_OF_RECEIPT, receipt_lookup, Event.BURNED, now, purge_at
         )
 
     async def find_receipt(self, receipt_lookup: str, now: int) -> Receipt | None:
@@ -195,7 +190,6 @@ class PostgresBackend:
                 END_SECRET,
                 secret_id,
                 Event.DESTROYED,
-                destruction.reads_as,
                 now,
                 destruction.purge_at,
             )
@@ -209,7 +203,6 @@ class PostgresBackend:
         query: str,
         key: object,
         event: Event,
-        state: State,
         now: int,
         purge_at: int,
         revealed_at: int | None = None,
@@ -219,7 +212,7 @@ class PostgresBackend:
             [
                 key,
                 now,
-                state.value,
+                STATE_AFTER[event].value,
                 purge_at,
                 revealed_at,
                 str(uuid.uuid4()),

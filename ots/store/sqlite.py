@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from tortoise.backends.sqlite.client import SqliteClient
 
 from ots.domain import (
+    STATE_AFTER,
     ClientTotals,
     DeliveryState,
     Destruction,
@@ -200,7 +201,7 @@ def _claim(secret_id: int, now: int, purge_at: int, db: sqlite3.Connection) -> T
     gone = db.execute(DELETE_SECRET, (secret_id, now)).fetchall()
     if not gone:
         return None
-    return _end(db, gone[0]["lookup"], Event.REVEALED, State.REVEALED, now, purge_at, now)
+    return _end(db, gone[0]["lookup"], Event.REVEALED, now, purge_at, now)
 
 
 def _burn(
@@ -209,7 +210,7 @@ def _burn(
     gone = db.execute(DELETE_SECRET_OF_RECEIPT, (receipt_lookup, now)).fetchall()
     if not gone:
         return None
-    return _end(db, gone[0]["lookup"], Event.BURNED, State.BURNED, now, purge_at)
+    return _end(db, gone[0]["lookup"], Event.BURNED, now, purge_at)
 
 
 def _fail(
@@ -224,7 +225,7 @@ def _fail(
         queued = _enqueue(db, [lookup], Event.WRONG_PASSPHRASE, now)
         return Failure(count, Transition(Event.WRONG_PASSPHRASE, (lookup,), now, queued))
     db.execute(DELETE_SECRET, (secret_id, now)).fetchall()
-    ended = _end(db, lookup, Event.DESTROYED, destruction.reads_as, now, destruction.purge_at)
+    ended = _end(db, lookup, Event.DESTROYED, now, destruction.purge_at)
     return Failure(count, ended)
 
 
@@ -232,13 +233,12 @@ def _end(
     db: sqlite3.Connection,
     lookup: str,
     event: Event,
-    state: State,
     now: int,
     purge_at: int,
     revealed_at: int | None = None,
 ) -> Transition:
     # The secret's row is gone: its receipt tells how, and its webhook is told.
-    db.execute(END_RECEIPT, (state.value, purge_at, revealed_at, lookup))
+    db.execute(END_RECEIPT, (STATE_AFTER[event].value, purge_at, revealed_at, lookup))
     return Transition(event, (lookup,), now, _enqueue(db, [lookup], event, now))
 
 

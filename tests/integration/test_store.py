@@ -23,6 +23,7 @@ import pytest
 
 from ots import db
 from ots.domain import (
+    STATE_AFTER,
     Destruction,
     DueDelivery,
     EncryptedSecret,
@@ -32,6 +33,7 @@ from ots.domain import (
     NewWebhook,
     SealedWebhook,
     State,
+    Transition,
 )
 from ots.errors import UnavailableError
 from ots.models import SecretRecord
@@ -117,15 +119,14 @@ async def insert(
 
 
 async def claim(store: SecretStore, row: Row, now: int = NOW) -> bool:
-    """Claim ``row`` as a reader would."""
-    return await store.claim(row.id, row.lookup, now, now + RETENTION)
+    """Claim ``row`` as a reader would; tell whether this call won."""
+    return await store.claim(row.id, row.lookup, now, now + RETENTION) is not None
 
 
 async def fail(store: SecretStore, row: Row, now: int = NOW, limit: int = 5) -> int | None:
-    """Record one wrong passphrase on ``row``."""
-    return await store.record_failure(
-        row.id, row.lookup, now, Destruction(limit, State.BURNED, now + 1)
-    )
+    """Record one wrong passphrase on ``row``; return the count after it."""
+    failure = await store.record_failure(row.id, row.lookup, now, Destruction(limit, now + 1))
+    return None if failure is None else failure.failed_attempts
 
 
 def test_a_client_sealed_row_comes_back_as_stored(backend: Backend) -> None:
@@ -183,15 +184,49 @@ def test_failures_are_counted_without_lost_updates(backend: Backend) -> None:
     assert (receipt.state, receipt.failed_attempts) == (State.BURNED, 5)
 
 
-def test_the_destroyed_state_is_the_callers(backend: Backend) -> None:
-    """What a destroyed secret's receipt reads is the caller's decision, not the store's."""
+def test_a_destroyed_secret_reads_as_the_domain_says(backend: Backend) -> None:
+    """The last wrong passphrase commits ``destroyed``; the receipt reads STATE_AFTER's state."""
 
-    async def body(store: SecretStore) -> Any:
+    async def body(store: SecretStore) -> tuple[Any, Any]:
         row = await insert(store)
-        await store.record_failure(row.id, row.lookup, NOW, Destruction(1, State.REVEALED, NOW + 1))
-        return await store.find_receipt(row.receipt, NOW)
+        failure = await store.record_failure(row.id, row.lookup, NOW, Destruction(1, NOW + 1))
+        return failure, await store.find_receipt(row.receipt, NOW)
 
-    assert backend.run(body).state is State.REVEALED
+    failure, receipt = backend.run(body)
+    assert failure.transition.event is Event.DESTROYED
+    assert receipt.state is STATE_AFTER[Event.DESTROYED] is State.BURNED
+
+
+def test_each_write_returns_the_transition_it_committed(backend: Backend) -> None:
+    """The event, the secret and the time of every state change, from the store that wrote it."""
+
+    async def body(store: SecretStore) -> list[Transition | None]:
+        lookup = secrets.token_hex(32)
+        new = NewSecret(lookup, secrets.token_hex(32), SEALED, NOW, NOW + 60, NOW + 99)
+        created = await store.insert_secret(new)
+        read, burned, failed = [await insert(store) for _ in range(3)]
+        expiring = await insert(store, expires_at=NOW + 1)
+        failures = [
+            await store.record_failure(failed.id, failed.lookup, NOW, Destruction(2, NOW))
+            for _ in range(2)
+        ]
+        return [
+            created,
+            await store.claim(read.id, read.lookup, NOW, NOW),
+            await store.burn(burned.receipt, NOW, NOW),
+            *(None if failure is None else failure.transition for failure in failures),
+            await store.delete_expired_secrets(NOW + 1, 10),
+            Transition(Event.CREATED, (lookup,), NOW),
+            Transition(Event.REVEALED, (read.lookup,), NOW),
+            Transition(Event.BURNED, (burned.lookup,), NOW),
+            Transition(Event.WRONG_PASSPHRASE, (failed.lookup,), NOW),
+            Transition(Event.DESTROYED, (failed.lookup,), NOW),
+            Transition(Event.EXPIRED, (expiring.lookup,), NOW + 1),
+        ]
+
+    outcomes = backend.run(body)
+    # No webhook here: nothing queued.
+    assert outcomes[:6] == outcomes[6:]
 
 
 def test_sweep_removes_only_expired_in_batches(backend: Backend) -> None:
@@ -200,9 +235,9 @@ def test_sweep_removes_only_expired_in_batches(backend: Backend) -> None:
     async def body(store: SecretStore) -> tuple[int, int, int, bool, bool]:
         expired = {(await insert(store, expires_at=NOW - 1)).lookup for _ in range(5)}
         live = await insert(store, expires_at=NOW + 3600)
-        first = await store.delete_expired_secrets(NOW, 3)
-        second = await store.delete_expired_secrets(NOW, 3)
-        third = await store.delete_expired_secrets(NOW, 3)
+        first = (await store.delete_expired_secrets(NOW, 3)).lookups
+        second = (await store.delete_expired_secrets(NOW, 3)).lookups
+        third = (await store.delete_expired_secrets(NOW, 3)).lookups
         named = set(first) | set(second) == expired
         return len(first), len(second), len(third), named, await claim(store, live)
 
@@ -223,7 +258,7 @@ def test_burn_and_claim_race_has_one_winner(backend: Backend) -> None:
             )
             receipt = await store.find_receipt(row.receipt, NOW)
             assert receipt is not None
-            assert burned in (None, row.lookup)
+            assert burned is None or burned.lookups == (row.lookup,)
             outcomes.append((bool(burned), any(claims), receipt.state))
         return outcomes
 
@@ -304,7 +339,8 @@ def test_a_secret_that_ends_leaves_its_clients_totals(backend: Backend, ending: 
         if ending == "claimed":
             assert await claim(store, row)
         elif ending == "burned":
-            assert await store.burn(row.receipt, NOW, NOW + RETENTION) == row.lookup
+            burned = await store.burn(row.receipt, NOW, NOW + RETENTION)
+            assert burned is not None and burned.lookups == (row.lookup,)
         elif ending == "destroyed":
             assert await fail(store, row, limit=1) == 1
         else:
@@ -358,7 +394,8 @@ def test_a_sweep_batch_queues_expired_events_for_subscribers_only(
             if webhook is not None and i % 2 == 0:
                 wanted.append(lookup)
         swept = await store.delete_expired_secrets(NOW + 60, 10)
-        assert sorted(swept) == sorted(lookups)
+        assert sorted(swept.lookups) == sorted(lookups)
+        assert swept.queued
         return lookups, wanted, await store.lease_deliveries(NOW + 60, NOW + 120, 100)
 
     _, wanted, leased = backend.run(body)
@@ -461,7 +498,7 @@ def test_a_failing_write_fails_only_its_caller(backend: Backend, groups: list[in
 
     outcomes, fresh = backend.run(body)
     assert isinstance(outcomes[0], UnavailableError)
-    assert outcomes[1:] == [None] * 5
+    assert [getattr(o, "event", None) for o in outcomes[1:]] == [Event.CREATED] * 5
     for lookup in fresh:
         assert sql(
             backend.database_url, "SELECT count(*) FROM secret WHERE lookup = ?", lookup
@@ -481,7 +518,7 @@ def test_sqlite_writers_wait_their_turn_at_the_write_lock(backend: Backend) -> N
         pytest.skip("the writer queue is SQLite's")
     lock_path = db.sqlite_path(url) + db.WRITER_LOCK
 
-    async def body(store: SecretStore) -> tuple[Row, list[str]]:
+    async def body(store: SecretStore) -> tuple[Row, Transition]:
         kept = await insert(store)
         expiring = await insert(store, expires_at=NOW + 1)
         # Another open file description: to flock, another worker.
@@ -500,7 +537,7 @@ def test_sqlite_writers_wait_their_turn_at_the_write_lock(backend: Backend) -> N
         return expiring, await sweep
 
     expiring, swept = backend.run(body)
-    assert swept == [expiring.lookup]
+    assert swept.lookups == (expiring.lookup,)
     assert sql(url, "SELECT count(*) FROM secret") == [(2,)]
     assert stat.S_IMODE(os.stat(lock_path).st_mode) == db.PRIVATE
 
