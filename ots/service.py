@@ -1,22 +1,23 @@
-"""Use cases of ots: create, reveal, check, receipt, burn and sweep.
+"""Use cases of ots: create, reveal, check, receipt and burn.
 
 Every rule lives here (TTL bounds, size, quota, attempts, expiry, what a
 burn may end); the store it receives only executes what was decided. Takes
-plain values, returns the values of ``ots.domain``, raises ``OtsError``s.
-The argon2id work runs on a bounded thread pool, never on the event loop.
+plain values (its ``Policy``, not the whole settings), returns the values of
+``ots.domain``, raises ``OtsError``s. The argon2id work runs on a bounded
+thread pool, never on the event loop. What each write committed goes to the
+event log and to the worker's chores (``ots.maintenance``), which also
+sweep; nothing else is recorded here.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
 import functools
-import itertools
-import logging
 import math
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from typing import Final, Protocol
 
 from ots import crypto, metrics
@@ -24,8 +25,6 @@ from ots import sealed as sealed_format
 from ots.config import Settings
 from ots.crypto import Concealed, DecryptionError
 from ots.domain import (
-    EVENTS,
-    STATE_AFTER,
     ClientSealed,
     ClientTotals,
     CreatedSecret,
@@ -40,19 +39,15 @@ from ots.domain import (
     SecretStatus,
     State,
     StoredSecret,
-    StoredTotals,
     Subscription,
-    Swept,
     Transition,
 )
-from ots.erasure import Eraser
 from ots.errors import (
     FieldProblem,
     NotFoundError,
     NotPendingError,
     PayloadTooLargeError,
     StorageFullError,
-    UnavailableError,
     ValidationFailedError,
     WrongModeError,
     WrongPassphraseError,
@@ -60,11 +55,10 @@ from ots.errors import (
 from ots.events import EventLog
 from ots.kdf import KdfPool
 from ots.keyring import KeyFile, ServerKey
-from ots.quota import ClientShares, StorageGauge
+from ots.maintenance import Clock, Maintenance
+from ots.quota import ClientShares
 from ots.ssrf import RefusedTargetError, Resolver, resolve_target, system_resolver
 
-Clock = Callable[[], float]
-log = logging.getLogger("ots.service")
 # Secrets leave by being read, burned or expiring; a minute is a fair time to wait.
 QUOTA_RETRY_AFTER: Final = 60
 # The 507 of a client whose share (OTS_MAX_CLIENT_BYTES) is used; the others still create.
@@ -72,8 +66,6 @@ CLIENT_SHARE_USED: Final = (
     "You have stored as much as one client may; retry once some of your secrets "
     "are read, burned or expired."
 )
-# A sweep rests this many times as long as each batch took before the next one.
-SWEEP_REST: Final = 3.0
 # A sealed secret's wrong proof is a wrong passphrase on the wire (same code, same count).
 WRONG_PROOF: Final = "The passphrase or the link is wrong."
 # Sent the other mode's body: told so, and nothing is counted.
@@ -115,23 +107,51 @@ class SecretStore(Protocol):
     ) -> Failure | None:
         """Count a wrong passphrase, destroying as told; None if the secret is gone."""
 
-    async def delete_expired_secrets(self, now: int, batch: int) -> Transition:
-        """Delete at most ``batch`` expired secrets: the ``expired`` of those this call removed."""
-
-    async def delete_purged_receipts(self, now: int, batch: int) -> int:
-        """Delete at most ``batch`` receipts past retention; return how many went."""
-
-    async def totals(self, now: int) -> StoredTotals:
-        """Return what is stored, for the quota."""
-
     async def client_totals(self, tags: Sequence[str], now: int) -> ClientTotals:
         """Return the unexpired secrets stored under any of the quota ``tags``, and their bytes."""
 
-    async def erase_ended(self) -> bool:
-        """Make removed secrets physically unrecoverable; True when the pass completed."""
 
-    async def ping(self) -> None:
-        """Raise ``UnavailableError`` unless the storage answers."""
+@dataclass(frozen=True)
+class Policy:
+    """The numbers and switches the rules use: what the service needs of the settings."""
+
+    default_ttl: int
+    min_ttl: int
+    max_ttl: int
+    max_secret_bytes: int
+    max_attempts: int
+    # Seconds a receipt is kept after its secret ended.
+    receipt_retention: int
+    max_live_secrets: int
+    max_stored_bytes: int
+    # 0: no per-client share.
+    max_client_bytes: int
+    # The argon2id cost of a new passphrase secret.
+    kdf: KdfParams
+    webhooks: bool
+    webhook_allow_http: bool
+    webhook_allow_private: bool
+
+    @classmethod
+    def of(cls, settings: Settings) -> Policy:
+        """Return the policy ``settings`` configure."""
+        return cls(
+            default_ttl=settings.default_ttl,
+            min_ttl=settings.min_ttl,
+            max_ttl=settings.max_ttl,
+            max_secret_bytes=settings.max_secret_bytes,
+            max_attempts=settings.max_attempts,
+            receipt_retention=settings.receipt_retention,
+            max_live_secrets=settings.max_live_secrets,
+            max_stored_bytes=settings.max_stored_bytes,
+            max_client_bytes=settings.max_client_bytes,
+            kdf=KdfParams(
+                settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism
+            ),
+            webhooks=settings.webhooks,
+            webhook_allow_http=settings.webhook_allow_http,
+            webhook_allow_private=settings.webhook_allow_private,
+        )
 
 
 class SecretService:
@@ -139,35 +159,32 @@ class SecretService:
 
     def __init__(
         self,
-        settings: Settings,
+        policy: Policy,
         store: SecretStore,
         kdf: KdfPool,
         keys: KeyFile,
-        clock: Clock = time.time,
         *,
-        events: EventLog | None = None,
+        maintenance: Maintenance,
+        events: EventLog,
+        clock: Clock = time.time,
         resolver: Resolver = system_resolver,
     ) -> None:
-        """Bind the service to its settings, store, bounded KDF pool, server keyring and clock.
+        """Bind the service to its policy, store, bounded KDF pool, server keyring and clock.
 
-        ``events`` receives every committed event (default: the audit log, no
-        client addresses); ``resolver`` resolves webhook hosts (tests inject one).
+        ``events`` receives every committed event, ``maintenance`` what each
+        write committed (it keeps the usage estimate and erases what ended);
+        ``resolver`` resolves webhook hosts (tests inject one).
         """
-        self._settings = settings
+        self._policy = policy
         self._store = store
         self._kdf = kdf
         self._keys = keys
+        self._maintenance = maintenance
+        self._events = events
         self._clock = clock
-        self._events = events or EventLog()
         self._resolver = resolver
-        self._usage = StorageGauge(store.totals)
+        # The service's own rule state (creates in flight per client), over the store's count.
         self._shares = ClientShares(store.client_totals)
-        self._eraser = Eraser(store.erase_ended)
-        self._last_sweep: int | None = None
-
-    async def close(self) -> None:
-        """Finish what must not wait for a later moment: erasing secrets that ended."""
-        await self._eraser.close()
 
     def now(self) -> int:
         """Return the current time in whole epoch seconds, from the injected clock."""
@@ -201,15 +218,12 @@ class SecretService:
         ttl = await self._admit(
             ttl,
             len(plaintext),
-            f"The secret is over {self._settings.max_secret_bytes} bytes as UTF-8.",
+            f"The secret is over {self._policy.max_secret_bytes} bytes as UTF-8.",
             notify,
             hashes=True,
         )
-        settings = self._settings
         secret_key = crypto.new_key()
-        kdf = KdfParams(
-            settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism
-        )
+        kdf = self._policy.kdf
         async with self._client_share(quota_key, len(plaintext)) as quota_tag:
             server_key = self._keys.newest
             encrypted = await self._kdf.run(
@@ -224,7 +238,7 @@ class SecretService:
                 )
             )
             created = await self._insert(secret_key, encrypted, ttl, notify, server_key, quota_tag)
-        await self._sweep_if_due()
+        await self._maintenance.after_create()
         return created
 
     async def create_sealed(
@@ -258,7 +272,7 @@ class SecretService:
         ttl = await self._admit(
             ttl,
             plaintext_bytes,
-            f"The ciphertext holds over {self._settings.max_secret_bytes} bytes of secret.",
+            f"The ciphertext holds over {self._policy.max_secret_bytes} bytes of secret.",
             notify,
             hashes=False,
         )
@@ -270,7 +284,7 @@ class SecretService:
                 client, verifier, secret_key, server_key.secret, server_key.id
             )
             created = await self._insert(secret_key, encrypted, ttl, notify, server_key, quota_tag)
-        await self._sweep_if_due()
+        await self._maintenance.after_create()
         return created
 
     async def _admit(
@@ -284,26 +298,26 @@ class SecretService:
     ) -> int:
         # Every check of a create, before any costly work: refusing must stay cheap.
         # Returns the ttl to use; ``size`` is the plaintext's bytes, refused with ``too_large``.
-        settings = self._settings
-        ttl = settings.default_ttl if ttl is None else ttl
-        if not settings.min_ttl <= ttl <= settings.max_ttl:
+        policy = self._policy
+        ttl = policy.default_ttl if ttl is None else ttl
+        if not policy.min_ttl <= ttl <= policy.max_ttl:
             raise ValidationFailedError(
                 [
                     FieldProblem(
-                        "ttl", f"must be between {settings.min_ttl} and {settings.max_ttl} seconds"
+                        "ttl", f"must be between {policy.min_ttl} and {policy.max_ttl} seconds"
                     )
                 ]
             )
-        if size > settings.max_secret_bytes:
+        if size > policy.max_secret_bytes:
             raise PayloadTooLargeError(too_large)
         if notify is not None:
             await self._check_subscription(notify)
         if hashes:
             self._kdf.check()
-        usage = await self._usage.current(self.now())
+        usage = await self._maintenance.usage()
         if (
-            usage.live_secrets >= settings.max_live_secrets
-            or usage.stored_bytes + size > settings.max_stored_bytes
+            usage.live_secrets >= policy.max_live_secrets
+            or usage.stored_bytes + size > policy.max_stored_bytes
         ):
             raise StorageFullError(retry_after=QUOTA_RETRY_AFTER)
         return ttl
@@ -313,7 +327,7 @@ class SecretService:
         # Refuses the create if the client's share cannot hold ``size`` more bytes, else
         # holds them for the client until the block ends (the create stored or failed).
         # Yields the quota tag to store with the secret (None: counted for no client).
-        limit = self._settings.max_client_bytes
+        limit = self._policy.max_client_bytes
         if quota_key is None or limit == 0:
             yield None
             return
@@ -366,7 +380,7 @@ class SecretService:
             )
         )
         self._committed(created)
-        self._usage.added(len(encrypted.ciphertext))
+        self._maintenance.stored(len(encrypted.ciphertext))
         return CreatedSecret(
             secret_key=secret_key,
             receipt_key=receipt_key,
@@ -476,60 +490,12 @@ class SecretService:
         self._committed(Transition(Event.CHECKED, (lookup,), self.now()))
         return SecretStatus(
             expires_at=stored.expires_at,
-            attempts_left=max(0, self._settings.max_attempts - failures),
+            attempts_left=max(0, self._policy.max_attempts - failures),
         )
 
-    async def database_ready(self) -> bool:
-        """Tell whether the database answers a trivial query."""
-        try:
-            await self._store.ping()
-        except UnavailableError:
-            return False
-        return True
-
-    async def sweep(self, batches: int | None = None) -> Swept:
-        """Delete expired secrets, then receipts past retention, in bounded batches.
-
-        Batches keep each statement short, and the pause between them lets
-        requests run, so a million expired rows never stall the service.
-        ``batches`` caps the batches of each kind (None: until none is left).
-        """
-        counts = [
-            await self._in_batches(self._delete_expired, batches),
-            await self._in_batches(self._store.delete_purged_receipts, batches),
-        ]
-        swept = Swept(secrets=counts[0], receipts=counts[1])
-        if swept.secrets:
-            self._eraser.note_ended()
-        # Keeps the usage estimate (and its metrics) fresh on a server nobody writes to.
-        await self._usage.current(self.now())
-        return swept
-
-    async def _in_batches(
-        self, delete: Callable[[int, int], Awaitable[int]], batches: int | None
-    ) -> int:
-        batch = self._settings.sweep_batch
-        removed = 0
-        for done in itertools.count(1):
-            started = time.perf_counter()
-            count = await delete(self.now(), batch)
-            removed += count
-            if count < batch or done == batches:
-                break
-            # Rest SWEEP_REST times as long as the batch took: however much is due
-            # (a million expired at once), the sweep holds this worker and the
-            # database's write lock only part of the time, and requests go first.
-            await asyncio.sleep(SWEEP_REST * (time.perf_counter() - started))
-        return removed
-
-    async def _delete_expired(self, now: int, batch: int) -> int:
-        expired = await self._store.delete_expired_secrets(now, batch)
-        self._committed(expired)
-        return len(expired.lookups)
-
     async def _check_subscription(self, notify: Subscription) -> None:
-        settings = self._settings
-        if not settings.webhooks:
+        policy = self._policy
+        if not policy.webhooks:
             raise ValidationFailedError(
                 [FieldProblem("notify", "webhooks are turned off on this server (OTS_WEBHOOKS)")]
             )
@@ -538,8 +504,8 @@ class SecretService:
             # delivery loop checks again before every send (DNS can change).
             await resolve_target(
                 notify.url,
-                allow_http=settings.webhook_allow_http,
-                allow_private=settings.webhook_allow_private,
+                allow_http=policy.webhook_allow_http,
+                allow_private=policy.webhook_allow_private,
                 resolver=self._resolver,
             )
         except RefusedTargetError as exc:
@@ -567,7 +533,7 @@ class SecretService:
         self, secret_id: int, lookup: str, message: str | None = None
     ) -> Exception:
         # Counts the failure and returns what the caller must be told.
-        max_attempts = self._settings.max_attempts
+        max_attempts = self._policy.max_attempts
         now = self.now()
         failure = await self._store.record_failure(
             secret_id, lookup, now, Destruction(max_attempts, self._purge_at(now))
@@ -586,29 +552,11 @@ class SecretService:
         self._committed(revealed)
 
     def _committed(self, transition: Transition) -> None:
-        # The one record of what the store committed (or of a read, for ``checked``):
-        # the audit log, the metrics and the delivery loop's wake-up; and for secrets
-        # that left the table, this worker's usage estimate and the erasure timer.
+        # What the store committed (or, for ``checked``, what was read), handed on as
+        # it is: the audit log, the metrics and the delivery loop's wake-up; then the
+        # chores (a secret that left the table is uncounted and erased soon).
         self._events.record(transition)
-        if transition.lookups and EVENTS[transition.event].ends:
-            self._eraser.note_ended()
-            # An expired secret was out of the live count already: totals count by the clock.
-            if STATE_AFTER[transition.event] is not State.EXPIRED:
-                for _ in transition.lookups:
-                    self._usage.ended()
-
-    async def _sweep_if_due(self) -> None:
-        # Sweeping that needs no resident task (ASGI, serverless): at most once per
-        # OTS_SWEEP_INTERVAL per process, one bounded batch of each kind, riding on
-        # a create. A failure here must not fail the create that already succeeded.
-        now = self.now()
-        if self._last_sweep is not None and now - self._last_sweep < self._settings.sweep_interval:
-            return
-        self._last_sweep = now
-        try:
-            await self.sweep(batches=1)
-        except UnavailableError:
-            log.warning("opportunistic sweep skipped: database unavailable")
+        self._maintenance.committed(transition)
 
     def _purge_at(self, ended_at: int) -> int:
-        return ended_at + self._settings.receipt_retention
+        return ended_at + self._policy.receipt_retention

@@ -88,7 +88,7 @@ def test_a_host_that_timed_out_is_backed_off_and_its_deliveries_come_back(
     client = start(
         make_client, db_url, webhook_timeout=0.5, webhook_retry_base=10, webhook_max_per_host=CAP
     )
-    deliverer = client.app.ctx.deliverer
+    deliverer = client.context.deliverer
     with HungReceiver() as hung, Receiver() as healthy:
         hung_receipts = [burned(client, hung.url("hung.example")) for _ in range(8)]
         client.run(until(lambda: hung.accepted == CAP and hung.open == 0, "the first timeouts"))
