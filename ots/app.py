@@ -38,12 +38,14 @@ from ots.api.context import CONTEXT, context_of
 from ots.api.errors import JsonErrorHandler
 from ots.api.logs import install_ots_handler, install_redaction, log_config
 from ots.api.openapi import build_spec
+from ots.api.request import OtsRequest
 from ots.api.responses import SECURITY_HEADERS
 from ots.config import Settings
 from ots.events import install_audit_handler
 from ots.ssrf import Resolver, system_resolver
 from ots.stop import GRACEFUL_SHUTDOWN
 from ots.tasks import sweep_forever
+from ots.web import ErrorPages, Renderer, install, serve_pages
 from ots.wiring import Clock, open_context
 
 log = logging.getLogger("ots.app")
@@ -55,6 +57,12 @@ DESCRIPTION: Final = (
     "Reading is POST; GET /secrets/{secret_key} never destroys. Sealed mode: the "
     "client encrypts and the server never sees the secret (docs/sealed-v1.md in the "
     "repository; the ots CLI and Python client implement it)."
+)
+PAGES_DESCRIPTION: Final = (
+    " Pages for browsers (OTS_WEB): GET / is the share page, and GET /secrets/{secret_key} "
+    "and GET /receipts/{receipt_key} answer a page to a request whose Accept ranks "
+    "text/html above application/json; API clients get the JSON, unchanged. The pages "
+    "load nothing from another host and send their own Content-Security-Policy."
 )
 _names = itertools.count()
 
@@ -87,13 +95,17 @@ def create_app(
     app_name = name or "ots"
     if name is None and _registered(app_name):
         app_name = f"ots_{next(_names)}"
+    # The pages (OTS_WEB): read once per app; with them off, nothing of ots.web runs.
+    renderer = Renderer.create() if settings.web else None
+    pages = ErrorPages(renderer) if renderer is not None else None
     # Strict slashes: /generate/ and /health/ are no route at all (404), so a path
     # rule of a proxy in front (or of ots) cannot be dodged with a trailing slash.
     app = Sanic(
         app_name,
-        error_handler=JsonErrorHandler(),
+        error_handler=JsonErrorHandler(pages),
         log_config=log_config(),
         strict_slashes=True,
+        request_class=OtsRequest,
     )
     install_redaction()
     install_ots_handler()
@@ -103,8 +115,12 @@ def create_app(
     logging.getLogger("tortoise").setLevel(logging.WARNING)
     _configure(app, settings)
     app.blueprint(api)
+    if renderer is not None:
+        install(app, renderer)
     # Built once per app: its limits come from this app's settings.
-    app.ctx.openapi = build_spec(app, settings, DESCRIPTION)
+    app.ctx.openapi = build_spec(
+        app, settings, DESCRIPTION + (PAGES_DESCRIPTION if settings.web else "")
+    )
 
     @app.before_server_start
     async def open_resources(app: App) -> None:
@@ -141,6 +157,9 @@ def create_app(
     # Before the limit: another site's page cannot spend its visitors' (shared) limit.
     app.register_middleware(refuse_cross_site, "request")
     app.register_middleware(enforce_rate_limit, "request")
+    if renderer is not None:
+        # After the limiter: a page of /secrets or /receipts counts as its JSON twin does.
+        app.register_middleware(serve_pages, "request")
     app.register_middleware(add_rate_limit_headers, "response")
     app.register_middleware(add_cors_headers, "response")
     app.register_middleware(add_security_headers, "response")
@@ -167,7 +186,10 @@ def _registered(name: str) -> bool:
 
 
 async def add_security_headers(request: Request, response: BaseHTTPResponse) -> None:
-    """Give every response (docs included) the contract's security headers."""
+    """Give every response (docs and pages included) the contract's security headers.
+
+    ``setdefault``: /docs and the pages set their own policy first, and keep it.
+    """
     del request
     for header, value in SECURITY_HEADERS.items():
         response.headers.setdefault(header, value)
@@ -184,7 +206,9 @@ def _configure(app: App, settings: Settings) -> None:
     app.config.FORWARDED_SECRET = settings.forwarded_secret or None
     app.config.REAL_IP_HEADER = settings.real_ip_header or None
     app.config.FALLBACK_ERROR_FORMAT = "json"
-    app.config.ACCESS_LOG = True
+    # Off by default, as in Sanic's own production mode: the audit log already records
+    # every state change, and a line per request costs the request path about 7 %.
+    app.config.ACCESS_LOG = settings.access_log
     # ots serves its own OpenAPI document and UI (ots.api.docs), not sanic-ext's.
     app.config.OAS = False
     app.config.CORS = False

@@ -277,7 +277,7 @@ def _serve(settings: Settings, stop: StopControl) -> int:
         host=settings.host,
         port=settings.port,
         workers=settings.workers,
-        access_log=True,
+        access_log=settings.access_log,
         motd=False,
         protocol=DeadlineProtocol,
     )

@@ -100,7 +100,9 @@ class Settings:
     webhook_retry_period: int = 86400
     webhook_max_per_host: int = 4
     audit_client_address: bool = False
+    access_log: bool = False
     cors_origins: str = ""
+    web: bool = True
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -304,7 +306,9 @@ HELP: Final[dict[str, str]] = {
     "webhook_retry_period": "seconds after an event when its delivery is given up (dead)",
     "webhook_max_per_host": "webhook sends in flight per destination host, per worker",
     "audit_client_address": "put the client address in audit log lines (true or false)",
+    "access_log": "one line per request on the error stream, keys redacted (true or false)",
     "cors_origins": "other sites whose pages may call the API, e.g. https://app.example.com,...",
+    "web": "serve the pages for browsers at /, /secrets/KEY and /receipts/KEY (true or false)",
 }
 # The settings each command reads, beside `serve` (which reads them all).
 COMMAND_SETTINGS: Final[dict[str, tuple[str, ...]]] = {

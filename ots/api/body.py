@@ -92,6 +92,18 @@ def parse_one_of(request: Request, first: type[M], second: type[N]) -> M | N:
     raise _failed(failures[named.index(max(named))])
 
 
+def validate(model: type[M], data: dict[str, Any]) -> M:
+    """Validate ``data`` (already parsed, e.g. from a form) against ``model``.
+
+    Raises:
+        ValidationFailedError: a field is missing, mistyped, empty or out of range.
+    """
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise _failed(exc) from None
+
+
 def _required(model: type[BaseModel]) -> set[str]:
     return {name for name, field in model.model_fields.items() if field.is_required()}
 

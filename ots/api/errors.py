@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Final
+from typing import Final, Protocol
 
 from sanic import HTTPResponse, Request
 from sanic.exceptions import (
@@ -17,7 +17,7 @@ from sanic.exceptions import (
 )
 from sanic.handlers import ErrorHandler
 
-from ots.api.responses import error_response
+from ots.api.responses import error_response, retry_headers
 from ots.errors import (
     BadRequestError,
     ClientClosedError,
@@ -36,8 +36,22 @@ log = logging.getLogger("ots.api")
 _METHODS: Final = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
+class ErrorPages(Protocol):
+    """What answers errors with pages for browsers (``ots.web``), when pages are on."""
+
+    def answer(
+        self, request: Request, error: OtsError, headers: dict[str, str]
+    ) -> HTTPResponse | None:
+        """Return a page for ``error``, or None when the request wants JSON."""
+
+
 class JsonErrorHandler(ErrorHandler):
-    """Answer every exception with the contract's JSON error body."""
+    """Answer every exception with the contract's JSON error body (or a page, for browsers)."""
+
+    def __init__(self, pages: ErrorPages | None = None) -> None:
+        """Map errors to JSON, asking ``pages`` first when given (``OTS_WEB``)."""
+        super().__init__()
+        self.pages = pages
 
     def default(self, request: Request, exception: Exception) -> HTTPResponse:
         """Map ``exception`` to a JSON error response; log only what is a bug."""
@@ -70,7 +84,21 @@ class JsonErrorHandler(ErrorHandler):
             # The error log is redacted by the log filter; the client sees no details.
             log.exception("unhandled error", exc_info=exception)
             error = InternalError()
-        return error_response(error, headers)
+        page = None if self.pages is None else self._page(self.pages, request, error, headers)
+        return error_response(error, headers) if page is None else page
+
+    @staticmethod
+    def _page(
+        pages: ErrorPages, request: Request, error: OtsError, headers: dict[str, str]
+    ) -> HTTPResponse | None:
+        try:
+            return pages.answer(
+                request, error, retry_headers(error, {**error.headers(), **headers})
+            )
+        except Exception:
+            # A page that fails to render must not make an error a 500: the JSON still says it.
+            log.exception("error page failed")
+            return None
 
 
 def _allowed_methods(request: Request) -> list[str]:

@@ -60,6 +60,22 @@ HEADER_COMPONENTS: Final = {
     "X-RateLimit-Reset": "Unix time (seconds) at which the window frees a request.",
 }
 
+PAGE_ANSWER: Final = (
+    "A page, for a request that asks for HTML (see the operation's description); "
+    "the same status as the JSON answer."
+)
+# Appended to the route descriptions below when the pages are on (OTS_WEB).
+FOR_BROWSERS: Final = (
+    "For browsers (OTS_WEB=true, the default): a request whose Accept ranks text/html "
+    "above application/json, as every browser's does, gets a page (text/html) instead, "
+    "with the same status; */*, application/json or no Accept get the JSON, unchanged. "
+)
+FORM_POST: Final = (
+    "A form post (application/x-www-form-urlencoded, with such an Accept) is answered "
+    "with a page too, under the same rules as the JSON body; a form from another site "
+    "is refused (403 forbidden). "
+)
+
 Handler = TypeVar("Handler", bound=Callable[..., Any])
 # One body model, or several of which a body is exactly one (``oneOf``).
 Body = type[BaseModel] | tuple[type[BaseModel], ...]
@@ -85,6 +101,9 @@ class Operation:
     tag: str
     answers: tuple[Answer, ...]
     body: Body | None = None
+    # What a browser gets on this route (OTS_WEB): the operation's description, and an
+    # HTML alternative to each of its answers. None: a route of the API only.
+    page: str | None = None
 
 
 def documented(
@@ -93,9 +112,10 @@ def documented(
     tag: str,
     *answers: Answer,
     body: Body | None = None,
+    page: str | None = None,
 ) -> Callable[[Handler], Handler]:
     """Attach an operation's description to its handler, for ``build_spec``."""
-    operation = Operation(operation_id, summary, tag, answers, body)
+    operation = Operation(operation_id, summary, tag, answers, body, page)
 
     def attach(handler: Handler) -> Handler:
         setattr(handler, _OPERATION, operation)
@@ -204,7 +224,7 @@ def build_spec(app: Sanic[Any, Any], settings: Settings, description: str) -> di
         path = "/" + re.sub(r"<(\w+)(?::[^>]*)?>", r"{\1}", route.path)
         for method in sorted(route.methods):
             paths.setdefault(path, {})[method.lower()] = _operation(
-                operation, method, path, is_limited(route), schemas
+                operation, method, path, is_limited(route), schemas, settings.web
             )
     _apply_limits(schemas, settings)
     return {
@@ -228,21 +248,29 @@ def build_spec(app: Sanic[Any, Any], settings: Settings, description: str) -> di
 
 
 def _operation(
-    operation: Operation, method: str, path: str, limited: bool, schemas: dict[str, Any]
+    operation: Operation,
+    method: str,
+    path: str,
+    limited: bool,
+    schemas: dict[str, Any],
+    web: bool,
 ) -> dict[str, Any]:
     answers = [
         *operation.answers,
         *_shared_answers(method, limited, operation.body is not None),
     ]
+    page = operation.page if web else None
     responses: dict[str, Any] = {}
     for status, group in _by_status(answers):
-        responses[str(status)] = _response(group, limited, schemas)
+        responses[str(status)] = _response(group, limited, schemas, page is not None)
     out: dict[str, Any] = {
         "operationId": operation.operation_id,
         "summary": operation.summary,
         "tags": [operation.tag],
         "responses": responses,
     }
+    if page is not None:
+        out["description"] = page
     parameters = re.findall(r"{(\w+)}", path)
     if parameters:
         out["parameters"] = [
@@ -271,7 +299,9 @@ def _by_status(answers: Iterable[Answer]) -> list[tuple[int, list[Answer]]]:
     return sorted(grouped.items())
 
 
-def _response(group: list[Answer], limited: bool, schemas: dict[str, Any]) -> dict[str, Any]:
+def _response(
+    group: list[Answer], limited: bool, schemas: dict[str, Any], page: bool
+) -> dict[str, Any]:
     # Two answers may share a status (two codes for 503): one description, one schema.
     first = group[0]
     if len({answer.model for answer in group}) != 1:
@@ -279,9 +309,13 @@ def _response(group: list[Answer], limited: bool, schemas: dict[str, Any]) -> di
     media: dict[str, Any] = {"schema": _ref(first.model, schemas)}
     if first.example is not None:
         media["example"] = first.example
+    content: dict[str, Any] = {"application/json": media}
+    if page:
+        # JSON first: generated clients take the first media type, and API clients get it.
+        content["text/html"] = {"schema": {"type": "string", "description": PAGE_ANSWER}}
     response: dict[str, Any] = {
         "description": "; ".join(answer.description for answer in group),
-        "content": {"application/json": media},
+        "content": content,
     }
     headers = {}
     if first.status in _RETRY_STATUSES:

@@ -12,9 +12,13 @@ A request with a method other than GET, HEAD and OPTIONS is refused with
 403 ``forbidden`` when ``Sec-Fetch-Site`` is ``cross-site`` or ``same-site``
 (a sibling host, such as a user-content subdomain, is another party too),
 or when its ``Origin`` is not this server's own, unless that origin is
-listed in ``OTS_CORS_ORIGINS``. This server's own origin is the request's
-scheme and ``Host``; behind a proxy the operator configured (PROXIES_COUNT,
-FORWARDED_SECRET or REAL_IP_HEADER), the forwarded scheme and host
+listed in ``OTS_CORS_ORIGINS``. ``Origin: null`` passes with
+``Sec-Fetch-Site: same-origin``: a form of a page whose ``Referrer-Policy``
+is ``no-referrer`` (ots's own pages) sends just that, and only to a secure
+origin (https, localhost) does a browser send ``Sec-Fetch-Site`` at all.
+This server's own origin is the request's scheme and ``Host``; behind a
+proxy the operator configured (PROXIES_COUNT, FORWARDED_SECRET or
+REAL_IP_HEADER), the forwarded scheme and host
 (``X-Forwarded-Proto``/``X-Forwarded-Host``, or ``Forwarded``'s
 ``proto=``/``host=``) instead. Under an ASGI server the scheme is the one
 that server gives the app. The refusal comes before the rate limit and
@@ -82,6 +86,10 @@ async def refuse_cross_site(request: Request) -> None:
         return
     site = request.headers.get("sec-fetch-site", "").strip().lower()
     origin = request.headers.get("origin")
+    if site == "same-origin" and origin == "null":
+        # A form posted by a page whose Referrer-Policy is no-referrer (ots's own pages)
+        # carries "Origin: null"; Sec-Fetch-Site, which no page can change, says whose it is.
+        return
     if site in OTHER_SITES or (origin is not None and parse_origin(origin) != own_origin(request)):
         raise ForbiddenError(
             "A page of another site sent this request; this server does not accept it from there."

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sanic import Blueprint, HTTPResponse, Request
 
 from ots.api.context import service_of
-from ots.api.openapi import UNAVAILABLE, documented, error_doc, success
+from ots.api.openapi import FOR_BROWSERS, FORM_POST, UNAVAILABLE, documented, error_doc, success
 from ots.api.responses import model_response
 from ots.api.schemas import (
     BurnResponse,
@@ -29,6 +29,9 @@ _NOT_FOUND = error_doc(NotFoundError(), "unknown or purged receipt")
     success(ReceiptResponse, "The receipt"),
     _NOT_FOUND,
     UNAVAILABLE,
+    page=FOR_BROWSERS
+    + "The receipt page shows the same state and times, and, while the secret is pending, "
+    "a form to burn it.",
 )
 async def receipt(request: Request, receipt_key: str) -> HTTPResponse:
     """Report the secret's state, times and failed attempts."""
@@ -49,6 +52,9 @@ async def receipt(request: Request, receipt_key: str) -> HTTPResponse:
         model=NotPendingResponse,
     ),
     UNAVAILABLE,
+    page=FORM_POST
+    + "The receipt page posts its form here with the field confirm (a ticked box), and "
+    "gets the receipt page back.",
 )
 async def burn(request: Request, receipt_key: str) -> HTTPResponse:
     """Burn the pending secret; its secret_key answers 404 from then on."""

@@ -7,6 +7,8 @@ from sanic import Blueprint, HTTPResponse, Request
 from ots.api.body import parse_one_of
 from ots.api.context import service_of
 from ots.api.openapi import (
+    FOR_BROWSERS,
+    FORM_POST,
     UNAVAILABLE,
     UNAVAILABLE_OR_OVERLOADED,
     documented,
@@ -59,6 +61,11 @@ NOT_FOUND = error_doc(NotFoundError(), "unknown, read, expired, burned or destro
         "them (OTS_MAX_CLIENT_BYTES); see Retry-After",
     ),
     body=(GenerateRequest, SealedGenerateRequest),
+    page=FORM_POST
+    + "The share page (GET / in a browser) posts its form here with the fields secret, "
+    "passphrase and ttl (seconds): a passphrase secret, answered with a page (201) that "
+    "shows its link and receipt link. Sealed secrets are made by the page's script, "
+    "with the JSON body.",
 )
 async def generate(request: Request) -> HTTPResponse:
     """Store a secret and return its ``secret_key``."""
@@ -98,6 +105,10 @@ async def generate(request: Request) -> HTTPResponse:
     ),
     UNAVAILABLE_OR_OVERLOADED,
     body=(RevealRequest, SealedRevealRequest),
+    page=FORM_POST
+    + "The recipient's page posts its form here with the field passphrase: the secret "
+    "is revealed exactly once, with the same attempts as the JSON body; a wrong "
+    "passphrase answers the form again (403) with the attempts left.",
 )
 async def reveal(request: Request, secret_key: str) -> HTTPResponse:
     """Reveal the secret with the passphrase (or proof); exactly one caller ever gets it."""
@@ -118,6 +129,11 @@ async def reveal(request: Request, secret_key: str) -> HTTPResponse:
     success(StatusResponse, "Pending: it can still be revealed"),
     NOT_FOUND,
     UNAVAILABLE,
+    page=FOR_BROWSERS
+    + "The recipient's page says that a secret waits, until when, with how many attempts "
+    "left: the same safe check, which reveals and counts nothing. Its Reveal button posts "
+    "(a sealed link's proof, derived in the browser from the link's fragment, or the "
+    "passphrase form).",
 )
 async def status(request: Request, secret_key: str) -> HTTPResponse:
     """Tell whether the secret is still there; never destroys it."""

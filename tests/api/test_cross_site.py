@@ -35,6 +35,8 @@ PASSED = {
     "own-origin-only": {"Origin": "{own}"},
     "own-origin-upper-case": {"Origin": "{own_upper}"},
     "user-initiated": {"Sec-Fetch-Site": "none"},
+    # A form of ots's own pages (Referrer-Policy: no-referrer) says Origin: null.
+    "own-no-referrer-page": {"Sec-Fetch-Site": "same-origin", "Origin": "null"},
 }
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.conftest import Client
-from tests.support import assert_error
+from tests.support import assert_error, raw_request
 
 SECURITY = {
     "cache-control": "no-store",
@@ -84,3 +86,23 @@ def test_health_reports_the_database(client: Client) -> None:
     """/health answers ok when the database answers."""
     response = client.get("/health")
     assert (response.status, response.json) == (200, {"status": "ok", "database": "ok"})
+
+
+UNREADABLE_TARGETS = {
+    "no-leading-slash": b"secrets/" + b"K" * 32,
+    "backslashes": b"\\secrets\\" + b"K" * 32,
+    "scheme-only": b"sip:nm",
+}
+
+
+@pytest.mark.parametrize("target", UNREADABLE_TARGETS.values(), ids=UNREADABLE_TARGETS.keys())
+def test_an_unreadable_request_target_is_answered_400(
+    client: Client, target: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A target httptools cannot parse gets a JSON 400: no dropped connection, no key logged."""
+    head = b"GET " + target + b" HTTP/1.1\r\nHost: x\r\nAccept: application/json\r\n\r\n"
+    status, headers, body = client.run(raw_request(client.base, head))
+    assert status == 400
+    assert headers["content-type"] == "application/json"
+    assert json.loads(body)["error"] == "bad_request"
+    assert "K" * 32 not in caplog.text

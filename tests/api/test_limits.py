@@ -449,7 +449,8 @@ def test_every_way_of_writing_a_limited_route_counts(
         assert headers["x-ratelimit-remaining"] == "0"
 
 
-EXEMPT_ROUTES = {"health", "page", "spec", "asset", "scrape"}
+# The pages (ots.web): the share page and its static files touch no secret.
+EXEMPT_ROUTES = {"health", "page", "spec", "asset", "scrape", "share_page", "static_file"}
 LIMITED_NAMES = {"generate", "reveal", "status", "receipt", "burn"}
 
 

@@ -137,6 +137,13 @@ compose_phase() {
     # (set -e ignores a failure before the last command of an && list: say it.)
     [ "$first" = 200 ] && [ "$again" = 404 ] || { say "FAIL: expected 200 then 404"; exit 1; }
 
+    # The image carries the pages' templates and static files (package data in the wheel).
+    share=$(curl -sf -H 'Accept: text/html' "$base/")
+    css=$(printf '%s' "$share" | sed -nE 's|.*href="(/static/[^"]+\.css)".*|\1|p' | head -1)
+    css_status=$(curl -s -o /dev/null -w '%{http_code}' "$base$css")
+    say "share page -> stylesheet $css $css_status"
+    [ -n "$css" ] && [ "$css_status" = 200 ] || { say "FAIL: the pages are not in the image"; exit 1; }
+
     kept=$(curl -sf -X POST "$base/generate" -d '{"secret": "survives restarts", "passphrase": "pw"}' | json_field secret_key)
     say "restarting the stack"
     docker-compose -p "$project" down

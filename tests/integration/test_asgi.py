@@ -43,7 +43,7 @@ def served(
     request: pytest.FixtureRequest, migrated_db: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[str, Path]]:
     """A real server of each kind on the session database, and its log file."""
-    settings = make_settings(migrated_db, port=free_port())
+    settings = make_settings(migrated_db, port=free_port(), access_log=True)
     log = tmp_path_factory.mktemp(request.param) / "server.log"
     with running_server(settings, log, kind=request.param) as base:
         yield base, log

@@ -11,6 +11,7 @@ import zipfile
 from importlib.metadata import version
 from pathlib import Path
 
+import httpx
 import pytest
 
 from ots import db
@@ -185,12 +186,15 @@ def test_migrate_says_when_it_creates_a_database(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_serve_prints_its_address(tmp_path: Path) -> None:
-    """`ots serve` says where it listens once it does."""
+def test_serve_prints_its_address_and_no_access_log(tmp_path: Path) -> None:
+    """`ots serve` says where it listens once it does; requests leave no access line by default."""
     settings = make_settings(f"sqlite://{tmp_path}/ots.sqlite3", port=free_port())
-    with running_server(settings, tmp_path / "server.log"):
-        log = (tmp_path / "server.log").read_text()
+    with running_server(settings, tmp_path / "server.log") as base:
+        assert httpx.get(f"{base}/secrets/{'A' * 32}").status_code == 404
+    # Read once the server has stopped: everything it wrote is in the file.
+    log = (tmp_path / "server.log").read_text()
     assert f"ots: serving http://127.0.0.1:{settings.port} (1 worker); API docs at /docs" in log
+    assert "/secrets/" not in log
 
 
 def test_busy_port_is_one_line_before_anything_is_created(tmp_path: Path) -> None:

@@ -218,7 +218,7 @@ LOGGED_PATHS = {
 @pytest.mark.parametrize("kind", ["ots-serve", "uvicorn"])
 def test_key_variants_are_redacted_in_the_log(db_url: str, tmp_path: Path, kind: str) -> None:
     """No spelling of a keyed path leaves its key in the access log, raw or decoded (uvicorn)."""
-    settings = make_settings(db_url, port=free_port())
+    settings = make_settings(db_url, port=free_port(), access_log=True)
     log = tmp_path / "server.log"
     with running_server(settings, log, kind=kind):
         for path in LOGGED_PATHS.values():

@@ -43,7 +43,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def server_settings(migrated_db: str) -> Settings:
     """Settings for a two-worker server on the session database."""
-    return make_settings(migrated_db, port=free_port(), workers=2)
+    return make_settings(migrated_db, port=free_port(), workers=2, access_log=True)
 
 
 @pytest.fixture(scope="module")
@@ -453,7 +453,9 @@ def kdf_in_flight(base: str) -> float:
 
 def test_abandoned_request_is_499_not_500(db_url: str, tmp_path: Path) -> None:
     """A client that leaves during the argon2 work is logged and counted as 499, never 500."""
-    settings = make_settings(db_url, port=free_port(), argon2_time_cost=4, argon2_memory_kib=131072)
+    settings = make_settings(
+        db_url, port=free_port(), argon2_time_cost=4, argon2_memory_kib=131072, access_log=True
+    )
     log = tmp_path / "server.log"
     with running_server(settings, log) as base:
         body = b'{"secret": "s", "passphrase": "p"}'

@@ -8,6 +8,7 @@
   or against a real server; metrics scrapes; raw requests.
 - ``servers``: the CLI and real server processes, ports, a TCP relay.
 - ``receivers``: webhook receivers (recording, and hung).
+- ``pages``: what a browser sends, and ``assert_page`` for an HTML answer.
 - ``readme``: the README's snippets, run as written.
 """
 
@@ -39,6 +40,14 @@ from tests.support.http import (
     raw_request,
     samples,
 )
+from tests.support.pages import (
+    BROWSER,
+    BROWSER_ACCEPT,
+    FORM,
+    PAGE_HEADERS,
+    assert_page,
+    page_text,
+)
 from tests.support.readme import README, readme_snippet
 from tests.support.receivers import HungReceiver, Receiver
 from tests.support.servers import (
@@ -62,10 +71,14 @@ from tests.support.settings import (
 )
 
 __all__ = [
+    "BROWSER",
+    "BROWSER_ACCEPT",
     "CHEAP_ARGON2",
     "DATABASES",
+    "FORM",
     "KINDS",
     "LEAKS",
+    "PAGE_HEADERS",
     "POSTGRES_ADMIN_URL",
     "README",
     "REDIS_URL",
@@ -78,6 +91,7 @@ __all__ = [
     "Receiver",
     "TcpProxy",
     "assert_error",
+    "assert_page",
     "chunked",
     "count_rows",
     "create_postgres_database",
@@ -90,6 +104,7 @@ __all__ = [
     "needs_postgres",
     "needs_redis",
     "new_database",
+    "page_text",
     "process_memory",
     "race_cli",
     "raw_request",

@@ -85,6 +85,7 @@ BAD = {
     "workers": ("OTS_WORKERS", "-2"),
     "metrics-not-a-boolean": ("OTS_METRICS", "sometimes"),
     "webhook-max-per-host-zero": ("OTS_WEBHOOK_MAX_PER_HOST", "0"),
+    "web-not-a-boolean": ("OTS_WEB", "maybe"),
     "cors-wildcard": ("OTS_CORS_ORIGINS", "*"),
     "cors-null": ("OTS_CORS_ORIGINS", "null"),
     "cors-no-scheme": ("OTS_CORS_ORIGINS", "app.example.com"),

@@ -9,6 +9,7 @@ import pytest
 from sanic.exceptions import PayloadTooLarge, RequestTimeout, ServiceUnavailable
 
 from ots.api.errors import JsonErrorHandler
+from ots.errors import NotFoundError
 
 CASES = {
     "response-timeout": (ServiceUnavailable("Response Timeout"), 503, "unavailable"),
@@ -35,3 +36,19 @@ def test_framework_errors_map_to_the_contract(
     if status == 503:
         assert int(response.headers["retry-after"]) > 0
     assert not [r for r in caplog.records if r.name == "ots.api"], "logged as a bug"
+
+
+class _BrokenPages:
+    """Error pages whose rendering fails, as a broken template would."""
+
+    def answer(self, request: object, error: object, headers: dict[str, str]) -> None:
+        raise RuntimeError("template broke")
+
+
+def test_an_error_page_that_fails_falls_back_to_json(caplog: pytest.LogCaptureFixture) -> None:
+    """A page that cannot be rendered never turns an error into a 500: the JSON answers."""
+    handler = JsonErrorHandler(_BrokenPages())  # type: ignore[arg-type]
+    response = handler.default(None, NotFoundError())  # type: ignore[arg-type]
+    assert response.status == 404
+    assert json.loads(response.body)["error"] == "not_found"
+    assert [r.message for r in caplog.records if r.name == "ots.api"] == ["error page failed"]

@@ -26,6 +26,7 @@ LAYERS: list[set[str]] = [
     {"service", "webhooks"},
     {"wiring"},
     {"api"},
+    {"web"},
     {"app"},
     {"asgi", "cli"},
 ]

@@ -1,0 +1,178 @@
+"""The pages' handlers: thin, over the same service calls as their JSON twins.
+
+``GET /`` and the static files are routes of their own. The other pages share
+their path with an API route (``GET /secrets/{secret_key}``, the form posts
+to ``POST /generate`` ...): ``serve_pages``, a request middleware that runs
+after the rate limiter, answers a page when the request asks for one
+(``Accept`` ranks HTML above JSON; a POST must also be a form) and lets
+every other request through to the API untouched. A page does exactly what
+its JSON twin does: the recipient's page is the same safe status check, and
+a form reveal is the same one-time reveal with the same attempts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Final
+
+from sanic import Blueprint, HTTPResponse, Request
+from sanic.exceptions import NotFound
+
+from ots.api.context import service_of, settings_of
+from ots.api.schemas import ReceiptResponse
+from ots.api.throttle import quota_key
+from ots.crypto import Concealed
+from ots.errors import FieldProblem, NotFoundError, ValidationFailedError
+from ots.web.assets import IMMUTABLE
+from ots.web.forms import form_fields, generate_request, reveal_request
+from ots.web.negotiation import is_form, prefers_html
+from ots.web.render import Kind, Renderer
+from ots.web.ttl import ttl_choices
+
+bp = Blueprint("web")
+
+Page = Callable[..., Awaitable[HTTPResponse]]
+
+
+def renderer_of(request: Request) -> Renderer:
+    """Return the app's page renderer."""
+    renderer: Renderer = request.app.ctx.web
+    return renderer
+
+
+def origin(request: Request) -> str:
+    """Return the scheme and host this request reached, for links printed on a page.
+
+    Behind a proxy, Sanic reads them from the forwarded headers the operator trusts.
+    """
+    return f"{request.scheme}://{request.host}"
+
+
+@bp.get("/", ctx_rate_limited=False)
+async def share_page(request: Request) -> HTTPResponse:
+    """Serve the share page to a browser; ``/`` has no JSON, so other clients get the 404.
+
+    Raises:
+        NotFound: the request does not prefer HTML (the same 404 as any unknown path).
+    """
+    if not prefers_html(request.headers.get("accept")):
+        raise NotFound("There is no such path.")
+    renderer = renderer_of(request)
+    settings = settings_of(request)
+    return renderer.page(
+        request,
+        "share.html",
+        kind=Kind.ARGON2,
+        ttl_choices=ttl_choices(settings, renderer.catalog(request)),
+        default_ttl=settings.default_ttl,
+        max_secret_bytes=settings.max_secret_bytes,
+    )
+
+
+@bp.get("/static/<version:str>/<name:path>", ctx_rate_limited=False)
+async def static_file(request: Request, version: str, name: str) -> HTTPResponse:
+    """Serve a file of the pages under its content-hashed URL.
+
+    Raises:
+        NotFoundError: no such file in this build.
+    """
+    asset = renderer_of(request).assets.find(version, name)
+    if asset is None:
+        raise NotFoundError("There is no such file.")
+    body, encoding = asset.encoded(request.headers.get("accept-encoding"))
+    headers = {"Cache-Control": IMMUTABLE, "Vary": "Accept-Encoding", **encoding}
+    if request.headers.get("if-none-match") == encoding["ETag"]:
+        return HTTPResponse(status=304, headers=headers)
+    return HTTPResponse(body, content_type=asset.content_type, headers=headers)
+
+
+async def recipient_page(request: Request, secret_key: str) -> HTTPResponse:
+    """Tell the recipient that a secret waits, until when, with how many attempts: nothing more.
+
+    The same safe check as the JSON GET: it reveals, consumes and counts nothing.
+    """
+    found = await service_of(request).secret_status(secret_key)
+    return renderer_of(request).page(
+        request,
+        "recipient.html",
+        kind=Kind.ARGON2,
+        key=secret_key,
+        expires=found.expires_at,
+        attempts_left=found.attempts_left,
+    )
+
+
+async def reveal_from_form(request: Request, secret_key: str) -> HTTPResponse:
+    """Reveal a passphrase secret from the recipient page's form, once, as the JSON POST does."""
+    body = reveal_request(form_fields(request))
+    secret = await service_of(request).reveal_secret(secret_key, Concealed(body.passphrase))
+    return renderer_of(request).page(request, "revealed.html", secret=secret)
+
+
+async def create_from_form(request: Request) -> HTTPResponse:
+    """Store a passphrase secret from the share form (no JavaScript needed); show its links."""
+    body = generate_request(form_fields(request))
+    created = await service_of(request).create_secret(
+        body.secret, Concealed(body.passphrase), body.ttl, None, quota_key=quota_key(request)
+    )
+    base = origin(request)
+    return renderer_of(request).page(
+        request,
+        "created.html",
+        status=201,
+        link=f"{base}/secrets/{created.secret_key}",
+        receipt=f"{base}/receipts/{created.receipt_key}",
+        expires=created.expires_at,
+    )
+
+
+async def receipt_page(request: Request, receipt_key: str) -> HTTPResponse:
+    """Show the creator what became of the secret: the receipt's JSON, as a page."""
+    found = await service_of(request).receipt_status(receipt_key)
+    receipt = ReceiptResponse.of(found).model_dump(mode="json")
+    return renderer_of(request).page(request, "receipt.html", key=receipt_key, receipt=receipt)
+
+
+async def burn_from_form(request: Request, receipt_key: str) -> HTTPResponse:
+    """Burn the secret from its receipt page; the form's box must be ticked.
+
+    Raises:
+        ValidationFailedError: the confirmation box was not ticked.
+    """
+    if "confirm" not in form_fields(request):
+        raise ValidationFailedError([FieldProblem("confirm", "is required")])
+    service = service_of(request)
+    await service.burn_secret(receipt_key)
+    return await receipt_page(request, receipt_key)
+
+
+# Route path (as Sanic names it) -> (page for GET and HEAD, page for a form POST).
+_PAGES: Final[dict[str, tuple[Page | None, Page | None]]] = {
+    "generate": (None, create_from_form),
+    "secrets/<secret_key:str>": (recipient_page, reveal_from_form),
+    "receipts/<receipt_key:str>": (receipt_page, None),
+    "receipts/<receipt_key:str>/burn": (None, burn_from_form),
+}
+
+
+async def serve_pages(request: Request) -> HTTPResponse | None:
+    """Answer a page instead of the API's JSON when the request asks for one.
+
+    Returns None (the API answers) for every request that does not: that is
+    every API client, whose ``Accept`` is ``*/*``, JSON or absent.
+    """
+    route = request.route
+    pages = _PAGES.get(route.path) if route is not None else None
+    if pages is None:
+        return None
+    on_get, on_post = pages
+    accept = request.headers.get("accept")
+    if request.method in ("GET", "HEAD"):
+        page = on_get
+    elif request.method == "POST" and is_form(request.content_type):
+        page = on_post
+    else:
+        return None
+    if page is None or not prefers_html(accept):
+        return None
+    return await page(request, **request.match_info)

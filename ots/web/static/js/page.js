@@ -1,0 +1,30 @@
+// What every page does: copy buttons, local times, QR codes, and a language switch
+// that keeps a sealed link's key (the fragment) in the address bar, where it already is.
+import { enableCopy } from "./copy.js";
+import { localizeTimes } from "./time.js";
+
+/** Draw the QR code of each canvas[data-qr-for] whose field holds a link. */
+export async function drawQrCodes(root = document) {
+  const canvases = [...root.querySelectorAll("canvas[data-qr-for]")].filter(
+    (canvas) => document.getElementById(canvas.dataset.qrFor).value,
+  );
+  if (canvases.length === 0) return;
+  // Loaded only where there is a code to draw.
+  const { drawQr } = await import("./qr.js");
+  for (const canvas of canvases) drawQr(canvas, document.getElementById(canvas.dataset.qrFor).value);
+}
+
+function keepFragmentOnLanguageSwitch() {
+  for (const link of document.querySelectorAll("a[data-keep-fragment]")) {
+    link.addEventListener("click", (event) => {
+      if (!window.location.hash) return;
+      event.preventDefault();
+      window.location.assign(link.pathname + link.search + window.location.hash);
+    });
+  }
+}
+
+enableCopy();
+localizeTimes();
+keepFragmentOnLanguageSwitch();
+drawQrCodes();
