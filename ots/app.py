@@ -1,7 +1,10 @@
-"""The application factory: wires settings, database, service, routes and listeners.
+"""The application factory: routes, middleware and listeners around one worker's context.
 
 Nothing runs at import. ``create_app(settings)`` returns a configured Sanic
 app; ``sanic ots.app:create_app --factory`` and ``ots serve`` both use it.
+What a worker serves with is built without Sanic (``ots.wiring``) in its
+start-up listener and hung on the app as one typed object
+(``ots.api.context.context_of``); the resident tasks start beside it.
 """
 
 from __future__ import annotations
@@ -13,15 +16,15 @@ import logging
 import os
 import time
 from collections.abc import Coroutine
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Final
 
 from sanic import Request, Sanic
 from sanic.config import Config
+from sanic.exceptions import SanicException
 from sanic.response import BaseHTTPResponse
 
-from ots import db, keyring, metrics
+from ots import metrics
 from ots.api import (
     add_cors_headers,
     add_rate_limit_headers,
@@ -31,22 +34,19 @@ from ots.api import (
     refuse_cross_site,
     start_timer,
 )
+from ots.api.context import CONTEXT, context_of
 from ots.api.errors import JsonErrorHandler
 from ots.api.logs import install_ots_handler, install_redaction, log_config
 from ots.api.openapi import build_spec
 from ots.api.request import OtsRequest
 from ots.api.responses import SECURITY_HEADERS
 from ots.config import Settings
-from ots.events import EventLog, install_audit_handler
-from ots.kdf import KdfPool, kdf_executor
-from ots.ratelimit import ClientRateLimiter
-from ots.service import Clock, SecretService
+from ots.events import install_audit_handler
 from ots.ssrf import Resolver, system_resolver
 from ots.stop import GRACEFUL_SHUTDOWN
-from ots.store import TortoiseStore
 from ots.tasks import sweep_forever
 from ots.web import ErrorPages, Renderer, install, serve_pages
-from ots.webhooks import Deliverer
+from ots.wiring import Clock, open_context
 
 log = logging.getLogger("ots.app")
 App = Sanic[Config, SimpleNamespace]
@@ -74,6 +74,7 @@ def create_app(
     name: str | None = None,
     migrate_on_start: bool = False,
     resolver: Resolver = system_resolver,
+    sweep_on_create: bool = False,
 ) -> App:
     """Build the ots Sanic app.
 
@@ -85,10 +86,14 @@ def create_app(
             (under the migration lock). ``ots serve`` migrates once before
             forking instead; the ASGI entry point has no such moment.
         resolver: resolves webhook hosts; tests inject a fake DNS.
+        sweep_on_create: let a create sweep one batch when a sweep is due, for a
+            process whose resident sweeper may not run between requests (the
+            ASGI entry point). ``ots serve`` leaves it off: its resident
+            sweeper sweeps, and a create never does.
     """
     settings = settings or Settings.from_env()
     app_name = name or "ots"
-    if name is None and app_name in Sanic._app_registry:
+    if name is None and _registered(app_name):
         app_name = f"ots_{next(_names)}"
     # The pages (OTS_WEB): read once per app; with them off, nothing of ots.web runs.
     renderer = Renderer.create() if settings.web else None
@@ -109,7 +114,6 @@ def create_app(
     # hashes have no business in a log, whatever level the operator picks.
     logging.getLogger("tortoise").setLevel(logging.WARNING)
     _configure(app, settings)
-    app.ctx.settings = settings
     app.blueprint(api)
     if renderer is not None:
         install(app, renderer)
@@ -120,33 +124,18 @@ def create_app(
 
     @app.before_server_start
     async def open_resources(app: App) -> None:
-        keys = open_keyring(settings.server_key_path)
-        if migrate_on_start:
-            await db.migrate(settings, keys.ring)
-        app.ctx.tortoise = await db.open_database(settings)
-        app.ctx.kdf_pool = KdfPool(
-            kdf_executor(settings.kdf_threads),
-            capacity=settings.kdf_threads + settings.kdf_queue,
-        )
-        store = app.ctx.store = TortoiseStore()
-        app.ctx.deliverer = Deliverer(settings, store, keys, clock=clock, resolver=resolver)
-        store.on_outbox(app.ctx.deliverer.wake)
-        app.ctx.service = SecretService(
+        context = await open_context(
             settings,
-            store,
-            app.ctx.kdf_pool,
-            keys,
             clock=clock,
-            events=EventLog(client_address=settings.audit_client_address),
             resolver=resolver,
+            migrate=migrate_on_start,
+            sweep_on_create=sweep_on_create,
         )
-        app.ctx.rate_limiter = ClientRateLimiter(
-            settings.rate_limit, settings.rate_limit_storage, settings.rate_limit_ipv6_prefix
-        )
+        setattr(app.ctx, CONTEXT, context)
         app.ctx.tasks = {}
-        _start(app, SWEEPER_TASK, sweep_forever(app.ctx.service.sweep, settings.sweep_interval))
+        _start(app, SWEEPER_TASK, sweep_forever(context.maintenance.sweep, settings.sweep_interval))
         if settings.webhooks:
-            _start(app, WEBHOOK_TASK, app.ctx.deliverer.run_forever())
+            _start(app, WEBHOOK_TASK, context.deliverer.run_forever())
 
     @app.before_server_stop
     async def stop_tasks(app: App) -> None:
@@ -159,10 +148,7 @@ def create_app(
 
     @app.after_server_stop
     async def close_resources(app: App) -> None:
-        await app.ctx.service.close()
-        app.ctx.kdf_pool.shutdown()
-        await app.ctx.store.close()
-        await db.close_database(app.ctx.tortoise)
+        await context_of(app).close()
         metrics.worker_stopped(os.getpid())
 
     # App-wide (each route declares whether it is limited), so that automatic HEAD
@@ -190,16 +176,13 @@ def _start(app: App, name: str, work: Coroutine[Any, Any, None]) -> None:
         app.ctx.tasks[name] = asyncio.get_running_loop().create_task(work)
 
 
-def open_keyring(path: Path) -> keyring.KeyFile:
-    """Load the server keyring, creating it (and saying so once) if there is none.
-
-    ``ots serve`` creates it before the workers start; under ASGI the first
-    instance to start creates it and the others load the same file.
-    """
-    ring, created = keyring.ensure(path)
-    if created:
-        log.warning(keyring.created_message(path, ring))
-    return keyring.KeyFile(path, ring)
+def _registered(name: str) -> bool:
+    # Whether this process already has a Sanic app of that name (names are global).
+    try:
+        Sanic.get_app(name)
+    except SanicException:
+        return False
+    return True
 
 
 async def add_security_headers(request: Request, response: BaseHTTPResponse) -> None:

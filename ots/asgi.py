@@ -108,7 +108,10 @@ def build(settings: Settings | None = None) -> ASGIApp:
         settings = Settings.from_env()
     # As `ots serve` does: a cost this machine cannot serve stops the start.
     check_argon2(settings)
-    sanic_app = create_app(settings, migrate_on_start=True)
+    # No main process to migrate before the workers, and no promise that a resident
+    # sweeper runs between requests (serverless): each instance migrates at start,
+    # and creates sweep too.
+    sanic_app = create_app(settings, migrate_on_start=True, sweep_on_create=True)
     return BodyLimit(sanic_app, settings.request_max_bytes)
 
 

@@ -254,29 +254,10 @@ def _migrate(settings: Settings, ring: keyring.Keyring | None) -> bool:
 
 
 async def _sweep(settings: Settings) -> Swept:
-    from concurrent.futures import ThreadPoolExecutor
+    # Imported here: the server's modules are not needed by the other commands.
+    from ots.wiring import sweep_once
 
-    from ots import db
-    from ots.kdf import KdfPool
-    from ots.service import SecretService
-    from ots.store import TortoiseStore
-
-    context = await db.open_database(settings)
-    try:
-        # Sweeping hashes nothing and reads no key: an idle pool and an empty
-        # ring keep `ots sweep` free of both.
-        kdf = KdfPool(ThreadPoolExecutor(max_workers=1), capacity=0)
-        keys = keyring.KeyFile(settings.server_key_path, keyring.Keyring(()))
-        store = TortoiseStore()
-        service = SecretService(settings, store, kdf, keys)
-        try:
-            return await service.sweep()
-        finally:
-            await service.close()
-            await store.close()
-            kdf.shutdown()
-    finally:
-        await db.close_database(context)
+    return await sweep_once(settings)
 
 
 def _serve(settings: Settings, stop: StopControl) -> int:

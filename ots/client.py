@@ -22,8 +22,8 @@ Every error answer raises the exception of its code::
           ├── NotPending           not_pending (409): .state
           ├── WrongMode            wrong_mode (409): sealed secret, passphrase mode (or back)
           ├── InvalidRequest       the request itself is refused
-          │    ├── InvalidJson, RequestTimeout, PayloadTooLarge, HeadersTooLarge,
-          │    ├── MethodNotAllowed
+          │    ├── InvalidJson, BadRequest, RequestTimeout, PayloadTooLarge,
+          │    ├── HeadersTooLarge, MethodNotAllowed, Unauthorized, Forbidden
           │    └── ValidationFailed  .details
           ├── RetryLater           .retry_after (seconds)
           │    ├── RateLimited, Unavailable, Overloaded, StorageFull
@@ -132,6 +132,24 @@ class InvalidJson(InvalidRequest):
     code = "invalid_json"
 
 
+class BadRequest(InvalidRequest):
+    """The request was malformed on the way (its framing or its headers)."""
+
+    code = "bad_request"
+
+
+class Unauthorized(InvalidRequest):
+    """The endpoint needs the right bearer token (``/metrics`` when the server sets one)."""
+
+    code = "unauthorized"
+
+
+class Forbidden(InvalidRequest):
+    """The server refuses the request from where it came (e.g. another site's page)."""
+
+    code = "forbidden"
+
+
 class RequestTimeout(InvalidRequest):
     """The request did not reach the server in time."""
 
@@ -213,7 +231,9 @@ class NotOpened(SealedError):
     """The server released a ciphertext that does not open with the link: it was altered."""
 
 
-_BY_CODE: Final[dict[str, type[ApiError]]] = {
+# The exception of each error code the server sends (tests/unit/test_client.py holds
+# it to the server's error tree: a code without its exception fails there).
+ERRORS: Final[dict[str, type[ApiError]]] = {
     error.code: error
     for error in (
         NotFound,
@@ -221,6 +241,9 @@ _BY_CODE: Final[dict[str, type[ApiError]]] = {
         NotPending,
         WrongMode,
         InvalidJson,
+        BadRequest,
+        Unauthorized,
+        Forbidden,
         RequestTimeout,
         PayloadTooLarge,
         HeadersTooLarge,
@@ -436,7 +459,7 @@ def _answer(call: _Call, response: httpx.Response) -> dict[str, Any]:
     if response.status_code == call.success:
         return body
     retry_after = response.headers.get("Retry-After", "")
-    error = _BY_CODE.get(str(body.get("error")), ServerError)
+    error = ERRORS.get(str(body.get("error")), ServerError)
     if error is ServerError and response.status_code < 500:
         error = InvalidRequest
     raise error(response.status_code, body, int(retry_after) if retry_after.isdigit() else None)

@@ -61,7 +61,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from ots.domain import ClientSealed, KdfParams, Sealed, SealedWebhook
+from ots.domain import ClientSealed, EncryptedSecret, KdfParams, SealedWebhook
 
 KEY_BYTES: Final = 24  # 192 bits from the CSPRNG, 32 URL-safe characters
 SALT_BYTES: Final = 16
@@ -212,7 +212,7 @@ def seal_secret(
     kdf: KdfParams,
     server_key: bytes | None,
     key_id: str | None,
-) -> Sealed:
+) -> EncryptedSecret:
     """Seal ``plaintext`` for the row of ``secret_key``: derive the key, then encrypt.
 
     ``server_key`` (with its ``key_id``) is None only to write the v1 format
@@ -221,13 +221,13 @@ def seal_secret(
     salt = new_salt()
     key = derive_key(passphrase, secret_key, salt, kdf, server_key)
     nonce, ciphertext = seal(key, plaintext, _associated_data(secret_key))
-    return Sealed(salt=salt, nonce=nonce, ciphertext=ciphertext, kdf=kdf, key_id=key_id)
+    return EncryptedSecret(salt=salt, nonce=nonce, ciphertext=ciphertext, kdf=kdf, key_id=key_id)
 
 
 def open_secret(
-    sealed: Sealed, passphrase: str, secret_key: str, server_key: bytes | None
+    encrypted: EncryptedSecret, passphrase: str, secret_key: str, server_key: bytes | None
 ) -> bytes:
-    """Open what ``seal_secret`` sealed, with the server key named by ``sealed.key_id``.
+    """Open what ``seal_secret`` sealed, with the server key named by ``encrypted.key_id``.
 
     Slow by design (argon2id).
 
@@ -235,16 +235,16 @@ def open_secret(
         DecryptionError: the passphrase, the key or the server key is wrong, or the
             data was altered or moved to another row.
     """
-    if sealed.kdf is None:
+    if encrypted.kdf is None:
         # Sealed by its client: no passphrase opens it here.
         raise DecryptionError
-    key = derive_key(passphrase, secret_key, sealed.salt, sealed.kdf, server_key)
-    return unseal(key, sealed.nonce, sealed.ciphertext, _associated_data(secret_key))
+    key = derive_key(passphrase, secret_key, encrypted.salt, encrypted.kdf, server_key)
+    return unseal(key, encrypted.nonce, encrypted.ciphertext, _associated_data(secret_key))
 
 
 def seal_client_secret(
     client: ClientSealed, verifier: bytes, secret_key: str, server_key: bytes, key_id: str
-) -> Sealed:
+) -> EncryptedSecret:
     """Seal a client's ciphertext and envelope again, under the server key, for its row.
 
     Cheap (no argon2id): the client did the slow part, if any. A copy of the
@@ -255,7 +255,7 @@ def seal_client_secret(
     nonce, ciphertext = seal(
         _client_key(server_key, secret_key, salt), framed, _associated_data(secret_key)
     )
-    return Sealed(
+    return EncryptedSecret(
         salt=salt,
         nonce=nonce,
         ciphertext=ciphertext,
@@ -265,16 +265,18 @@ def seal_client_secret(
     )
 
 
-def open_client_secret(sealed: Sealed, secret_key: str, server_key: bytes) -> ClientSealed:
-    """Return the client's ciphertext and envelope that ``seal_client_secret`` sealed.
+def open_client_secret(
+    encrypted: EncryptedSecret, secret_key: str, server_key: bytes
+) -> ClientSealed:
+    """Return the client's ciphertext and envelope that ``seal_client_secret`` encrypted.
 
     Raises:
         DecryptionError: the server key is wrong, or the row was altered or moved.
     """
     framed = unseal(
-        _client_key(server_key, secret_key, sealed.salt),
-        sealed.nonce,
-        sealed.ciphertext,
+        _client_key(server_key, secret_key, encrypted.salt),
+        encrypted.nonce,
+        encrypted.ciphertext,
         _associated_data(secret_key),
     )
     # JSON text never holds a raw NUL: the first one ends the envelope.

@@ -49,10 +49,9 @@ SQLITE_PRAGMAS: Final = {
     "secure_delete": "ON",
 }
 # Files beside the database that SQLite or ots create; all are kept private.
-# Beside the database: the workers' queue for its write lock (ots.store.WriterQueue).
+# Beside the database: the workers' queue for its write lock (ots.store.sqlite_engine).
 WRITER_LOCK: Final = ".write-lock"
 SQLITE_COMPANIONS: Final = ("", "-wal", "-shm", "-journal", ".migrate-lock", WRITER_LOCK)
-MEMORY: Final = ":memory:"
 PRIVATE: Final = 0o600
 # Legacy verifiers keyed per transaction (one fsync each on SQLite).
 VERIFIER_BATCH: Final = 500
@@ -209,6 +208,11 @@ async def migrate(settings: Settings, ring: Keyring | None = None) -> Migrated:
 
 async def key_legacy_verifiers(ring: Keyring, connection: str, batch: int = VERIFIER_BATCH) -> int:
     """Replace each legacy (bare-digest) sealed verifier by its keyed form; return how many.
+
+    A migration step, so it lives here and runs in the migration's Tortoise
+    context, under its lock, before any store of this process exists: its
+    few transactions (one per ``batch`` rows) wait in SQLite's busy handler
+    like Aerich's own statements do, not in the store's group commit.
 
     A row whose server key is not in ``ring`` is left as it is: nothing can
     open it any more (or another replica holds its key, and keys it at its

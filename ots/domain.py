@@ -7,6 +7,7 @@ from here, so each is spelled once and no layer reaches into another for it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Final
@@ -42,24 +43,39 @@ class Event(StrEnum):
     """The sweeper removed it, unread, after ``expires_at``."""
 
 
-# The events a webhook may subscribe to (the default is all of them).
-NOTIFIABLE: Final = (
-    Event.REVEALED,
-    Event.WRONG_PASSPHRASE,
-    Event.DESTROYED,
-    Event.BURNED,
-    Event.EXPIRED,
-)
-# How the receipt reads once each event has happened.
-STATE_AFTER: Final = {
-    Event.CREATED: State.PENDING,
-    Event.CHECKED: State.PENDING,
-    Event.REVEALED: State.REVEALED,
-    Event.WRONG_PASSPHRASE: State.PENDING,
-    Event.DESTROYED: State.BURNED,
-    Event.BURNED: State.BURNED,
-    Event.EXPIRED: State.EXPIRED,
+@dataclass(frozen=True)
+class Meaning:
+    """What one event means: how the receipt reads after it, and whether webhooks hear of it."""
+
+    state_after: State
+    notifiable: bool
+
+    @property
+    def ends(self) -> bool:
+        """Whether the secret is gone after it (its row deleted: read, destroyed or expired)."""
+        return self.state_after is not State.PENDING
+
+
+# The one table of the events: every list below derives from it, and so does what the
+# store writes into a receipt when a secret ends (too many wrong passphrases destroy a
+# secret, and its creator then sees it as burned: said here, and only here).
+EVENTS: Final[Mapping[Event, Meaning]] = {
+    Event.CREATED: Meaning(State.PENDING, notifiable=False),
+    Event.CHECKED: Meaning(State.PENDING, notifiable=False),
+    Event.REVEALED: Meaning(State.REVEALED, notifiable=True),
+    Event.WRONG_PASSPHRASE: Meaning(State.PENDING, notifiable=True),
+    Event.DESTROYED: Meaning(State.BURNED, notifiable=True),
+    Event.BURNED: Meaning(State.BURNED, notifiable=True),
+    Event.EXPIRED: Meaning(State.EXPIRED, notifiable=True),
 }
+# The events a webhook may subscribe to (the default is all of them).
+NOTIFIABLE: Final = tuple(event for event, meaning in EVENTS.items() if meaning.notifiable)
+# How the receipt reads once each event has happened.
+STATE_AFTER: Final = {event: meaning.state_after for event, meaning in EVENTS.items()}
+# The states a secret can end in, in the order of the events that lead there.
+ENDED_STATES: Final = tuple(
+    dict.fromkeys(meaning.state_after for meaning in EVENTS.values() if meaning.ends)
+)
 
 
 class DeliveryState(StrEnum):
@@ -157,8 +173,12 @@ class KdfParams:
 
 
 @dataclass(frozen=True)
-class Sealed:
-    """Everything stored for one secret besides its lookup hash and times."""
+class EncryptedSecret:
+    """The stored record behind every secret: its ciphertext and what opens it.
+
+    Everything stored for one secret besides its lookup hash and times, in
+    either mode (a passphrase, or sealed by its client).
+    """
 
     salt: bytes
     nonce: bytes
@@ -191,11 +211,11 @@ class ClientSealed:
 
 @dataclass(frozen=True)
 class NewSecret:
-    """A sealed secret to store, with its receipt: lookups, times, and the sealed bytes."""
+    """An encrypted secret to store, with its receipt: lookups, times, and the encrypted bytes."""
 
     lookup: str
     receipt_lookup: str
-    sealed: Sealed
+    encrypted: EncryptedSecret
     created_at: int
     expires_at: int
     # When the receipt may be deleted if the secret is never read.
@@ -207,12 +227,35 @@ class NewSecret:
 
 @dataclass(frozen=True)
 class Destruction:
-    """When wrong passphrases destroy a secret, and how its receipt then reads."""
+    """When wrong passphrases destroy a secret (the receipt reads ``STATE_AFTER[DESTROYED]``)."""
 
     after_failures: int
-    reads_as: State
     # When the ended receipt may be deleted.
     purge_at: int
+
+
+@dataclass(frozen=True)
+class Transition:
+    """What one committed write did: which event happened, to which secrets, and when.
+
+    A store write that changes a secret's state returns the transition its
+    transaction committed, and that is what gets reported (audit log,
+    metrics): an event is decided once, where it is written. ``queued``
+    tells whether the same transaction queued webhook deliveries (outbox rows).
+    """
+
+    event: Event
+    lookups: tuple[str, ...]
+    at: int
+    queued: bool = False
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A wrong passphrase counted: the count after it, and the transition committed."""
+
+    failed_attempts: int
+    transition: Transition
 
 
 @dataclass(frozen=True)
@@ -220,7 +263,7 @@ class StoredSecret:
     """A live secret as read from its row."""
 
     id: int
-    sealed: Sealed
+    encrypted: EncryptedSecret
     created_at: int
     expires_at: int
 

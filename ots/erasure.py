@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Final
+from typing import Final, Protocol
 
 from ots.errors import UnavailableError
 
@@ -26,20 +26,42 @@ DELAY: Final = 1.0
 CLOSE_TIMEOUT: Final = 2.0
 
 
+class Timer(Protocol):
+    """What ``call_later`` returns: a timer that can be cancelled."""
+
+    def cancel(self) -> None:
+        """Keep the callback from running."""
+
+
+# Runs a callback after a delay: the running loop's call_later, or a test's fake timers.
+Later = Callable[[float, Callable[[], None]], Timer]
+
+
 class Eraser:
     """Runs ``erase`` (one pass; True when complete) soon after secrets end."""
 
-    def __init__(self, erase: Callable[[], Awaitable[bool]], delay: float = DELAY) -> None:
-        """Erase with ``erase``, ``delay`` seconds after the first end noted."""
+    def __init__(
+        self,
+        erase: Callable[[], Awaitable[bool]],
+        delay: float = DELAY,
+        *,
+        later: Later | None = None,
+    ) -> None:
+        """Erase with ``erase``, ``delay`` seconds after the first end noted.
+
+        ``later`` arms the timer (default: the running loop's ``call_later``).
+        """
         self._erase = erase
         self._delay = delay
-        self._timer: asyncio.TimerHandle | None = None
+        self._later = later
+        self._timer: Timer | None = None
         self._running: asyncio.Task[None] | None = None
 
     def note_ended(self) -> None:
         """Record that a secret ended: an erase pass will run within ``delay`` seconds."""
         if self._timer is None:
-            self._timer = asyncio.get_running_loop().call_later(self._delay, self._start)
+            later = self._later or asyncio.get_running_loop().call_later
+            self._timer = later(self._delay, self._start)
 
     def _start(self) -> None:
         # Ends noted from here on arm a new timer: this pass may miss them.

@@ -51,6 +51,8 @@ class OtsError(Exception):
     default_message: ClassVar[str] = "Something went wrong on our side."
     # Seconds for a Retry-After header when the caller gives none; None sends no header.
     default_retry_after: ClassVar[int | None] = None
+    # Whether a client can ever receive it (the official client has an exception for each).
+    sent: ClassVar[bool] = True
 
     def __init__(self, message: str | None = None, *, retry_after: int | None = None) -> None:
         """Create the error with an optional human sentence and ``Retry-After`` seconds."""
@@ -219,6 +221,7 @@ class ClientClosedError(OtsError):
 
     code = "client_closed_request"
     status = 499
+    sent = False
     default_message = "The client closed the connection before the answer was ready."
 
 

@@ -1,11 +1,11 @@
 """What happens to secrets, reported once each: the audit log, the metrics, the delivery loop.
 
 The store writes an event's webhook deliveries in the transaction of the
-state change itself; once that has committed, the service hands the event
-here. ``EventLog`` writes one JSON line to the ``ots.audit`` logger (stdout
-unless the operator routes it elsewhere) and counts it; events that happen
-together (a sweep's batch) share log records of up to 4,000 bytes, a line
-each. A line holds the time, the event and the receipt's fingerprint (a
+state change itself, and returns what it committed (a ``Transition``); the
+service hands exactly that here. ``EventLog`` writes one JSON line to the
+``ots.audit`` logger (stdout unless the operator routes it elsewhere) and
+counts it; events that happen together (a sweep's batch) share log records
+of up to 4,000 bytes, a line each. A line holds the time, the event and the receipt's fingerprint (a
 one-way hash: it names a secret without opening anything), and the client
 address only if the operator opted in.
 """
@@ -16,13 +16,13 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Final
 
 from ots import metrics
 from ots.crypto import fingerprint
-from ots.domain import Event
+from ots.domain import Transition
 
 AUDIT_LOGGER: Final = "ots.audit"
 audit_log = logging.getLogger(AUDIT_LOGGER)
@@ -56,30 +56,38 @@ def utc_text(epoch_seconds: float) -> str:
 
 
 class EventLog:
-    """Where the service reports each committed event."""
+    """The bookkeeper: where the service hands each transition the store committed.
 
-    def __init__(self, *, client_address: bool = False) -> None:
-        """Log client addresses only if ``client_address``."""
+    One call per committed write (``record``): its events go to the audit log
+    and the metrics, and a write that queued webhook deliveries wakes the
+    delivery loop. Nothing here chooses an event; the transition says which.
+    """
+
+    def __init__(
+        self, *, client_address: bool = False, on_queued: Callable[[], None] | None = None
+    ) -> None:
+        """Log client addresses only if ``client_address``; call ``on_queued`` for outbox rows."""
         self._client_address = client_address
+        self._on_queued = on_queued
 
-    def emit(self, event: Event, lookup: str, at: float) -> None:
-        """Report that ``event`` happened to the secret stored under ``lookup`` at ``at``."""
-        self.emit_all(event, [lookup], at)
-
-    def emit_all(self, event: Event, lookups: Sequence[str], at: float) -> None:
-        """Report that ``event`` happened to each secret of ``lookups`` at ``at``.
+    def record(self, transition: Transition) -> None:
+        """Report ``transition``: one audit line per secret, one count, and the outbox wake-up.
 
         Log records of up to RECORD_BYTES (one line per secret) and one count
         for them all: a sweep ends a thousand secrets per batch, and a record
         each would cost the worker's event loop more than the database's
         delete does.
         """
+        if transition.queued and self._on_queued is not None:
+            self._on_queued()
+        lookups = transition.lookups
         if not lookups:
             return
+        event = transition.event
         # Formatted by hand: every value but the client address is ASCII from
         # ots itself (a time, an event name, a hex digest), and json.dumps per
         # line was most of a sweep batch's cost.
-        head = f'{{"time":"{utc_text(at)}","event":"{event.value}","receipt":"'
+        head = f'{{"time":"{utc_text(transition.at)}","event":"{event.value}","receipt":"'
         client = CLIENT_ADDRESS.get()
         tail = '"}'
         if self._client_address and client is not None:

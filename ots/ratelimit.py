@@ -183,6 +183,11 @@ class ClientRateLimiter:
         storage = self._shared.storage
         self._probe = asyncio.get_running_loop().create_task(self._check_shared(storage))
 
+    async def probed(self) -> None:
+        """Wait until the background probe under way, if any, has its answer."""
+        if self._probe is not None:
+            await self._probe
+
     async def _check_shared(self, storage: Storage) -> None:
         try:
             healthy = await asyncio.wait_for(storage.check(), STORAGE_TIMEOUT)

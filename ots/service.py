@@ -1,22 +1,23 @@
-"""Use cases of ots: create, reveal, check, receipt, burn and sweep.
+"""Use cases of ots: create, reveal, check, receipt and burn.
 
 Every rule lives here (TTL bounds, size, quota, attempts, expiry, what a
 burn may end); the store it receives only executes what was decided. Takes
-plain values, returns the values of ``ots.domain``, raises ``OtsError``s.
-The argon2id work runs on a bounded thread pool, never on the event loop.
+plain values (its ``Policy``, not the whole settings), returns the values of
+``ots.domain``, raises ``OtsError``s. The argon2id work runs on a bounded
+thread pool, never on the event loop. What each write committed goes to the
+event log and to the worker's chores (``ots.maintenance``), which also
+sweep; nothing else is recorded here.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
 import functools
-import itertools
-import logging
 import math
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from typing import Final, Protocol
 
 from ots import crypto, metrics
@@ -28,27 +29,25 @@ from ots.domain import (
     ClientTotals,
     CreatedSecret,
     Destruction,
+    EncryptedSecret,
     Event,
+    Failure,
     KdfParams,
     NewSecret,
     NewWebhook,
     Receipt,
-    Sealed,
     SecretStatus,
     State,
     StoredSecret,
-    StoredTotals,
     Subscription,
-    Swept,
+    Transition,
 )
-from ots.erasure import Eraser
 from ots.errors import (
     FieldProblem,
     NotFoundError,
     NotPendingError,
     PayloadTooLargeError,
     StorageFullError,
-    UnavailableError,
     ValidationFailedError,
     WrongModeError,
     WrongPassphraseError,
@@ -56,11 +55,10 @@ from ots.errors import (
 from ots.events import EventLog
 from ots.kdf import KdfPool
 from ots.keyring import KeyFile, ServerKey
-from ots.quota import ClientShares, StorageGauge
+from ots.maintenance import Clock, Maintenance
+from ots.quota import ClientShares
 from ots.ssrf import RefusedTargetError, Resolver, resolve_target, system_resolver
 
-Clock = Callable[[], float]
-log = logging.getLogger("ots.service")
 # Secrets leave by being read, burned or expiring; a minute is a fair time to wait.
 QUOTA_RETRY_AFTER: Final = 60
 # The 507 of a client whose share (OTS_MAX_CLIENT_BYTES) is used; the others still create.
@@ -68,10 +66,6 @@ CLIENT_SHARE_USED: Final = (
     "You have stored as much as one client may; retry once some of your secrets "
     "are read, burned or expired."
 )
-# A sweep rests this many times as long as each batch took before the next one.
-SWEEP_REST: Final = 3.0
-# Too many wrong passphrases destroy a secret; its creator then sees it as burned.
-DESTROYED_AS: Final = State.BURNED
 # A sealed secret's wrong proof is a wrong passphrase on the wire (same code, same count).
 WRONG_PROOF: Final = "The passphrase or the link is wrong."
 # Sent the other mode's body: told so, and nothing is counted.
@@ -88,17 +82,19 @@ class SecretStore(Protocol):
     ``UnavailableError`` when the storage cannot answer. Each one is atomic.
     """
 
-    async def insert_secret(self, new: NewSecret) -> None:
-        """Store a sealed secret and its pending receipt together."""
+    async def insert_secret(self, new: NewSecret) -> Transition:
+        """Store an encrypted secret and its pending receipt together: its ``created``."""
 
     async def find_live(self, lookup: str, now: int) -> StoredSecret | None:
         """Return the unexpired secret stored under ``lookup``, or None."""
 
-    async def claim(self, secret_id: int, lookup: str, now: int, purge_at: int) -> bool:
-        """Remove the unexpired secret for its one reader; True for exactly one caller."""
+    async def claim(
+        self, secret_id: int, lookup: str, now: int, purge_at: int
+    ) -> Transition | None:
+        """Remove the unexpired secret for its one reader: its ``revealed``, for one caller."""
 
-    async def burn(self, receipt_lookup: str, now: int, purge_at: int) -> str | None:
-        """Remove the unexpired secret behind a receipt; its lookup if this call removed it."""
+    async def burn(self, receipt_lookup: str, now: int, purge_at: int) -> Transition | None:
+        """Remove the unexpired secret behind a receipt: its ``burned``, if this call did."""
 
     async def find_receipt(self, receipt_lookup: str, now: int) -> Receipt | None:
         """Return the receipt (stored state) unless it is due for purging."""
@@ -108,26 +104,54 @@ class SecretStore(Protocol):
 
     async def record_failure(
         self, secret_id: int, lookup: str, now: int, destruction: Destruction
-    ) -> int | None:
+    ) -> Failure | None:
         """Count a wrong passphrase, destroying as told; None if the secret is gone."""
-
-    async def delete_expired_secrets(self, now: int, batch: int) -> list[str]:
-        """Delete at most ``batch`` expired secrets; return the lookups this call removed."""
-
-    async def delete_purged_receipts(self, now: int, batch: int) -> int:
-        """Delete at most ``batch`` receipts past retention; return how many went."""
-
-    async def totals(self, now: int) -> StoredTotals:
-        """Return what is stored, for the quota."""
 
     async def client_totals(self, tags: Sequence[str], now: int) -> ClientTotals:
         """Return the unexpired secrets stored under any of the quota ``tags``, and their bytes."""
 
-    async def erase_ended(self) -> bool:
-        """Make removed secrets physically unrecoverable; True when the pass completed."""
 
-    async def ping(self) -> None:
-        """Raise ``UnavailableError`` unless the storage answers."""
+@dataclass(frozen=True)
+class Policy:
+    """The numbers and switches the rules use: what the service needs of the settings."""
+
+    default_ttl: int
+    min_ttl: int
+    max_ttl: int
+    max_secret_bytes: int
+    max_attempts: int
+    # Seconds a receipt is kept after its secret ended.
+    receipt_retention: int
+    max_live_secrets: int
+    max_stored_bytes: int
+    # 0: no per-client share.
+    max_client_bytes: int
+    # The argon2id cost of a new passphrase secret.
+    kdf: KdfParams
+    webhooks: bool
+    webhook_allow_http: bool
+    webhook_allow_private: bool
+
+    @classmethod
+    def of(cls, settings: Settings) -> Policy:
+        """Return the policy ``settings`` configure."""
+        return cls(
+            default_ttl=settings.default_ttl,
+            min_ttl=settings.min_ttl,
+            max_ttl=settings.max_ttl,
+            max_secret_bytes=settings.max_secret_bytes,
+            max_attempts=settings.max_attempts,
+            receipt_retention=settings.receipt_retention,
+            max_live_secrets=settings.max_live_secrets,
+            max_stored_bytes=settings.max_stored_bytes,
+            max_client_bytes=settings.max_client_bytes,
+            kdf=KdfParams(
+                settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism
+            ),
+            webhooks=settings.webhooks,
+            webhook_allow_http=settings.webhook_allow_http,
+            webhook_allow_private=settings.webhook_allow_private,
+        )
 
 
 class SecretService:
@@ -135,35 +159,32 @@ class SecretService:
 
     def __init__(
         self,
-        settings: Settings,
+        policy: Policy,
         store: SecretStore,
         kdf: KdfPool,
         keys: KeyFile,
-        clock: Clock = time.time,
         *,
-        events: EventLog | None = None,
+        maintenance: Maintenance,
+        events: EventLog,
+        clock: Clock = time.time,
         resolver: Resolver = system_resolver,
     ) -> None:
-        """Bind the service to its settings, store, bounded KDF pool, server keyring and clock.
+        """Bind the service to its policy, store, bounded KDF pool, server keyring and clock.
 
-        ``events`` receives every committed event (default: the audit log, no
-        client addresses); ``resolver`` resolves webhook hosts (tests inject one).
+        ``events`` receives every committed event, ``maintenance`` what each
+        write committed (it keeps the usage estimate and erases what ended);
+        ``resolver`` resolves webhook hosts (tests inject one).
         """
-        self._settings = settings
+        self._policy = policy
         self._store = store
         self._kdf = kdf
         self._keys = keys
+        self._maintenance = maintenance
+        self._events = events
         self._clock = clock
-        self._events = events or EventLog()
         self._resolver = resolver
-        self._usage = StorageGauge(store.totals)
+        # The service's own rule state (creates in flight per client), over the store's count.
         self._shares = ClientShares(store.client_totals)
-        self._eraser = Eraser(store.erase_ended)
-        self._last_sweep: int | None = None
-
-    async def close(self) -> None:
-        """Finish what must not wait for a later moment: erasing secrets that ended."""
-        await self._eraser.close()
 
     def now(self) -> int:
         """Return the current time in whole epoch seconds, from the injected clock."""
@@ -197,18 +218,15 @@ class SecretService:
         ttl = await self._admit(
             ttl,
             len(plaintext),
-            f"The secret is over {self._settings.max_secret_bytes} bytes as UTF-8.",
+            f"The secret is over {self._policy.max_secret_bytes} bytes as UTF-8.",
             notify,
             hashes=True,
         )
-        settings = self._settings
         secret_key = crypto.new_key()
-        kdf = KdfParams(
-            settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism
-        )
+        kdf = self._policy.kdf
         async with self._client_share(quota_key, len(plaintext)) as quota_tag:
             server_key = self._keys.newest
-            sealed = await self._kdf.run(
+            encrypted = await self._kdf.run(
                 functools.partial(
                     crypto.seal_secret,
                     plaintext,
@@ -219,8 +237,8 @@ class SecretService:
                     server_key.id,
                 )
             )
-            created = await self._insert(secret_key, sealed, ttl, notify, server_key, quota_tag)
-        await self._sweep_if_due()
+            created = await self._insert(secret_key, encrypted, ttl, notify, server_key, quota_tag)
+        await self._maintenance.after_create()
         return created
 
     async def create_sealed(
@@ -254,7 +272,7 @@ class SecretService:
         ttl = await self._admit(
             ttl,
             plaintext_bytes,
-            f"The ciphertext holds over {self._settings.max_secret_bytes} bytes of secret.",
+            f"The ciphertext holds over {self._policy.max_secret_bytes} bytes of secret.",
             notify,
             hashes=False,
         )
@@ -262,11 +280,11 @@ class SecretService:
         async with self._client_share(quota_key, plaintext_bytes) as quota_tag:
             server_key = self._keys.newest
             # AES-GCM and HKDF over at most a few hundred KiB: microseconds, fine on the loop.
-            sealed = crypto.seal_client_secret(
+            encrypted = crypto.seal_client_secret(
                 client, verifier, secret_key, server_key.secret, server_key.id
             )
-            created = await self._insert(secret_key, sealed, ttl, notify, server_key, quota_tag)
-        await self._sweep_if_due()
+            created = await self._insert(secret_key, encrypted, ttl, notify, server_key, quota_tag)
+        await self._maintenance.after_create()
         return created
 
     async def _admit(
@@ -280,26 +298,26 @@ class SecretService:
     ) -> int:
         # Every check of a create, before any costly work: refusing must stay cheap.
         # Returns the ttl to use; ``size`` is the plaintext's bytes, refused with ``too_large``.
-        settings = self._settings
-        ttl = settings.default_ttl if ttl is None else ttl
-        if not settings.min_ttl <= ttl <= settings.max_ttl:
+        policy = self._policy
+        ttl = policy.default_ttl if ttl is None else ttl
+        if not policy.min_ttl <= ttl <= policy.max_ttl:
             raise ValidationFailedError(
                 [
                     FieldProblem(
-                        "ttl", f"must be between {settings.min_ttl} and {settings.max_ttl} seconds"
+                        "ttl", f"must be between {policy.min_ttl} and {policy.max_ttl} seconds"
                     )
                 ]
             )
-        if size > settings.max_secret_bytes:
+        if size > policy.max_secret_bytes:
             raise PayloadTooLargeError(too_large)
         if notify is not None:
             await self._check_subscription(notify)
         if hashes:
             self._kdf.check()
-        usage = await self._usage.current(self.now())
+        usage = await self._maintenance.usage()
         if (
-            usage.live_secrets >= settings.max_live_secrets
-            or usage.stored_bytes + size > settings.max_stored_bytes
+            usage.live_secrets >= policy.max_live_secrets
+            or usage.stored_bytes + size > policy.max_stored_bytes
         ):
             raise StorageFullError(retry_after=QUOTA_RETRY_AFTER)
         return ttl
@@ -309,7 +327,7 @@ class SecretService:
         # Refuses the create if the client's share cannot hold ``size`` more bytes, else
         # holds them for the client until the block ends (the create stored or failed).
         # Yields the quota tag to store with the secret (None: counted for no client).
-        limit = self._settings.max_client_bytes
+        limit = self._policy.max_client_bytes
         if quota_key is None or limit == 0:
             yield None
             return
@@ -325,13 +343,13 @@ class SecretService:
     async def _insert(
         self,
         secret_key: str,
-        sealed: Sealed,
+        encrypted: EncryptedSecret,
         ttl: int,
         notify: Subscription | None,
         server_key: ServerKey,
         quota_tag: str | None,
     ) -> CreatedSecret:
-        # Stores a sealed secret with its receipt (and webhook, sealed under the same
+        # Stores an encrypted secret with its receipt (and webhook, sealed under the same
         # server key as the secret) and reports it created. The caller sweeps if due,
         # after letting go of the client's share: the row now counts it.
         now = self._clock()
@@ -348,11 +366,11 @@ class SecretService:
                     notify.url, signing_secret, server_key.secret, server_key.id, lookup
                 ),
             )
-        await self._store.insert_secret(
+        created = await self._store.insert_secret(
             NewSecret(
                 lookup=lookup,
                 receipt_lookup=crypto.receipt_lookup(receipt_key),
-                sealed=sealed,
+                encrypted=encrypted,
                 created_at=int(now),
                 expires_at=expires_at,
                 # Unread, the receipt ends with the secret's expiry; retention runs from there.
@@ -361,8 +379,8 @@ class SecretService:
                 quota_tag=quota_tag,
             )
         )
-        self._events.emit(Event.CREATED, lookup, now)
-        self._usage.added(len(sealed.ciphertext))
+        self._committed(created)
+        self._maintenance.stored(len(encrypted.ciphertext))
         return CreatedSecret(
             secret_key=secret_key,
             receipt_key=receipt_key,
@@ -384,23 +402,23 @@ class SecretService:
         """
         self._kdf.check()
         lookup, stored, server_key = await self._find(secret_key)
-        if stored.sealed.by_client:
+        if stored.encrypted.by_client:
             raise WrongModeError(WRONG_MODE_SEALED)
         try:
             # argon2id takes tens of milliseconds of CPU: on the event loop it would
             # stall every other request, so it runs on the bounded KDF pool.
             plaintext = await self._kdf.run(
                 functools.partial(
-                    crypto.open_secret, stored.sealed, passphrase.reveal(), secret_key, server_key
+                    crypto.open_secret,
+                    stored.encrypted,
+                    passphrase.reveal(),
+                    secret_key,
+                    server_key,
                 )
             )
         except DecryptionError:
             raise await self._wrong_passphrase(stored.id, lookup) from None
-        now = self.now()
-        if not await self._store.claim(stored.id, lookup, now, self._purge_at(now)):
-            raise NotFoundError
-        self._ended()
-        self._events.emit(Event.REVEALED, lookup, now)
+        await self._claim(stored.id, lookup)
         return plaintext.decode("utf-8")
 
     async def reveal_sealed(self, secret_key: str, proof: bytes) -> ClientSealed:
@@ -415,19 +433,15 @@ class SecretService:
             WrongPassphraseError: the proof is wrong (the secret stays).
         """
         lookup, stored, server_key = await self._find(secret_key)
-        stored_verifier = stored.sealed.verifier
+        stored_verifier = stored.encrypted.verifier
         if stored_verifier is None or server_key is None:
             raise WrongModeError(WRONG_MODE_PLAIN)
         if not crypto.verifier_matches(
             stored_verifier, sealed_format.verifier_of(proof), server_key
         ):
             raise await self._wrong_passphrase(stored.id, lookup, WRONG_PROOF)
-        opened = crypto.open_client_secret(stored.sealed, secret_key, server_key)
-        now = self.now()
-        if not await self._store.claim(stored.id, lookup, now, self._purge_at(now)):
-            raise NotFoundError
-        self._ended()
-        self._events.emit(Event.REVEALED, lookup, now)
+        opened = crypto.open_client_secret(stored.encrypted, secret_key, server_key)
+        await self._claim(stored.id, lookup)
         return opened
 
     async def receipt_status(self, receipt_key: str) -> Receipt:
@@ -456,12 +470,11 @@ class SecretService:
         """
         now = self.now()
         if crypto.is_wellformed_key(receipt_key):
-            lookup = await self._store.burn(
+            burned = await self._store.burn(
                 crypto.receipt_lookup(receipt_key), now, self._purge_at(now)
             )
-            if lookup is not None:
-                self._ended()
-                self._events.emit(Event.BURNED, lookup, now)
+            if burned is not None:
+                self._committed(burned)
                 return
         raise NotPendingError((await self.receipt_status(receipt_key)).state)
 
@@ -473,63 +486,16 @@ class SecretService:
         """
         lookup, stored, _ = await self._find(secret_key)
         failures = await self._store.failed_attempts(lookup)
-        self._events.emit(Event.CHECKED, lookup, self.now())
+        # Nothing is written: the service is where this event happens.
+        self._committed(Transition(Event.CHECKED, (lookup,), self.now()))
         return SecretStatus(
             expires_at=stored.expires_at,
-            attempts_left=max(0, self._settings.max_attempts - failures),
+            attempts_left=max(0, self._policy.max_attempts - failures),
         )
 
-    async def database_ready(self) -> bool:
-        """Tell whether the database answers a trivial query."""
-        try:
-            await self._store.ping()
-        except UnavailableError:
-            return False
-        return True
-
-    async def sweep(self, batches: int | None = None) -> Swept:
-        """Delete expired secrets, then receipts past retention, in bounded batches.
-
-        Batches keep each statement short, and the pause between them lets
-        requests run, so a million expired rows never stall the service.
-        ``batches`` caps the batches of each kind (None: until none is left).
-        """
-        counts = [
-            await self._in_batches(self._delete_expired, batches),
-            await self._in_batches(self._store.delete_purged_receipts, batches),
-        ]
-        swept = Swept(secrets=counts[0], receipts=counts[1])
-        if swept.secrets:
-            self._eraser.note_ended()
-        # Keeps the usage estimate (and its metrics) fresh on a server nobody writes to.
-        await self._usage.current(self.now())
-        return swept
-
-    async def _in_batches(
-        self, delete: Callable[[int, int], Awaitable[int]], batches: int | None
-    ) -> int:
-        batch = self._settings.sweep_batch
-        removed = 0
-        for done in itertools.count(1):
-            started = time.perf_counter()
-            count = await delete(self.now(), batch)
-            removed += count
-            if count < batch or done == batches:
-                break
-            # Rest SWEEP_REST times as long as the batch took: however much is due
-            # (a million expired at once), the sweep holds this worker and the
-            # database's write lock only part of the time, and requests go first.
-            await asyncio.sleep(SWEEP_REST * (time.perf_counter() - started))
-        return removed
-
-    async def _delete_expired(self, now: int, batch: int) -> int:
-        lookups = await self._store.delete_expired_secrets(now, batch)
-        self._events.emit_all(Event.EXPIRED, lookups, now)
-        return len(lookups)
-
     async def _check_subscription(self, notify: Subscription) -> None:
-        settings = self._settings
-        if not settings.webhooks:
+        policy = self._policy
+        if not policy.webhooks:
             raise ValidationFailedError(
                 [FieldProblem("notify", "webhooks are turned off on this server (OTS_WEBHOOKS)")]
             )
@@ -538,8 +504,8 @@ class SecretService:
             # delivery loop checks again before every send (DNS can change).
             await resolve_target(
                 notify.url,
-                allow_http=settings.webhook_allow_http,
-                allow_private=settings.webhook_allow_private,
+                allow_http=policy.webhook_allow_http,
+                allow_private=policy.webhook_allow_private,
                 resolver=self._resolver,
             )
         except RefusedTargetError as exc:
@@ -554,7 +520,7 @@ class SecretService:
         stored = await self._store.find_live(lookup, self.now())
         if stored is None:
             raise NotFoundError
-        key_id = stored.sealed.key_id
+        key_id = stored.encrypted.key_id
         if key_id is None:
             return lookup, stored, None
         server_key = self._keys.find(key_id)
@@ -567,37 +533,30 @@ class SecretService:
         self, secret_id: int, lookup: str, message: str | None = None
     ) -> Exception:
         # Counts the failure and returns what the caller must be told.
-        max_attempts = self._settings.max_attempts
+        max_attempts = self._policy.max_attempts
         now = self.now()
-        failures = await self._store.record_failure(
-            secret_id, lookup, now, Destruction(max_attempts, DESTROYED_AS, self._purge_at(now))
+        failure = await self._store.record_failure(
+            secret_id, lookup, now, Destruction(max_attempts, self._purge_at(now))
         )
-        if failures is None:
+        if failure is None:
             return NotFoundError()
-        if failures >= max_attempts:
-            self._ended()
-        self._events.emit(
-            Event.DESTROYED if failures >= max_attempts else Event.WRONG_PASSPHRASE, lookup, now
-        )
-        return WrongPassphraseError(max(0, max_attempts - failures), message)
+        self._committed(failure.transition)
+        return WrongPassphraseError(max(0, max_attempts - failure.failed_attempts), message)
 
-    def _ended(self) -> None:
-        # A secret left the table: one fewer live, and its bytes to be erased soon.
-        self._usage.ended()
-        self._eraser.note_ended()
-
-    async def _sweep_if_due(self) -> None:
-        # Sweeping that needs no resident task (ASGI, serverless): at most once per
-        # OTS_SWEEP_INTERVAL per process, one bounded batch of each kind, riding on
-        # a create. A failure here must not fail the create that already succeeded.
+    async def _claim(self, secret_id: int, lookup: str) -> None:
+        # Takes the secret for this reader, or raises NotFoundError: another reader won.
         now = self.now()
-        if self._last_sweep is not None and now - self._last_sweep < self._settings.sweep_interval:
-            return
-        self._last_sweep = now
-        try:
-            await self.sweep(batches=1)
-        except UnavailableError:
-            log.warning("opportunistic sweep skipped: database unavailable")
+        revealed = await self._store.claim(secret_id, lookup, now, self._purge_at(now))
+        if revealed is None:
+            raise NotFoundError
+        self._committed(revealed)
+
+    def _committed(self, transition: Transition) -> None:
+        # What the store committed (or, for ``checked``, what was read), handed on as
+        # it is: the audit log, the metrics and the delivery loop's wake-up; then the
+        # chores (a secret that left the table is uncounted and erased soon).
+        self._events.record(transition)
+        self._maintenance.committed(transition)
 
     def _purge_at(self, ended_at: int) -> int:
-        return ended_at + self._settings.receipt_retention
+        return ended_at + self._policy.receipt_retention

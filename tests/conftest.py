@@ -18,9 +18,11 @@ import pytest
 from sanic import Sanic
 from sanic_testing.reusable import ReusableClient
 
+from ots.api.context import context_of
 from ots.app import create_app
 from ots.config import Settings
 from ots.ssrf import Resolver, system_resolver
+from ots.wiring import Context
 from tests.support import (
     DATABASES,
     FakeClock,
@@ -77,9 +79,21 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-def build_app(settings: Settings, clock: FakeClock, resolver: Resolver = system_resolver) -> Sanic:
+def build_app(
+    settings: Settings,
+    clock: FakeClock,
+    resolver: Resolver = system_resolver,
+    *,
+    sweep_on_create: bool = False,
+) -> Sanic:
     """A fresh app with a unique name (Sanic names are global per process)."""
-    return create_app(settings, clock=clock, name=f"ots_test_{next(_app_names)}", resolver=resolver)
+    return create_app(
+        settings,
+        clock=clock,
+        name=f"ots_test_{next(_app_names)}",
+        resolver=resolver,
+        sweep_on_create=sweep_on_create,
+    )
 
 
 class Client:
@@ -94,6 +108,11 @@ class Client:
         self.inner = inner
         self.app = app
         self.base = f"http://{inner.host}:{inner.port}"
+
+    @property
+    def context(self) -> Context:
+        """The server's worker context (store, service, chores, delivery loop ...)."""
+        return context_of(self.app)
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
         """Send a request; return the response (``.status``, ``.json``, ``.headers``)."""
@@ -163,8 +182,9 @@ def make_client(clock: FakeClock, new_db: NewDatabase) -> Iterator[MakeClient]:
     """Start in-process servers: ``make_client(database_url, resolver=..., **settings_overrides)``.
 
     Each runs the test settings on ``clock``, with the overrides (and a fake
-    DNS for webhooks if ``resolver`` is given); all stop after the test,
-    before any database of ``new_db`` is dropped.
+    DNS for webhooks if ``resolver`` is given; ``sweep_on_create=True`` as
+    the ASGI entry point builds it); all stop after the test, before any
+    database of ``new_db`` is dropped.
     """
     del new_db  # requested only so that its databases outlive these servers
     with contextlib.ExitStack() as stack:
@@ -176,10 +196,14 @@ def make_client(clock: FakeClock, new_db: NewDatabase) -> Iterator[MakeClient]:
         stack.callback(gc.collect)
 
         def make(
-            database_url: str, resolver: Resolver = system_resolver, **overrides: Any
+            database_url: str,
+            resolver: Resolver = system_resolver,
+            *,
+            sweep_on_create: bool = False,
+            **overrides: Any,
         ) -> Client:
             settings = make_settings(database_url, **overrides)
-            app = build_app(settings, clock, resolver)
+            app = build_app(settings, clock, resolver, sweep_on_create=sweep_on_create)
             inner = ReusableClient(app, port=free_port())
             # sanic-testing never closes the loop it made: three descriptors per
             # server, until select() in a later test fails past descriptor 1023.

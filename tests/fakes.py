@@ -11,13 +11,17 @@ from dataclasses import dataclass, replace
 from typing import TypeVar
 
 from ots.domain import (
+    STATE_AFTER,
     ClientTotals,
     Destruction,
+    Event,
+    Failure,
     NewSecret,
     Receipt,
     State,
     StoredSecret,
     StoredTotals,
+    Transition,
 )
 from ots.errors import UnavailableError
 
@@ -52,17 +56,18 @@ class MemoryStore:
         if self.down:
             raise UnavailableError
 
-    async def insert_secret(self, new: NewSecret) -> None:
-        """Store a sealed secret and its pending receipt together."""
+    async def insert_secret(self, new: NewSecret) -> Transition:
+        """Store an encrypted secret and its pending receipt together: its ``created``."""
         self._call()
         if new.lookup in self.secrets or new.receipt_lookup in self.receipts:
             raise AssertionError("lookups are unique")
         self.secrets[new.lookup] = StoredSecret(
-            next(self._ids), new.sealed, new.created_at, new.expires_at
+            next(self._ids), new.encrypted, new.created_at, new.expires_at
         )
         self.quota_tags[new.lookup] = new.quota_tag
         receipt = Receipt(State.PENDING, new.created_at, new.expires_at, None, 0, new.lookup)
         self.receipts[new.receipt_lookup] = _ReceiptRow(new.lookup, receipt, new.purge_at)
+        return Transition(Event.CREATED, (new.lookup,), new.created_at)
 
     async def find_live(self, lookup: str, now: int) -> StoredSecret | None:
         """Return the unexpired secret stored under ``lookup``, or None."""
@@ -70,26 +75,26 @@ class MemoryStore:
         stored = self.secrets.get(lookup)
         return stored if stored is not None and stored.expires_at > now else None
 
-    async def claim(self, secret_id: int, lookup: str, now: int, purge_at: int) -> bool:
-        """Remove the unexpired secret for its one reader; True for exactly one caller."""
+    async def claim(
+        self, secret_id: int, lookup: str, now: int, purge_at: int
+    ) -> Transition | None:
+        """Remove the unexpired secret for its one reader: its ``revealed``, for one caller."""
         self._call()
         stored = self.secrets.get(lookup)
         if stored is None or stored.id != secret_id or stored.expires_at <= now:
-            return False
+            return None
         del self.secrets[lookup]
-        self._end(lookup, State.REVEALED, purge_at, revealed_at=now)
-        return True
+        return self._end(lookup, Event.REVEALED, now, purge_at, revealed_at=now)
 
-    async def burn(self, receipt_lookup: str, now: int, purge_at: int) -> str | None:
-        """Remove the unexpired secret behind a receipt; its lookup if this call removed it."""
+    async def burn(self, receipt_lookup: str, now: int, purge_at: int) -> Transition | None:
+        """Remove the unexpired secret behind a receipt: its ``burned``, if this call did."""
         self._call()
         row = self.receipts.get(receipt_lookup)
         stored = None if row is None else self.secrets.get(row.secret_lookup)
         if row is None or stored is None or stored.expires_at <= now:
             return None
         del self.secrets[row.secret_lookup]
-        self._end(row.secret_lookup, State.BURNED, purge_at)
-        return row.secret_lookup
+        return self._end(row.secret_lookup, Event.BURNED, now, purge_at)
 
     async def find_receipt(self, receipt_lookup: str, now: int) -> Receipt | None:
         """Return the receipt (stored state) unless it is due for purging."""
@@ -105,7 +110,7 @@ class MemoryStore:
 
     async def record_failure(
         self, secret_id: int, lookup: str, now: int, destruction: Destruction
-    ) -> int | None:
+    ) -> Failure | None:
         """Count a wrong passphrase, destroying as told; None if the secret is gone."""
         self._call()
         stored = self.secrets.get(lookup)
@@ -116,13 +121,14 @@ class MemoryStore:
         row.receipt = replace(row.receipt, failed_attempts=count)
         if count >= destruction.after_failures:
             del self.secrets[lookup]
-            self._end(lookup, destruction.reads_as, destruction.purge_at)
-        return count
+            return Failure(count, self._end(lookup, Event.DESTROYED, now, destruction.purge_at))
+        return Failure(count, Transition(Event.WRONG_PASSPHRASE, (lookup,), now))
 
-    async def delete_expired_secrets(self, now: int, batch: int) -> list[str]:
-        """Delete at most ``batch`` expired secrets; return their lookups."""
+    async def delete_expired_secrets(self, now: int, batch: int) -> Transition:
+        """Delete at most ``batch`` expired secrets: the ``expired`` of those removed."""
         self._call()
-        return _delete_due(self.secrets, lambda s: s.expires_at <= now, batch)
+        lookups = _delete_due(self.secrets, lambda s: s.expires_at <= now, batch)
+        return Transition(Event.EXPIRED, tuple(lookups), now)
 
     async def delete_purged_receipts(self, now: int, batch: int) -> int:
         """Delete at most ``batch`` receipts past retention; return how many went."""
@@ -135,7 +141,7 @@ class MemoryStore:
         live = [s for s in self.secrets.values() if s.expires_at > now]
         return StoredTotals(
             live_secrets=len(live),
-            ciphertext_bytes=sum(len(s.sealed.ciphertext) for s in live),
+            ciphertext_bytes=sum(len(s.encrypted.ciphertext) for s in live),
             receipts=len(self.receipts),
         )
 
@@ -147,7 +153,7 @@ class MemoryStore:
             for lookup, stored in self.secrets.items()
             if stored.expires_at > now and self.quota_tags.get(lookup) in tags
         ]
-        return ClientTotals(len(owned), sum(len(s.sealed.ciphertext) for s in owned))
+        return ClientTotals(len(owned), sum(len(s.encrypted.ciphertext) for s in owned))
 
     async def erase_ended(self) -> bool:
         """Nothing lingers in memory: always complete."""
@@ -162,12 +168,14 @@ class MemoryStore:
         return next((r for r in self.receipts.values() if r.secret_lookup == lookup), None)
 
     def _end(
-        self, lookup: str, state: State, purge_at: int, revealed_at: int | None = None
-    ) -> None:
+        self, lookup: str, event: Event, now: int, purge_at: int, revealed_at: int | None = None
+    ) -> Transition:
+        # The receipt reads as the domain says after ``event``; no outbox in memory.
         row = self._receipt_of(lookup)
         assert row is not None, "every secret has its receipt"
-        row.receipt = replace(row.receipt, state=state, revealed_at=revealed_at)
+        row.receipt = replace(row.receipt, state=STATE_AFTER[event], revealed_at=revealed_at)
         row.purge_at = purge_at
+        return Transition(event, (lookup,), now)
 
 
 def _delete_due(rows: dict[str, V], due: Callable[[V], bool], batch: int) -> list[str]:

@@ -1,27 +1,48 @@
-"""What handlers take from the app context."""
+"""What handlers take from the app: the worker's ``Context``, through one typed accessor.
+
+The context (``ots.wiring.Context``) is built in the worker's start-up and
+hung on the app under ``CONTEXT``; ``context_of`` returns it typed, and the
+shortcuts below read its fields.
+"""
 
 from __future__ import annotations
 
-from sanic import Request
+from typing import Any, Final
+
+from sanic import Request, Sanic
 
 from ots.config import Settings
 from ots.ratelimit import ClientRateLimiter
 from ots.service import SecretService
+from ots.wiring import Context
+
+# The attribute of ``app.ctx`` that holds the worker's context.
+CONTEXT: Final = "ots"
+
+
+def context_of(source: Request | Sanic[Any, Any]) -> Context:
+    """Return the worker's context, from a request or from the app itself.
+
+    Raises:
+        RuntimeError: the worker has not started (no context yet).
+    """
+    app = source.app if isinstance(source, Request) else source
+    context = getattr(app.ctx, CONTEXT, None)
+    if not isinstance(context, Context):
+        raise RuntimeError("the worker's context is not open")
+    return context
 
 
 def service_of(request: Request) -> SecretService:
     """Return the worker's ``SecretService``."""
-    service: SecretService = request.app.ctx.service
-    return service
+    return context_of(request).service
 
 
 def settings_of(request: Request) -> Settings:
     """Return the app's settings."""
-    settings: Settings = request.app.ctx.settings
-    return settings
+    return context_of(request).settings
 
 
 def rate_limiter_of(request: Request) -> ClientRateLimiter:
     """Return the worker's rate limiter."""
-    limiter: ClientRateLimiter = request.app.ctx.rate_limiter
-    return limiter
+    return context_of(request).limiter

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sanic import Blueprint, HTTPResponse, Request
 
-from ots.api.context import rate_limiter_of, service_of
+from ots.api.context import context_of
 from ots.api.openapi import Answer, documented, success
 from ots.api.responses import model_response, retry_headers
 from ots.api.schemas import HealthResponse
@@ -33,8 +33,9 @@ async def health(request: Request) -> HTTPResponse:
 
     A rate limiter whose storage (Redis) is unreachable shows as degraded.
     """
-    if await service_of(request).database_ready():
-        if rate_limiter_of(request).degraded:
+    context = context_of(request)
+    if await context.maintenance.database_ready():
+        if context.limiter.degraded:
             # Still serving, but without the shared rate limit: say so.
             return model_response(
                 HealthResponse(status="degraded", database="ok", rate_limiter="degraded")

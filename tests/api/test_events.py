@@ -65,7 +65,7 @@ async def stop_background_delivery(client: Client) -> None:
 
 def deliver(client: Client) -> int:
     """Run one pass of the server's delivery loop; return how many deliveries it leased."""
-    count: int = client.run(client.app.ctx.deliverer.deliver_due())
+    count: int = client.run(client.context.deliverer.deliver_due())
     return count
 
 
@@ -392,7 +392,7 @@ def test_expiry_is_an_event(make_client: MakeClient, db_url: str, clock: FakeClo
     with Receiver() as receiver:
         created = share(client, {"url": receiver.url, "events": ["expired"]}).json
         clock.advance(3600 * 24 * 8)
-        client.run(client.app.ctx.service.sweep())
+        client.run(client.context.maintenance.sweep())
         assert deliver(client) == 1
     assert [(e["event"], e["state"]) for e in receiver.events()] == [("expired", "expired")]
     assert notify_of(client, created["receipt_key"])["deliveries"][0]["state"] == "delivered"
@@ -414,7 +414,7 @@ def test_the_audit_log_has_one_line_per_event_and_no_key(
     client.reveal(third.secret_key, "no")
     create_secret(client, "s4", "pw", ttl=60)
     clock.advance(61)
-    client.run(client.app.ctx.service.sweep())
+    client.run(client.context.maintenance.sweep())
     assert [line["event"] for line in audit] == [
         "created",
         "checked",

@@ -6,7 +6,6 @@ from typing import Any
 
 import pytest
 
-from ots.service import SecretService
 from tests.conftest import Client
 from tests.support import Created, FakeClock, assert_error, count_rows, create_secret
 
@@ -115,9 +114,8 @@ def test_sweeper_purges_receipts_past_retention(
     kept = create_secret(client, "top", "pw", ttl=3600)
     burn(client, created)
     clock.advance(RETENTION + 1)
-    service: SecretService = client.app.ctx.service
     before = count_rows(db_url, table="receipt")
-    client.run(service.sweep())
+    client.run(client.context.maintenance.sweep())
     assert count_rows(db_url, table="receipt") < before
     assert receipt(client, kept).status == 200
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import Client
-from tests.support import FakeClock, assert_error, create_secret
+from tests.conftest import Client, MakeClient
+from tests.support import FakeClock, assert_error, count_rows, create_secret
 
 NOT_FOUND = {
     "error": "not_found",
@@ -137,15 +137,19 @@ def test_bad_reveal_body_keeps_the_secret(
     assert client.reveal(key, "p").status == 200
 
 
-def test_expired_secrets_are_swept_without_a_resident_task(
-    client: Client, clock: FakeClock, db_url: str
-) -> None:
-    """Creates sweep expired rows themselves, at most once per OTS_SWEEP_INTERVAL."""
-    from tests.support import count_rows
+# Whether creates sweep: as the ASGI entry point builds the app, and as `ots serve` does.
+CREATES_SWEEP = {"asgi": True, "ots-serve": False}
 
+
+@pytest.mark.parametrize("sweep_on_create", CREATES_SWEEP.values(), ids=CREATES_SWEEP.keys())
+def test_a_create_sweeps_only_without_a_resident_sweeper(
+    make_client: MakeClient, clock: FakeClock, db_url: str, sweep_on_create: bool
+) -> None:
+    """Under ASGI a create sweeps expired rows (once per interval); under ots serve, never."""
+    client = make_client(db_url, sweep_on_create=sweep_on_create)
     create_secret(client, "s", "p", ttl=60)
     expiry = int(clock.now) + 60
-    assert count_rows(db_url, f"expires_at = {expiry}") >= 1
+    assert count_rows(db_url, f"expires_at = {expiry}") == 1
     clock.advance(3601)  # past the expiry and the interval; the resident sweeper is asleep
     create_secret(client, "trigger", "p")
-    assert count_rows(db_url, f"expires_at = {expiry}") == 0
+    assert count_rows(db_url, f"expires_at = {expiry}") == (0 if sweep_on_create else 1)

@@ -8,11 +8,7 @@ deferred: what a receiver gets is decided by the rules, not by timing.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
 from typing import Any
-
-import pytest
 
 from ots.webhooks import GAVE_UP
 from tests.api.test_events import (
@@ -24,21 +20,12 @@ from tests.api.test_events import (
     stop_background_delivery,
 )
 from tests.conftest import Client, MakeClient
-from tests.support import FakeClock, HungReceiver, Receiver
+from tests.support import FakeClock, HungReceiver, Receiver, until
 
 CAP = 2
 DNS = {name: ["127.0.0.1"] for name in ("hung.example", "healthy.example", "busy.example")}
 # Generous bounds on waits for what the loop does on its own; they assert no speed.
 WAIT = 30.0
-
-
-async def until(check: Callable[[], object], what: str, timeout: float = WAIT) -> None:
-    """Run the server's loop until ``check()`` holds; fail naming ``what`` after ``timeout``."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not check():
-        if asyncio.get_running_loop().time() > deadline:
-            pytest.fail(f"not within {timeout} s: {what}")
-        await asyncio.sleep(0.05)
 
 
 def burned(client: Client, url: str) -> str:
@@ -73,7 +60,7 @@ def test_a_healthy_receiver_is_not_queued_behind_64_hung_deliveries(
     with HungReceiver() as hung, Receiver() as healthy:
         hung_receipts = [burned(client, hung.url("hung.example")) for _ in range(64)]
         burned(client, named(healthy.url, "healthy.example"))
-        client.run(until(lambda: healthy.received, "the healthy receiver's delivery"))
+        client.run(until(lambda: healthy.received, "the healthy receiver's delivery", WAIT))
         assert hung.peak <= CAP
         assert hung.accepted <= CAP
         assert [e["event"] for e in healthy.events()] == ["burned"]
@@ -88,10 +75,12 @@ def test_a_host_that_timed_out_is_backed_off_and_its_deliveries_come_back(
     client = start(
         make_client, db_url, webhook_timeout=0.5, webhook_retry_base=10, webhook_max_per_host=CAP
     )
-    deliverer = client.app.ctx.deliverer
+    deliverer = client.context.deliverer
     with HungReceiver() as hung, Receiver() as healthy:
         hung_receipts = [burned(client, hung.url("hung.example")) for _ in range(8)]
-        client.run(until(lambda: hung.accepted == CAP and hung.open == 0, "the first timeouts"))
+        client.run(
+            until(lambda: hung.accepted == CAP and hung.open == 0, "the first timeouts", WAIT)
+        )
         client.run(deliverer.drain())
         # Backed off: the six that waited behind the two timed-out sends were given
         # back unsent (their attempt not counted) instead of taking those sends.
@@ -102,12 +91,14 @@ def test_a_host_that_timed_out_is_backed_off_and_its_deliveries_come_back(
         # delivery goes out at once.
         hung_receipts.append(burned(client, hung.url("hung.example")))
         burned(client, named(healthy.url, "healthy.example"))
-        client.run(until(lambda: healthy.received, "the healthy receiver's delivery"))
+        client.run(until(lambda: healthy.received, "the healthy receiver's delivery", WAIT))
         assert hung.accepted == CAP
         # Past the backoff the host is tried again, and none of its deliveries is lost.
         clock.advance(11)
         deliverer.wake()
-        client.run(until(lambda: hung.accepted == 2 * CAP and hung.open == 0, "the next tries"))
+        client.run(
+            until(lambda: hung.accepted == 2 * CAP and hung.open == 0, "the next tries", WAIT)
+        )
         client.run(deliverer.drain())
         assert hung.peak <= CAP
         states = deliveries(client, hung_receipts)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,8 +19,11 @@ from tests.support import (
     SECURITY_HEADERS,
     assert_error,
     chunked,
+    count_rows,
     create_postgres_database,
+    create_secret,
     drop_postgres_database,
+    eventually,
     free_port,
     make_settings,
     needs_postgres,
@@ -28,6 +31,7 @@ from tests.support import (
     running_server,
     server_command,
     settings_env,
+    sql,
     wait_until_healthy,
 )
 
@@ -97,7 +101,8 @@ def test_contract_walkthrough(served: tuple[str, Path]) -> None:
         assert_error(http.get("/nowhere"), 404, "not_found")
         assert _check(http.get("/health"), 200) == {"status": "ok", "database": "ok"}
         assert "/generate" in http.get("/docs/openapi.json").json()["paths"]
-    time.sleep(0.5)  # let the access log flush
+    # The last request's line is in: every line before it is too (one worker, in order).
+    eventually(lambda: "/docs/openapi.json" in log.read_text(), "the last request logged")
     text = log.read_text()
     assert key not in text
     assert receipt not in text
@@ -221,3 +226,34 @@ def test_asgi_module_warns_of_unknown_variables(db_url: str) -> None:
     assert "OTS_WROKERS is not a setting of ots and is ignored; did you mean OTS_WORKERS?" in (
         result.stderr
     )
+
+
+def insert_expired(database_url: str) -> str:
+    """Store an expired secret row straight in the database; return its lookup."""
+    lookup = secrets.token_hex(32)
+    sql(
+        database_url,
+        "INSERT INTO secret (lookup, salt, nonce, ciphertext, kdf_time_cost, kdf_memory_kib, "
+        "kdf_parallelism, created_at, expires_at) VALUES (?, ?, ?, ?, 0, 0, 0, 1, 2)",
+        lookup,
+        b"s" * 16,
+        b"n" * 12,
+        b"ciphertext",
+    )
+    return lookup
+
+
+@pytest.mark.parametrize("kind", ["ots-serve", "uvicorn"])
+def test_only_the_asgi_entry_point_sweeps_on_a_create(
+    kind: str, db_url: str, tmp_path: Path
+) -> None:
+    """Once the resident sweeper swept, a create sweeps under uvicorn and never under serve."""
+    first = insert_expired(db_url)
+    log = tmp_path / "server.log"
+    with running_server(make_settings(db_url, port=free_port()), log, kind=kind) as base:
+        # The resident sweeper has swept at start, and sleeps for OTS_SWEEP_INTERVAL (an hour).
+        eventually(lambda: "swept 1 expired secrets" in log.read_text(), "the first sweep")
+        assert count_rows(db_url, f"lookup = '{first}'") == 0
+        later = insert_expired(db_url)
+        create_secret(base)
+        assert count_rows(db_url, f"lookup = '{later}'") == (0 if kind == "uvicorn" else 1)

@@ -25,7 +25,7 @@ import pytest
 from ots import crypto, db, keyring, sealed
 from ots.config import Settings
 from ots.crypto import DecryptionError
-from ots.domain import KdfParams, Sealed
+from ots.domain import EncryptedSecret, KdfParams
 from tests.support import (
     DATABASES,
     create_secret,
@@ -70,7 +70,7 @@ class Victim:
 
     def opens(self, ciphertext: bytes, server_key: bytes | None) -> bool:
         """Whether ``ciphertext`` opens with the link, the passphrase and ``server_key``."""
-        row = Sealed(self.salt, self.nonce, ciphertext, self.kdf, self.key_id)
+        row = EncryptedSecret(self.salt, self.nonce, ciphertext, self.kdf, self.key_id)
         try:
             if self.by_client is None:
                 crypto.open_secret(row, self.passphrase, self.secret_key, server_key)

@@ -12,13 +12,13 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from ots import crypto, db, sealed
 from ots.config import Settings
@@ -443,6 +443,14 @@ def test_metrics_count_every_worker(server: tuple[str, Path]) -> None:
     assert _checks_404(base) - before == sent
 
 
+def kdf_in_flight(base: str) -> float:
+    """The server's argon2id jobs running or waiting, from its metrics."""
+    for family in text_string_to_metric_families(httpx.get(f"{base}/metrics").text):
+        if family.name == "ots_kdf_in_flight":
+            return sum(sample.value for sample in family.samples)
+    return 0.0
+
+
 def test_abandoned_request_is_499_not_500(db_url: str, tmp_path: Path) -> None:
     """A client that leaves during the argon2 work is logged and counted as 499, never 500."""
     settings = make_settings(
@@ -456,7 +464,8 @@ def test_abandoned_request_is_499_not_500(db_url: str, tmp_path: Path) -> None:
                 b"POST /generate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                 b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
             )
-            time.sleep(0.05)  # long enough to be read, far shorter than the hash
+            # Read, and hashing: the hash takes far longer than these looks.
+            eventually(lambda: kdf_in_flight(base) >= 1, "the create's hash under way", poll=0.02)
         eventually(lambda: "/generate 499" in log.read_text(), "the abandoned request logged")
         scrape = httpx.get(f"{base}/metrics").text
     assert 'operation="generate_secret",status="499"' in scrape

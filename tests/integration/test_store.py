@@ -22,22 +22,25 @@ from typing import Any, TypeVar
 import pytest
 
 from ots import db
-from ots import store as store_module
 from ots.domain import (
+    STATE_AFTER,
     Destruction,
     DueDelivery,
+    EncryptedSecret,
     Event,
     KdfParams,
     NewSecret,
     NewWebhook,
-    Sealed,
     SealedWebhook,
     State,
+    Transition,
 )
 from ots.errors import UnavailableError
 from ots.models import SecretRecord
 from ots.service import SecretStore
-from ots.store import SqliteReader, TortoiseStore
+from ots.store import open_store, sqlite_engine
+from ots.store import sql as sql_text
+from ots.store.sqlite_engine import SqliteReader
 from tests.conftest import Migrated
 from tests.fakes import MemoryStore
 from tests.support import DATABASES, empty_database, make_settings, sql
@@ -50,23 +53,22 @@ Body = Callable[[SecretStore], Awaitable[T]]
 
 @dataclass
 class Backend:
-    """A store and the way to run a test body against it."""
+    """A database (None: the fake) and the way to run a test body against its store."""
 
-    store: SecretStore
     database_url: str | None
 
     def run(self, body: Body[T]) -> T:
-        """Run ``body(store)``, with Tortoise open on the database if there is one."""
+        """Run ``body(store)``: the fake, or the store opened on the database."""
 
         async def main() -> T:
             if self.database_url is None:
-                return await body(self.store)
+                return await body(MemoryStore())
             context = await db.open_database(make_settings(self.database_url))
+            store = open_store()
             try:
-                return await body(self.store)
+                return await body(store)
             finally:
-                if isinstance(self.store, TortoiseStore):
-                    await self.store.close()
+                await store.close()
                 await db.close_database(context)
 
         return asyncio.run(main())
@@ -76,10 +78,10 @@ class Backend:
 def backend(request: pytest.FixtureRequest, migrated: Migrated) -> Backend:
     """The fake, then the real store on each database kind, emptied for the test."""
     if request.param == "memory":
-        return Backend(MemoryStore(), None)
+        return Backend(None)
     url = migrated(request.param)
     empty_database(url)
-    return Backend(TortoiseStore(), url)
+    return Backend(url)
 
 
 @dataclass
@@ -91,7 +93,7 @@ class Row:
     receipt: str
 
 
-SEALED = Sealed(b"s" * 16, b"n" * 12, b"ciphertext", KdfParams(1, 8, 1), "k1")
+SEALED = EncryptedSecret(b"s" * 16, b"n" * 12, b"ciphertext", KdfParams(1, 8, 1), "k1")
 
 
 async def insert(
@@ -112,25 +114,24 @@ async def insert(
     )
     found = await store.find_live(lookup, min(NOW, expires_at - 1))
     assert found is not None
-    assert found.sealed == SEALED
+    assert found.encrypted == SEALED
     return Row(found.id, lookup, receipt)
 
 
 async def claim(store: SecretStore, row: Row, now: int = NOW) -> bool:
-    """Claim ``row`` as a reader would."""
-    return await store.claim(row.id, row.lookup, now, now + RETENTION)
+    """Claim ``row`` as a reader would; tell whether this call won."""
+    return await store.claim(row.id, row.lookup, now, now + RETENTION) is not None
 
 
 async def fail(store: SecretStore, row: Row, now: int = NOW, limit: int = 5) -> int | None:
-    """Record one wrong passphrase on ``row``."""
-    return await store.record_failure(
-        row.id, row.lookup, now, Destruction(limit, State.BURNED, now + 1)
-    )
+    """Record one wrong passphrase on ``row``; return the count after it."""
+    failure = await store.record_failure(row.id, row.lookup, now, Destruction(limit, now + 1))
+    return None if failure is None else failure.failed_attempts
 
 
 def test_a_client_sealed_row_comes_back_as_stored(backend: Backend) -> None:
     """A sealed-mode row (no argon2id cost, a verifier digest) reads back exactly."""
-    by_client = Sealed(b"s" * 16, b"n" * 12, b"outer", None, "k1", verifier="ab" * 32)
+    by_client = EncryptedSecret(b"s" * 16, b"n" * 12, b"outer", None, "k1", verifier="ab" * 32)
 
     async def body(store: SecretStore) -> Any:
         lookup = secrets.token_hex(32)
@@ -139,8 +140,8 @@ def test_a_client_sealed_row_comes_back_as_stored(backend: Backend) -> None:
         return await store.find_live(lookup, NOW)
 
     found = backend.run(body)
-    assert found.sealed == by_client
-    assert found.sealed.by_client
+    assert found.encrypted == by_client
+    assert found.encrypted.by_client
     assert not SEALED.by_client
 
 
@@ -183,15 +184,49 @@ def test_failures_are_counted_without_lost_updates(backend: Backend) -> None:
     assert (receipt.state, receipt.failed_attempts) == (State.BURNED, 5)
 
 
-def test_the_destroyed_state_is_the_callers(backend: Backend) -> None:
-    """What a destroyed secret's receipt reads is the caller's decision, not the store's."""
+def test_a_destroyed_secret_reads_as_the_domain_says(backend: Backend) -> None:
+    """The last wrong passphrase commits ``destroyed``; the receipt reads STATE_AFTER's state."""
 
-    async def body(store: SecretStore) -> Any:
+    async def body(store: SecretStore) -> tuple[Any, Any]:
         row = await insert(store)
-        await store.record_failure(row.id, row.lookup, NOW, Destruction(1, State.REVEALED, NOW + 1))
-        return await store.find_receipt(row.receipt, NOW)
+        failure = await store.record_failure(row.id, row.lookup, NOW, Destruction(1, NOW + 1))
+        return failure, await store.find_receipt(row.receipt, NOW)
 
-    assert backend.run(body).state is State.REVEALED
+    failure, receipt = backend.run(body)
+    assert failure.transition.event is Event.DESTROYED
+    assert receipt.state is STATE_AFTER[Event.DESTROYED] is State.BURNED
+
+
+def test_each_write_returns_the_transition_it_committed(backend: Backend) -> None:
+    """The event, the secret and the time of every state change, from the store that wrote it."""
+
+    async def body(store: SecretStore) -> list[Transition | None]:
+        lookup = secrets.token_hex(32)
+        new = NewSecret(lookup, secrets.token_hex(32), SEALED, NOW, NOW + 60, NOW + 99)
+        created = await store.insert_secret(new)
+        read, burned, failed = [await insert(store) for _ in range(3)]
+        expiring = await insert(store, expires_at=NOW + 1)
+        failures = [
+            await store.record_failure(failed.id, failed.lookup, NOW, Destruction(2, NOW))
+            for _ in range(2)
+        ]
+        return [
+            created,
+            await store.claim(read.id, read.lookup, NOW, NOW),
+            await store.burn(burned.receipt, NOW, NOW),
+            *(None if failure is None else failure.transition for failure in failures),
+            await store.delete_expired_secrets(NOW + 1, 10),
+            Transition(Event.CREATED, (lookup,), NOW),
+            Transition(Event.REVEALED, (read.lookup,), NOW),
+            Transition(Event.BURNED, (burned.lookup,), NOW),
+            Transition(Event.WRONG_PASSPHRASE, (failed.lookup,), NOW),
+            Transition(Event.DESTROYED, (failed.lookup,), NOW),
+            Transition(Event.EXPIRED, (expiring.lookup,), NOW + 1),
+        ]
+
+    outcomes = backend.run(body)
+    # No webhook here: nothing queued.
+    assert outcomes[:6] == outcomes[6:]
 
 
 def test_sweep_removes_only_expired_in_batches(backend: Backend) -> None:
@@ -200,9 +235,9 @@ def test_sweep_removes_only_expired_in_batches(backend: Backend) -> None:
     async def body(store: SecretStore) -> tuple[int, int, int, bool, bool]:
         expired = {(await insert(store, expires_at=NOW - 1)).lookup for _ in range(5)}
         live = await insert(store, expires_at=NOW + 3600)
-        first = await store.delete_expired_secrets(NOW, 3)
-        second = await store.delete_expired_secrets(NOW, 3)
-        third = await store.delete_expired_secrets(NOW, 3)
+        first = (await store.delete_expired_secrets(NOW, 3)).lookups
+        second = (await store.delete_expired_secrets(NOW, 3)).lookups
+        third = (await store.delete_expired_secrets(NOW, 3)).lookups
         named = set(first) | set(second) == expired
         return len(first), len(second), len(third), named, await claim(store, live)
 
@@ -223,7 +258,7 @@ def test_burn_and_claim_race_has_one_winner(backend: Backend) -> None:
             )
             receipt = await store.find_receipt(row.receipt, NOW)
             assert receipt is not None
-            assert burned in (None, row.lookup)
+            assert burned is None or burned.lookups == (row.lookup,)
             outcomes.append((bool(burned), any(claims), receipt.state))
         return outcomes
 
@@ -304,7 +339,8 @@ def test_a_secret_that_ends_leaves_its_clients_totals(backend: Backend, ending: 
         if ending == "claimed":
             assert await claim(store, row)
         elif ending == "burned":
-            assert await store.burn(row.receipt, NOW, NOW + RETENTION) == row.lookup
+            burned = await store.burn(row.receipt, NOW, NOW + RETENTION)
+            assert burned is not None and burned.lookups == (row.lookup,)
         elif ending == "destroyed":
             assert await fail(store, row, limit=1) == 1
         else:
@@ -328,7 +364,7 @@ def test_erasing_and_pinging_answer(backend: Backend) -> None:
 
 def test_unreachable_database_is_unavailable() -> None:
     """A refused connection surfaces as UnavailableError, never a driver error."""
-    backend = Backend(TortoiseStore(), "postgres://postgres@127.0.0.1:1/none")
+    backend = Backend("postgres://postgres@127.0.0.1:1/none")
     with pytest.raises(UnavailableError) as caught:
         backend.run(lambda store: store.ping())
     assert caught.value.status == 503
@@ -341,7 +377,7 @@ def test_a_sweep_batch_queues_expired_events_for_subscribers_only(
     """Webhooks are looked up in several IN lists per batch: each subscriber that wants it."""
     if backend.database_url is None:
         pytest.skip("the in-memory fake keeps no outbox (tests/api/test_events.py covers it)")
-    monkeypatch.setattr(store_module, "LOOKUPS_PER_QUERY", 2)
+    monkeypatch.setattr(sql_text, "LOOKUPS_PER_QUERY", 2)
     hook = SealedWebhook(b"n" * 12, b"sealed url and secret", "k1")
     expired, revealed = frozenset({Event.EXPIRED}), frozenset({Event.REVEALED})
 
@@ -358,7 +394,8 @@ def test_a_sweep_batch_queues_expired_events_for_subscribers_only(
             if webhook is not None and i % 2 == 0:
                 wanted.append(lookup)
         swept = await store.delete_expired_secrets(NOW + 60, 10)
-        assert sorted(swept) == sorted(lookups)
+        assert sorted(swept.lookups) == sorted(lookups)
+        assert swept.queued
         return lookups, wanted, await store.lease_deliveries(NOW + 60, NOW + 120, 100)
 
     _, wanted, leased = backend.run(body)
@@ -406,13 +443,13 @@ def test_a_lease_given_back_unused_is_due_later_with_its_attempt_uncounted(
 def groups(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """The sizes of the SQLite groups committed while the test runs."""
     sizes: list[int] = []
-    commit_group = store_module._commit_group
+    commit_group = sqlite_engine.commit_group
 
-    def spy(aio: Any, queue: Any, writes: list[Any]) -> list[object]:
+    def spy(queue: Any, writes: list[Any], db: sqlite3.Connection) -> list[object]:
         sizes.append(len(writes))
-        return commit_group(aio, queue, writes)
+        return commit_group(queue, writes, db)
 
-    monkeypatch.setattr(store_module, "_commit_group", spy)
+    monkeypatch.setattr(sqlite_engine, "commit_group", spy)
     return sizes
 
 
@@ -461,7 +498,7 @@ def test_a_failing_write_fails_only_its_caller(backend: Backend, groups: list[in
 
     outcomes, fresh = backend.run(body)
     assert isinstance(outcomes[0], UnavailableError)
-    assert outcomes[1:] == [None] * 5
+    assert [getattr(o, "event", None) for o in outcomes[1:]] == [Event.CREATED] * 5
     for lookup in fresh:
         assert sql(
             backend.database_url, "SELECT count(*) FROM secret WHERE lookup = ?", lookup
@@ -481,7 +518,7 @@ def test_sqlite_writers_wait_their_turn_at_the_write_lock(backend: Backend) -> N
         pytest.skip("the writer queue is SQLite's")
     lock_path = db.sqlite_path(url) + db.WRITER_LOCK
 
-    async def body(store: SecretStore) -> tuple[Row, list[str]]:
+    async def body(store: SecretStore) -> tuple[Row, Transition]:
         kept = await insert(store)
         expiring = await insert(store, expires_at=NOW + 1)
         # Another open file description: to flock, another worker.
@@ -500,7 +537,7 @@ def test_sqlite_writers_wait_their_turn_at_the_write_lock(backend: Backend) -> N
         return expiring, await sweep
 
     expiring, swept = backend.run(body)
-    assert swept == [expiring.lookup]
+    assert swept.lookups == (expiring.lookup,)
     assert sql(url, "SELECT count(*) FROM secret") == [(2,)]
     assert stat.S_IMODE(os.stat(lock_path).st_mode) == db.PRIVATE
 
@@ -510,7 +547,7 @@ def test_sqlite_reader_only_reads_and_never_creates_the_file(tmp_path: Path) -> 
     path = tmp_path / "ots.sqlite3"
     reader = SqliteReader(str(path))
 
-    async def body() -> list[dict[str, object]]:
+    async def body() -> list[tuple[object, ...]]:
         with pytest.raises(sqlite3.OperationalError):
             await reader.fetch("SELECT 1", [])
         assert not path.exists()
@@ -525,32 +562,26 @@ def test_sqlite_reader_only_reads_and_never_creates_the_file(tmp_path: Path) -> 
         finally:
             await reader.close()
         await reader.close()  # closing twice is harmless
-        return rows
+        return [tuple(row) for row in rows]
 
-    assert asyncio.run(body()) == [{"x": 7}]
+    assert asyncio.run(body()) == [(7,)]
     assert sqlite3.connect(path).execute("SELECT x FROM t").fetchall() == [(7,)]
 
 
-def test_sqlite_reader_reopens_after_its_connection_closed_under_it(tmp_path: Path) -> None:
-    """A read on a connection closed under it (shutdown) is a database error; the next reopens."""
+def test_a_read_after_the_reader_closed_is_a_database_error(tmp_path: Path) -> None:
+    """A read once the connection closed (shutting down) is a sqlite3 error: 503, never a 500."""
     path = tmp_path / "ots.sqlite3"
     with sqlite3.connect(path) as setup:
         setup.execute("CREATE TABLE t (x INTEGER)")
-        setup.execute("INSERT INTO t VALUES (7)")
     reader = SqliteReader(str(path))
 
-    async def body() -> list[dict[str, object]]:
-        opened = await reader._opened()
-        await opened.result().close()
-        # A sqlite3.Error, which the store turns into 503 unavailable (a ValueError would be a 500).
-        with pytest.raises(sqlite3.OperationalError, match="read connection"):
+    async def body() -> None:
+        await reader.fetch("SELECT x FROM t", [])
+        await reader.close()
+        with pytest.raises(sqlite3.OperationalError, match="closed"):
             await reader.fetch("SELECT x FROM t", [])
-        try:
-            return await reader.fetch("SELECT x FROM t", [])
-        finally:
-            await reader.close()
 
-    assert asyncio.run(body()) == [{"x": 7}]
+    asyncio.run(body())
 
 
 def test_postgres_pool_skips_the_reset_but_never_leaks_a_transaction(backend: Backend) -> None:

@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +56,18 @@ def _share(base: str, url: str, events: list[str]) -> tuple[Any, str]:
     return body, body["webhook_secret"]
 
 
+def delivered(base: str, receipt_keys: list[str], per_receipt: int) -> bool:
+    """Whether every receipt lists ``per_receipt`` deliveries, all recorded as delivered.
+
+    A delivered row is never leased again: once this holds, nothing more can arrive.
+    """
+    for key in receipt_keys:
+        deliveries = httpx.get(f"{base}/receipts/{key}").json()["notify"]["deliveries"]
+        if [d["state"] for d in deliveries] != ["delivered"] * per_receipt:
+            return False
+    return True
+
+
 def test_each_reveal_is_delivered_once_and_signed(db_url: str, tmp_path: Path) -> None:
     """Ten secrets revealed through two workers: ten signed `revealed` events, one each."""
     verify = readme_snippet("verify-webhook")
@@ -68,8 +79,8 @@ def test_each_reveal_is_delivered_once_and_signed(db_url: str, tmp_path: Path) -
         for body, _ in shared:
             response = httpx.post(f"{base}/secrets/{body['secret_key']}", json={"passphrase": "pw"})
             assert response.status_code == 200
-        eventually(lambda: len(receiver.received) >= 10, "ten deliveries")
-        time.sleep(2)  # a duplicate would come within the next poll
+        receipts = [body["receipt_key"] for body, _ in shared]
+        eventually(lambda: delivered(base, receipts, 1), "every delivery recorded as delivered")
         assert len(receiver.received) == 10
         ids = [headers["Ots-Event-Id"] for headers, _ in receiver.received]
         assert len(set(ids)) == 10
@@ -140,10 +151,12 @@ def test_an_event_outlives_a_kill_9_before_its_delivery(db_url: str, tmp_path: P
         Receiver(port=receiver_port) as receiver,
         running_server(settings, tmp_path / "second.log"),
     ):
+        receipts = [body["receipt_key"] for body in bodies]
         eventually(
-            lambda: len(receiver.received) >= 6, "six deliveries after the restart", timeout=60
+            lambda: delivered(base, receipts, 2),
+            "all six deliveries recorded as delivered after the restart",
+            timeout=60,
         )
-        time.sleep(3)
         ids = collections.Counter(headers["Ots-Event-Id"] for headers, _ in receiver.received)
         assert len(ids) == 6 and set(ids.values()) == {1}
         events = collections.Counter(e["event"] for e in receiver.events())

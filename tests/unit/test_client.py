@@ -12,6 +12,7 @@ import pytest
 
 from ots import client as ots
 from ots.client import AsyncClient, Client
+from ots.errors import OtsError
 
 Handler = Callable[[httpx.Request], httpx.Response]
 KEY = "k" * 32
@@ -271,3 +272,35 @@ def test_notify_is_sent_and_its_secret_read() -> None:
     }
     assert client.get_receipt("r" * 32).notify == notify
     assert answer.to_dict()["webhook_secret"] == "whsec_x"
+
+
+def server_errors() -> list[type[OtsError]]:
+    """Every error class of the server's tree that a client can receive."""
+    found: list[type[OtsError]] = []
+    pending: list[type[OtsError]] = [OtsError]
+    while pending:
+        cls = pending.pop()
+        pending += cls.__subclasses__()
+        if cls.sent:
+            found.append(cls)
+    return found
+
+
+@pytest.mark.parametrize("server_error", server_errors(), ids=lambda cls: cls.__name__)
+def test_every_server_error_code_has_its_client_exception(
+    server_error: type[OtsError],
+) -> None:
+    """Each code of ots.errors raises its own exception here, of the right kind."""
+    expected = ots.ERRORS.get(server_error.code)
+    assert expected is not None, f"ots.client has no exception for {server_error.code!r}"
+    client, _ = make_client(error(server_error.status, server_error.code), retries=0)
+    with pytest.raises(ots.ApiError) as caught:
+        client.reveal_secret(KEY, "pw")
+    assert type(caught.value) is expected
+    # Told to retry exactly when the server says "later" (429, 503, 507).
+    assert issubclass(expected, ots.RetryLater) == (server_error.status in (429, 503, 507))
+
+
+def test_the_client_knows_no_code_the_server_never_sends() -> None:
+    """Every code the client maps is one of the server's."""
+    assert set(ots.ERRORS) <= {cls.code for cls in server_errors()}

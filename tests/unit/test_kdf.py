@@ -14,6 +14,7 @@ from ots.config import Settings
 from ots.domain import KdfParams
 from ots.errors import ConfigError, OverloadedError
 from ots.kdf import KdfPool, check_argon2
+from tests.support import until
 
 
 def sample(name: str) -> float:
@@ -37,15 +38,15 @@ def test_past_the_bound_a_job_is_refused_and_never_queued() -> None:
         pool = KdfPool(ThreadPoolExecutor(max_workers=1), capacity=2)
         first = asyncio.ensure_future(pool.run(lambda: job(1)))
         second = asyncio.ensure_future(pool.run(lambda: job(2)))
-        await asyncio.sleep(0.05)
+        await until(lambda: started == [1] and pool.admitted == 2, "one job running, one waiting")
         with pytest.raises(OverloadedError) as refused:
             await pool.run(lambda: job(3))
         assert refused.value.retry_after == 1
         with pytest.raises(OverloadedError):
             pool.check()
         gate.set()
+        # A job's place is given back before its caller hears the result.
         results = await asyncio.gather(first, second)
-        await asyncio.sleep(0.05)
         pool.shutdown()
         return list(results), pool.admitted
 
@@ -59,21 +60,26 @@ def test_past_the_bound_a_job_is_refused_and_never_queued() -> None:
 
 def test_a_cancelled_caller_keeps_counting_until_its_hash_ends() -> None:
     """A request that gave up does not free its place while its hash still runs."""
-    gate = threading.Event()
+    gate, started = threading.Event(), threading.Event()
 
-    async def main() -> tuple[int, int]:
+    def hash_until_released() -> None:
+        started.set()
+        gate.wait(5)
+
+    async def main() -> int:
         pool = KdfPool(ThreadPoolExecutor(max_workers=1), capacity=1)
-        waiting = asyncio.ensure_future(pool.run(lambda: gate.wait(5)))
-        await asyncio.sleep(0.05)
+        waiting = asyncio.ensure_future(pool.run(hash_until_released))
+        await until(started.is_set, "the hash running")
         waiting.cancel()
-        await asyncio.sleep(0.05)
+        await asyncio.gather(waiting, return_exceptions=True)
+        # The hash cannot end before the gate opens: its place is still taken.
         during = pool.admitted
         gate.set()
-        await asyncio.sleep(0.1)
+        await until(lambda: pool.admitted == 0, "the place given back when the hash ended")
         pool.shutdown()
-        return during, pool.admitted
+        return during
 
-    assert asyncio.run(main()) == (1, 0)
+    assert asyncio.run(main()) == 1
 
 
 def test_a_cancelled_caller_still_queued_is_dropped_and_errors_reach_the_caller() -> None:
@@ -88,9 +94,10 @@ def test_a_cancelled_caller_still_queued_is_dropped_and_errors_reach_the_caller(
         pool = KdfPool(ThreadPoolExecutor(max_workers=1), capacity=3)
         running = asyncio.ensure_future(pool.run(lambda: gate.wait(5)))
         queued = asyncio.ensure_future(pool.run(lambda: ran.append("queued")))
-        await asyncio.sleep(0.05)
+        await until(lambda: pool.admitted == 2, "one job running, one queued")
         queued.cancel()
-        await asyncio.sleep(0.05)
+        await asyncio.gather(queued, return_exceptions=True)
+        await until(lambda: pool.admitted == 1, "the queued job's place given back")
         during = pool.admitted
         gate.set()
         await running

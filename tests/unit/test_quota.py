@@ -6,33 +6,42 @@ import asyncio
 
 from ots.domain import StoredTotals
 from ots.quota import ROW_BYTES, StorageGauge, Usage
+from tests.support import until
 
 
 class SlowCount:
-    """A database count that takes a while and says how often it was asked."""
+    """A database count that answers only once the test releases it; it counts its calls."""
 
-    def __init__(self) -> None:
-        """Not asked yet."""
+    def __init__(self, *, released: bool = True) -> None:
+        """Not asked yet; held until ``release`` unless ``released``."""
         self.calls = 0
+        self.released = asyncio.Event()
+        if released:
+            self.released.set()
 
     async def __call__(self, now: int) -> StoredTotals:
         """Two live secrets of 100 bytes each, three receipts."""
         del now
         self.calls += 1
-        await asyncio.sleep(0.05)
+        await self.released.wait()
         return StoredTotals(live_secrets=2, ciphertext_bytes=200, receipts=3)
 
 
 def test_concurrent_creates_share_one_count() -> None:
     """Fifty creates arriving while the count runs do not start fifty scans."""
-    count = SlowCount()
 
     async def main() -> list[Usage]:
+        count = SlowCount(released=False)
         gauge = StorageGauge(count)
-        return list(await asyncio.gather(*(gauge.current(1000) for _ in range(50))))
+        creates = asyncio.gather(*(gauge.current(1000) for _ in range(50)))
+        # The first create's count is under way, and held there: the others arrive meanwhile.
+        await until(lambda: count.calls == 1, "the first count under way")
+        count.released.set()
+        usages = list(await creates)
+        assert count.calls == 1
+        return usages
 
     usages = asyncio.run(main())
-    assert count.calls == 1
     assert usages[0] == Usage(2, 200 + ROW_BYTES * 5)
 
 

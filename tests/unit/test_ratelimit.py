@@ -120,7 +120,7 @@ def test_black_holed_redis_is_asked_once_then_probed_in_the_background() -> None
     """After the first timeout no request waits for Redis; a probe retries every few seconds."""
     clock = FakeClock()
 
-    async def main() -> tuple[int, int, int]:
+    async def main() -> tuple[int, int, int, bool]:
         async with black_hole() as seen:
             port = seen[0]
             limiter = ClientRateLimiter("100/minute", f"redis://127.0.0.1:{port}/0", clock=clock)
@@ -131,13 +131,14 @@ def test_black_holed_redis_is_asked_once_then_probed_in_the_background() -> None
             after_fifty = len(seen) - 1
             clock.advance(PROBE_SECONDS)
             await limiter.hit("192.0.2.7")
-            await asyncio.sleep(0.5)  # let the background probe connect (and time out)
-            return tripped, after_fifty, len(seen) - 1
+            await limiter.probed()  # the background probe connected, and timed out
+            return tripped, after_fifty, len(seen) - 1, limiter.degraded
 
-    tripped, after_fifty, after_probe = asyncio.run(main())
+    tripped, after_fifty, after_probe, degraded = asyncio.run(main())
     assert tripped >= 1
     assert after_fifty == tripped, "requests kept asking the dead Redis"
     assert after_probe >= after_fifty  # the probe may reuse a pooled connection
+    assert degraded, "a probe that got no answer keeps the breaker open"
 
 
 @needs_redis
@@ -151,7 +152,7 @@ def test_redis_back_closes_the_breaker() -> None:
         was = limiter.degraded
         clock.advance(PROBE_SECONDS)
         await limiter.hit("192.0.2.7")
-        await asyncio.sleep(0.3)
+        await limiter.probed()
         return was, limiter.degraded
 
     assert asyncio.run(main()) == (True, False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import threading
 from collections.abc import Awaitable, Callable, Iterator
@@ -13,7 +14,6 @@ from typing import Any, TypeVar
 import pytest
 
 from ots import crypto, keyring, sealed
-from ots import service as service_module
 from ots.crypto import Concealed
 from ots.domain import ClientSealed, CreatedSecret, State, Swept
 from ots.errors import (
@@ -26,8 +26,11 @@ from ots.errors import (
     WrongModeError,
     WrongPassphraseError,
 )
+from ots.events import EventLog
 from ots.kdf import KdfPool
-from ots.service import CLIENT_SHARE_USED, WRONG_PROOF, SecretService
+from ots.maintenance import SWEEP_REST, Maintenance
+from ots.service import CLIENT_SHARE_USED, WRONG_PROOF, Policy, SecretService
+from ots.wiring import sweeping_of
 from tests.fakes import MemoryStore
 from tests.support import FakeClock, make_settings
 
@@ -58,10 +61,21 @@ class RecordingPool(ThreadPoolExecutor):
 
 
 class World:
-    """A service over a fake store, a fake clock and a real (cheap) KDF pool."""
+    """A service and its chores over a fake store, a fake clock and a real (cheap) KDF pool.
 
-    def __init__(self, tmp_path: Path, capacity: int = 4, **overrides: object) -> None:
-        """Build it; ``overrides`` are settings."""
+    The sweep's rests are recorded, never slept: each batch takes one second
+    of the fake ``timer``.
+    """
+
+    def __init__(
+        self,
+        tmp_path: Path,
+        capacity: int = 4,
+        *,
+        sweep_on_create: bool = False,
+        **overrides: object,
+    ) -> None:
+        """Build it; ``overrides`` are settings, ``sweep_on_create`` as under ASGI."""
         self.store = MemoryStore()
         self.clock = FakeClock()
         self.pool = RecordingPool()
@@ -70,7 +84,29 @@ class World:
         ring, _ = keyring.ensure(path)
         self.keys = keyring.KeyFile(path, ring)
         settings = make_settings("sqlite://unused", **overrides)
-        self.service = SecretService(settings, self.store, self.kdf, self.keys, clock=self.clock)
+        self.rests: list[float] = []
+        ticks = itertools.count()
+        events = EventLog()
+        self.maintenance = Maintenance(
+            self.store,
+            events,
+            sweeping_of(settings, sweep_on_create),
+            clock=self.clock,
+            sleep=self._rest,
+            timer=lambda: float(next(ticks)),
+        )
+        self.service = SecretService(
+            Policy.of(settings),
+            self.store,
+            self.kdf,
+            self.keys,
+            maintenance=self.maintenance,
+            events=events,
+            clock=self.clock,
+        )
+
+    async def _rest(self, seconds: float) -> None:
+        self.rests.append(seconds)
 
     def run(self, work: Awaitable[T]) -> T:
         """Run one use case to its end."""
@@ -151,8 +187,8 @@ class TestCreate:
         created = world.create("plain words")
         (lookup, stored), *_ = world.store.secrets.items()
         assert lookup == crypto.secret_lookup(created.secret_key)
-        assert b"plain words" not in stored.sealed.ciphertext
-        assert stored.sealed.key_id == world.keys.newest.id
+        assert b"plain words" not in stored.encrypted.ciphertext
+        assert stored.encrypted.key_id == world.keys.newest.id
         assert created.receipt_key not in repr(world.store.receipts)
 
 
@@ -227,7 +263,13 @@ class TestReveal:
         # As a restarted replica does: the ring is read afresh, without the old key.
         world.keys = keyring.KeyFile(tmp_path / "ots.key", keyring.load(tmp_path / "ots.key"))
         world.service = SecretService(
-            make_settings("sqlite://unused"), world.store, world.kdf, world.keys, clock=world.clock
+            Policy.of(make_settings("sqlite://unused")),
+            world.store,
+            world.kdf,
+            world.keys,
+            maintenance=world.maintenance,
+            events=EventLog(),
+            clock=world.clock,
         )
         with pytest.raises(NotFoundError):
             world.run(world.service.reveal_secret(created.secret_key, PASS))
@@ -275,8 +317,8 @@ class TestBurn:
                     world.run(use)
 
 
-class TestSweep:
-    """sweep and the database check."""
+class TestChores:
+    """Sweeping (resident, and riding on creates) and the database check."""
 
     def test_sweep_removes_expired_secrets_and_old_receipts(self, tmp_path: Path) -> None:
         """Expired secrets go first, in batches; receipts go once past retention."""
@@ -285,40 +327,35 @@ class TestSweep:
             world.create(ttl=60)
         kept = world.create(ttl=3600)
         world.clock.advance(60)
-        swept = world.run(world.service.sweep())
+        swept = world.run(world.maintenance.sweep())
         assert (swept.secrets, swept.receipts) == (3, 0)
         assert world.run(world.service.secret_status(kept.secret_key)).attempts_left == 5
         world.clock.advance(604800)
-        assert world.run(world.service.sweep()) == Swept(secrets=1, receipts=3)
+        assert world.run(world.maintenance.sweep()) == Swept(secrets=1, receipts=3)
 
-    def test_sweep_rests_between_batches(
-        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-    ) -> None:
+    def test_sweep_rests_between_batches(self, tmp_path: Path) -> None:
         """After each full batch the sweep yields SWEEP_REST times the batch's time; none after."""
         world = World(tmp_path, sweep_batch=2)
         for _ in range(5):
             world.create(ttl=60)
         world.clock.advance(60)
-        rests: list[float] = []
-        real_sleep = asyncio.sleep
-        ticks = iter(range(0, 1000, 1))
-
-        async def sleep(delay: float) -> None:
-            rests.append(delay)
-            await real_sleep(0)
-
-        # Each batch takes one "second" of perf_counter; the rest follows from it.
-        monkeypatch.setattr(service_module.time, "perf_counter", lambda: float(next(ticks)))
-        monkeypatch.setattr(service_module.asyncio, "sleep", sleep)
-        swept = world.run(world.service.sweep())
+        swept = world.run(world.maintenance.sweep())
         assert swept.secrets == 5
-        # Batches of 2, 2 and 1: two full batches rest, the last one does not.
-        assert rests == [service_module.SWEEP_REST, service_module.SWEEP_REST]
-        assert service_module.SWEEP_REST >= 1
+        # Batches of 2, 2 and 1, a second each: two full batches rest, the last one does not.
+        assert world.rests == [SWEEP_REST, SWEEP_REST]
+        assert SWEEP_REST >= 1
+
+    def test_creates_never_sweep_beside_a_resident_sweeper(self, tmp_path: Path) -> None:
+        """Under ots serve the resident sweeper sweeps: a create never runs a batch itself."""
+        world = World(tmp_path, sweep_interval=100.0)
+        world.create(ttl=60)
+        world.clock.advance(3600)
+        world.create()
+        assert len(world.store.secrets) == 2, "the expired secret was swept by a create"
 
     def test_creates_sweep_once_per_interval(self, tmp_path: Path) -> None:
-        """Without a resident task, a create sweeps at most once per OTS_SWEEP_INTERVAL."""
-        world = World(tmp_path, sweep_interval=100.0)
+        """Without a resident task (ASGI), a create sweeps at most once per OTS_SWEEP_INTERVAL."""
+        world = World(tmp_path, sweep_on_create=True, sweep_interval=100.0)
         world.create(ttl=60)
         world.clock.advance(60)
         world.create()  # within the interval: the expired one stays
@@ -329,9 +366,9 @@ class TestSweep:
 
     def test_database_ready_follows_the_store(self, world: World) -> None:
         """/health's question: True while the store answers, False when it does not."""
-        assert world.run(world.service.database_ready()) is True
+        assert world.run(world.maintenance.database_ready()) is True
         world.store.down = True
-        assert world.run(world.service.database_ready()) is False
+        assert world.run(world.maintenance.database_ready()) is False
 
 
 # Each secret of 1000 bytes: 1016 of ciphertext and 512 for each of its two rows.

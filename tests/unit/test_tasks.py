@@ -10,6 +10,7 @@ import pytest
 from ots.domain import Swept
 from ots.errors import UnavailableError
 from ots.tasks import sweep_forever
+from tests.support import until
 
 
 def test_sweeper_keeps_going_through_any_failure(caplog: pytest.LogCaptureFixture) -> None:
@@ -26,14 +27,9 @@ def test_sweeper_keeps_going_through_any_failure(caplog: pytest.LogCaptureFixtur
 
     async def main() -> None:
         task = asyncio.create_task(sweep_forever(sweep_once, interval=0.001))
-
-        async def six_calls() -> None:
-            while len(calls) < 6:
-                await asyncio.sleep(0.001)
-                assert not task.done(), "the sweeper loop ended"
-
-        # Bounded: a dead loop fails here instead of hanging the run.
-        await asyncio.wait_for(six_calls(), timeout=10)
+        # A loop that ended would never get there: the wait fails instead of hanging.
+        await until(lambda: len(calls) >= 6 or task.done(), "six sweeps")
+        assert not task.done(), "the sweeper loop ended"
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         assert task.done() and not task.cancelled()  # it ended quietly
