@@ -18,6 +18,7 @@ import resource
 import typing
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from fractions import Fraction
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Final
@@ -83,7 +84,8 @@ class Settings:
     kdf_threads: int = field(default_factory=lambda: usable_cpus())  # defined below
     kdf_queue: int = 32
     max_stored_bytes: int = 1 << 30
-    max_client_bytes: int = 16 << 20
+    # The part of each quota one client may hold: 1/64 of the live secrets, and of the bytes.
+    client_share: Fraction = Fraction(1, 64)
     rate_limit_ipv6_prefix: int = 64
     request_timeout: int = 10
     response_timeout: int = 30
@@ -173,9 +175,9 @@ class Settings:
             _require(name, value > 0, "must be greater than 0")
         _require("OTS_RECEIPT_RETENTION", self.receipt_retention >= 0, "must not be negative")
         _require(
-            "OTS_MAX_CLIENT_BYTES",
-            self.max_client_bytes == 0 or self.max_client_bytes >= self.max_secret_bytes,
-            "must be 0 (no per-client share) or at least OTS_MAX_SECRET_BYTES",
+            "OTS_CLIENT_SHARE",
+            0 < self.client_share <= 1,
+            "must be a fraction above 0 and at most 1 (1: no per-client share), e.g. 1/64",
         )
         _require("OTS_KDF_QUEUE", self.kdf_queue >= 0, "must not be negative")
         _require(
@@ -289,7 +291,8 @@ HELP: Final[dict[str, str]] = {
     "kdf_threads": "argon2 threads per worker (default: usable CPUs)",
     "kdf_queue": "argon2 jobs that may wait per worker before 503 overloaded",
     "max_stored_bytes": "bytes stored before /generate answers 507",
-    "max_client_bytes": "bytes one client address may hold unread before it gets 507 (0: off)",
+    "client_share": "part of OTS_MAX_LIVE_SECRETS and OTS_MAX_STORED_BYTES one client may hold "
+    "before it gets 507, e.g. 1/64 or 0.05 (1: no per-client share)",
     "rate_limit_ipv6_prefix": "IPv6 clients are counted by this prefix",
     "request_timeout": "seconds a client has to send a whole request (else 408)",
     "response_timeout": "seconds the server has to answer (else 503)",
@@ -485,6 +488,13 @@ def _cast_int(name: str, raw: str) -> int:
         raise ConfigError(name, f"must be a whole number, got {raw!r}") from None
 
 
+def _cast_fraction(name: str, raw: str) -> Fraction:
+    try:
+        return Fraction(raw)
+    except (ValueError, ZeroDivisionError):
+        raise ConfigError(name, f"must be a fraction such as 1/64 or 0.05, got {raw!r}") from None
+
+
 def _cast_float(name: str, raw: str) -> float:
     try:
         value = float(raw)
@@ -514,6 +524,7 @@ def _cast_str(name: str, raw: str) -> str:
 _CASTS: Final[dict[type, Callable[[str, str], object]]] = {
     int: _cast_int,
     float: _cast_float,
+    Fraction: _cast_fraction,
     bool: _cast_bool,
     str: _cast_str,
 }

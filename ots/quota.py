@@ -6,10 +6,11 @@ ciphertexts plus a fixed allowance per row for every secret and every
 receipt (receipts outlive their secrets by ``OTS_RECEIPT_RETENTION``).
 
 The total is a cheap, bounded-staleness estimate (``StorageGauge``). A
-client's share is counted exactly, in the database, so every worker and
-replica sees the same figure (``ClientShares``): its live secrets, each
-with its two rows. A receipt left after its secret ended counts in the
-total only: it carries no trace of who created it.
+client's share (``ClientShares``) is counted exactly, in the database, so
+every worker and replica sees the same figures: its live secrets, and their
+ciphertext bytes, each held against its part of the total's quota (the row
+allowance is already bounded by the count). A receipt left after its secret
+ended counts in the total only: it carries no trace of who created it.
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ class StorageGauge:
     def added(self, ciphertext_bytes: int) -> None:
         """Count a secret (and its receipt) this worker just stored."""
         self._live += 1
-        self._bytes += charge(ciphertext_bytes)
+        self._bytes += ciphertext_bytes + 2 * ROW_BYTES
         self._publish()
 
     def ended(self) -> None:
@@ -89,9 +90,8 @@ class StorageGauge:
         metrics.STORED_BYTES.set(self._bytes)
 
 
-def charge(ciphertext_bytes: int) -> int:
-    """Return what one live secret of ``ciphertext_bytes`` costs: itself and its two rows."""
-    return ciphertext_bytes + 2 * ROW_BYTES
+# A client with nothing in flight.
+NOTHING: Final = ClientTotals(0, 0)
 
 
 class ClientShares:
@@ -110,13 +110,16 @@ class ClientShares:
     def __init__(self, count: Callable[[Sequence[str], int], Awaitable[ClientTotals]]) -> None:
         """Count a client's stored secrets with ``count`` (the store); nothing in flight yet."""
         self._count = count
-        self._in_flight: dict[str, int] = {}
+        self._in_flight: dict[str, ClientTotals] = {}
 
-    async def used(self, quota_key: str, tags: Sequence[str], now: int) -> int:
-        """Return the bytes ``quota_key``'s client holds: stored under ``tags``, or in flight."""
-        totals = await self._count(tags, now)
-        stored = totals.ciphertext_bytes + 2 * ROW_BYTES * totals.live_secrets
-        return stored + self._in_flight.get(quota_key, 0)
+    async def used(self, quota_key: str, tags: Sequence[str], now: int) -> ClientTotals:
+        """Return what ``quota_key``'s client holds: stored under ``tags``, or in flight."""
+        stored = await self._count(tags, now)
+        flying = self._in_flight.get(quota_key, NOTHING)
+        return ClientTotals(
+            stored.live_secrets + flying.live_secrets,
+            stored.ciphertext_bytes + flying.ciphertext_bytes,
+        )
 
     @contextlib.contextmanager
     def holding(self, quota_key: str, size: int) -> Iterator[None]:
@@ -124,13 +127,16 @@ class ClientShares:
 
         ``size`` is the secret's, which its ciphertext exceeds by a few bytes only.
         """
-        held = charge(size)
-        self._in_flight[quota_key] = self._in_flight.get(quota_key, 0) + held
+        before = self._in_flight.get(quota_key, NOTHING)
+        self._in_flight[quota_key] = ClientTotals(
+            before.live_secrets + 1, before.ciphertext_bytes + size
+        )
         try:
             yield
         finally:
-            left = self._in_flight[quota_key] - held
-            if left:
+            now = self._in_flight[quota_key]
+            left = ClientTotals(now.live_secrets - 1, now.ciphertext_bytes - size)
+            if left.live_secrets:
                 self._in_flight[quota_key] = left
             else:
                 del self._in_flight[quota_key]

@@ -18,6 +18,7 @@ import math
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Final, Protocol
 
 from ots import crypto, metrics
@@ -61,7 +62,7 @@ from ots.ssrf import RefusedTargetError, Resolver, resolve_target, system_resolv
 
 # Secrets leave by being read, burned or expiring; a minute is a fair time to wait.
 QUOTA_RETRY_AFTER: Final = 60
-# The 507 of a client whose share (OTS_MAX_CLIENT_BYTES) is used; the others still create.
+# The 507 of a client whose share (OTS_CLIENT_SHARE) is used; the others still create.
 CLIENT_SHARE_USED: Final = (
     "You have stored as much as one client may; retry once some of your secrets "
     "are read, burned or expired."
@@ -124,7 +125,9 @@ class Policy:
     receipt_retention: int
     max_live_secrets: int
     max_stored_bytes: int
+    # One client's share (OTS_CLIENT_SHARE) of each: live secrets, and ciphertext bytes;
     # 0: no per-client share.
+    max_client_secrets: int
     max_client_bytes: int
     # The argon2id cost of a new passphrase secret.
     kdf: KdfParams
@@ -144,7 +147,10 @@ class Policy:
             receipt_retention=settings.receipt_retention,
             max_live_secrets=settings.max_live_secrets,
             max_stored_bytes=settings.max_stored_bytes,
-            max_client_bytes=settings.max_client_bytes,
+            max_client_secrets=_share_of(settings.max_live_secrets, settings.client_share, 1),
+            max_client_bytes=_share_of(
+                settings.max_stored_bytes, settings.client_share, settings.max_secret_bytes
+            ),
             kdf=KdfParams(
                 settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism
             ),
@@ -152,6 +158,11 @@ class Policy:
             webhook_allow_http=settings.webhook_allow_http,
             webhook_allow_private=settings.webhook_allow_private,
         )
+
+
+def _share_of(quota: int, share: Fraction, one_secret: int) -> int:
+    # A client's part of a quota, never less than one secret's worth (0: no share at all).
+    return 0 if share == 1 else max(one_secret, math.floor(quota * share))
 
 
 class SecretService:
@@ -212,7 +223,7 @@ class SecretService:
             PayloadTooLargeError: the secret is over ``max_secret_bytes``.
             OverloadedError: the KDF work waiting in this worker is at its bound.
             StorageFullError: ``max_live_secrets`` secrets, or ``max_stored_bytes``
-                bytes, are already stored; or this client's ``max_client_bytes``.
+                bytes, are already stored; or this client's share of either.
         """
         plaintext = secret.encode("utf-8")
         ttl = await self._admit(
@@ -327,13 +338,17 @@ class SecretService:
         # Refuses the create if the client's share cannot hold ``size`` more bytes, else
         # holds them for the client until the block ends (the create stored or failed).
         # Yields the quota tag to store with the secret (None: counted for no client).
-        limit = self._policy.max_client_bytes
-        if quota_key is None or limit == 0:
+        policy = self._policy
+        if quota_key is None or policy.max_client_secrets == 0:
             yield None
             return
         # Under every key of the ring: a rotation must not forgive what was stored before it.
         tags = [crypto.quota_tag(quota_key, key.secret) for key in self._keys.ring.keys]
-        if await self._shares.used(quota_key, tags, self.now()) + size > limit:
+        held = await self._shares.used(quota_key, tags, self.now())
+        if (
+            held.live_secrets >= policy.max_client_secrets
+            or held.ciphertext_bytes + size > policy.max_client_bytes
+        ):
             metrics.CLIENT_SHARE_REFUSED.inc()
             raise StorageFullError(CLIENT_SHARE_USED, retry_after=QUOTA_RETRY_AFTER)
         with self._shares.holding(quota_key, size):

@@ -58,7 +58,7 @@ NOT_FOUND = error_doc(NotFoundError(), "unknown, read, expired, burned or destro
     error_doc(
         StorageFullError(retry_after=60),
         "OTS_MAX_LIVE_SECRETS or OTS_MAX_STORED_BYTES are used, or this client's share of "
-        "them (OTS_MAX_CLIENT_BYTES); see Retry-After",
+        "them (OTS_CLIENT_SHARE); see Retry-After",
     ),
     body=(GenerateRequest, SealedGenerateRequest),
     page=FORM_POST

@@ -7,6 +7,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from fractions import Fraction
 from typing import Any
 
 import httpx
@@ -119,7 +120,7 @@ def test_storage_quota_refuses_then_releases(
     make_client: MakeClient, db_url: str, clock: FakeClock
 ) -> None:
     """At OTS_MAX_LIVE_SECRETS, /generate is 507 while reads and burns still work."""
-    client = make_client(db_url, max_live_secrets=3)
+    client = make_client(db_url, max_live_secrets=3, client_share=Fraction(1))
     made = [create_secret(client, **BODY) for _ in range(3)]
     assert_error(client.post("/generate", json=BODY), 507, "storage_full")
     assert client.get(f"/secrets/{made[2].secret_key}").status == 200
@@ -237,9 +238,15 @@ def test_byte_quota_counts_ciphertexts_and_receipts(
     assert [client.post("/generate", json=secret).status for _ in range(3)] == [201, 201, 507]
 
 
-# Each secret of 1000 bytes costs about 2 KiB (its ciphertext and two rows of 512):
-# a share with room for two such secrets, not three, in either mode.
-SHARE = {"real_ip_header": "X-Real-IP", "max_secret_bytes": 1000, "max_client_bytes": 4580}
+# Each secret of 1000 bytes has a little over 1000 bytes of ciphertext; an eighth of
+# 18000 bytes is 2250: room for two such secrets per client, not three, in either mode
+# (and for three clients' in the total, which also counts 1 KiB per secret).
+SHARE = {
+    "real_ip_header": "X-Real-IP",
+    "max_secret_bytes": 1000,
+    "max_stored_bytes": 18000,
+    "client_share": Fraction(1, 8),
+}
 ALICE = {"X-Real-IP": "192.0.2.1"}
 BOB = {"X-Real-IP": "2001:db8:1:2::1"}
 # As the rate limit counts them: Alice written as mapped IPv6, Bob from elsewhere in his /64.
@@ -263,7 +270,7 @@ REFUSED = ("ots_client_share_refused_total", ())
 def test_one_client_fills_its_share_and_the_others_still_create(
     make_client: MakeClient, db_url: str, sealed_mode: bool
 ) -> None:
-    """Past OTS_MAX_CLIENT_BYTES a client gets 507 with Retry-After; another client gets 201."""
+    """Past its share of the bytes a client gets 507 with Retry-After; another client gets 201."""
     client = make_client(db_url, **SHARE)
     before = samples(client).get(REFUSED, 0)
     alice = [_create(client, ALICE, sealed_mode) for _ in range(3)]
@@ -278,6 +285,19 @@ def test_one_client_fills_its_share_and_the_others_still_create(
         507,
     ]
     assert samples(client)[REFUSED] - before == 3
+
+
+def test_a_client_holds_at_most_its_share_of_the_live_secrets(
+    make_client: MakeClient, db_url: str
+) -> None:
+    """Small secrets count too: a third of six live secrets is two per client."""
+    client = make_client(
+        db_url, real_ip_header="X-Real-IP", max_live_secrets=6, client_share=Fraction(1, 3)
+    )
+    tiny = {"secret": "x", "passphrase": "p"}
+    alice = [client.post("/generate", json=tiny, headers=ALICE).status for _ in range(3)]
+    assert alice == [201, 201, 507]
+    assert client.post("/generate", json=tiny, headers=BOB).status == 201
 
 
 ENDINGS = {
@@ -319,7 +339,9 @@ def test_a_client_creates_again_once_its_secrets_expire(
 
 def test_the_global_quota_still_refuses_everyone(make_client: MakeClient, db_url: str) -> None:
     """Clients well within their shares get 507 once OTS_MAX_STORED_BYTES is used."""
-    client = make_client(db_url, **{**SHARE, "max_client_bytes": 1 << 20, "max_stored_bytes": 4580})
+    client = make_client(
+        db_url, **{**SHARE, "client_share": Fraction(1, 2), "max_stored_bytes": 4500}
+    )
     assert [_create(client, who).status for who in (ALICE, BOB)] == [201, 201]
     for who in (ALICE, BOB, {"X-Real-IP": "198.51.100.7"}):
         assert_error(_create(client, who), 507, "storage_full")

@@ -8,6 +8,7 @@ import re
 import resource
 import subprocess
 import sys
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
@@ -29,10 +30,11 @@ def test_defaults_are_the_contract_defaults() -> None:
 
 
 def test_one_client_may_fill_a_sixty_fourth_of_the_storage() -> None:
-    """OTS_MAX_CLIENT_BYTES: 16 MiB of the 1 GiB; 0 (off) and one secret's size are allowed."""
-    assert (Settings().max_client_bytes, Settings().max_stored_bytes) == (16 << 20, 1 << 30)
-    assert Settings.from_env({"OTS_MAX_CLIENT_BYTES": "0"}).max_client_bytes == 0
-    assert Settings.from_env({"OTS_MAX_CLIENT_BYTES": "65536"}).max_client_bytes == 65536
+    """OTS_CLIENT_SHARE: 1/64 by default; a fraction or a decimal; 1 (off) is allowed."""
+    assert Settings().client_share == Fraction(1, 64)
+    assert Settings.from_env({"OTS_CLIENT_SHARE": "1/16"}).client_share == Fraction(1, 16)
+    assert Settings.from_env({"OTS_CLIENT_SHARE": "0.25"}).client_share == Fraction(1, 4)
+    assert Settings.from_env({"OTS_CLIENT_SHARE": "1"}).client_share == 1
 
 
 def test_values_are_read_and_cast() -> None:
@@ -80,8 +82,11 @@ BAD = {
     "ipv6-prefix-zero": ("OTS_RATE_LIMIT_IPV6_PREFIX", "0"),
     "request-timeout-zero": ("OTS_REQUEST_TIMEOUT", "0"),
     "stored-bytes-zero": ("OTS_MAX_STORED_BYTES", "0"),
-    "client-bytes-negative": ("OTS_MAX_CLIENT_BYTES", "-1"),
-    "client-bytes-below-one-secret": ("OTS_MAX_CLIENT_BYTES", "65535"),
+    "client-share-zero": ("OTS_CLIENT_SHARE", "0"),
+    "client-share-negative": ("OTS_CLIENT_SHARE", "-1/64"),
+    "client-share-over-one": ("OTS_CLIENT_SHARE", "2"),
+    "client-share-not-a-number": ("OTS_CLIENT_SHARE", "a quarter"),
+    "client-share-divided-by-zero": ("OTS_CLIENT_SHARE", "1/0"),
     "workers": ("OTS_WORKERS", "-2"),
     "metrics-not-a-boolean": ("OTS_METRICS", "sometimes"),
     "webhook-max-per-host-zero": ("OTS_WEBHOOK_MAX_PER_HOST", "0"),

@@ -8,6 +8,7 @@ import json
 import threading
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from fractions import Fraction
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -158,7 +159,7 @@ class TestCreate:
 
     def test_live_secret_quota(self, tmp_path: Path) -> None:
         """At OTS_MAX_LIVE_SECRETS a create is 507 with a minute's Retry-After."""
-        world = World(tmp_path, max_live_secrets=2)
+        world = World(tmp_path, max_live_secrets=2, client_share=Fraction(1))
         world.create()
         world.create()
         with pytest.raises(StorageFullError) as caught:
@@ -371,25 +372,31 @@ class TestChores:
         assert world.run(world.maintenance.database_ready()) is False
 
 
-# Each secret of 1000 bytes: 1016 of ciphertext and 512 for each of its two rows.
-CHARGE = 1016 + 2 * 512
-# Room for two such secrets per client, not three.
-SHARE = {"max_secret_bytes": 1000, "max_client_bytes": 2 * CHARGE + 500}
+# Each secret of 1000 bytes has 1016 bytes of ciphertext; an eighth of 18000 bytes is 2250:
+# room for two such secrets per client, not three (and for all of them in the total).
+SHARE = {"max_secret_bytes": 1000, "max_stored_bytes": 18000, "client_share": Fraction(1, 8)}
+# A third of six live secrets: two per client, of any size.
+COUNT_SHARE = {"max_live_secrets": 6, "client_share": Fraction(1, 3)}
 
 
 class TestClientShare:
-    """max_client_bytes: a client's share of the stored bytes."""
+    """client_share: a client's part of the live secrets and of the stored bytes."""
 
-    def test_a_full_share_refuses_that_client_only(self, tmp_path: Path) -> None:
+    @pytest.mark.parametrize(
+        ("share", "secret"), [(SHARE, "x" * 1000), (COUNT_SHARE, "x")], ids=["bytes", "secrets"]
+    )
+    def test_a_full_share_refuses_that_client_only(
+        self, tmp_path: Path, share: dict[str, object], secret: str
+    ) -> None:
         """Past its share a client gets 507 with a minute's Retry-After; another still creates."""
-        world = World(tmp_path, **SHARE)
-        world.create("x" * 1000)
-        world.create("x" * 1000)
+        world = World(tmp_path, **share)
+        world.create(secret)
+        world.create(secret)
         with pytest.raises(StorageFullError) as caught:
-            world.create("x" * 1000)
+            world.create(secret)
         assert (caught.value.message, caught.value.retry_after) == (CLIENT_SHARE_USED, 60)
-        world.create("x" * 1000, client=BOB)
-        world.create("x" * 1000, client=None)
+        world.create(secret, client=BOB)
+        world.create(secret, client=None)
         assert len(world.store.secrets) == 4
 
     @pytest.mark.parametrize("ending", ["revealed", "burned", "destroyed", "expired"])
@@ -445,16 +452,16 @@ class TestClientShare:
             [crypto.quota_tag(ALICE, world.keys.newest.secret), None], key=str
         )
 
-    def test_zero_turns_the_share_off_and_stores_no_tag(self, tmp_path: Path) -> None:
-        """With max_client_bytes 0 no client is counted, and no row carries a tag."""
-        world = World(tmp_path, max_secret_bytes=1000, max_client_bytes=0)
+    def test_a_whole_share_turns_it_off_and_stores_no_tag(self, tmp_path: Path) -> None:
+        """With client_share 1 no client is counted, and no row carries a tag."""
+        world = World(tmp_path, max_secret_bytes=1000, client_share=Fraction(1))
         for _ in range(5):
             world.create("x" * 1000)
         assert set(world.store.quota_tags.values()) == {None}
 
     def test_the_global_quota_is_still_the_last_line(self, tmp_path: Path) -> None:
         """Clients within their shares are refused once max_stored_bytes is used."""
-        world = World(tmp_path, max_stored_bytes=2 * CHARGE + 500, **SHARE)
+        world = World(tmp_path, **{**SHARE, "max_stored_bytes": 4500, "client_share": 0.5})
         world.create("x" * 1000)
         world.create("x" * 1000, client=BOB)
         with pytest.raises(StorageFullError) as caught:

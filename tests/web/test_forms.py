@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from fractions import Fraction
 from urllib.parse import urlencode
 
 import pytest
@@ -106,7 +107,9 @@ def test_a_form_share_counts_against_the_clients_share(
     make_client: MakeClient, db_url: str
 ) -> None:
     """Shared with the form or the JSON API, a client's secrets fill one share; 507 then."""
-    client = make_client(db_url, max_secret_bytes=1000, max_client_bytes=4580)
+    client = make_client(
+        db_url, max_secret_bytes=1000, max_stored_bytes=18000, client_share=Fraction(1, 8)
+    )
     body = form(secret="x" * 1000, passphrase="p", mode="passphrase")
     assert client.post("/generate", headers=FORM, content=body).status == 201
     assert create_secret(client, "x" * 1000, "p").secret_key
