@@ -59,6 +59,8 @@ DEFAULT_URL: Final = "http://127.0.0.1:8080"
 URL_VARIABLE: Final = "OTS_URL"
 
 T = TypeVar("T")
+# Times the server writes as null rather than leaving out.
+_ALWAYS_WRITTEN: Final = frozenset({"revealed_at", "opened_at"})
 
 
 class ClientError(Exception):
@@ -284,7 +286,7 @@ class _Answer:
             value = getattr(self, item.name)
             if isinstance(value, datetime):
                 value = value.strftime("%Y-%m-%dT%H:%M:%SZ")
-            if value is not None or item.name == "revealed_at":
+            if value is not None or item.name in _ALWAYS_WRITTEN:
                 out[item.name] = value
         return out
 
@@ -332,6 +334,8 @@ class Receipt(_Answer):
     expires_at: datetime
     revealed_at: datetime | None
     failed_attempts: int
+    # When the link was first checked (None until then, and from older servers).
+    opened_at: datetime | None = None
     # Only for a secret shared with notify: fingerprint, events and deliveries, as sent.
     notify: dict[str, Any] | None = None
 

@@ -277,6 +277,8 @@ class Receipt:
     expires_at: int
     revealed_at: int | None
     failed_attempts: int
+    # When the recipient's link was first checked; None until then.
+    opened_at: int | None = None
     # The secret's lookup hash (the fingerprint is made from it).
     lookup: str = ""
     # Only for a secret created with ``notify``.

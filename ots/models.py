@@ -57,7 +57,9 @@ class ReceiptRecord(Model):
     the secret's own lookup hash, which cannot give the ``secret_key`` back.
     ``state`` is pending, revealed or burned; a pending receipt whose
     ``expires_at`` has passed reads as expired. ``failed_attempts`` is the
-    secret's wrong-passphrase count. The sweeper deletes the row once
+    secret's wrong-passphrase count. ``opened_at`` is when the recipient's
+    link was first checked (a status GET or HEAD, JSON or page); None until
+    then, and written once. The sweeper deletes the row once
     ``purge_at`` has passed. Every secret has one (secrets stored before
     receipts existed were given one with an unguessable, unissued lookup).
     """
@@ -71,6 +73,7 @@ class ReceiptRecord(Model):
     revealed_at = fields.BigIntField(null=True)
     failed_attempts = fields.IntField()
     purge_at = fields.BigIntField()
+    opened_at = fields.BigIntField(null=True)
 
     class Meta:
         """Table name and the index the purge uses."""

@@ -100,8 +100,8 @@ class SecretStore(Protocol):
     async def find_receipt(self, receipt_lookup: str, now: int) -> Receipt | None:
         """Return the receipt (stored state) unless it is due for purging."""
 
-    async def failed_attempts(self, lookup: str) -> int:
-        """Return the wrong-passphrase count of the secret stored under ``lookup``."""
+    async def check(self, lookup: str, now: int) -> int:
+        """Mark the receipt of ``lookup`` opened (first check only); return its failures."""
 
     async def record_failure(
         self, secret_id: int, lookup: str, now: int, destruction: Destruction
@@ -494,15 +494,19 @@ class SecretService:
         raise NotPendingError((await self.receipt_status(receipt_key)).state)
 
     async def secret_status(self, secret_key: str) -> SecretStatus:
-        """Tell whether the secret can still be read; changes nothing.
+        """Tell whether the secret can still be read; consumes and counts nothing.
+
+        The first check marks the receipt opened (``opened_at``), so that a
+        creator can see a link that was opened but not revealed.
 
         Raises:
             NotFoundError: it cannot.
         """
         lookup, stored, _ = await self._find(secret_key)
-        failures = await self._store.failed_attempts(lookup)
-        # Nothing is written: the service is where this event happens.
-        self._committed(Transition(Event.CHECKED, (lookup,), self.now()))
+        now = self.now()
+        # The one write a check makes: the receipt's opened_at, the first time only.
+        failures = await self._store.check(lookup, now)
+        self._committed(Transition(Event.CHECKED, (lookup,), now))
         return SecretStatus(
             expires_at=stored.expires_at,
             attempts_left=max(0, self._policy.max_attempts - failures),

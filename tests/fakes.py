@@ -65,7 +65,7 @@ class MemoryStore:
             next(self._ids), new.encrypted, new.created_at, new.expires_at
         )
         self.quota_tags[new.lookup] = new.quota_tag
-        receipt = Receipt(State.PENDING, new.created_at, new.expires_at, None, 0, new.lookup)
+        receipt = Receipt(State.PENDING, new.created_at, new.expires_at, None, 0, lookup=new.lookup)
         self.receipts[new.receipt_lookup] = _ReceiptRow(new.lookup, receipt, new.purge_at)
         return Transition(Event.CREATED, (new.lookup,), new.created_at)
 
@@ -102,11 +102,15 @@ class MemoryStore:
         row = self.receipts.get(receipt_lookup)
         return row.receipt if row is not None and row.purge_at > now else None
 
-    async def failed_attempts(self, lookup: str) -> int:
-        """Return the wrong-passphrase count of the secret stored under ``lookup``."""
+    async def check(self, lookup: str, now: int) -> int:
+        """Mark the receipt opened (first check only); return the wrong-passphrase count."""
         self._call()
         row = self._receipt_of(lookup)
-        return 0 if row is None else row.receipt.failed_attempts
+        if row is None:
+            return 0
+        if row.receipt.opened_at is None:
+            row.receipt = replace(row.receipt, opened_at=now)
+        return row.receipt.failed_attempts
 
     async def record_failure(
         self, secret_id: int, lookup: str, now: int, destruction: Destruction

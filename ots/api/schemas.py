@@ -337,6 +337,7 @@ class ReceiptResponse(BaseModel):
             "created_at": _CREATED,
             "expires_at": _EXPIRES,
             "revealed_at": "2026-11-25T10:05:00Z",
+            "opened_at": "2026-11-25T10:04:12Z",
             "failed_attempts": 1,
             "notify": {
                 "fingerprint": _FINGERPRINT,
@@ -362,6 +363,10 @@ class ReceiptResponse(BaseModel):
     created_at: datetime
     expires_at: datetime
     revealed_at: datetime | None
+    opened_at: datetime | None = Field(
+        description="When the secret's link was first checked (a status GET or HEAD, JSON "
+        "or page): opened is not revealed. null until then."
+    )
     failed_attempts: int
     notify: NotifyView | None = Field(
         default=None, description="Only for a secret created with notify."
@@ -378,6 +383,7 @@ class ReceiptResponse(BaseModel):
             created_at=utc(receipt.created_at),
             expires_at=utc(receipt.expires_at),
             revealed_at=None if receipt.revealed_at is None else utc(receipt.revealed_at),
+            opened_at=None if receipt.opened_at is None else utc(receipt.opened_at),
             failed_attempts=receipt.failed_attempts,
             **extra,
         )

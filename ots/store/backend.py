@@ -70,8 +70,8 @@ class Backend(Protocol):
     async def find_receipt(self, receipt_lookup: str, now: int) -> Receipt | None:
         """Return the receipt unless it is due for purging."""
 
-    async def failed_attempts(self, lookup: str) -> int:
-        """Return the wrong-passphrase count of the secret stored under ``lookup``."""
+    async def check(self, lookup: str, now: int) -> int:
+        """Mark the receipt of ``lookup`` opened at ``now`` unless it was; return its failures."""
 
     async def record_failure(
         self, secret_id: int, lookup: str, now: int, destruction: Destruction
@@ -145,6 +145,7 @@ def receipt_values(new: NewSecret) -> list[object]:
         "revealed_at": None,
         "failed_attempts": 0,
         "purge_at": new.purge_at,
+        "opened_at": None,
     }
     return sql.ordered(sql.RECEIPT_COLUMNS, row)
 
@@ -224,6 +225,7 @@ def receipt(row: Row, notify: Notify | None) -> Receipt:
         expires_at=int(row["expires_at"]),
         revealed_at=None if row["revealed_at"] is None else int(row["revealed_at"]),
         failed_attempts=int(row["failed_attempts"]),
+        opened_at=None if row["opened_at"] is None else int(row["opened_at"]),
         lookup=str(row["secret_lookup"]),
         notify=notify,
     )

@@ -192,9 +192,16 @@ class TortoiseStore:
         return await self.backend.find_receipt(receipt_lookup, now)
 
     @translated
-    async def failed_attempts(self, lookup: str) -> int:
-        """Return the wrong-passphrase count of the secret stored under ``lookup``."""
-        return await self.backend.failed_attempts(lookup)
+    async def check(self, lookup: str, now: int) -> int:
+        """Record a status check of the secret stored under ``lookup``.
+
+        The receipt's ``opened_at`` becomes ``now`` on the first check only;
+        a later check reads and writes nothing more.
+
+        Returns:
+            The secret's wrong-passphrase count.
+        """
+        return await self.backend.check(lookup, now)
 
     @translated
     async def record_failure(

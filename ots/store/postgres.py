@@ -94,7 +94,8 @@ END_SECRET_OF_RECEIPT = pg(_ending(sql.DELETE_SECRET_OF_RECEIPT))
 INSERT_DELIVERY = pg(sql.INSERT_DELIVERY)
 FIND_LIVE = pg(sql.FIND_LIVE)
 FIND_RECEIPT = pg(sql.FIND_RECEIPT)
-FAILED_ATTEMPTS = pg(sql.FAILED_ATTEMPTS)
+CHECKED = pg(sql.CHECKED)
+MARK_OPENED = pg(sql.MARK_OPENED)
 SUBSCRIBED = pg(sql.SUBSCRIBED)
 NOTIFICATIONS = pg(sql.NOTIFICATIONS)
 LOCK_LIVE_SECRET = pg(sql.LOCK_LIVE_SECRET)
@@ -160,10 +161,14 @@ class PostgresBackend:
             notify = backend.notify(subscribed[0]["events"], deliveries)
         return backend.receipt(rows[0], notify)
 
-    async def failed_attempts(self, lookup: str) -> int:
-        """Read the count."""
-        rows = await self._rows(FAILED_ATTEMPTS, (lookup,))
-        return int(rows[0]["failed_attempts"]) if rows else 0
+    async def check(self, lookup: str, now: int) -> int:
+        """Read the count; mark the receipt opened only when it was not (no write after)."""
+        rows = await self._rows(CHECKED, (lookup,))
+        if not rows:
+            return 0
+        if rows[0]["opened_at"] is None:
+            await self._rows(MARK_OPENED, (now, lookup))
+        return int(rows[0]["failed_attempts"])
 
     async def record_failure(
         self, secret_id: int, lookup: str, now: int, destruction: Destruction

@@ -115,7 +115,13 @@ FIND_LIVE: Final = statement(
 FIND_RECEIPT: Final = statement(
     select(ReceiptRecord, RECEIPT_READ) + " WHERE lookup = %s AND purge_at > %s"
 )
-FAILED_ATTEMPTS: Final = statement("SELECT failed_attempts FROM receipt WHERE secret_lookup = %s")
+CHECKED: Final = statement(
+    "SELECT failed_attempts, opened_at FROM receipt WHERE secret_lookup = %s"
+)
+# The first status check only: a later one finds opened_at set and writes nothing.
+MARK_OPENED: Final = statement(
+    "UPDATE receipt SET opened_at = %s WHERE secret_lookup = %s AND opened_at IS NULL"
+)
 SUBSCRIBED: Final = statement("SELECT events FROM webhook WHERE secret_lookup = %s")
 NOTIFICATIONS: Final = statement(
     select(DeliveryRecord, NOTIFICATION_READ) + " WHERE secret_lookup = %s ORDER BY id"

@@ -49,7 +49,8 @@ INSERT_WEBHOOK = lite(sql.INSERT_WEBHOOK)
 INSERT_DELIVERY = lite(sql.INSERT_DELIVERY)
 FIND_LIVE = lite(sql.FIND_LIVE)
 FIND_RECEIPT = lite(sql.FIND_RECEIPT)
-FAILED_ATTEMPTS = lite(sql.FAILED_ATTEMPTS)
+CHECKED = lite(sql.CHECKED)
+MARK_OPENED = lite(sql.MARK_OPENED)
 SUBSCRIBED = lite(sql.SUBSCRIBED)
 NOTIFICATIONS = lite(sql.NOTIFICATIONS)
 DELETE_SECRET = lite(sql.DELETE_SECRET)
@@ -120,10 +121,14 @@ class SqliteBackend:
             notify = backend.notify(subscribed[0]["events"], deliveries)
         return backend.receipt(rows[0], notify)
 
-    async def failed_attempts(self, lookup: str) -> int:
-        """Read the count on the read connection."""
-        rows = await self._reader.fetch(FAILED_ATTEMPTS, (lookup,))
-        return int(rows[0]["failed_attempts"]) if rows else 0
+    async def check(self, lookup: str, now: int) -> int:
+        """Read on the read connection; the first check's mark is a write of the group."""
+        rows = await self._reader.fetch(CHECKED, (lookup,))
+        if not rows:
+            return 0
+        if rows[0]["opened_at"] is None:
+            await self._commits.run(functools.partial(_mark_opened, lookup, now))
+        return int(rows[0]["failed_attempts"])
 
     async def record_failure(
         self, secret_id: int, lookup: str, now: int, destruction: Destruction
@@ -240,6 +245,10 @@ def _end(
     # The secret's row is gone: its receipt tells how, and its webhook is told.
     db.execute(END_RECEIPT, (STATE_AFTER[event].value, purge_at, revealed_at, lookup))
     return Transition(event, (lookup,), now, _enqueue(db, [lookup], event, now))
+
+
+def _mark_opened(lookup: str, now: int, db: sqlite3.Connection) -> None:
+    db.execute(MARK_OPENED, (now, lookup))
 
 
 def _expire(now: int, batch: int, db: sqlite3.Connection) -> Transition:

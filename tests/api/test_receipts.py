@@ -7,7 +7,14 @@ from typing import Any
 import pytest
 
 from tests.conftest import Client
-from tests.support import Created, FakeClock, assert_error, count_rows, create_secret
+from tests.support import (
+    BROWSER_ACCEPT,
+    Created,
+    FakeClock,
+    assert_error,
+    count_rows,
+    create_secret,
+)
 
 RETENTION = 604800
 
@@ -33,7 +40,15 @@ def test_pending_receipt_shows_state_and_times_only(client: Client, clock: FakeC
     assert body["created_at"].endswith("Z")
     assert body["revealed_at"] is None
     assert body["failed_attempts"] == 0
-    assert set(body) == {"state", "created_at", "expires_at", "revealed_at", "failed_attempts"}
+    assert body["opened_at"] is None
+    assert set(body) == {
+        "state",
+        "created_at",
+        "expires_at",
+        "revealed_at",
+        "opened_at",
+        "failed_attempts",
+    }
     for value in ("top", "pw", created.secret_key, created.receipt_key):
         assert value not in response.text
     assert response.headers["cache-control"] == "no-store"
@@ -84,6 +99,65 @@ def test_expired_secret_reads_expired(client: Client, clock: FakeClock) -> None:
     assert receipt(client, created).json["state"] == "expired"
     refused = burn(client, created)
     assert (refused.status, refused.json["state"]) == (409, "expired")
+
+
+CHECKS = {
+    "json-get": ("GET", "application/json"),
+    "json-head": ("HEAD", "application/json"),
+    "page-get": ("GET", BROWSER_ACCEPT),
+    "page-head": ("HEAD", BROWSER_ACCEPT),
+}
+
+
+@pytest.mark.parametrize(("method", "accept"), CHECKS.values(), ids=CHECKS.keys())
+def test_the_first_status_check_sets_opened_at_once(
+    client: Client, clock: FakeClock, method: str, accept: str
+) -> None:
+    """opened_at is the first check of the link (JSON or page, GET or HEAD); later ones keep it."""
+    created = create_secret(client, "top", "pw", ttl=600)
+    clock.advance(5)
+    link = f"/secrets/{created.secret_key}"
+    assert client.request(method, link, headers={"accept": accept}).status == 200
+    first = _iso(clock.now)
+    clock.advance(30)
+    assert client.get(link).status == 200
+    body = receipt(client, created).json
+    # Opened is not revealed: the secret is still pending, with every attempt.
+    assert (body["state"], body["opened_at"], body["failed_attempts"]) == ("pending", first, 0)
+    assert client.reveal(created.secret_key, "pw").status == 200
+    assert receipt(client, created).json["opened_at"] == first
+
+
+@pytest.mark.parametrize("ending", ["burn", "expire"])
+def test_opened_at_outlives_the_secret(client: Client, clock: FakeClock, ending: str) -> None:
+    """A burned or expired secret's receipt still tells when its link was opened."""
+    created = create_secret(client, "top", "pw", ttl=60)
+    clock.advance(3)
+    client.get(f"/secrets/{created.secret_key}")
+    first = _iso(clock.now)
+    if ending == "burn":
+        burn(client, created)
+    else:
+        clock.advance(60)
+        client.run(client.context.maintenance.sweep())
+    body = receipt(client, created).json
+    ended = "burned" if ending == "burn" else "expired"
+    assert (body["state"], body["opened_at"]) == (ended, first)
+
+
+def test_only_a_status_check_of_a_live_secret_opens_it(client: Client, clock: FakeClock) -> None:
+    """A reveal, a wrong passphrase, the receipt, another key or a late check set nothing."""
+    created = create_secret(client, "top", "pw", ttl=60)
+    revealed = create_secret(client, "other", "pw", ttl=60)
+    assert client.reveal(created.secret_key, "no").status == 403
+    assert receipt(client, created).status == 200
+    assert client.get(f"/secrets/{revealed.secret_key}").status == 200
+    assert receipt(client, created).json["opened_at"] is None
+    assert client.reveal(revealed.secret_key, "pw").status == 200
+    assert client.get(f"/secrets/{revealed.secret_key}").status == 404
+    clock.advance(60)
+    assert client.get(f"/secrets/{created.secret_key}").status == 404
+    assert receipt(client, created).json["opened_at"] is None
 
 
 @pytest.mark.parametrize("ending", ["reveal", "burn", "expire"])

@@ -8,6 +8,7 @@ import http.server
 import json
 import os
 import pty
+import re
 import select
 import subprocess
 import sys
@@ -102,6 +103,10 @@ def test_share_status_reveal_receipt_burn(server: str, passphrase: Path, tmp_pat
     receipt = ots("receipt", created["receipt_key"], "--json", server=server)
     assert json.loads(receipt.stdout)["state"] == "revealed"
     assert json.loads(receipt.stdout)["failed_attempts"] == 1
+    # `ots status` above was the first check of the link.
+    assert json.loads(receipt.stdout)["opened_at"].endswith("Z")
+    shown = ots("receipt", created["receipt_key"], server=server).stdout.decode()
+    assert re.search(r"^opened_at +\d{4}-\d\d-\d\dT", shown, re.MULTILINE), shown
     burned_late = ots("burn", created["receipt_key"], "--json", server=server)
     assert burned_late.returncode == client_cli.EXIT_NOT_FOUND
     assert json.loads(burned_late.stdout) == {

@@ -268,19 +268,25 @@ def test_burn_and_claim_race_has_one_winner(backend: Backend) -> None:
 
 
 def test_receipts_follow_the_secret_and_are_purged(backend: Backend) -> None:
-    """Failures are mirrored, the revealed time is kept, and purging honours purge_at."""
+    """Failures are mirrored, the first check and the reveal are timed, purging honours purge_at."""
 
     async def body(store: SecretStore) -> None:
         row = await insert(store)
         await fail(store, row)
-        assert await store.failed_attempts(row.lookup) == 1
         receipt = await store.find_receipt(row.receipt, NOW)
         assert receipt is not None
-        assert (receipt.state, receipt.failed_attempts) == (State.PENDING, 1)
+        assert (receipt.state, receipt.failed_attempts, receipt.opened_at) == (
+            State.PENDING,
+            1,
+            None,
+        )
+        assert await store.check(row.lookup, NOW + 1) == 1
+        assert await store.check(row.lookup, NOW + 2) == 1
         assert await claim(store, row, NOW + 5)
         receipt = await store.find_receipt(row.receipt, NOW)
         assert receipt is not None
         assert (receipt.state, receipt.revealed_at) == (State.REVEALED, NOW + 5)
+        assert receipt.opened_at == NOW + 1
         assert await store.find_receipt(row.receipt, NOW + 5 + RETENTION) is None
         assert await store.delete_purged_receipts(NOW + 5 + RETENTION, 10) == 1
         assert await store.find_receipt(row.receipt, NOW) is None

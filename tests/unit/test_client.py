@@ -194,6 +194,7 @@ def test_answers_are_typed_and_round_trip() -> None:
         "expires_at": "2026-11-25T11:00:00Z",
         "revealed_at": None,
         "failed_attempts": 0,
+        "opened_at": "2026-11-25T10:01:00Z",
     }
     client, seen = make_client(
         httpx.Response(
@@ -207,6 +208,7 @@ def test_answers_are_typed_and_round_trip() -> None:
     assert json.loads(seen[0].content) == {"secret": "s", "passphrase": "p", "ttl": 3600}
     assert shared.expires_at.utcoffset() is not None
     found = client.get_receipt(shared.receipt_key)
+    assert found.opened_at is not None and found.opened_at.utcoffset() is not None
     assert found.to_dict() == receipt
     assert client.get_health().to_dict() == {"status": "ok", "database": "ok"}
 

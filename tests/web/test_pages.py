@@ -58,6 +58,8 @@ def compact(body: dict[str, Any]) -> bytes:
 def test_api_clients_get_the_json_byte_for_byte(client: Client, accept: str | None) -> None:
     """Whatever an API client accepts, the same JSON bytes as ever; only HTML asks for a page."""
     created = create_secret(client)
+    # Checked once first, so that the receipt's opened_at no longer changes below.
+    assert client.get(f"/secrets/{created.secret_key}").status == 200
     receipt = client.get(f"/receipts/{created.receipt_key}").json
     expected = {
         f"/secrets/{created.secret_key}": compact(
@@ -176,6 +178,21 @@ def test_head_of_a_page_has_its_headers_and_no_body(client: Client) -> None:
     assert response.headers["content-type"] == "text/html; charset=utf-8"
     assert response.headers["content-security-policy"] == WASM_POLICY
     assert response.content == b""
+
+
+def test_receipt_page_says_opened_but_not_revealed(client: Client) -> None:
+    """Once the recipient's page was loaded, the creator's page says it was opened, not read."""
+    created = create_secret(client)
+    receipt_path = f"/receipts/{created.receipt_key}"
+    before = assert_page(client.get(receipt_path, headers=BROWSER), 200)
+    assert "was opened" not in before and "Link first opened" not in before
+    assert_page(client.get(f"/secrets/{created.secret_key}", headers=BROWSER), 200)
+    after = assert_page(client.get(receipt_path, headers=BROWSER), 200)
+    assert "The link was opened, but the secret was not revealed." in after
+    assert "Link first opened" in after
+    client.reveal(created.secret_key)
+    revealed = assert_page(client.get(receipt_path, headers=BROWSER), 200)
+    assert "was not revealed" not in revealed and "Link first opened" in revealed
 
 
 def test_receipt_page_follows_the_secret(client: Client) -> None:

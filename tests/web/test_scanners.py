@@ -4,7 +4,7 @@ Every page kind is fetched the way unfurlers (chat apps, social networks),
 mail scanners (Safe Links, secure mail gateways), search bots and plain HTTP
 tools fetch a link, with their user agents and both a browser's Accept and
 ``*/*``. Afterwards every secret is still pending, with every attempt, and
-its receipt says so. (A headless browser that runs the pages' scripts
+its receipt says so: pending, and opened. (A headless browser that runs the pages' scripts
 without clicking: tests/browser/test_flows.py.)
 """
 
@@ -74,4 +74,6 @@ def test_unfurlers_and_scanners_burn_nothing(client: Client) -> None:
         receipt = client.get(f"/receipts/{receipt_key}").json
         assert (receipt["state"], receipt["failed_attempts"]) == ("pending", 0)
         assert receipt["revealed_at"] is None
+        # Opened (the creator can see a preview happened), never revealed.
+        assert receipt["opened_at"] is not None
     assert client.reveal(passphrase.secret_key).json == {"secret": "s3cret"}
