@@ -9,7 +9,7 @@ WORKDIR /src
 # Every dependency is a file named in requirements.lock, with its hash: pip
 # refuses any other version, any other file, and anything not listed
 # (--require-hashes, --no-deps), and takes only wheels (no sdist may run its
-# own build). README, "Production", says how to regenerate the lock.
+# own build). docs/operations.md, "The image and its lock files", says how to regenerate the lock.
 COPY requirements.lock requirements-build.lock ./
 RUN python3 -m venv /opt/ots \
     && /opt/ots/bin/pip install --no-cache-dir --require-hashes --no-deps --only-binary :all: \

@@ -414,9 +414,13 @@ def test_a_headless_scanner_that_runs_scripts_burns_nothing(
         scanner.goto(url, wait_until="networkidle")
         scanner.wait_for_timeout(200)
     for link, receipt in zip(links, receipts, strict=True):
+        # Read first (a status check would open it): the creator sees the scanner's
+        # visit as "opened", and that nothing was read.
+        body = httpx.get(receipt).json()
+        assert (body["state"], body["revealed_at"]) == ("pending", None)
+        assert body["opened_at"] is not None
         status = api_status(live, key_of(link)).json()
         assert (status["state"], status["attempts_left"]) == ("pending", MAX_ATTEMPTS)
-        assert httpx.get(receipt).json()["state"] == "pending"
     watch.assert_clean()
 
 

@@ -306,7 +306,7 @@ def test_requirements_lock_pins_every_runtime_dependency_with_hashes() -> None:
     for line in project["project"]["dependencies"]:
         requirement = Requirement(line)
         name = canonicalize_name(requirement.name)
-        assert name in pins, f"{name} is not in requirements.lock: regenerate it (README)"
+        assert name in pins, f"{name} is not in requirements.lock (docs/operations.md)"
         assert all(requirement.specifier.contains(v) for v in pins[name]), (name, pins[name])
     # Runtime only: nothing the tests alone need.
     for line in project["project"]["optional-dependencies"]["test"]:

@@ -69,11 +69,12 @@ def test_unfurlers_and_scanners_burn_nothing(client: Client) -> None:
                     status = client.request(method, path, headers=headers).status
                     assert status in (200, 404), (agent, method, path, status)
     for secret_key, receipt_key in secrets:
-        status = client.get(f"/secrets/{secret_key}").json
-        assert (status["state"], status["attempts_left"]) == ("pending", 5)
+        # The receipt first (a status check would open the link itself): opened by
+        # the scanners, so the creator can see a preview happened, and never read.
         receipt = client.get(f"/receipts/{receipt_key}").json
         assert (receipt["state"], receipt["failed_attempts"]) == ("pending", 0)
         assert receipt["revealed_at"] is None
-        # Opened (the creator can see a preview happened), never revealed.
         assert receipt["opened_at"] is not None
+        status = client.get(f"/secrets/{secret_key}").json
+        assert (status["state"], status["attempts_left"]) == ("pending", 5)
     assert client.reveal(passphrase.secret_key).json == {"secret": "s3cret"}
