@@ -360,7 +360,7 @@ class _Call:
 
     @property
     def safe(self) -> bool:
-        """GETs change nothing on the server: they may always be repeated."""
+        """GETs are safe: they consume nothing and may always be repeated."""
         return self.method == "GET"
 
 

@@ -108,7 +108,7 @@ class MemoryStore:
         row = self._receipt_of(lookup)
         if row is None:
             return 0
-        if row.receipt.opened_at is None:
+        if row.receipt.opened_at is None and row.receipt.state is State.PENDING:
             row.receipt = replace(row.receipt, opened_at=now)
         return row.receipt.failed_attempts
 

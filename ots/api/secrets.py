@@ -131,11 +131,12 @@ async def reveal(request: Request, secret_key: str) -> HTTPResponse:
     UNAVAILABLE,
     page=FOR_BROWSERS
     + "The recipient's page says that a secret waits, until when, with how many attempts "
-    "left: the same safe check, which reveals and counts nothing. Its Reveal button posts "
+    "left: the same safe check, which reveals and counts nothing. The first check (JSON or "
+    "page, GET or HEAD) sets the receipt's opened_at. Its Reveal button posts "
     "(a sealed link's proof, derived in the browser from the link's fragment, or the "
     "passphrase form).",
 )
 async def status(request: Request, secret_key: str) -> HTTPResponse:
-    """Tell whether the secret is still there; never destroys it."""
+    """Tell whether the secret is still there; never destroys it (the first check opens it)."""
     found = await service_of(request).secret_status(secret_key)
     return model_response(StatusResponse.of(found))

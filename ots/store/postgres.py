@@ -162,12 +162,16 @@ class PostgresBackend:
         return backend.receipt(rows[0], notify)
 
     async def check(self, lookup: str, now: int) -> int:
-        """Read the count; mark the receipt opened only when it was not (no write after)."""
+        """Read the count; write only on the first check (later ones find opened_at set).
+
+        Two first checks at once: the second UPDATE waits for the first's row
+        lock, then finds opened_at set and writes nothing.
+        """
         rows = await self._rows(CHECKED, (lookup,))
         if not rows:
             return 0
         if rows[0]["opened_at"] is None:
-            await self._rows(MARK_OPENED, (now, lookup))
+            await self._rows(MARK_OPENED, (now, lookup, State.PENDING.value))
         return int(rows[0]["failed_attempts"])
 
     async def record_failure(

@@ -118,9 +118,11 @@ FIND_RECEIPT: Final = statement(
 CHECKED: Final = statement(
     "SELECT failed_attempts, opened_at FROM receipt WHERE secret_lookup = %s"
 )
-# The first status check only: a later one finds opened_at set and writes nothing.
+# The first status check of a pending secret only: a later check finds opened_at set,
+# and a reveal or burn committed since the check's lookup left the receipt not pending.
 MARK_OPENED: Final = statement(
-    "UPDATE receipt SET opened_at = %s WHERE secret_lookup = %s AND opened_at IS NULL"
+    "UPDATE receipt SET opened_at = %s "
+    "WHERE secret_lookup = %s AND opened_at IS NULL AND state = %s"
 )
 SUBSCRIBED: Final = statement("SELECT events FROM webhook WHERE secret_lookup = %s")
 NOTIFICATIONS: Final = statement(

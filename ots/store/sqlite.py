@@ -248,7 +248,7 @@ def _end(
 
 
 def _mark_opened(lookup: str, now: int, db: sqlite3.Connection) -> None:
-    db.execute(MARK_OPENED, (now, lookup))
+    db.execute(MARK_OPENED, (now, lookup, State.PENDING.value))
 
 
 def _expire(now: int, batch: int, db: sqlite3.Connection) -> Transition:

@@ -257,11 +257,14 @@ def test_upgrade_keeps_secrets_sealed_without_a_server_key(
     key = _insert_old_secret(url, "sealed by v1", "pw", failures=2)
     receipt = _insert_receipt(url, key, failures=2)
     client = make_client(upgrade(url, "2_"))
+    # Receipts from before opened_at (migration 6) read as never opened, until checked.
+    assert client.get(f"/receipts/{receipt}").json["opened_at"] is None
     assert client.get(f"/secrets/{key}").json["attempts_left"] == 3
     assert client.reveal(key, "nope").json["attempts_left"] == 2
     assert client.reveal(key, "pw").json == {"secret": "sealed by v1"}
     assert client.get(f"/receipts/{receipt}").json["state"] == "revealed"
     assert client.get(f"/receipts/{receipt}").json["failed_attempts"] == 3
+    assert client.get(f"/receipts/{receipt}").json["opened_at"] is not None
 
 
 def test_postgres_vacuums_ended_secrets_promptly(postgres_url: str) -> None:

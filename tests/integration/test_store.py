@@ -267,6 +267,28 @@ def test_burn_and_claim_race_has_one_winner(backend: Backend) -> None:
         assert state is (State.BURNED if burned else State.REVEALED)
 
 
+def test_the_first_of_concurrent_checks_opens_and_a_late_one_writes_nothing(
+    backend: Backend,
+) -> None:
+    """Racing first checks write opened_at once; a check whose secret ended since writes nothing."""
+
+    async def body(store: SecretStore) -> None:
+        row = await insert(store)
+        counts = await asyncio.gather(*(store.check(row.lookup, NOW + i) for i in range(1, 9)))
+        assert counts == [0] * 8
+        receipt = await store.find_receipt(row.receipt, NOW)
+        assert receipt is not None and receipt.opened_at in range(NOW + 1, NOW + 9)
+        # A check that found the secret live, then lost the race to its reveal.
+        late = await insert(store)
+        assert await claim(store, late, NOW + 2)
+        assert await store.check(late.lookup, NOW + 3) == 0
+        ended = await store.find_receipt(late.receipt, NOW)
+        assert ended is not None
+        assert (ended.state, ended.opened_at) == (State.REVEALED, None)
+
+    backend.run(body)
+
+
 def test_receipts_follow_the_secret_and_are_purged(backend: Backend) -> None:
     """Failures are mirrored, the first check and the reveal are timed, purging honours purge_at."""
 
@@ -282,6 +304,7 @@ def test_receipts_follow_the_secret_and_are_purged(backend: Backend) -> None:
         )
         assert await store.check(row.lookup, NOW + 1) == 1
         assert await store.check(row.lookup, NOW + 2) == 1
+        assert await store.check("0" * 64, NOW + 2) == 0
         assert await claim(store, row, NOW + 5)
         receipt = await store.find_receipt(row.receipt, NOW)
         assert receipt is not None
