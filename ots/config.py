@@ -82,7 +82,8 @@ class Settings:
     argon2_memory_kib: int = 19456
     argon2_parallelism: int = 1
     kdf_threads: int = field(default_factory=lambda: usable_cpus())  # defined below
-    kdf_queue: int = 32
+    kdf_queue: int = 128
+    kdf_max_wait: float = 5.0
     max_stored_bytes: int = 1 << 30
     # The part of each quota one client may hold: 1/64 of the live secrets, and of the bytes.
     client_share: Fraction = Fraction(1, 64)
@@ -163,6 +164,7 @@ class Settings:
             "OTS_SWEEP_INTERVAL": self.sweep_interval,
             "OTS_SWEEP_BATCH": self.sweep_batch,
             "OTS_KDF_THREADS": self.kdf_threads,
+            "OTS_KDF_MAX_WAIT": self.kdf_max_wait,
             "OTS_MAX_STORED_BYTES": self.max_stored_bytes,
             "OTS_REQUEST_TIMEOUT": self.request_timeout,
             "OTS_RESPONSE_TIMEOUT": self.response_timeout,
@@ -180,6 +182,11 @@ class Settings:
             "must be a fraction above 0 and at most 1 (1: no per-client share), e.g. 1/64",
         )
         _require("OTS_KDF_QUEUE", self.kdf_queue >= 0, "must not be negative")
+        _require(
+            "OTS_KDF_MAX_WAIT",
+            self.kdf_max_wait < self.response_timeout,
+            "must be below OTS_RESPONSE_TIMEOUT (a hash admitted must be answered in time)",
+        )
         _require(
             "OTS_RATE_LIMIT_IPV6_PREFIX",
             1 <= self.rate_limit_ipv6_prefix <= 128,
@@ -289,7 +296,8 @@ HELP: Final[dict[str, str]] = {
     "argon2_memory_kib": "argon2id memory per secret, KiB",
     "argon2_parallelism": "argon2id lanes per secret",
     "kdf_threads": "argon2 threads per worker (default: usable CPUs)",
-    "kdf_queue": "argon2 jobs that may wait per worker before 503 overloaded",
+    "kdf_queue": "argon2 jobs that may wait per worker, at most, before 503 overloaded",
+    "kdf_max_wait": "seconds a new argon2 job may expect to wait and run before 503 overloaded",
     "max_stored_bytes": "bytes stored before /generate answers 507",
     "client_share": "part of OTS_MAX_LIVE_SECRETS and OTS_MAX_STORED_BYTES one client may hold "
     "before it gets 507, e.g. 1/64 or 0.05 (1: no per-client share)",

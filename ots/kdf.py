@@ -3,9 +3,14 @@
 argon2id costs tens of milliseconds of CPU and must never run on the event
 loop. An unbounded queue in front of the threads turns a burst into minutes
 of waiting and, once Sanic's response timeout fires, into errors for work
-already done. So each worker admits at most ``capacity`` hashes (running or
-waiting); past that a request is refused at once with 503 ``overloaded``,
-before anything is queued.
+already done. So each worker admits a hash only while the work ahead of it
+would end in time: the hashes admitted (running or waiting) and this one,
+``threads`` at a time, at the measured time of one hash, must end within
+``max_wait`` seconds. Past that, or past ``queue`` waiting jobs (the bound
+on what a flood of cheap hashes may hold in memory), a request is refused
+at once with 503 ``overloaded``, before anything is queued. The rule is
+time, not a count: a burst of cheap hashes all gets in, a flood of
+expensive ones is shed early.
 
 ``check_argon2`` runs once at start: a cost this machine cannot serve stops
 the server with a message naming the variable, instead of failing every
@@ -16,9 +21,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from typing import Final, TypeVar
@@ -31,29 +38,62 @@ from ots.errors import ConfigError, OverloadedError
 T = TypeVar("T")
 # Niceness added to the argon2 threads (0 is normal, 19 the lowest priority).
 KDF_NICENESS: Final = 10
+# Weight of the newest hash in the running mean of a hash's time: a few dozen
+# hashes make the mean, so one slow hash (a descheduled thread) moves it little.
+SMOOTHING: Final = 0.1
 
 
 class KdfPool:
-    """Runs key derivations on ``executor``, at most ``capacity`` admitted at a time."""
+    """Runs key derivations on ``executor``'s ``threads``, admitting what ends in time."""
 
-    def __init__(self, executor: Executor, capacity: int) -> None:
-        """Admit at most ``capacity`` jobs (running plus waiting) onto ``executor``."""
+    def __init__(
+        self,
+        executor: Executor,
+        *,
+        threads: int,
+        queue: int,
+        max_wait: float = math.inf,
+        timer: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        """Admit a job while ``threads`` would end it and all before it within ``max_wait`` s.
+
+        At most ``queue`` jobs wait beyond the ``threads`` running, whatever the
+        time says. Until a first hash has been timed, that bound alone holds.
+        ``timer`` times each hash on its thread (tests pass their own).
+        """
         self._executor = executor
-        self._capacity = capacity
+        self._threads = threads
+        self._capacity = threads + queue
+        self._max_wait = max_wait
+        self._timer = timer
         self._admitted = 0
+        self._seconds: float | None = None
 
     @property
     def admitted(self) -> int:
         """Return the number of jobs running or waiting now."""
         return self._admitted
 
+    @property
+    def seconds_per_hash(self) -> float | None:
+        """Return the running mean of one hash's time on its thread; None before the first."""
+        return self._seconds
+
+    def expected_wait(self) -> float:
+        """Return the seconds until a job admitted now would end (0 before any hash was timed)."""
+        if self._seconds is None:
+            return 0.0
+        # The jobs admitted run `threads` at a time; this one ends with its round.
+        return math.ceil((self._admitted + 1) / self._threads) * self._seconds
+
     def check(self) -> None:
         """Refuse early, before a request does any other work, when no job would be admitted.
 
         Raises:
-            OverloadedError: the pool is at its bound.
+            OverloadedError: the queue is full, or a new job would not end within
+                ``max_wait``.
         """
-        if self._admitted >= self._capacity:
+        if self._admitted >= self._capacity or self.expected_wait() > self._max_wait:
             metrics.KDF_SHED.inc()
             raise OverloadedError
 
@@ -68,7 +108,7 @@ class KdfPool:
         self._admitted += 1
         metrics.KDF_IN_FLIGHT.inc()
         outcome: asyncio.Future[T] = loop.create_future()
-        future: Future[T] = self._executor.submit(_timed, job)
+        future: Future[tuple[T, float]] = self._executor.submit(_timed, job, self._timer)
         # One wake-up of the loop per job, which both releases the job's place and
         # hands its outcome over. Released when the thread is done with it, not when
         # the caller stops waiting: a cancelled request whose hash still runs keeps
@@ -77,25 +117,35 @@ class KdfPool:
         outcome.add_done_callback(lambda _: future.cancel() if outcome.cancelled() else None)
         return await outcome
 
-    def _settle(self, done: Future[T], outcome: asyncio.Future[T]) -> None:
+    def _settle(self, done: Future[tuple[T, float]], outcome: asyncio.Future[T]) -> None:
         self._admitted -= 1
         metrics.KDF_IN_FLIGHT.dec()
-        if outcome.done() or done.cancelled():
+        if done.cancelled():
             return
         error = done.exception()
-        if error is None:
-            outcome.set_result(done.result())
-        else:
-            outcome.set_exception(error)
+        if error is not None:
+            if not outcome.done():
+                outcome.set_exception(error)
+            return
+        result, seconds = done.result()
+        # Timed whether or not its caller still waits: the hash ran all the same.
+        mean = self._seconds
+        self._seconds = seconds if mean is None else mean + SMOOTHING * (seconds - mean)
+        if not outcome.done():
+            outcome.set_result(result)
 
     def shutdown(self) -> None:
         """Wait for running jobs and stop the threads."""
         self._executor.shutdown(wait=True)
 
 
-def _timed(job: Callable[[], T]) -> T:
+def _timed(job: Callable[[], T], timer: Callable[[], float]) -> tuple[T, float]:
+    # Wall time on the thread: under load it includes the time the thread waited
+    # for a core, which is what the next job will wait too.
+    start = timer()
     with metrics.KDF_SECONDS.time():
-        return job()
+        result = job()
+    return result, timer() - start
 
 
 def _call_on(loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> None:

@@ -81,7 +81,10 @@ async def open_context(
     database = await db.open_database(settings)
     store = open_store()
     kdf = KdfPool(
-        kdf_executor(settings.kdf_threads), capacity=settings.kdf_threads + settings.kdf_queue
+        kdf_executor(settings.kdf_threads),
+        threads=settings.kdf_threads,
+        queue=settings.kdf_queue,
+        max_wait=settings.kdf_max_wait,
     )
     deliverer = Deliverer(settings, store, keys, clock=clock, resolver=resolver)
     events = EventLog(client_address=settings.audit_client_address, on_queued=deliverer.wake)

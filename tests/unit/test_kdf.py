@@ -35,7 +35,7 @@ def test_past_the_bound_a_job_is_refused_and_never_queued() -> None:
     shed_before = sample("ots_kdf_shed_total")
 
     async def main() -> tuple[list[object], int]:
-        pool = KdfPool(ThreadPoolExecutor(max_workers=1), capacity=2)
+        pool = KdfPool(ThreadPoolExecutor(max_workers=1), threads=1, queue=1)
         first = asyncio.ensure_future(pool.run(lambda: job(1)))
         second = asyncio.ensure_future(pool.run(lambda: job(2)))
         await until(lambda: started == [1] and pool.admitted == 2, "one job running, one waiting")
@@ -58,6 +58,110 @@ def test_past_the_bound_a_job_is_refused_and_never_queued() -> None:
     assert sample("ots_kdf_in_flight") == 0
 
 
+class SteppedTimer:
+    """A timer for the pool's threads: each hash it times took ``step`` seconds."""
+
+    def __init__(self, step: float) -> None:
+        """Read 0 at a hash's start and ``step`` at its end, on each thread apart."""
+        self.step = step
+        self.ending = threading.local()
+
+    def __call__(self) -> float:
+        """Return 0 at a hash's start, ``step`` at its end."""
+        ending = getattr(self.ending, "value", False)
+        self.ending.value = not ending
+        return self.step if ending else 0.0
+
+
+def test_a_job_is_admitted_while_the_work_ahead_ends_within_max_wait() -> None:
+    """Hashes of 0.25 s, two threads, 1 s: eight jobs fit (four rounds), the ninth is refused."""
+    gate = threading.Event()
+
+    async def main() -> tuple[list[float], int, float | None]:
+        pool = KdfPool(
+            ThreadPoolExecutor(max_workers=2),
+            threads=2,
+            queue=1000,
+            max_wait=1.0,
+            timer=SteppedTimer(0.25),
+        )
+        assert pool.expected_wait() == 0.0, "nothing timed yet: the queue bound alone holds"
+        await pool.run(lambda: None)
+        assert pool.seconds_per_hash == 0.25
+        waits = []
+        held = []
+        for _ in range(8):
+            waits.append(pool.expected_wait())
+            held.append(asyncio.ensure_future(pool.run(lambda: gate.wait(5))))
+            await asyncio.sleep(0)
+        await until(lambda: pool.admitted == 8, "eight jobs admitted")
+        with pytest.raises(OverloadedError):
+            pool.check()
+        gate.set()
+        await asyncio.gather(*held)
+        pool.shutdown()
+        return waits, pool.admitted, pool.seconds_per_hash
+
+    waits, admitted, mean = asyncio.run(main())
+    # Two at a time: the first two end in one round, the next two in two ...
+    assert waits == [0.25, 0.25, 0.5, 0.5, 0.75, 0.75, 1.0, 1.0]
+    assert admitted == 0
+    assert mean == 0.25
+
+
+def test_cheap_hashes_are_all_admitted_far_beyond_the_old_count() -> None:
+    """At a millisecond a hash, 100 jobs on one thread expect 0.1 s: none is refused."""
+
+    async def main() -> list[object]:
+        pool = KdfPool(
+            ThreadPoolExecutor(max_workers=1),
+            threads=1,
+            queue=128,
+            max_wait=5.0,
+            timer=SteppedTimer(0.001),
+        )
+        await pool.run(lambda: None)
+        results = await asyncio.gather(*(pool.run(lambda: 1) for _ in range(100)))
+        pool.shutdown()
+        return list(results)
+
+    assert asyncio.run(main()) == [1] * 100
+
+
+def test_the_mean_follows_slower_hashes_and_sheds_earlier() -> None:
+    """Hashes that get slower raise the mean, and fewer jobs are admitted at once."""
+    timer = SteppedTimer(0.01)
+
+    async def main() -> tuple[float, float, int]:
+        pool = KdfPool(
+            ThreadPoolExecutor(max_workers=1), threads=1, queue=1000, max_wait=1.0, timer=timer
+        )
+        await pool.run(lambda: None)
+        fast = pool.expected_wait()
+        timer.step = 0.5
+        for _ in range(40):
+            await pool.run(lambda: None)
+        slow = pool.expected_wait()
+        gate = threading.Event()
+        held = [asyncio.ensure_future(pool.run(lambda: gate.wait(5))) for _ in range(2)]
+        await until(lambda: pool.admitted == 2, "one job running, one waiting")
+        refused = 0
+        try:
+            pool.check()
+        except OverloadedError:
+            refused = 1
+        gate.set()
+        await asyncio.gather(*held)
+        pool.shutdown()
+        return fast, slow, refused
+
+    fast, slow, refused = asyncio.run(main())
+    assert fast == pytest.approx(0.01)
+    assert 0.45 < slow <= 0.5
+    # At 0.01 s a hash the third job would expect 0.03 s; at ~0.5 s, ~1.5 s.
+    assert refused == 1, "three rounds of ~0.5 s are past 1 s"
+
+
 def test_a_cancelled_caller_keeps_counting_until_its_hash_ends() -> None:
     """A request that gave up does not free its place while its hash still runs."""
     gate, started = threading.Event(), threading.Event()
@@ -67,7 +171,7 @@ def test_a_cancelled_caller_keeps_counting_until_its_hash_ends() -> None:
         gate.wait(5)
 
     async def main() -> int:
-        pool = KdfPool(ThreadPoolExecutor(max_workers=1), capacity=1)
+        pool = KdfPool(ThreadPoolExecutor(max_workers=1), threads=1, queue=0)
         waiting = asyncio.ensure_future(pool.run(hash_until_released))
         await until(started.is_set, "the hash running")
         waiting.cancel()
@@ -91,7 +195,7 @@ def test_a_cancelled_caller_still_queued_is_dropped_and_errors_reach_the_caller(
         raise ValueError("bad hash")
 
     async def main() -> tuple[int, int]:
-        pool = KdfPool(ThreadPoolExecutor(max_workers=1), capacity=3)
+        pool = KdfPool(ThreadPoolExecutor(max_workers=1), threads=1, queue=2)
         running = asyncio.ensure_future(pool.run(lambda: gate.wait(5)))
         queued = asyncio.ensure_future(pool.run(lambda: ran.append("queued")))
         await until(lambda: pool.admitted == 2, "one job running, one queued")

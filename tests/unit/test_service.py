@@ -80,7 +80,8 @@ class World:
         self.store = MemoryStore()
         self.clock = FakeClock()
         self.pool = RecordingPool()
-        self.kdf = KdfPool(self.pool, capacity)
+        # One thread, and places for `capacity` jobs in all (0: full from the start).
+        self.kdf = KdfPool(self.pool, threads=1, queue=capacity - 1)
         path = tmp_path / "ots.key"
         ring, _ = keyring.ensure(path)
         self.keys = keyring.KeyFile(path, ring)
