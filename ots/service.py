@@ -344,11 +344,16 @@ class SecretService:
             return
         # Under every key of the ring: a rotation must not forgive what was stored before it.
         tags = [crypto.quota_tag(quota_key, key.secret) for key in self._keys.ring.keys]
-        held = await self._shares.used(quota_key, tags, self.now())
-        if (
-            held.live_secrets >= policy.max_client_secrets
-            or held.ciphertext_bytes + size > policy.max_client_bytes
-        ):
+
+        def fits(held: ClientTotals) -> bool:
+            return (
+                held.live_secrets < policy.max_client_secrets
+                and held.ciphertext_bytes + size <= policy.max_client_bytes
+            )
+
+        everyone = await self._maintenance.usage()
+        held = await self._shares.used(quota_key, tags, self.now(), everyone, fits)
+        if not fits(held):
             metrics.CLIENT_SHARE_REFUSED.inc()
             raise StorageFullError(CLIENT_SHARE_USED, retry_after=QUOTA_RETRY_AFTER)
         with self._shares.holding(quota_key, size):

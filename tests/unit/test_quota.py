@@ -1,11 +1,12 @@
-"""StorageGauge: the quota's estimate, refreshed from the database without a thundering herd."""
+"""The quota: StorageGauge's estimate, refreshed without a thundering herd; ClientShares."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Sequence
 
-from ots.domain import StoredTotals
-from ots.quota import ROW_BYTES, StorageGauge, Usage
+from ots.domain import ClientTotals, StoredTotals
+from ots.quota import ROW_BYTES, ClientShares, StorageGauge, Usage
 from tests.support import until
 
 
@@ -42,7 +43,7 @@ def test_concurrent_creates_share_one_count() -> None:
         return usages
 
     usages = asyncio.run(main())
-    assert usages[0] == Usage(2, 200 + ROW_BYTES * 5)
+    assert usages[0] == Usage(2, 200 + ROW_BYTES * 5, 200)
 
 
 def test_refreshes_when_due_and_adjusts_in_between() -> None:
@@ -59,6 +60,54 @@ def test_refreshes_when_due_and_adjusts_in_between() -> None:
         return between, refreshed, count.calls
 
     between, refreshed, calls = asyncio.run(main())
-    assert between == Usage(2, 200 + ROW_BYTES * 5 + 1000 + 2 * ROW_BYTES)
-    assert refreshed == Usage(2, 200 + ROW_BYTES * 5)
+    assert between == Usage(2, 200 + ROW_BYTES * 5 + 1000 + 2 * ROW_BYTES, 1200)
+    assert refreshed == Usage(2, 200 + ROW_BYTES * 5, 200)
     assert calls == 2
+
+
+class ClientCount:
+    """A client's count in the database: 3 secrets of 300 bytes in all; it counts its calls."""
+
+    def __init__(self) -> None:
+        """Not asked yet."""
+        self.calls = 0
+
+    async def __call__(self, tags: Sequence[str], now: int) -> ClientTotals:
+        """What the client stored under ``tags``."""
+        del tags, now
+        self.calls += 1
+        return ClientTotals(3, 300)
+
+
+def within(live: int, size: int) -> Callable[[ClientTotals], bool]:
+    """A share of ``live`` secrets and ``size`` bytes, for a create of 10 bytes."""
+    return lambda held: held.live_secrets < live and held.ciphertext_bytes + 10 <= size
+
+
+def test_a_client_is_counted_only_when_everyone_together_could_pass_its_share() -> None:
+    """Everyone's usage within one share bounds the client's: no count; past it, the count."""
+    count = ClientCount()
+    shares = ClientShares(count)
+
+    async def main() -> list[ClientTotals]:
+        small = Usage(live_secrets=5, stored_bytes=9999, ciphertext_bytes=500)
+        seen = []
+        with shares.holding("bob", 40):
+            # Within the share: everyone's usage (and every create in flight) is the answer.
+            seen.append(await shares.used("alice", ["t"], 0, small, within(100, 10_000)))
+            # Everyone's live secrets reach the share: the client's own are counted.
+            seen.append(await shares.used("alice", ["t"], 0, small, within(6, 10_000)))
+            # Everyone's bytes would pass it: counted too.
+            seen.append(await shares.used("alice", ["t"], 0, small, within(100, 545)))
+            with shares.holding("alice", 7):
+                seen.append(await shares.used("alice", ["t"], 0, small, within(6, 10_000)))
+        return seen
+
+    seen = asyncio.run(main())
+    assert seen == [
+        ClientTotals(6, 540),
+        ClientTotals(3, 300),
+        ClientTotals(3, 300),
+        ClientTotals(4, 307),
+    ]
+    assert count.calls == 3
