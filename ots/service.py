@@ -94,6 +94,11 @@ class SecretStore(Protocol):
     ) -> Transition | None:
         """Remove the unexpired secret for its one reader: its ``revealed``, for one caller."""
 
+    async def claim_sealed(
+        self, lookup: str, key_id: str, verifier: str, now: int, purge_at: int
+    ) -> tuple[StoredSecret, Transition] | None:
+        """Remove the unexpired sealed secret whose key and verifier match, in one statement."""
+
     async def burn(self, receipt_lookup: str, now: int, purge_at: int) -> Transition | None:
         """Remove the unexpired secret behind a receipt: its ``burned``, if this call did."""
 
@@ -452,13 +457,29 @@ class SecretService:
             WrongModeError: the secret was stored with a passphrase (nothing counted).
             WrongPassphraseError: the proof is wrong (the secret stays).
         """
+        verifier = sealed_format.verifier_of(proof)
+        if crypto.is_wellformed_key(secret_key):
+            # The right proof for a secret sealed under the newest server key (all of
+            # them but those from before a rotation): one statement takes the row.
+            newest, now = self._keys.newest, self.now()
+            taken = await self._store.claim_sealed(
+                crypto.secret_lookup(secret_key),
+                newest.id,
+                crypto.keyed_verifier(verifier, newest.secret),
+                now,
+                self._purge_at(now),
+            )
+            if taken is not None:
+                row, revealed = taken
+                self._committed(revealed)
+                return crypto.open_client_secret(row.encrypted, secret_key, newest.secret)
+        # Anything else is looked at, to say what it is: unknown or ended, another
+        # mode, a wrong proof (counted), or an older server key's secret.
         lookup, stored, server_key = await self._find(secret_key)
         stored_verifier = stored.encrypted.verifier
         if stored_verifier is None or server_key is None:
             raise WrongModeError(WRONG_MODE_PLAIN)
-        if not crypto.verifier_matches(
-            stored_verifier, sealed_format.verifier_of(proof), server_key
-        ):
+        if not crypto.verifier_matches(stored_verifier, verifier, server_key):
             raise await self._wrong_passphrase(stored.id, lookup, WRONG_PROOF)
         opened = crypto.open_client_secret(stored.encrypted, secret_key, server_key)
         await self._claim(stored.id, lookup)

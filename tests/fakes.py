@@ -86,6 +86,21 @@ class MemoryStore:
         del self.secrets[lookup]
         return self._end(lookup, Event.REVEALED, now, purge_at, revealed_at=now)
 
+    async def claim_sealed(
+        self, lookup: str, key_id: str, verifier: str, now: int, purge_at: int
+    ) -> tuple[StoredSecret, Transition] | None:
+        """Remove the unexpired sealed secret whose key and verifier match, in one step."""
+        self._call()
+        stored = self.secrets.get(lookup)
+        if (
+            stored is None
+            or stored.expires_at <= now
+            or (stored.encrypted.key_id, stored.encrypted.verifier) != (key_id, verifier)
+        ):
+            return None
+        del self.secrets[lookup]
+        return stored, self._end(lookup, Event.REVEALED, now, purge_at, revealed_at=now)
+
     async def burn(self, receipt_lookup: str, now: int, purge_at: int) -> Transition | None:
         """Remove the unexpired secret behind a receipt: its ``burned``, if this call did."""
         self._call()

@@ -64,6 +64,11 @@ class Backend(Protocol):
     ) -> Transition | None:
         """Remove the unexpired secret for its one reader; None if it was not there."""
 
+    async def claim_sealed(
+        self, lookup: str, key_id: str, verifier: str, now: int, purge_at: int
+    ) -> tuple[StoredSecret, Transition] | None:
+        """Remove the unexpired sealed secret whose key and verifier match; None if none does."""
+
     async def burn(self, receipt_lookup: str, now: int, purge_at: int) -> Transition | None:
         """Remove the unexpired secret behind a receipt; None if there was none."""
 

@@ -171,6 +171,23 @@ class TortoiseStore:
         return await self.backend.claim(secret_id, lookup, now, purge_at)
 
     @translated
+    async def claim_sealed(
+        self, lookup: str, key_id: str, verifier: str, now: int, purge_at: int
+    ) -> tuple[StoredSecret, Transition] | None:
+        """Take a sealed secret for the holder of its proof, in one statement.
+
+        The ``DELETE`` matches the lookup, the server key ``key_id`` and the
+        stored (keyed) ``verifier`` at once, so a reveal with the right proof
+        takes one round trip; exactly once as for ``claim``.
+
+        Returns:
+            The row as it was (to open) and its ``revealed`` transition; None if
+            no unexpired row matches: unknown, ended, another key or mode, or a
+            wrong proof (the caller then looks, to say which, and counts).
+        """
+        return await self.backend.claim_sealed(lookup, key_id, verifier, now, purge_at)
+
+    @translated
     async def burn(self, receipt_lookup: str, now: int, purge_at: int) -> Transition | None:
         """Destroy the pending secret behind a receipt.
 

@@ -55,15 +55,21 @@ def _one_statement(*inserts: str) -> str:
     return sql.statement(f"WITH {ctes} {inserts[-1]}", dialects=ONLY_HERE)
 
 
-def _ending(delete: str) -> str:
+def _ending(delete: str, returning: Sequence[str] = ()) -> str:
     """Return one statement that ends a secret: ``delete`` it, end its receipt, queue the event.
 
     Data-modifying CTEs all run, in one transaction, in the order their rows
     flow (secret, then receipt: the order of every other writer). The outbox
     row is the one ``_enqueue`` would write, for a webhook that wants the
     event; its event id is used only if the row is written (one webhook per
-    secret: at most one row).
+    secret: at most one row). ``returning`` names more columns of the deleted
+    row to answer with (NULL, as ``lookup``, when nothing was deleted).
     """
+    # Column names are the models', never client text.
+    more = "".join(
+        f", (SELECT {column} FROM gone) AS {column}"  # noqa: S608
+        for column in returning
+    )
     queued = {
         "event_id": "%s",
         "secret_lookup": "secret_lookup",
@@ -82,7 +88,8 @@ def _ending(delete: str) -> str:
         f"SELECT {', '.join(str(v) for v in sql.ordered(sql.DELIVERY_COLUMNS, queued))} "
         "FROM webhook WHERE secret_lookup IN (SELECT lookup FROM gone) AND events LIKE %s "
         "RETURNING id) "
-        "SELECT (SELECT lookup FROM gone) AS lookup, (SELECT count(*) FROM queued) AS queued",
+        f"SELECT (SELECT lookup FROM gone) AS lookup{more}, "
+        "(SELECT count(*) FROM queued) AS queued",
         dialects=ONLY_HERE,
     )
 
@@ -91,6 +98,7 @@ INSERT = pg(_one_statement(sql.INSERT_SECRET, sql.INSERT_RECEIPT))
 INSERT_WITH_WEBHOOK = pg(_one_statement(sql.INSERT_SECRET, sql.INSERT_RECEIPT, sql.INSERT_WEBHOOK))
 END_SECRET = pg(_ending(sql.DELETE_SECRET))
 END_SECRET_OF_RECEIPT = pg(_ending(sql.DELETE_SECRET_OF_RECEIPT))
+END_SEALED = pg(_ending(sql.DELETE_SEALED, sql.SECRET_READ))
 INSERT_DELIVERY = pg(sql.INSERT_DELIVERY)
 FIND_LIVE = pg(sql.FIND_LIVE)
 FIND_RECEIPT = pg(sql.FIND_RECEIPT)
@@ -140,6 +148,27 @@ class PostgresBackend:
         del lookup  # the deleted row names its own
         return await self._end(
             self._conn, END_SECRET, secret_id, Event.REVEALED, now, purge_at, now
+        )
+
+    async def claim_sealed(
+        self, lookup: str, key_id: str, verifier: str, now: int, purge_at: int
+    ) -> tuple[StoredSecret, Transition] | None:
+        """Delete the matching row, end its receipt and queue the event: one statement."""
+        rows = await self._conn.execute_query_dict(
+            END_SEALED,
+            [
+                lookup,
+                now,
+                key_id,
+                verifier,
+                *self._ending_values(Event.REVEALED, now, purge_at, now),
+            ],
+        )
+        if rows[0]["lookup"] is None:
+            return None
+        row = rows[0]
+        return backend.stored_secret(row), Transition(
+            Event.REVEALED, (lookup,), now, row["queued"] > 0
         )
 
     async def burn(self, receipt_lookup: str, now: int, purge_at: int) -> Transition | None:
@@ -207,6 +236,23 @@ class PostgresBackend:
         return Failure(count, ended)
 
     @staticmethod
+    def _ending_values(
+        event: Event, now: int, purge_at: int, revealed_at: int | None
+    ) -> list[object]:
+        # The values of an ending statement after its DELETE's own (see _ending).
+        return [
+            STATE_AFTER[event].value,
+            purge_at,
+            revealed_at,
+            str(uuid.uuid4()),
+            event.value,
+            now,
+            PENDING,
+            now,
+            f"%,{event.value},%",
+        ]
+
+    @staticmethod
     async def _end(
         conn: BaseDBAsyncClient,
         query: str,
@@ -217,20 +263,7 @@ class PostgresBackend:
         revealed_at: int | None = None,
     ) -> Transition | None:
         rows = await conn.execute_query_dict(
-            query,
-            [
-                key,
-                now,
-                STATE_AFTER[event].value,
-                purge_at,
-                revealed_at,
-                str(uuid.uuid4()),
-                event.value,
-                now,
-                PENDING,
-                now,
-                f"%,{event.value},%",
-            ],
+            query, [key, now, *PostgresBackend._ending_values(event, now, purge_at, revealed_at)]
         )
         lookup = rows[0]["lookup"]
         if lookup is None:

@@ -140,6 +140,12 @@ SEALED_WEBHOOKS_OF: Final = statement(
 DELETE_SECRET: Final = statement(
     "DELETE FROM secret WHERE id = %s AND expires_at > %s RETURNING lookup"
 )
+# A sealed secret's reveal in one statement: the row goes only to the holder of its proof
+# (its verifier keyed under the row's server key), and comes back to be opened.
+DELETE_SEALED: Final = statement(
+    "DELETE FROM secret WHERE lookup = %s AND expires_at > %s AND key_id = %s "  # noqa: S608
+    f"AND verifier = %s RETURNING lookup, {', '.join(SECRET_READ)}"
+)
 DELETE_SECRET_OF_RECEIPT: Final = statement(
     "DELETE FROM secret WHERE lookup = (SELECT secret_lookup FROM receipt WHERE lookup = %s) "
     "AND expires_at > %s RETURNING lookup"

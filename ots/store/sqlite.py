@@ -55,6 +55,7 @@ SUBSCRIBED = lite(sql.SUBSCRIBED)
 NOTIFICATIONS = lite(sql.NOTIFICATIONS)
 DELETE_SECRET = lite(sql.DELETE_SECRET)
 DELETE_SECRET_OF_RECEIPT = lite(sql.DELETE_SECRET_OF_RECEIPT)
+DELETE_SEALED = lite(sql.DELETE_SEALED)
 END_RECEIPT = lite(sql.END_RECEIPT)
 COUNT_FAILURE = lite(sql.COUNT_FAILURE)
 DELETE_EXPIRED = lite(sql.DELETE_EXPIRED)
@@ -103,6 +104,13 @@ class SqliteBackend:
         """Delete the secret (the transaction's first statement), end its receipt, queue."""
         del lookup  # the deleted row names its own
         return await self._commits.run(functools.partial(_claim, secret_id, now, purge_at))
+
+    async def claim_sealed(
+        self, lookup: str, key_id: str, verifier: str, now: int, purge_at: int
+    ) -> tuple[StoredSecret, Transition] | None:
+        """Delete the matching row (the first statement), end its receipt, queue."""
+        claim = functools.partial(_claim_sealed, lookup, key_id, verifier, now, purge_at)
+        return await self._commits.run(claim)
 
     async def burn(self, receipt_lookup: str, now: int, purge_at: int) -> Transition | None:
         """Delete the receipt's secret (the first statement), end the receipt, queue."""
@@ -207,6 +215,15 @@ def _claim(secret_id: int, now: int, purge_at: int, db: sqlite3.Connection) -> T
     if not gone:
         return None
     return _end(db, gone[0]["lookup"], Event.REVEALED, now, purge_at, now)
+
+
+def _claim_sealed(
+    lookup: str, key_id: str, verifier: str, now: int, purge_at: int, db: sqlite3.Connection
+) -> tuple[StoredSecret, Transition] | None:
+    gone = db.execute(DELETE_SEALED, (lookup, now, key_id, verifier)).fetchall()
+    if not gone:
+        return None
+    return backend.stored_secret(gone[0]), _end(db, lookup, Event.REVEALED, now, purge_at, now)
 
 
 def _burn(

@@ -96,8 +96,15 @@ class Row:
 SEALED = EncryptedSecret(b"s" * 16, b"n" * 12, b"ciphertext", KdfParams(1, 8, 1), "k1")
 
 
+# A secret its client sealed: no passphrase cost, a (keyed) verifier.
+CLIENT_SEALED = EncryptedSecret(b"", b"n" * 12, b"ciphertext", None, "k1", "hmac-sha256:proof")
+
+
 async def insert(
-    store: SecretStore, expires_at: int = NOW + 60, quota_tag: str | None = None
+    store: SecretStore,
+    expires_at: int = NOW + 60,
+    quota_tag: str | None = None,
+    encrypted: EncryptedSecret = SEALED,
 ) -> Row:
     """Insert a dummy sealed secret with its receipt, counted against ``quota_tag``."""
     lookup, receipt = secrets.token_hex(32), secrets.token_hex(32)
@@ -105,7 +112,7 @@ async def insert(
         NewSecret(
             lookup,
             receipt,
-            SEALED,
+            encrypted,
             NOW,
             expires_at,
             purge_at=expires_at + RETENTION,
@@ -114,7 +121,7 @@ async def insert(
     )
     found = await store.find_live(lookup, min(NOW, expires_at - 1))
     assert found is not None
-    assert found.encrypted == SEALED
+    assert found.encrypted == encrypted
     return Row(found.id, lookup, receipt)
 
 
@@ -285,6 +292,41 @@ def test_the_first_of_concurrent_checks_opens_and_a_late_one_writes_nothing(
         ended = await store.find_receipt(late.receipt, NOW)
         assert ended is not None
         assert (ended.state, ended.opened_at) == (State.REVEALED, None)
+
+    backend.run(body)
+
+
+def test_a_sealed_secret_goes_in_one_statement_to_its_verifier_only(backend: Backend) -> None:
+    """claim_sealed takes the row with the right key and verifier, once; anything else, never."""
+
+    async def body(store: SecretStore) -> None:
+        row = await insert(store, encrypted=CLIENT_SEALED)
+        verifier = CLIENT_SEALED.verifier
+        assert verifier is not None
+        purge = NOW + RETENTION
+        assert await store.claim_sealed(row.lookup, "k1", "hmac-sha256:wrong", NOW, purge) is None
+        assert await store.claim_sealed(row.lookup, "k0", verifier, NOW, purge) is None
+        assert await store.claim_sealed(row.lookup, "k1", verifier, NOW + 60, purge) is None
+        assert await store.claim_sealed("0" * 64, "k1", verifier, NOW, purge) is None
+        assert await store.find_live(row.lookup, NOW) is not None, "nothing taken so far"
+        results = await asyncio.gather(
+            *(store.claim_sealed(row.lookup, "k1", verifier, NOW + 1, purge) for _ in range(4))
+        )
+        taken = [result for result in results if result is not None]
+        assert len(taken) == 1
+        stored, revealed = taken[0]
+        assert (stored.id, stored.encrypted, stored.expires_at) == (row.id, CLIENT_SEALED, NOW + 60)
+        assert (revealed.event, revealed.lookups, revealed.at) == (
+            Event.REVEALED,
+            (row.lookup,),
+            NOW + 1,
+        )
+        receipt = await store.find_receipt(row.receipt, NOW)
+        assert receipt is not None
+        assert (receipt.state, receipt.revealed_at) == (State.REVEALED, NOW + 1)
+        # A passphrase secret (no verifier) is never taken this way.
+        other = await insert(store)
+        assert await store.claim_sealed(other.lookup, "k1", verifier, NOW, purge) is None
 
     backend.run(body)
 

@@ -521,6 +521,25 @@ def test_sealed_wrong_proof_and_wrong_mode(tmp_path: Path) -> None:
     assert world.run(world.service.secret_status(plain.secret_key)).attempts_left == 5
 
 
+def test_a_sealed_secret_opens_in_one_step_and_after_a_rotation_too(tmp_path: Path) -> None:
+    """The right proof takes the row in one store call; an older key's secret is looked up first."""
+    world, made, key = sealed_world(tmp_path)
+    older = sealed.seal(b"under the older key")
+    client = ClientSealed(older.ciphertext, json.dumps(older.envelope.to_json()))
+    created = world.run(world.service.create_sealed(client, older.verifier, None, quota_key=ALICE))
+    proof = sealed.derive(made.link_key, None).proof
+    calls = world.store.calls
+    assert world.run(world.service.reveal_sealed(key, proof)).ciphertext == made.ciphertext
+    assert world.store.calls - calls == 1, "one statement: no lookup before the take"
+    keyring.rotate(world.keys.path)
+    world.keys.ring = keyring.load(world.keys.path)
+    older_proof = sealed.derive(older.link_key, None).proof
+    opened = world.run(world.service.reveal_sealed(created.secret_key, older_proof))
+    assert opened.ciphertext == older.ciphertext
+    with pytest.raises(NotFoundError):
+        world.run(world.service.reveal_sealed(created.secret_key, older_proof))
+
+
 def test_a_sealed_ciphertext_must_hold_a_secret(tmp_path: Path) -> None:
     """A ciphertext of the tag alone holds nothing: refused before anything is stored."""
     world = World(tmp_path)
