@@ -12,6 +12,9 @@ importing never reports, and the manager then waits forever. So:
 - a worker that imported ``ots.cli`` but is not serving yet when Sanic stops
   it (with SIGINT) exits quietly instead of printing a KeyboardInterrupt
   traceback (``ots.cli`` installs that handler first thing);
+- a worker that the stop ends before it reported ready makes Sanic's
+  manager kill the server as a failed start (exit 1); once a stop was
+  asked for, that kill is the stop, and ends with exit 0;
 - once Sanic handles the stop, a watchdog gives it ``STOP_GRACE`` seconds
   (Sanic's own graceful shutdown is shorter), then ends whatever is left and
   exits 0. Nothing acknowledged is lost: a 201 is sent after the commit, and
@@ -82,13 +85,17 @@ class StopControl:
         if not self._serving:
             raise Interrupted
 
-    def on_manager_ready(self, *_: object) -> None:
-        """Wrap the handlers Sanic's manager installed; replay a stop that came early.
+    def on_manager_ready(self, app: Any = None, *_: object) -> None:
+        """Wrap the handlers Sanic's manager installed, and its kill; replay an early stop.
 
-        Registered as a ``main_process_ready`` listener.
+        Registered as a ``main_process_ready`` listener (Sanic passes the app,
+        whose public ``manager`` runs the workers).
         """
         for sig in STOP_SIGNALS:
             signal.signal(sig, self._wrap(signal.getsignal(sig)))
+        manager = getattr(app, "manager", None)
+        if manager is not None:
+            manager.kill = self._wrap_kill(manager.kill)
         if self.requested:
             # Delivered once the manager is running, so it takes the normal path.
             threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGTERM)).start()
@@ -105,6 +112,23 @@ class StopControl:
                     log.info("stopping: %s: %s", type(exc).__name__, exc)
 
         return handler
+
+    def _wrap_kill(self, sanic_kill: Callable[[], None]) -> Callable[[], None]:
+        # Imported here: ots.cli imports this module first thing, before Sanic.
+        from sanic.exceptions import ServerKilled
+
+        def kill() -> None:
+            try:
+                sanic_kill()
+            except ServerKilled:
+                if not self.requested:
+                    raise
+                # A worker the stop ended mid-start never reported ready, and the
+                # manager took that for a failed start: it was the stop.
+                log.info("stopping: a worker ended before it was ready")
+                _end()
+
+        return kill
 
     def _arm_watchdog(self) -> None:
         if not self._armed:
@@ -125,6 +149,11 @@ class StopControl:
             if time.monotonic() - workers_gone_at >= LINGER:
                 break
         log.info("the server did not stop by itself; ending it")
-        for child in multiprocessing.active_children():
-            child.kill()
-        os._exit(0)
+        _end()
+
+
+def _end() -> None:
+    # A clean stop's end when Sanic's own cannot come: whatever is left goes, exit 0.
+    for child in multiprocessing.active_children():
+        child.kill()
+    os._exit(0)

@@ -84,7 +84,8 @@ async def open_context(
         kdf_executor(settings.kdf_threads),
         threads=settings.kdf_threads,
         queue=settings.kdf_queue,
-        max_wait=settings.kdf_max_wait,
+        # A hash admitted must also be answered before the response times out.
+        max_wait=min(settings.kdf_max_wait, settings.response_timeout),
     )
     deliverer = Deliverer(settings, store, keys, clock=clock, resolver=resolver)
     events = EventLog(client_address=settings.audit_client_address, on_queued=deliverer.wake)

@@ -79,7 +79,6 @@ BAD = {
     "database": ("OTS_DATABASE_URL", "ots.sqlite3"),
     "kdf-queue-negative": ("OTS_KDF_QUEUE", "-1"),
     "kdf-max-wait-zero": ("OTS_KDF_MAX_WAIT", "0"),
-    "kdf-max-wait-past-the-response-timeout": ("OTS_KDF_MAX_WAIT", "30"),
     "ipv6-prefix-too-long": ("OTS_RATE_LIMIT_IPV6_PREFIX", "129"),
     "ipv6-prefix-zero": ("OTS_RATE_LIMIT_IPV6_PREFIX", "0"),
     "request-timeout-zero": ("OTS_REQUEST_TIMEOUT", "0"),
