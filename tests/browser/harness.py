@@ -206,4 +206,7 @@ def decode_qr(png: bytes) -> list[str]:
     from PIL import Image
 
     image = Image.open(io.BytesIO(png)).convert("L")
-    return [result.text for result in zxingcpp.read_barcodes(image)]
+    # QR codes only: read as any format, the QR's modules once also gave a 1-D
+    # barcode "2787" beside the link.
+    found = zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.QRCode)
+    return [result.text for result in found]
