@@ -22,7 +22,6 @@ from typing import Any, Final, TypeVar
 from pydantic import BaseModel
 from sanic import Sanic
 
-from ots import sealed
 from ots.api.schemas import (
     PATH_PARAMETERS,
     ErrorResponse,
@@ -47,6 +46,8 @@ from ots.errors import (
 )
 
 OPENAPI_VERSION: Final = "3.0.3"
+# The schema extension that states the secret's byte limit (413, not a schema keyword's 422).
+SIZE_EXTENSION: Final = "x-max-secret-bytes"
 _OPERATION: Final = "_ots_operation"
 _SCHEMAS: Final = "#/components/schemas/"
 _HEADERS: Final = "#/components/headers/"
@@ -190,7 +191,9 @@ def _shared_answers(method: str, limited: bool, has_body: bool) -> list[Answer]:
         shared += [
             error_doc(
                 PayloadTooLargeError(),
-                "the body (or the secret in it) is over the limit; nothing was read further",
+                "the body is over the request limit (nothing was read further), or the "
+                "secret in it is over OTS_MAX_SECRET_BYTES bytes (x-max-secret-bytes): the "
+                "one size a schema keyword does not state; every bound it states is 422",
             ),
             error_doc(
                 ForbiddenError(),
@@ -278,9 +281,8 @@ def _operation(
                 "name": name,
                 "in": "path",
                 "required": True,
-                "description": PATH_PARAMETERS[name][0],
+                "description": PATH_PARAMETERS[name],
                 "schema": {"type": "string"},
-                "example": PATH_PARAMETERS[name][1],
             }
             for name in parameters
         ]
@@ -366,15 +368,22 @@ def _openapi_30(node: Any) -> Any:
 
 
 def _apply_limits(schemas: dict[str, Any], settings: Settings) -> None:
-    """Put this server's configured limits into the request schema."""
+    """Put this server's configured limits into the request schema.
+
+    One rule for every field: each bound a schema keyword states (minLength,
+    maxLength, minimum, maximum, minItems, pattern) is answered 422
+    validation_error when passed. The secret's size is not such a bound: the
+    contract answers it 413 payload_too_large, and it counts UTF-8 bytes
+    (passphrase mode) or the plaintext's bytes inside a ciphertext (sealed
+    mode), which no JSON Schema keyword counts. So neither field has a
+    maxLength; both carry the number as ``x-max-secret-bytes``, which no
+    validator enforces and the 413's description names.
+    """
     fields = schemas[GenerateRequest.__name__]["properties"]
     fields["ttl"].update(
         minimum=settings.min_ttl, maximum=settings.max_ttl, default=settings.default_ttl
     )
-    # maxLength counts characters; non-ASCII text reaches the byte limit (413) sooner.
-    fields["secret"]["maxLength"] = settings.max_secret_bytes
+    fields["secret"][SIZE_EXTENSION] = settings.max_secret_bytes
     sealed_fields = schemas[SealedGenerateRequest.__name__]["properties"]
     sealed_fields["ttl"] = fields["ttl"]
-    sealed_fields["ciphertext"]["maxLength"] = sealed.b64_chars(
-        settings.max_secret_bytes + sealed.TAG_BYTES
-    )
+    sealed_fields["ciphertext"][SIZE_EXTENSION] = settings.max_secret_bytes

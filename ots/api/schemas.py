@@ -32,7 +32,6 @@ _RECEIPT_KEY: Final = "Yh3LmR7tQs0Vb5xCz2Wn8kPe4aJd1FgU"
 _PASSPHRASE: Final = "correct horse battery staple"  # noqa: S105
 _SECRET: Final = "db password: hunter2"  # noqa: S105
 _CREATED: Final = "2026-11-25T10:00:00Z"
-EXAMPLE_WEBHOOK_URL: Final = "https://hooks.example.com/ots"
 _WEBHOOK_SECRET: Final = "whsec_q5Zp0V3rK8mX2bN7cL4tY9wE1hJ6dA0sF3gU8iO2pR4"  # noqa: S105
 _FINGERPRINT: Final = "3f9a0c1d5e7b2a4c6d8e"
 _EXPIRES: Final = "2026-11-25T11:00:00Z"
@@ -41,10 +40,12 @@ _CIPHERTEXT: Final = "ciy3qoIgxULeopgn5yFRCa6g8TuQZRE"
 _ENVELOPE: Final = {"v": 1, "nonce": "AAECAwQFBgcICQoL", "kdf": "none"}
 _VERIFIER: Final = "xWth1Z8LbBvOTEkgtzasZSaS45nQA-2SyOHS5oC7KbY"
 _PROOF: Final = "24Z85TimlkSCeyR0zN_C5xobemSpmVCZqqt5RcqsZaA"
-# Path parameters, for the OpenAPI document: what each one is, and an example.
+# Path parameters, for the OpenAPI document. No example: a key is minted by the server, so
+# any example key would be refused (404) by every server, and the document's examples are
+# all accepted by a default server (tests/api/test_openapi.py sends each of them).
 PATH_PARAMETERS: Final = {
-    "secret_key": ("The secret_key from generate_secret.", _SECRET_KEY),
-    "receipt_key": ("The receipt_key from generate_secret.", _RECEIPT_KEY),
+    "secret_key": "The secret_key from generate_secret (32 URL-safe characters).",
+    "receipt_key": "The receipt_key from generate_secret (32 URL-safe characters).",
 }
 
 
@@ -81,7 +82,9 @@ NotifiableEvent = Literal[NOTIFIABLE]  # type: ignore[valid-type]
 class NotifyRequest(_Strict):
     """Where to send a secret's events, and which (``notify`` of ``POST /generate``)."""
 
-    model_config = _example({"url": EXAMPLE_WEBHOOK_URL, "events": ["revealed", "burned"]})
+    # No example: whether a URL is accepted depends on DNS and on the settings, so no URL
+    # is accepted by every default server (the document's examples all are). The notify
+    # field's description shows one in prose instead.
 
     url: str = Field(
         min_length=1,
@@ -108,7 +111,10 @@ class _Creation(_Strict):
         description="Seconds until the secret expires; between OTS_MIN_TTL and OTS_MAX_TTL.",
     )
     notify: NotifyRequest | None = Field(
-        default=None, description="A webhook for this secret's events (422 if OTS_WEBHOOKS=false)."
+        default=None,
+        description="A webhook for this secret's events (422 if OTS_WEBHOOKS=false, or if its "
+        'URL is refused), e.g. {"url": "https://hooks.example.com/ots", "events": '
+        '["revealed"]} (a URL of yours: it must resolve to a public address).',
     )
 
 
@@ -120,7 +126,6 @@ class GenerateRequest(_Creation):
             "secret": _SECRET,
             "passphrase": _PASSPHRASE,
             "ttl": 3600,
-            "notify": {"url": EXAMPLE_WEBHOOK_URL, "events": ["revealed"]},
         }
     )
 
@@ -128,7 +133,8 @@ class GenerateRequest(_Creation):
     secret: str = Field(
         min_length=1,
         repr=False,
-        description="The secret; at most OTS_MAX_SECRET_BYTES bytes as UTF-8.",
+        description="The secret; at most OTS_MAX_SECRET_BYTES bytes as UTF-8 "
+        "(x-max-secret-bytes; over it: 413 payload_too_large).",
     )
     passphrase: str = Field(min_length=1, max_length=MAX_PASSPHRASE_CHARS, repr=False)
 
@@ -162,12 +168,14 @@ class SealedGenerateRequest(_Creation):
     )
 
     ciphertext: str = Field(
-        # At least one byte of secret besides the 16-byte tag; maxLength comes from the settings.
+        # At least one byte of secret besides the 16-byte tag. No maxLength: the limit is the
+        # secret's bytes, answered 413 as for a passphrase secret (x-max-secret-bytes).
         min_length=sealed.b64_chars(sealed.TAG_BYTES + 1),
         pattern=base64url_pattern(),
         repr=False,
         description="AES-256-GCM ciphertext and tag, base64url without padding; the secret "
-        "inside is at most OTS_MAX_SECRET_BYTES bytes. The server never sees the plaintext.",
+        "inside is at most OTS_MAX_SECRET_BYTES bytes (x-max-secret-bytes; over it: 413 "
+        "payload_too_large). The server never sees the plaintext.",
     )
     envelope: SealedEnvelope
     verifier: str = Field(

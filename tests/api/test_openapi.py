@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import copy
 import re
+from collections.abc import Callable
 from html.parser import HTMLParser
 from typing import Any
 
@@ -10,7 +13,13 @@ import pytest
 from openapi_schema_validator import OAS30Validator
 from openapi_spec_validator import validate
 
+from ots.config import Settings
+from tests.api.test_events import fake_dns
 from tests.conftest import Client, MakeClient
+from tests.support import assert_error
+
+# A public address (example.com's) for the fake DNS; no request is ever sent to it.
+PUBLIC = "93.184.215.14"
 
 OPERATIONS = {
     ("post", "/generate"): "generate_secret",
@@ -132,20 +141,246 @@ def test_generate_links_to_the_operations_on_its_keys(client: Client) -> None:
 
 
 def test_spec_states_this_servers_limits(make_client: MakeClient, db_url: str) -> None:
-    """The ttl bounds and default, the secret's length and the passphrase's are in the schema."""
+    """The ttl bounds and default, the secret's byte limit and the passphrase's length."""
     client = make_client(db_url, min_ttl=30, max_ttl=900, default_ttl=600, max_secret_bytes=100)
     spec = client.get("/docs/openapi.json").json
     fields = spec["components"]["schemas"]["GenerateRequest"]["properties"]
     assert (fields["ttl"]["minimum"], fields["ttl"]["maximum"]) == (30, 900)
     assert fields["ttl"]["default"] == 600
-    assert (fields["secret"]["minLength"], fields["secret"]["maxLength"]) == (1, 100)
+    # Bytes, which no JSON Schema keyword counts: an extension, and no maxLength.
+    assert (fields["secret"]["minLength"], fields["secret"]["x-max-secret-bytes"]) == (1, 100)
+    assert "maxLength" not in fields["secret"]
     assert (fields["passphrase"]["minLength"], fields["passphrase"]["maxLength"]) == (1, 1024)
     sealed = spec["components"]["schemas"]["SealedGenerateRequest"]["properties"]
     assert sealed["ttl"] == fields["ttl"]
-    # 100 bytes of secret and the 16-byte tag, as base64url without padding.
-    assert (sealed["ciphertext"]["minLength"], sealed["ciphertext"]["maxLength"]) == (23, 155)
+    # At least 1 byte of secret and the 16-byte tag, as base64url without padding.
+    assert sealed["ciphertext"]["minLength"] == 23
+    assert sealed["ciphertext"]["x-max-secret-bytes"] == 100
+    assert "maxLength" not in sealed["ciphertext"]
     created = spec["components"]["schemas"]["GenerateResponse"]["properties"]
     assert created["expires_at"]["format"] == "date-time"
+
+
+def resolve(spec: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """Follow ``schema``'s reference (or a nullable reference's ``allOf``) to what it names."""
+    while True:
+        if "$ref" in schema:
+            schema = spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
+        elif len(schema.get("allOf", [])) == 1:
+            schema = schema["allOf"][0]
+        else:
+            return schema
+
+
+def example_bodies(spec: dict[str, Any], schema: dict[str, Any]) -> list[Any]:
+    """Every example the document gives for ``schema``.
+
+    Each variant of a oneOf, its own example, and that example with each
+    field's own example (inline, or its component's, recursively) put in, so
+    that an example added anywhere is found.
+    """
+    if "oneOf" in schema:
+        return [body for variant in schema["oneOf"] for body in example_bodies(spec, variant)]
+    target = resolve(spec, schema)
+    found = [target["example"]] if "example" in target else []
+    for name, field in target.get("properties", {}).items():
+        values = [field["example"]] if "example" in field else []
+        values += example_bodies(spec, field) if resolve(spec, field) is not field else []
+        for base in found[:1]:
+            found += [{**base, name: value} for value in values if base.get(name) != value]
+    return found
+
+
+def request_bodies(spec: dict[str, Any]) -> dict[str, list[Any]]:
+    """Each operation id with the example bodies its request takes (``[None]``: no body)."""
+    return {
+        operation_id: (
+            example_bodies(spec, operation["requestBody"]["content"]["application/json"]["schema"])
+            if "requestBody" in operation
+            else [None]
+        )
+        for operation_id, operation in operations(spec).items()
+    }
+
+
+def routes(spec: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """Each operation id with its method and path template."""
+    return {
+        operation["operationId"]: (method.upper(), path)
+        for path, methods in spec["paths"].items()
+        for method, operation in methods.items()
+    }
+
+
+def test_every_example_in_the_document_is_accepted_by_a_default_server(
+    make_client: MakeClient, db_url: str
+) -> None:
+    """Each request example the document holds is answered 2xx by a server on the defaults.
+
+    generate_secret's examples are sent as they are. The operations its 201
+    links to take their keys from a secret made by one of those examples
+    (made afresh for each request): each of their body examples opens the
+    secret of some generate example, and each generate example's secret is
+    opened by some of them (the two modes' examples pair up). A parameter
+    example, if one is ever added, is sent instead of the linked key.
+    """
+    # The TTL range and the webhook rules as a default server has them.
+    client = make_client(db_url, min_ttl=Settings().min_ttl)
+    spec = client.get("/docs/openapi.json").json
+    bodies, paths = request_bodies(spec), routes(spec)
+    creates = bodies.pop("generate_secret")
+    assert len(creates) >= 2  # both modes: a walk that finds nothing fails
+    for body in creates:
+        response = client.post("/generate", json=body)
+        assert response.status == 201, (body, response.text)
+    links = operations(spec)["generate_secret"]["responses"]["201"]["links"]
+    # Every other operation with a body or a key is reached through a link: none is left out.
+    assert set(links) == {name for name, examples in bodies.items() if examples != [None]} | {
+        name for name, (_, path) in paths.items() if "{" in path
+    }
+    for operation_id, link in links.items():
+        method, template = paths[operation_id]
+        (parameter, expression), *_ = link["parameters"].items()
+        examples = {
+            p["name"]: p["example"]
+            for p in operations(spec)[operation_id].get("parameters", [])
+            if "example" in p
+        }
+        statuses = {}
+        for i, create in enumerate(creates):
+            for j, body in enumerate(bodies[operation_id]):
+                created = client.post("/generate", json=create).json
+                key = examples.get(parameter, created[expression.rsplit("/", 1)[-1]])
+                path = template.replace("{" + parameter + "}", key)
+                sent = {} if body is None else {"json": body}
+                statuses[i, j] = client.request(method, path, **sent).status
+        accepted = {pair for pair, status in statuses.items() if 200 <= status < 300}
+        for j, body in enumerate(bodies[operation_id]):
+            assert any(pair[1] == j for pair in accepted), (operation_id, body, statuses)
+        for i, create in enumerate(creates):
+            assert any(pair[0] == i for pair in accepted), (operation_id, create, statuses)
+
+
+# What the document predicts for a request field one past a bound it states: every schema
+# keyword is a 422; the secret's size, in bytes (x-max-secret-bytes), is the contract's 413.
+PREDICTED = {
+    "minLength": (422, "validation_error"),
+    "maxLength": (422, "validation_error"),
+    "minimum": (422, "validation_error"),
+    "maximum": (422, "validation_error"),
+    "minItems": (422, "validation_error"),
+    "maxItems": (422, "validation_error"),
+    "pattern": (422, "validation_error"),
+    "x-max-secret-bytes": (413, "payload_too_large"),
+}
+# A webhook host that resolves to a public address here (the fake DNS below); nothing is
+# ever sent to it: no event happens to these secrets.
+HOOK = "https://hooks.example.com/"
+NOTIFY = {"url": HOOK, "events": ["revealed"]}
+
+
+def _b64(size: int) -> str:
+    return base64.urlsafe_b64encode(bytes(size)).decode().rstrip("=")
+
+
+# (field, bound keyword) -> from the bound and the example's value, a value at the bound
+# (None: no value there is valid for other reasons) and one just past it.
+BOUNDS: dict[tuple[str, str], Callable[[Any, Any], tuple[Any, Any]]] = {
+    ("secret", "minLength"): lambda n, _: ("s" * n, "s" * (n - 1)),
+    # Bytes, not characters: two-byte characters reach it at half the length.
+    ("secret", "x-max-secret-bytes"): lambda n, _: ("é" * (n // 2), "é" * (n // 2) + "s"),
+    ("passphrase", "minLength"): lambda n, _: ("p" * n, "p" * (n - 1)),
+    ("passphrase", "maxLength"): lambda n, _: ("p" * n, "p" * (n + 1)),
+    ("ttl", "minimum"): lambda n, _: (n, n - 1),
+    ("ttl", "maximum"): lambda n, _: (n, n + 1),
+    # A one-character URL is no https URL: refused whatever its length says.
+    ("notify.url", "minLength"): lambda n, _: (None, ""),
+    ("notify.url", "maxLength"): lambda n, _: (HOOK.ljust(n, "a"), HOOK.ljust(n + 1, "a")),
+    ("notify.events", "minItems"): lambda n, _: (["revealed"] * n, []),
+    # The tag's 16 bytes and the secret's: at least 1 byte of it, at most the limit.
+    ("ciphertext", "minLength"): lambda n, _: (_b64(17), _b64(16)),
+    ("ciphertext", "pattern"): lambda _, value: (value, value + "="),
+    ("ciphertext", "x-max-secret-bytes"): lambda n, _: (_b64(n + 16), _b64(n + 17)),
+    ("envelope.v", "minimum"): lambda n, _: (n, n - 1),
+    ("envelope.v", "maximum"): lambda n, _: (n, n + 1),
+    # Exact lengths: one character more passes the bound.
+    ("envelope.nonce", "pattern"): lambda _, value: (value, value + "A"),
+    ("verifier", "pattern"): lambda _, value: (value, value + "A"),
+    ("proof", "pattern"): lambda _, value: (value, value + "A"),
+}
+
+
+def bounded_fields(
+    spec: dict[str, Any], schema: dict[str, Any], prefix: str = ""
+) -> list[tuple[str, str, Any]]:
+    """Every (field path, bound keyword, bound) of a body schema, nested objects included."""
+    found = []
+    for name, field in resolve(spec, schema).get("properties", {}).items():
+        field = resolve(spec, field)
+        path = prefix + name
+        found += [(path, keyword, field[keyword]) for keyword in PREDICTED if keyword in field]
+        if "properties" in field:
+            found += bounded_fields(spec, field, path + ".")
+    return found
+
+
+def put(body: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
+    """A copy of ``body`` with the field at the dotted ``path`` set to ``value``."""
+    out = copy.deepcopy(body)
+    *parents, name = path.split(".")
+    node = out
+    for parent in parents:
+        node = node.setdefault(parent, copy.deepcopy(NOTIFY) if parent == "notify" else {})
+    node[name] = value
+    return out
+
+
+def get(body: dict[str, Any], path: str) -> Any:
+    """The value at the dotted ``path`` of ``body`` (``NOTIFY`` stands in for no notify)."""
+    node: Any = {"notify": NOTIFY, **body}
+    for name in path.split("."):
+        node = node[name]
+    return node
+
+
+def test_each_bound_of_the_document_is_answered_as_it_predicts(
+    make_client: MakeClient, db_url: str
+) -> None:
+    """Every bound a request field states: at it, accepted; one past it, what PREDICTED says.
+
+    The bounds are read from the served document (its values come from the
+    settings), so a bound added to it fails here until BOUNDS says how to
+    pass it. A reveal at the bound names an unknown key: 404 after the body
+    was found valid. Past the bound, a 422 names the field.
+    """
+    client = make_client(
+        db_url, min_ttl=Settings().min_ttl, resolver=fake_dns({"hooks.example.com": [PUBLIC]})
+    )
+    spec = client.get("/docs/openapi.json").json
+    paths = routes(spec)
+    seen = set()
+    for operation_id, operation in operations(spec).items():
+        if "requestBody" not in operation:
+            continue
+        method, template = paths[operation_id]
+        target = template.replace("{secret_key}", "A" * 32)
+        at_bound = 201 if operation_id == "generate_secret" else 404
+        for variant in operation["requestBody"]["content"]["application/json"]["schema"]["oneOf"]:
+            example = resolve(spec, variant)["example"]
+            for path, keyword, bound in bounded_fields(spec, variant):
+                seen.add((path, keyword))
+                assert (path, keyword) in BOUNDS, f"BOUNDS has no row for {path} {keyword}"
+                at, past = BOUNDS[path, keyword](bound, get(example, path))
+                case = (variant["$ref"], path, keyword)
+                if at is not None:
+                    response = client.request(method, target, json=put(example, path, at))
+                    assert response.status == at_bound, (case, response.text)
+                response = client.request(method, target, json=put(example, path, past))
+                status, code = PREDICTED[keyword]
+                problem = assert_error(response, status, code)
+                if status == 422:
+                    assert [d["field"] for d in problem["details"]] == [path], case
+    assert seen == set(BOUNDS)
 
 
 class _Assets(HTMLParser):

@@ -9,7 +9,7 @@
 - ``servers``: the CLI and real server processes, ports, a TCP relay.
 - ``receivers``: webhook receivers (recording, and hung).
 - ``pages``: what a browser sends, and ``assert_page`` for an HTML answer.
-- ``readme``: the README's snippets, run as written.
+- ``readme``: the README's snippets and server commands, run as written.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ from tests.support.pages import (
     assert_page,
     page_text,
 )
-from tests.support.readme import README, readme_snippet
+from tests.support.readme import README, readme_command, readme_snippet
 from tests.support.receivers import HungReceiver, Receiver
 from tests.support.servers import (
     TcpProxy,
@@ -108,6 +108,7 @@ __all__ = [
     "process_memory",
     "race_cli",
     "raw_request",
+    "readme_command",
     "readme_snippet",
     "run_bare",
     "run_cli",

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import httpx
@@ -80,6 +80,8 @@ def run_bare(*args: str, cwd: Path, **variables: str) -> subprocess.CompletedPro
 def server_command(settings: Settings, kind: str = "ots-serve") -> list[str]:
     """Return the command line of a real server: ``ots serve`` or uvicorn on ``ots.asgi:app``."""
     if kind == "uvicorn":
+        # As the README starts it: with no proxy in front, uvicorn takes no client address
+        # from X-Forwarded-For (tests/integration/test_asgi_proxy.py runs the README's own).
         return [
             sys.executable,
             "-m",
@@ -89,19 +91,29 @@ def server_command(settings: Settings, kind: str = "ots-serve") -> list[str]:
             settings.host,
             "--port",
             str(settings.port),
+            "--no-proxy-headers",
         ]
     return [sys.executable, "-m", "ots.cli", "serve"]
 
 
 @contextlib.contextmanager
 def running_server(
-    settings: Settings, log_path: Path, cwd: Path | None = None, kind: str = "ots-serve"
+    settings: Settings,
+    log_path: Path,
+    cwd: Path | None = None,
+    kind: str = "ots-serve",
+    command: list[str] | None = None,
+    environment: Mapping[str, str] | None = None,
 ) -> Iterator[str]:
-    """Start a real server process; yield its base URL; stop it with SIGTERM."""
+    """Start a real server process; yield its base URL; stop it with SIGTERM.
+
+    ``command`` replaces the ``kind``'s command line, and ``environment``'s
+    variables are set over those of ``settings``.
+    """
     with log_path.open("w") as log:
         proc = subprocess.Popen(
-            server_command(settings, kind),
-            env=settings_env(settings),
+            command or server_command(settings, kind),
+            env={**settings_env(settings), **(environment or {})},
             cwd=cwd,
             stdout=log,
             stderr=subprocess.STDOUT,
