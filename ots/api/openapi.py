@@ -77,6 +77,8 @@ FORM_POST: Final = (
 )
 
 Handler = TypeVar("Handler", bound=Callable[..., Any])
+# The name of the API token's security scheme in the document.
+BEARER: Final = "bearerAuth"
 # One body model, or several of which a body is exactly one (``oneOf``).
 Body = type[BaseModel] | tuple[type[BaseModel], ...]
 
@@ -104,6 +106,10 @@ class Operation:
     # What a browser gets on this route (OTS_WEB): the operation's description, and an
     # HTML alternative to each of its answers. None: a route of the API only.
     page: str | None = None
+    # Whether an API token is sent: True, always; None, it may be (open creates); False, never.
+    bearer: bool | None = False
+    # Query parameters: name, description, JSON schema type.
+    query: tuple[tuple[str, str, str], ...] = ()
 
 
 def documented(
@@ -113,9 +119,11 @@ def documented(
     *answers: Answer,
     body: Body | None = None,
     page: str | None = None,
+    bearer: bool | None = False,
+    query: tuple[tuple[str, str, str], ...] = (),
 ) -> Callable[[Handler], Handler]:
     """Attach an operation's description to its handler, for ``build_spec``."""
-    operation = Operation(operation_id, summary, tag, answers, body, page)
+    operation = Operation(operation_id, summary, tag, answers, body, page, bearer, query)
 
     def attach(handler: Handler) -> Handler:
         setattr(handler, _OPERATION, operation)
@@ -233,6 +241,13 @@ def build_spec(app: Sanic[Any, Any], settings: Settings, description: str) -> di
         "paths": paths,
         "components": {
             "schemas": dict(sorted(schemas.items())),
+            "securitySchemes": {
+                BEARER: {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "An API token from `ots tokens add` (ots_<id>_<random>).",
+                }
+            },
             "headers": {
                 name: {
                     "description": text,
@@ -271,19 +286,32 @@ def _operation(
     }
     if page is not None:
         out["description"] = page
-    parameters = re.findall(r"{(\w+)}", path)
+    if operation.bearer is not False:
+        # Optional: an empty requirement is "no token" (an open instance's creates).
+        out["security"] = [{BEARER: []}] if operation.bearer else [{}, {BEARER: []}]
+    parameters: list[dict[str, Any]] = [
+        {
+            "name": name,
+            "in": "path",
+            "required": True,
+            "description": PATH_PARAMETERS[name][0],
+            "schema": {"type": PATH_PARAMETERS[name][2]},
+            "example": PATH_PARAMETERS[name][1],
+        }
+        for name in re.findall(r"{(\w+)}", path)
+    ]
+    parameters += [
+        {
+            "name": name,
+            "in": "query",
+            "required": False,
+            "description": text,
+            "schema": {"type": kind},
+        }
+        for name, text, kind in operation.query
+    ]
     if parameters:
-        out["parameters"] = [
-            {
-                "name": name,
-                "in": "path",
-                "required": True,
-                "description": PATH_PARAMETERS[name][0],
-                "schema": {"type": "string"},
-                "example": PATH_PARAMETERS[name][1],
-            }
-            for name in parameters
-        ]
+        out["parameters"] = parameters
     if operation.body is not None:
         out["requestBody"] = {
             "required": True,
