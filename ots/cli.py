@@ -134,6 +134,10 @@ def _run(args: argparse.Namespace, stop: StopControl) -> int:
         if args.command == "keys":
             return _keys(settings, args.action, getattr(args, "key_id", ""))
         if args.command == "tokens":
+            problem = token_cli.usage_problem(args)
+            if problem:
+                print(f"ots: {problem}", file=sys.stderr)
+                return EXIT_CONFIG
             problem = _database_problem(settings, args.command)
             if problem:
                 print(f"ots: {problem}", file=sys.stderr)

@@ -41,13 +41,24 @@ def add_arguments(tokens: argparse.ArgumentParser) -> None:
     revoke.add_argument("--json", action="store_true", help="print JSON")
 
 
+def usage_problem(args: argparse.Namespace) -> str | None:
+    """Say what is wrong with the command's arguments, before anything is opened; else None."""
+    if args.action != "add":
+        return None
+    name = args.name.strip()
+    if not name or len(name) > MAX_NAME_CHARS or not name.isprintable():
+        return f"a token's name is 1 to {MAX_NAME_CHARS} printable characters"
+    if args.expires_in is not None and args.expires_in < 1:
+        return "--expires-in must be at least 1 second"
+    try:
+        TokenLimits(args.rate_limit, args.max_bytes)
+    except ValueError as exc:
+        return f"--rate-limit must look like 100/hour, --max-bytes be at least 1 ({exc})"
+    return None
+
+
 def run(settings: Settings, args: argparse.Namespace) -> int:
-    """Carry out ``ots tokens ACTION``; return the exit code."""
-    if args.action == "add":
-        problem = _add_problem(args)
-        if problem:
-            print(f"ots: {problem}", file=sys.stderr)
-            return EXIT_USAGE
+    """Carry out ``ots tokens ACTION`` (its arguments checked); return the exit code."""
     return asyncio.run(_run(settings, args))
 
 
@@ -61,19 +72,6 @@ async def _run(settings: Settings, args: argparse.Namespace) -> int:
         if args.action == "list":
             return await _list(admin, args.json)
         return await _revoke(admin, args.token_id, args.json)
-
-
-def _add_problem(args: argparse.Namespace) -> str | None:
-    name = args.name.strip()
-    if not name or len(name) > MAX_NAME_CHARS or not name.isprintable():
-        return f"a token's name is 1 to {MAX_NAME_CHARS} printable characters"
-    if args.expires_in is not None and args.expires_in < 1:
-        return "--expires-in must be at least 1 second"
-    try:
-        TokenLimits(args.rate_limit, args.max_bytes)
-    except ValueError as exc:
-        return f"--rate-limit must look like 100/hour, --max-bytes be at least 1 ({exc})"
-    return None
 
 
 async def _add(admin: TokenAdmin, args: argparse.Namespace) -> int:

@@ -43,9 +43,9 @@ _VERIFIER: Final = "xWth1Z8LbBvOTEkgtzasZSaS45nQA-2SyOHS5oC7KbY"
 _PROOF: Final = "24Z85TimlkSCeyR0zN_C5xobemSpmVCZqqt5RcqsZaA"
 # Path parameters, for the OpenAPI document: what each one is, and an example.
 PATH_PARAMETERS: Final = {
-    "secret_key": ("The secret_key from generate_secret.", _SECRET_KEY, "string"),
-    "receipt_key": ("The receipt_key from generate_secret.", _RECEIPT_KEY, "string"),
-    "secret_id": ("The id of an entry of list_token_secrets.", 42, "integer"),
+    "secret_key": ("The secret_key from generate_secret.", _SECRET_KEY),
+    "receipt_key": ("The receipt_key from generate_secret.", _RECEIPT_KEY),
+    "secret_id": ("The id of an entry of list_token_secrets (digits).", "42"),
 }
 
 

@@ -43,14 +43,16 @@ class ListedSecret(BaseModel):
         description="When the secret's link was first checked; null until then."
     )
     failed_attempts: int
-    notify: NotifySummary | None = Field(description="null for a secret created without notify.")
+    notify: NotifySummary | None = Field(
+        default=None, description="Only for a secret created with notify."
+    )
 
     @classmethod
     def of(cls, receipt_id: int, receipt: Receipt) -> ListedSecret:
         """Describe one listed receipt."""
-        notify = None
+        extra = {}
         if receipt.notify is not None:
-            notify = NotifySummary(
+            extra["notify"] = NotifySummary(
                 fingerprint=fingerprint(receipt.lookup), events=sorted(receipt.notify.events)
             )
         return cls(
@@ -61,7 +63,7 @@ class ListedSecret(BaseModel):
             revealed_at=None if receipt.revealed_at is None else utc(receipt.revealed_at),
             opened_at=None if receipt.opened_at is None else utc(receipt.opened_at),
             failed_attempts=receipt.failed_attempts,
-            notify=notify,
+            **extra,
         )
 
 
@@ -80,7 +82,6 @@ class TokenSecretsResponse(BaseModel):
                         "revealed_at": None,
                         "opened_at": None,
                         "failed_attempts": 0,
-                        "notify": None,
                     }
                 ],
                 "next": None,

@@ -44,11 +44,15 @@ _UNAUTHORIZED = error_doc(
     TAG,
     success(TokenSecretsResponse, "A page of the token's secrets"),
     _UNAUTHORIZED,
+    error_doc(
+        ValidationFailedError([FieldProblem("limit", "must be a whole number from 1 to 200")]),
+        "a cursor that is no page's next, or a limit out of range",
+    ),
     UNAVAILABLE,
     bearer=True,
     query=(
-        ("cursor", "The next of the previous page; leave out for the first.", "string"),
-        ("limit", f"Entries per page, 1 to {MAX_PAGE_SIZE} (default {PAGE_SIZE}).", "integer"),
+        ("cursor", "The next of the previous page; leave out for the first."),
+        ("limit", f"Entries per page, 1 to {MAX_PAGE_SIZE} (default {PAGE_SIZE})."),
     ),
 )
 async def list_secrets(request: Request) -> HTTPResponse:

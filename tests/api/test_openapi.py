@@ -19,15 +19,19 @@ OPERATIONS = {
     ("get", "/receipts/{receipt_key}"): "get_receipt",
     ("post", "/receipts/{receipt_key}/burn"): "burn_secret",
     ("get", "/health"): "get_health",
+    ("get", "/tokens/self/secrets"): "list_token_secrets",
+    ("post", "/tokens/self/secrets/{secret_id}/burn"): "burn_token_secret",
 }
 # What each operation answers beyond what every operation may (408, 431, 503).
 STATUSES = {
-    "generate_secret": {201, 400, 403, 413, 422, 429, 507},
+    "generate_secret": {201, 400, 401, 403, 413, 422, 429, 507},
     "reveal_secret": {200, 400, 403, 404, 409, 413, 422, 429},
     "check_secret": {200, 404, 429},
     "get_receipt": {200, 404, 429},
     "burn_secret": {200, 403, 404, 409, 413, 429},
     "get_health": {200},
+    "list_token_secrets": {200, 401, 422, 429},
+    "burn_token_secret": {200, 401, 403, 404, 409, 413, 429},
 }
 RATE_LIMIT_HEADERS = {"X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"}
 JSON_CSP = "default-src 'none'; frame-ancestors 'none'"
