@@ -1,4 +1,4 @@
-"""Command line: ``ots serve|migrate|sweep``, ``ots keys [rotate|remove ID]``, and the client.
+"""Command line: ``ots serve|migrate|sweep|keys|tokens``, and the client.
 
 The client subcommands (share, reveal, status, receipt, burn) live in
 ``ots.client_cli``. No business logic here.
@@ -45,7 +45,7 @@ if "__mp_main__" in sys.modules:  # pragma: no cover - only in Sanic's spawned w
 elif __name__ == "__main__" or Path(sys.argv[0]).name == "ots":
     STOP.install()
 
-from ots import keyring  # noqa: E402 - after the signal handlers, on purpose
+from ots import keyring, token_cli  # noqa: E402 - after the signal handlers, on purpose
 from ots.config import (  # noqa: E402
     COMMAND_SETTINGS,
     HELP,
@@ -112,6 +112,9 @@ def _parser(add_client_commands: Callable[[Any], None]) -> argparse.ArgumentPars
         "remove", help="drop a key: the secrets it sealed can never be read again"
     )
     remove.add_argument("key_id")
+    token_cli.add_arguments(
+        server_command("tokens", "API tokens that may create secrets: add, list, revoke")
+    )
     add_client_commands(commands)
     return parser
 
@@ -130,6 +133,18 @@ def _run(args: argparse.Namespace, stop: StopControl) -> int:
         settings = Settings.from_env()
         if args.command == "keys":
             return _keys(settings, args.action, getattr(args, "key_id", ""))
+        if args.command == "tokens":
+            problem = token_cli.usage_problem(args)
+            if problem:
+                print(f"ots: {problem}", file=sys.stderr)
+                return EXIT_CONFIG
+            problem = _database_problem(settings, args.command)
+            if problem:
+                print(f"ots: {problem}", file=sys.stderr)
+                return EXIT_DATABASE
+            if not _migrate(settings, _ensure_keyring(settings)):
+                return EXIT_DATABASE
+            return token_cli.run(settings, args)
         if args.command == "serve":
             _check_port(settings)
             _check_argon2(settings)

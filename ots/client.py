@@ -49,7 +49,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Final, Self, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import httpx
 
@@ -57,6 +57,8 @@ from ots import sealed
 
 DEFAULT_URL: Final = "http://127.0.0.1:8080"
 URL_VARIABLE: Final = "OTS_URL"
+# An API token (``ots tokens add``) for creating, where the server asks for one.
+TOKEN_VARIABLE: Final = "OTS_TOKEN"  # noqa: S105 - a variable's name
 
 T = TypeVar("T")
 # Times the server writes as null rather than leaving out.
@@ -341,6 +343,34 @@ class Receipt(_Answer):
 
 
 @dataclass(frozen=True)
+class Listed(_Answer):
+    """One secret made with the client's token: its state and times, never a key."""
+
+    id: int
+    state: str
+    created_at: datetime
+    expires_at: datetime
+    revealed_at: datetime | None
+    failed_attempts: int
+    opened_at: datetime | None = None
+    # Only for a secret shared with notify: its fingerprint and events.
+    notify: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class ListedPage:
+    """A page of the token's secrets, newest first; ``next`` is the cursor of the next page."""
+
+    secrets: list[Listed]
+    next: str | None
+
+    @classmethod
+    def from_dict(cls, body: dict[str, Any]) -> ListedPage:
+        """Read a page as the server wrote it."""
+        return cls([Listed.from_dict(entry) for entry in body.get("secrets", [])], body.get("next"))
+
+
+@dataclass(frozen=True)
 class Health(_Answer):
     """The server's health: ``status`` ok or degraded."""
 
@@ -357,6 +387,8 @@ class _Call:
     path: str
     success: int = 200
     body: dict[str, Any] | None = None
+    # Whether the client's API token goes with it (creates and the token's own list).
+    token: bool = False
 
     @property
     def safe(self) -> bool:
@@ -383,7 +415,7 @@ def _generate(
         body["notify"] = {"url": notify_url}
         if notify_events is not None:
             body["notify"]["events"] = list(notify_events)
-    return _Call("POST", "/generate", 201, body)
+    return _Call("POST", "/generate", 201, body, token=True)
 
 
 def _reveal(secret_key: str, fields: dict[str, str]) -> _Call:
@@ -444,6 +476,18 @@ def _burn(receipt_key: str) -> _Call:
     return _Call("POST", f"/receipts/{_segment(receipt_key)}/burn")
 
 
+def _listed(cursor: str | None, limit: int | None) -> _Call:
+    query = {"cursor": cursor, "limit": None if limit is None else str(limit)}
+    given = {name: value for name, value in query.items() if value is not None}
+    return _Call(
+        "GET", "/tokens/self/secrets" + (f"?{urlencode(given)}" if given else ""), token=True
+    )
+
+
+def _burn_listed(secret_id: int) -> _Call:
+    return _Call("POST", f"/tokens/self/secrets/{int(secret_id)}/burn", token=True)
+
+
 def _health() -> _Call:
     return _Call("GET", "/health")
 
@@ -497,11 +541,14 @@ class _Base:
         timeout: float = 30.0,
         retries: int = 2,
         max_wait: float = 10.0,
+        token: str | None = None,
     ) -> None:
         """Talk to ``url`` (default ``$OTS_URL``, else http://127.0.0.1:8080).
 
         Args:
             url: the server's base URL.
+            token: an API token (default ``$OTS_TOKEN``), sent with creates and the
+                token's own list only, never with a reveal, check or receipt.
             timeout: seconds for each request (connect, send, answer).
             retries: how many times a request that is safe to repeat is sent again.
             max_wait: the longest wait before a retry, whatever Retry-After says.
@@ -510,6 +557,13 @@ class _Base:
         self.timeout = timeout
         self.retries = retries
         self.max_wait = max_wait
+        self._token = token or os.environ.get(TOKEN_VARIABLE) or None
+
+    def _headers(self, call: _Call) -> dict[str, str] | None:
+        """Return the headers of ``call``: the token, where it goes and there is one."""
+        if call.token and self._token:
+            return {"Authorization": f"Bearer {self._token}"}
+        return None
 
     def _failure(self, call: _Call, failure: Exception, attempt: int) -> float:
         """Return the wait before a retry; raise the client's error when there is none.
@@ -536,10 +590,11 @@ class Client(_Base):
         timeout: float = 30.0,
         retries: int = 2,
         max_wait: float = 10.0,
+        token: str | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         """See ``_Base``; ``transport`` replaces httpx's (tests, proxies)."""
-        super().__init__(url, timeout=timeout, retries=retries, max_wait=max_wait)
+        super().__init__(url, timeout=timeout, retries=retries, max_wait=max_wait, token=token)
         self._http = httpx.Client(base_url=self.url, timeout=timeout, transport=transport)
 
     def __enter__(self) -> Self:
@@ -558,7 +613,9 @@ class Client(_Base):
         attempt = 0
         while True:
             try:
-                response = self._http.request(call.method, call.path, json=call.body)
+                response = self._http.request(
+                    call.method, call.path, json=call.body, headers=self._headers(call)
+                )
                 return _answer(call, response)
             except (ApiError, httpx.TransportError) as failure:
                 time.sleep(self._failure(call, failure, attempt))
@@ -627,6 +684,14 @@ class Client(_Base):
         """Destroy the secret before it is read."""
         self._send(_burn(receipt_key))
 
+    def list_secrets(self, cursor: str | None = None, limit: int | None = None) -> ListedPage:
+        """Return a page of the secrets made with this client's token, newest first."""
+        return ListedPage.from_dict(self._send(_listed(cursor, limit)))
+
+    def burn_listed(self, secret_id: int) -> None:
+        """Destroy one of the token's secrets (an ``id`` of ``list_secrets``) before it is read."""
+        self._send(_burn_listed(secret_id))
+
     def get_health(self) -> Health:
         """Return the server's health (a 503 raises ``Unavailable``)."""
         return Health.from_dict(self._send(_health()))
@@ -642,10 +707,11 @@ class AsyncClient(_Base):
         timeout: float = 30.0,
         retries: int = 2,
         max_wait: float = 10.0,
+        token: str | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         """See ``_Base``; ``transport`` replaces httpx's (tests, proxies)."""
-        super().__init__(url, timeout=timeout, retries=retries, max_wait=max_wait)
+        super().__init__(url, timeout=timeout, retries=retries, max_wait=max_wait, token=token)
         self._http = httpx.AsyncClient(base_url=self.url, timeout=timeout, transport=transport)
 
     async def __aenter__(self) -> Self:
@@ -664,7 +730,9 @@ class AsyncClient(_Base):
         attempt = 0
         while True:
             try:
-                response = await self._http.request(call.method, call.path, json=call.body)
+                response = await self._http.request(
+                    call.method, call.path, json=call.body, headers=self._headers(call)
+                )
                 return _answer(call, response)
             except (ApiError, httpx.TransportError) as failure:
                 await asyncio.sleep(self._failure(call, failure, attempt))
@@ -729,6 +797,14 @@ class AsyncClient(_Base):
     async def burn_secret(self, receipt_key: str) -> None:
         """Destroy the secret before it is read."""
         await self._send(_burn(receipt_key))
+
+    async def list_secrets(self, cursor: str | None = None, limit: int | None = None) -> ListedPage:
+        """Return a page of the secrets made with this client's token, newest first."""
+        return ListedPage.from_dict(await self._send(_listed(cursor, limit)))
+
+    async def burn_listed(self, secret_id: int) -> None:
+        """Destroy one of the token's secrets (an ``id`` of ``list_secrets``) before it is read."""
+        await self._send(_burn_listed(secret_id))
 
     async def get_health(self) -> Health:
         """Return the server's health (a 503 raises ``Unavailable``)."""

@@ -31,6 +31,7 @@ from typing import Any, Final, TextIO
 from ots import link, sealed, terminal
 from ots.client import (
     DEFAULT_URL,
+    TOKEN_VARIABLE,
     URL_VARIABLE,
     ApiError,
     Client,
@@ -56,7 +57,7 @@ CLI_MAX_WAIT: Final = 2.0
 # 128 bits, in the URL-safe alphabet the keys use.
 GENERATED_PASSPHRASE_BYTES: Final = 16
 NOTIFY_EVENTS: Final = tuple(event.value for event in NOTIFIABLE)
-COMMANDS: Final = ("share", "reveal", "status", "receipt", "burn")
+COMMANDS: Final = ("share", "reveal", "status", "receipt", "burn", "list")
 KINDS: Final = {
     "reveal": Kind.SECRET,
     "status": Kind.SECRET,
@@ -97,17 +98,28 @@ def add_commands(commands: Any) -> None:
             name, parents=parents, help=text, description=text, epilog=EXIT_CODES_HELP
         )
 
-    def key_argument(parser: argparse.ArgumentParser, kind: Kind) -> argparse.ArgumentParser:
+    def key_argument(
+        parser: argparse.ArgumentParser, kind: Kind, optional: bool = False
+    ) -> argparse.ArgumentParser:
         name = "secret" if kind is Kind.SECRET else "receipt"
         parser.add_argument(
             "key",
             metavar="KEY_OR_LINK",
+            nargs="?" if optional else None,
             help=f"the {name} key, or its link as ots prints it (<server>/{kind}/<key>...)",
         )
         return parser
 
+    def token_argument(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "--token",
+            help=f"an API token, where the server asks for one (default: ${TOKEN_VARIABLE}, "
+            "which keeps it out of the process list)",
+        )
+
     share = command("share", "store a secret (from stdin or --file) and print its link and keys")
     share.add_argument("--file", type=Path, help="read the secret from this file, not stdin")
+    token_argument(share)
     share.add_argument(
         "--sealed",
         action="store_true",
@@ -157,7 +169,21 @@ def add_commands(commands: Any) -> None:
         Kind.SECRET,
     )
     key_argument(command("receipt", "show what became of a secret (its receipt)"), Kind.RECEIPT)
-    key_argument(command("burn", "destroy a secret before it is read"), Kind.RECEIPT)
+    burn = key_argument(command("burn", "destroy a secret before it is read"), Kind.RECEIPT, True)
+    burn.add_argument(
+        "--id", type=int, help="burn the secret with this id of `ots list` (needs the token)"
+    )
+    token_argument(burn)
+    listing = commands.add_parser(
+        "list",
+        parents=[common],
+        help="list the secrets made with your API token (state and times, never a key)",
+        description="list the secrets made with your API token, newest first",
+        epilog=EXIT_CODES_HELP,
+    )
+    listing.add_argument("--limit", type=int, help="entries per page (the server's default)")
+    listing.add_argument("--cursor", help="start after this page (the next of a JSON page)")
+    token_argument(listing)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -165,8 +191,17 @@ def run(args: argparse.Namespace) -> int:
     out = _Output(args.json)
     try:
         if args.command == "share":
-            with _client(args.url) as client:
+            with _client(args.url, args.token) as client:
                 return _share(client, args, out)
+        if args.command == "list":
+            with _client(args.url, args.token) as client:
+                return _list(client, args, out)
+        if args.command == "burn" and (args.id is None) == (args.key is None):
+            raise UsageError("give a receipt key or link, or --id with the token, not both")
+        if args.command == "burn" and args.id is not None:
+            with _client(args.url, args.token) as client:
+                client.burn_listed(args.id)
+                return out.result({"state": "burned"})
         target = link.read_target(args.key, KINDS[args.command])
         with _client(_server(args, target)) as client:
             return _RUNNERS[args.command](client, target, args, out)
@@ -185,9 +220,9 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_INTERRUPTED
 
 
-def _client(url: str | None) -> Client:
+def _client(url: str | None, token: str | None = None) -> Client:
     # Retried once, briefly: a script that gets exit 4 decides when to come back.
-    return Client(url, retries=1, max_wait=CLI_MAX_WAIT)
+    return Client(url, retries=1, max_wait=CLI_MAX_WAIT, token=token)
 
 
 def _server(args: argparse.Namespace, target: Target) -> str:
@@ -385,6 +420,26 @@ def _status(client: Client, target: Target, args: argparse.Namespace, out: _Outp
 
 def _receipt(client: Client, target: Target, args: argparse.Namespace, out: _Output) -> int:
     return out.result(client.get_receipt(target.key).to_dict())
+
+
+def _list(client: Client, args: argparse.Namespace, out: _Output) -> int:
+    page = client.list_secrets(args.cursor, args.limit)
+    entries = [entry.to_dict() for entry in page.secrets]
+    if out.as_json:
+        return out.result({"secrets": entries, "next": page.next})
+    for entry in entries:
+        opened = entry.get("opened_at") or "-"
+        ended = entry.get("revealed_at") or "-"
+        # Values come from the server: none may drive the terminal.
+        line = (
+            f"{entry['id']}\t{entry['state']}\tcreated {entry['created_at']}\t"
+            f"expires {entry['expires_at']}\topened {opened}\trevealed {ended}\t"
+            f"failed {entry['failed_attempts']}"
+        )
+        print(terminal.escaped(line, keep="\t"))
+    if page.next is not None:
+        print(f"ots: more with --cursor {terminal.escaped(page.next)}", file=sys.stderr)
+    return EXIT_OK
 
 
 def _burn(client: Client, target: Target, args: argparse.Namespace, out: _Output) -> int:

@@ -28,10 +28,12 @@ from limits import parse as parse_rate_limit
 
 from ots import sealed
 from ots.errors import ConfigError
+from ots.tokens import AccessMode, Network, parse_networks
 
 DEFAULT_DATABASE_URL: Final = "sqlite://ots.sqlite3"
 DEFAULT_KEY_FILE: Final = "ots.key"
 DATABASE_SCHEMES: Final = ("sqlite", "postgres", "postgresql")
+CREATE_ACCESS_MODES: Final = tuple(mode.value for mode in AccessMode)
 # argon2 itself refuses a time cost below 1, lanes below 1 and memory below 8 KiB per lane;
 # the upper bound of time and memory is argon2's own (2^32 - 1). What this machine can
 # afford is checked at start (ots.kdf.check_argon2): memory against the memory there
@@ -106,6 +108,8 @@ class Settings:
     access_log: bool = False
     cors_origins: str = ""
     web: bool = True
+    create_access: str = "open"
+    create_networks: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -223,6 +227,23 @@ class Settings:
                 "(http or https, a host and an optional port; no path, * or null)",
             )
         _require(
+            "OTS_CREATE_ACCESS",
+            self.create_access in CREATE_ACCESS_MODES,
+            f"must be one of {', '.join(CREATE_ACCESS_MODES)}",
+        )
+        try:
+            networks = parse_networks(self.create_networks)
+        except ValueError as exc:
+            raise ConfigError(
+                "OTS_CREATE_NETWORKS",
+                f"must list networks such as 10.0.0.0/8,2001:db8::/32 ({exc})",
+            ) from None
+        _require(
+            "OTS_CREATE_NETWORKS",
+            bool(networks) or self.create_access not in ("network", "token_or_network"),
+            f"must list at least one network when OTS_CREATE_ACCESS is {self.create_access}",
+        )
+        _require(
             "OTS_RATE_LIMIT_STORAGE",
             self.rate_limit_storage.split("://", 1)[0]
             in ("memory", "redis", "rediss", "async+memory", "async+redis"),
@@ -234,6 +255,16 @@ class Settings:
         """The origins of ``OTS_CORS_ORIGINS``, canonical (see ``parse_origin``)."""
         parsed = (parse_origin(origin) for origin in self.cors_origins.split(","))
         return frozenset(origin for origin in parsed if origin is not None)
+
+    @cached_property
+    def access_mode(self) -> AccessMode:
+        """``OTS_CREATE_ACCESS``: who may create secrets."""
+        return AccessMode(self.create_access)
+
+    @cached_property
+    def allowed_networks(self) -> tuple[Network, ...]:
+        """The networks of ``OTS_CREATE_NETWORKS``."""
+        return parse_networks(self.create_networks)
 
     @property
     def is_sqlite(self) -> bool:
@@ -316,12 +347,15 @@ HELP: Final[dict[str, str]] = {
     "access_log": "one line per request on the error stream, keys redacted (true or false)",
     "cors_origins": "other sites whose pages may call the API, e.g. https://app.example.com,...",
     "web": "serve the pages for browsers at /, /secrets/KEY and /receipts/KEY (true or false)",
+    "create_access": "who may create secrets: open, token, network or token_or_network",
+    "create_networks": "client networks that may create (network modes), e.g. 10.0.0.0/8,...",
 }
 # The settings each command reads, beside `serve` (which reads them all).
 COMMAND_SETTINGS: Final[dict[str, tuple[str, ...]]] = {
     "migrate": ("database_url", "db_wait", "server_key_file"),
     "sweep": ("database_url", "db_wait", "sweep_batch", "receipt_retention"),
     "keys": ("server_key_file", "database_url"),
+    "tokens": ("database_url", "db_wait", "server_key_file"),
 }
 # Read by someone other than the server: the client commands, and docker compose.
 OTHER_VARIABLES: Final = frozenset(

@@ -76,6 +76,7 @@ _HKDF_INFO_V2: Final = b"ots/v2 aes-256-gcm key"
 _HKDF_INFO_WEBHOOK: Final = b"ots/v1 webhook key"
 _HKDF_INFO_V3: Final = b"ots/v3 sealed secret key"
 _HKDF_INFO_QUOTA: Final = b"ots/v1 quota tag key"
+_HKDF_INFO_TOKEN: Final = b"ots/v1 api token key"
 _VERIFIER_LABEL: Final = b"ots/v1 verifier\0"
 _HKDF_INFO_VERIFIER: Final = b"ots/v1 verifier key"
 # What a keyed verifier starts with: no hex digest (a legacy row) ever does.
@@ -172,6 +173,30 @@ def quota_tag(quota_key: str, server_key: bytes) -> str:
         quota_key.encode("utf-8", "surrogatepass"),
         "sha256",
     ).hexdigest()
+
+
+def new_token_secret() -> str:
+    """Return the random part of a new API token: 256 bits, URL-safe, shown once."""
+    return secrets.token_urlsafe(32)
+
+
+def token_digest(token_secret: str, server_key: bytes) -> str:
+    """Return what the database keeps of an API token's random part: an HMAC under the server key.
+
+    Without the server key, a copy of the database gives nothing to test a
+    guess against; each row's random part is its own, so a digest matches
+    only the token made with it.
+    """
+    return hmac.new(
+        _server_subkey(server_key, _HKDF_INFO_TOKEN),
+        token_secret.encode("utf-8", "surrogatepass"),
+        "sha256",
+    ).hexdigest()
+
+
+def digests_match(stored: str, computed: str) -> bool:
+    """Compare two digests in constant time."""
+    return hmac.compare_digest(stored.encode(), computed.encode())
 
 
 def seal_webhook(

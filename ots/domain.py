@@ -223,6 +223,8 @@ class NewSecret:
     webhook: NewWebhook | None = None
     # The keyed pseudonym of the client it counts against (crypto.quota_tag); None: nobody.
     quota_tag: str | None = None
+    # The API token it was created with (its holder may list and burn it); None: none.
+    token_id: int | None = None
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,8 @@ audit_log = logging.getLogger(AUDIT_LOGGER)
 RECORD_BYTES: Final = 4000
 # The address of the client whose request is being served; set by the API layer.
 CLIENT_ADDRESS: ContextVar[str | None] = ContextVar("ots_client_address", default=None)
+# The id of the API token the request showed (never the token); set by the API layer.
+TOKEN_ID: ContextVar[int | None] = ContextVar("ots_token_id", default=None)
 
 
 def install_audit_handler() -> None:
@@ -103,9 +105,11 @@ class EventLog:
         # line was most of a sweep batch's cost.
         head = f'{{"time":"{utc_text(transition.at)}","event":"{event.value}","receipt":"'
         client = CLIENT_ADDRESS.get()
-        tail = '"}'
+        token_id = TOKEN_ID.get()
+        tail = '"' if token_id is None else f'","token":{token_id}'
         if self._client_address and client is not None:
-            tail = f'","client":{json.dumps(client)}}}'
+            tail += f',"client":{json.dumps(client)}'
+        tail += "}"
         chunk: list[str] = []
         size = 0
         for lookup in lookups:

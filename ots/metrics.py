@@ -56,6 +56,11 @@ CLIENT_SHARE_REFUSED = Counter(
     "ots_client_share_refused_total",
     "Creates refused with 507 storage_full because the client's share was used",
 )
+CREATE_REFUSED = Counter(
+    "ots_create_refused_total",
+    "Creates refused by who may create (OTS_CREATE_ACCESS) or a token's own limits, by reason",
+    ["reason"],
+)
 DATABASE_ERRORS = Counter(
     "ots_database_errors_total", "Database calls that failed (503 unavailable)"
 )

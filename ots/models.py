@@ -53,15 +53,17 @@ class SecretRecord(Model):
 class ReceiptRecord(Model):
     """What the creator may learn about a secret: its state and times, never its content.
 
-    ``lookup`` is a one-way hash of the ``receipt_key``; ``secret_lookup`` is
-    the secret's own lookup hash, which cannot give the ``secret_key`` back.
-    ``state`` is pending, revealed or burned; a pending receipt whose
-    ``expires_at`` has passed reads as expired. ``failed_attempts`` is the
-    secret's wrong-passphrase count. ``opened_at`` is when the recipient's
-    link was first checked (a status GET or HEAD, JSON or page); None until
-    then, and written once. The sweeper deletes the row once
-    ``purge_at`` has passed. Every secret has one (secrets stored before
-    receipts existed were given one with an unguessable, unissued lookup).
+        ``lookup`` is a one-way hash of the ``receipt_key``; ``secret_lookup`` is
+        the secret's own lookup hash, which cannot give the ``secret_key`` back.
+        ``state`` is pending, revealed or burned; a pending receipt whose
+        ``expires_at`` has passed reads as expired. ``failed_attempts`` is the
+        secret's wrong-passphrase count. ``opened_at`` is when the recipient's
+        link was first checked (a status GET or HEAD, JSON or page); None until
+        then, and written once. ``token_id`` names the API token the secret was
+    created with (None: created without one); its holder may list and burn
+    it by the receipt's ``id``. The sweeper deletes the row once
+        ``purge_at`` has passed. Every secret has one (secrets stored before
+        receipts existed were given one with an unguessable, unissued lookup).
     """
 
     id = fields.BigIntField(primary_key=True)
@@ -74,12 +76,13 @@ class ReceiptRecord(Model):
     failed_attempts = fields.IntField()
     purge_at = fields.BigIntField()
     opened_at = fields.BigIntField(null=True)
+    token_id = fields.BigIntField(null=True)
 
     class Meta:
-        """Table name and the index the purge uses."""
+        """Table name, the index the purge uses, and a token holder's list."""
 
         table = "receipt"
-        indexes = (("purge_at",),)
+        indexes = (("purge_at",), ("token_id", "id"))
 
 
 class WebhookRecord(Model):
@@ -131,3 +134,32 @@ class DeliveryRecord(Model):
 
         table = "delivery"
         indexes = (("state", "next_attempt_at"), ("secret_lookup",))
+
+
+class TokenRecord(Model):
+    """An API token that may create secrets (``ots tokens``): never the token itself.
+
+    A token reads ``ots_<id>_<random>``: ``id`` finds the row, and ``digest``
+    is an HMAC of the random part under the server key ``key_id`` names, so a
+    copy of the database holds nothing that passes for a token. Times are
+    epoch seconds; ``expires_at`` None never expires, ``revoked_at`` set is
+    revoked for good, ``last_used_at`` is coarse (written at most hourly).
+    ``rate_limit`` (``N/PERIOD``) and ``max_bytes`` are the token's own
+    limits, None for none beyond the instance's.
+    """
+
+    id = fields.BigIntField(primary_key=True)
+    name = fields.CharField(max_length=64)
+    key_id = fields.CharField(max_length=32)
+    digest = fields.CharField(max_length=64)
+    created_at = fields.BigIntField()
+    expires_at = fields.BigIntField(null=True)
+    last_used_at = fields.BigIntField(null=True)
+    revoked_at = fields.BigIntField(null=True)
+    rate_limit = fields.CharField(max_length=64, null=True)
+    max_bytes = fields.BigIntField(null=True)
+
+    class Meta:
+        """Table name."""
+
+        table = "token"

@@ -138,27 +138,45 @@ class ClientRateLimiter:
         """Return the window's length in seconds."""
         return int(self._item.get_expiry())
 
-    async def hit(self, address: str) -> Verdict:
-        """Count one request from ``address``; return where that client stands."""
-        key = client_key(address, self._ipv6_prefix)
+    async def hit(
+        self, address: str, item: RateLimitItem | None = None, *, kind: str = ""
+    ) -> Verdict:
+        """Count one request from ``address``; return where that client stands.
+
+        ``item`` is another limit than the instance's (a token's own, or the
+        failed authentications'), counted apart under ``kind`` (a key prefix):
+        the same client's counts for different purposes never mix.
+        """
+        return await self._apply(address, item or self._item, kind, count=True)
+
+    async def stands(self, address: str, item: RateLimitItem, *, kind: str = "") -> Verdict:
+        """Return where ``address`` stands against ``item`` (under ``kind``), counting nothing."""
+        return await self._apply(address, item, kind, count=False)
+
+    async def _apply(self, address: str, item: RateLimitItem, kind: str, *, count: bool) -> Verdict:
+        key = kind + client_key(address, self._ipv6_prefix)
         if self._shared is not None and not self.degraded:
             try:
-                return await asyncio.wait_for(self._count(self._shared, key), STORAGE_TIMEOUT)
+                return await asyncio.wait_for(
+                    self._count(self._shared, item, key, count), STORAGE_TIMEOUT
+                )
             except Exception as exc:
                 self._trip(exc)
         if self.degraded:
             self._maybe_probe()
-        allowed = self._local.hit(self._item, key)
-        return self._verdict(allowed, self._local.get_window_stats(self._item, key))
+        allowed = self._local.hit(item, key) if count else self._local.test(item, key)
+        return self._verdict(item, allowed, self._local.get_window_stats(item, key))
 
-    async def _count(self, limiter: MovingWindowRateLimiter, key: str) -> Verdict:
-        allowed = await limiter.hit(self._item, key)
-        return self._verdict(allowed, await limiter.get_window_stats(self._item, key))
+    async def _count(
+        self, limiter: MovingWindowRateLimiter, item: RateLimitItem, key: str, count: bool
+    ) -> Verdict:
+        allowed = await (limiter.hit(item, key) if count else limiter.test(item, key))
+        return self._verdict(item, allowed, await limiter.get_window_stats(item, key))
 
-    def _verdict(self, allowed: bool, stats: WindowStats) -> Verdict:
+    def _verdict(self, item: RateLimitItem, allowed: bool, stats: WindowStats) -> Verdict:
         return Verdict(
             allowed=allowed,
-            limit=self._item.amount,
+            limit=item.amount,
             remaining=max(0, stats.remaining),
             reset_at=int(stats.reset_time) + 1,
         )

@@ -59,10 +59,12 @@ from ots.keyring import KeyFile, ServerKey
 from ots.maintenance import Clock, Maintenance
 from ots.quota import ClientShares
 from ots.ssrf import RefusedTargetError, Resolver, resolve_target, system_resolver
+from ots.tokens import Token
 
 # Secrets leave by being read, burned or expiring; a minute is a fair time to wait.
 QUOTA_RETRY_AFTER: Final = 60
 # The 507 of a client whose share (OTS_CLIENT_SHARE) is used; the others still create.
+NO_SUCH_RECEIPT: Final = "There is no such receipt."
 CLIENT_SHARE_USED: Final = (
     "You have stored as much as one client may; retry once some of your secrets "
     "are read, burned or expired."
@@ -214,13 +216,16 @@ class SecretService:
         notify: Subscription | None = None,
         *,
         quota_key: str | None,
+        token: Token | None = None,
     ) -> CreatedSecret:
         """Seal and store ``secret`` behind ``passphrase`` for ``ttl`` seconds.
 
         With ``notify``, its events are also delivered to a webhook; the
         answer then carries the webhook's signing secret. The secret counts
         against the share of the client that ``quota_key`` names (an opaque
-        string, e.g. ``ip:192.0.2.7``; None: no client's).
+        string, e.g. ``ip:192.0.2.7``; None: no client's). Made with ``token``,
+        it is listed for the token's holder and counts against the token's own
+        byte quota too.
 
         Raises:
             ValidationFailedError: ``ttl`` is out of range, or ``notify`` is
@@ -228,7 +233,8 @@ class SecretService:
             PayloadTooLargeError: the secret is over ``max_secret_bytes``.
             OverloadedError: the KDF work waiting in this worker is at its bound.
             StorageFullError: ``max_live_secrets`` secrets, or ``max_stored_bytes``
-                bytes, are already stored; or this client's share of either.
+                bytes, are already stored; or this client's share of either, or
+                the token's own byte quota.
         """
         plaintext = secret.encode("utf-8")
         ttl = await self._admit(
@@ -240,7 +246,7 @@ class SecretService:
         )
         secret_key = crypto.new_key()
         kdf = self._policy.kdf
-        async with self._client_share(quota_key, len(plaintext)) as quota_tag:
+        async with self._client_share(quota_key, len(plaintext), token) as quota_tag:
             server_key = self._keys.newest
             encrypted = await self._kdf.run(
                 functools.partial(
@@ -253,7 +259,9 @@ class SecretService:
                     server_key.id,
                 )
             )
-            created = await self._insert(secret_key, encrypted, ttl, notify, server_key, quota_tag)
+            created = await self._insert(
+                secret_key, encrypted, ttl, notify, server_key, quota_tag, token
+            )
         await self._maintenance.after_create()
         return created
 
@@ -265,6 +273,7 @@ class SecretService:
         notify: Subscription | None = None,
         *,
         quota_key: str | None,
+        token: Token | None = None,
     ) -> CreatedSecret:
         """Store a secret its client sealed (``docs/sealed-v1.md``) for ``ttl`` seconds.
 
@@ -272,7 +281,7 @@ class SecretService:
         and envelope again under its own key and keeps only a keyed digest of
         ``verifier`` (an HMAC under the server key). No argon2id runs here,
         so this is never ``overloaded``. It counts against ``quota_key``'s
-        share as for ``create_secret``.
+        share, and ``token``'s, as for ``create_secret``.
 
         Raises:
             ValidationFailedError: ``ttl`` or ``notify`` as for ``create_secret``,
@@ -293,13 +302,15 @@ class SecretService:
             hashes=False,
         )
         secret_key = crypto.new_key()
-        async with self._client_share(quota_key, plaintext_bytes) as quota_tag:
+        async with self._client_share(quota_key, plaintext_bytes, token) as quota_tag:
             server_key = self._keys.newest
             # AES-GCM and HKDF over at most a few hundred KiB: microseconds, fine on the loop.
             encrypted = crypto.seal_client_secret(
                 client, verifier, secret_key, server_key.secret, server_key.id
             )
-            created = await self._insert(secret_key, encrypted, ttl, notify, server_key, quota_tag)
+            created = await self._insert(
+                secret_key, encrypted, ttl, notify, server_key, quota_tag, token
+            )
         await self._maintenance.after_create()
         return created
 
@@ -339,26 +350,44 @@ class SecretService:
         return ttl
 
     @contextlib.asynccontextmanager
-    async def _client_share(self, quota_key: str | None, size: int) -> AsyncIterator[str | None]:
-        # Refuses the create if the client's share cannot hold ``size`` more bytes, else
-        # holds them for the client until the block ends (the create stored or failed).
-        # Yields the quota tag to store with the secret (None: counted for no client).
+    async def _client_share(
+        self, quota_key: str | None, size: int, token: Token | None
+    ) -> AsyncIterator[str | None]:
+        # Refuses the create if the client's share (or its token's own quota) cannot hold
+        # ``size`` more bytes, else holds them for the client until the block ends (the
+        # create stored or failed). A token's creates count as the token's, wherever they
+        # come from. Yields the quota tag to store with the secret (None: nobody's).
         policy = self._policy
-        if quota_key is None or policy.max_client_secrets == 0:
+        own_bytes = None if token is None else token.limits.max_bytes
+        if token is not None:
+            quota_key = token.quota_key
+        if quota_key is None or (policy.max_client_secrets == 0 and own_bytes is None):
             yield None
             return
         # Under every key of the ring: a rotation must not forgive what was stored before it.
         tags = [crypto.quota_tag(quota_key, key.secret) for key in self._keys.ring.keys]
 
-        def fits(held: ClientTotals) -> bool:
-            return (
+        def within_share(held: ClientTotals) -> bool:
+            return policy.max_client_secrets == 0 or (
                 held.live_secrets < policy.max_client_secrets
                 and held.ciphertext_bytes + size <= policy.max_client_bytes
             )
 
+        def within_own(held: ClientTotals) -> bool:
+            return own_bytes is None or held.ciphertext_bytes + size <= own_bytes
+
         everyone = await self._maintenance.usage()
-        held = await self._shares.used(quota_key, tags, self.now(), everyone, fits)
-        if not fits(held):
+        held = await self._shares.used(
+            quota_key, tags, self.now(), everyone, lambda h: within_share(h) and within_own(h)
+        )
+        if not within_own(held):
+            metrics.CREATE_REFUSED.labels("token_quota").inc()
+            raise StorageFullError(
+                f"This token's quota of {own_bytes} bytes of live secrets is used; "
+                "retry once some are read or expire.",
+                retry_after=QUOTA_RETRY_AFTER,
+            )
+        if not within_share(held):
             metrics.CLIENT_SHARE_REFUSED.inc()
             raise StorageFullError(CLIENT_SHARE_USED, retry_after=QUOTA_RETRY_AFTER)
         with self._shares.holding(quota_key, size):
@@ -373,6 +402,7 @@ class SecretService:
         notify: Subscription | None,
         server_key: ServerKey,
         quota_tag: str | None,
+        token: Token | None,
     ) -> CreatedSecret:
         # Stores an encrypted secret with its receipt (and webhook, sealed under the same
         # server key as the secret) and reports it created. The caller sweeps if due,
@@ -402,6 +432,7 @@ class SecretService:
                 purge_at=self._purge_at(expires_at),
                 webhook=webhook,
                 quota_tag=quota_tag,
+                token_id=None if token is None else token.id,
             )
         )
         self._committed(created)
@@ -491,14 +522,24 @@ class SecretService:
         Raises:
             NotFoundError: unknown receipt, or purged after its retention.
         """
+        if not crypto.is_wellformed_key(receipt_key):
+            raise NotFoundError(NO_SUCH_RECEIPT)
+        return await self._receipt(crypto.receipt_lookup(receipt_key))
+
+    async def _receipt(self, receipt_lookup: str) -> Receipt:
         now = self.now()
-        receipt = None
-        if crypto.is_wellformed_key(receipt_key):
-            receipt = await self._store.find_receipt(crypto.receipt_lookup(receipt_key), now)
+        receipt = await self._store.find_receipt(receipt_lookup, now)
         if receipt is None:
-            raise NotFoundError("There is no such receipt.")
+            raise NotFoundError(NO_SUCH_RECEIPT)
+        return self.as_of(receipt, now)
+
+    @staticmethod
+    def as_of(receipt: Receipt, now: int) -> Receipt:
+        """Return ``receipt`` as it reads at ``now``: a pending one past its expiry is expired.
+
+        Expiry is decided by the clock, not by the sweeper having run.
+        """
         if receipt.state is State.PENDING and receipt.expires_at <= now:
-            # Expiry is decided by the clock, not by the sweeper having run.
             return dataclasses.replace(receipt, state=State.EXPIRED)
         return receipt
 
@@ -509,15 +550,23 @@ class SecretService:
             NotFoundError: unknown or purged receipt.
             NotPendingError: the secret was already revealed, burned or expired.
         """
+        if not crypto.is_wellformed_key(receipt_key):
+            raise NotFoundError(NO_SUCH_RECEIPT)
+        await self.burn_receipt(crypto.receipt_lookup(receipt_key))
+
+    async def burn_receipt(self, receipt_lookup: str) -> None:
+        """Destroy the pending secret behind the receipt stored under ``receipt_lookup``.
+
+        Raises:
+            NotFoundError: no such receipt, or purged.
+            NotPendingError: the secret was already revealed, burned or expired.
+        """
         now = self.now()
-        if crypto.is_wellformed_key(receipt_key):
-            burned = await self._store.burn(
-                crypto.receipt_lookup(receipt_key), now, self._purge_at(now)
-            )
-            if burned is not None:
-                self._committed(burned)
-                return
-        raise NotPendingError((await self.receipt_status(receipt_key)).state)
+        burned = await self._store.burn(receipt_lookup, now, self._purge_at(now))
+        if burned is not None:
+            self._committed(burned)
+            return
+        raise NotPendingError((await self._receipt(receipt_lookup)).state)
 
     async def secret_status(self, secret_key: str) -> SecretStatus:
         """Tell whether the secret can still be read; consumes and counts nothing.

@@ -9,14 +9,17 @@ sweeper (``ots.tasks``) and the delivery loop.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from tortoise.context import TortoiseContext
 
 from ots import db, keyring
+from ots.access import Gate, TokenAdmin
 from ots.config import Settings
 from ots.domain import Swept
 from ots.events import EventLog
@@ -27,10 +30,19 @@ from ots.ratelimit import ClientRateLimiter
 from ots.service import Policy, SecretService
 from ots.ssrf import Resolver, system_resolver
 from ots.store import TortoiseStore, open_store
+from ots.store.tokens import TokenStore
 from ots.webhooks import Deliverer
 
 log = logging.getLogger("ots.wiring")
-__all__ = ["Clock", "Context", "open_context", "open_keyring", "sweep_once", "sweeping_of"]
+__all__ = [
+    "Clock",
+    "Context",
+    "open_context",
+    "open_keyring",
+    "sweep_once",
+    "sweeping_of",
+    "token_admin",
+]
 
 
 @dataclass(frozen=True)
@@ -46,6 +58,8 @@ class Context:
     maintenance: Maintenance
     service: SecretService
     limiter: ClientRateLimiter
+    tokens: TokenStore
+    gate: Gate
     # Tortoise's state for this worker, closed last.
     database: TortoiseContext
 
@@ -103,6 +117,8 @@ async def open_context(
     limiter = ClientRateLimiter(
         settings.rate_limit, settings.rate_limit_storage, settings.rate_limit_ipv6_prefix
     )
+    tokens = TokenStore(store)
+    gate = Gate(settings.access_mode, settings.allowed_networks, tokens, keys, limiter, clock=clock)
     return Context(
         settings=settings,
         keys=keys,
@@ -113,6 +129,8 @@ async def open_context(
         maintenance=maintenance,
         service=service,
         limiter=limiter,
+        tokens=tokens,
+        gate=gate,
         database=database,
     )
 
@@ -132,6 +150,21 @@ async def sweep_once(settings: Settings) -> Swept:
             return await maintenance.sweep()
         finally:
             await maintenance.close()
+            await store.close()
+    finally:
+        await db.close_database(database)
+
+
+@contextlib.asynccontextmanager
+async def token_admin(settings: Settings) -> AsyncIterator[TokenAdmin]:
+    """Open what ``ots tokens`` needs: the keyring and the database, and nothing else."""
+    keys = open_keyring(settings.server_key_path)
+    database = await db.open_database(settings)
+    try:
+        store = open_store()
+        try:
+            yield TokenAdmin(TokenStore(store), keys)
+        finally:
             await store.close()
     finally:
         await db.close_database(database)

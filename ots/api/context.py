@@ -11,9 +11,11 @@ from typing import Any, Final
 
 from sanic import Request, Sanic
 
+from ots.access import Gate
 from ots.config import Settings
 from ots.ratelimit import ClientRateLimiter
 from ots.service import SecretService
+from ots.store.tokens import TokenStore
 from ots.wiring import Context
 
 # The attribute of ``app.ctx`` that holds the worker's context.
@@ -41,6 +43,16 @@ def service_of(request: Request) -> SecretService:
 def settings_of(request: Request) -> Settings:
     """Return the app's settings."""
     return context_of(request).settings
+
+
+def gate_of(request: Request) -> Gate:
+    """Return the worker's gate of who may create."""
+    return context_of(request).gate
+
+
+def tokens_of(request: Request) -> TokenStore:
+    """Return the worker's token store."""
+    return context_of(request).tokens
 
 
 def rate_limiter_of(request: Request) -> ClientRateLimiter:

@@ -78,6 +78,8 @@ FORM_POST: Final = (
 )
 
 Handler = TypeVar("Handler", bound=Callable[..., Any])
+# The name of the API token's security scheme in the document.
+BEARER: Final = "bearerAuth"
 # One body model, or several of which a body is exactly one (``oneOf``).
 Body = type[BaseModel] | tuple[type[BaseModel], ...]
 
@@ -105,6 +107,10 @@ class Operation:
     # What a browser gets on this route (OTS_WEB): the operation's description, and an
     # HTML alternative to each of its answers. None: a route of the API only.
     page: str | None = None
+    # Whether an API token is sent: True, always; None, it may be (open creates); False, never.
+    bearer: bool | None = False
+    # Query parameters (strings): name, description.
+    query: tuple[tuple[str, str], ...] = ()
 
 
 def documented(
@@ -114,9 +120,11 @@ def documented(
     *answers: Answer,
     body: Body | None = None,
     page: str | None = None,
+    bearer: bool | None = False,
+    query: tuple[tuple[str, str], ...] = (),
 ) -> Callable[[Handler], Handler]:
     """Attach an operation's description to its handler, for ``build_spec``."""
-    operation = Operation(operation_id, summary, tag, answers, body, page)
+    operation = Operation(operation_id, summary, tag, answers, body, page, bearer, query)
 
     def attach(handler: Handler) -> Handler:
         setattr(handler, _OPERATION, operation)
@@ -236,6 +244,13 @@ def build_spec(app: Sanic[Any, Any], settings: Settings, description: str) -> di
         "paths": paths,
         "components": {
             "schemas": dict(sorted(schemas.items())),
+            "securitySchemes": {
+                BEARER: {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "An API token from `ots tokens add` (ots_<id>_<random>).",
+                }
+            },
             "headers": {
                 name: {
                     "description": text,
@@ -274,18 +289,34 @@ def _operation(
     }
     if page is not None:
         out["description"] = page
-    parameters = re.findall(r"{(\w+)}", path)
+    if operation.bearer is not False:
+        # Optional: an empty requirement is "no token" (an open instance's creates).
+        out["security"] = [{BEARER: []}] if operation.bearer else [{}, {BEARER: []}]
+    parameters: list[dict[str, Any]] = [
+        {
+            "name": name,
+            "in": "path",
+            "required": True,
+            "description": PATH_PARAMETERS[name],
+            # Strings, even the digits of an id: a typed parameter trips hypothesis
+            # (schemathesis) into CPython 3.11's "AST constructor recursion depth
+            # mismatch" now and then, and the route refuses anything else (404) anyway.
+            "schema": {"type": "string"},
+        }
+        for name in re.findall(r"{(\w+)}", path)
+    ]
+    parameters += [
+        {
+            "name": name,
+            "in": "query",
+            "required": False,
+            "description": text,
+            "schema": {"type": "string"},
+        }
+        for name, text in operation.query
+    ]
     if parameters:
-        out["parameters"] = [
-            {
-                "name": name,
-                "in": "path",
-                "required": True,
-                "description": PATH_PARAMETERS[name],
-                "schema": {"type": "string"},
-            }
-            for name in parameters
-        ]
+        out["parameters"] = parameters
     if operation.body is not None:
         out["requestBody"] = {
             "required": True,

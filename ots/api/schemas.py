@@ -46,6 +46,7 @@ _PROOF: Final = "24Z85TimlkSCeyR0zN_C5xobemSpmVCZqqt5RcqsZaA"
 PATH_PARAMETERS: Final = {
     "secret_key": "The secret_key from generate_secret (32 URL-safe characters).",
     "receipt_key": "The receipt_key from generate_secret (32 URL-safe characters).",
+    "secret_id": "The id of an entry of list_token_secrets (digits).",
 }
 
 

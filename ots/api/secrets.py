@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from sanic import Blueprint, HTTPResponse, Request
 
+from ots.access import NEEDS_TOKEN, NOT_FROM_HERE
+from ots.api.access import creator_of
 from ots.api.body import parse_one_of
 from ots.api.context import service_of
 from ots.api.openapi import (
@@ -27,9 +29,15 @@ from ots.api.schemas import (
     SealedRevealResponse,
     StatusResponse,
 )
-from ots.api.throttle import quota_key
 from ots.crypto import Concealed
-from ots.errors import NotFoundError, StorageFullError, WrongModeError, WrongPassphraseError
+from ots.errors import (
+    ForbiddenError,
+    NotFoundError,
+    StorageFullError,
+    UnauthorizedError,
+    WrongModeError,
+    WrongPassphraseError,
+)
 from ots.service import WRONG_MODE_SEALED
 
 bp = Blueprint("secrets")
@@ -54,13 +62,20 @@ NOT_FOUND = error_doc(NotFoundError(), "unknown, read, expired, burned or destro
             "burn_secret": link("burn_secret", "receipt_key", "receipt_key"),
         },
     ),
+    error_doc(
+        UnauthorizedError(NEEDS_TOKEN),
+        "OTS_CREATE_ACCESS asks for a token and none was sent, or the token sent (on any "
+        "instance) is unknown, revoked or expired",
+    ),
+    error_doc(ForbiddenError(NOT_FROM_HERE), "the client is outside OTS_CREATE_NETWORKS"),
     UNAVAILABLE_OR_OVERLOADED,
     error_doc(
         StorageFullError(retry_after=60),
         "OTS_MAX_LIVE_SECRETS or OTS_MAX_STORED_BYTES are used, or this client's share of "
-        "them (OTS_CLIENT_SHARE); see Retry-After",
+        "them (OTS_CLIENT_SHARE), or the token's own byte quota; see Retry-After",
     ),
     body=(GenerateRequest, SealedGenerateRequest),
+    bearer=None,
     page=FORM_POST
     + "The share page (GET / in a browser) posts its form here with the fields secret, "
     "passphrase and ttl (seconds): a passphrase secret, answered with a page (201) that "
@@ -69,17 +84,23 @@ NOT_FOUND = error_doc(NotFoundError(), "unknown, read, expired, burned or destro
 )
 async def generate(request: Request) -> HTTPResponse:
     """Store a secret and return its ``secret_key``."""
+    creator = await creator_of(request)
     body = parse_one_of(request, GenerateRequest, SealedGenerateRequest)
     notify = None if body.notify is None else body.notify.subscription()
     service = service_of(request)
-    client = quota_key(request)
+    client, token = creator.quota_key, creator.token
     if isinstance(body, SealedGenerateRequest):
         created = await service.create_sealed(
-            body.client_sealed(), body.verifier_bytes(), body.ttl, notify, quota_key=client
+            body.client_sealed(),
+            body.verifier_bytes(),
+            body.ttl,
+            notify,
+            quota_key=client,
+            token=token,
         )
     else:
         created = await service.create_secret(
-            body.secret, Concealed(body.passphrase), body.ttl, notify, quota_key=client
+            body.secret, Concealed(body.passphrase), body.ttl, notify, quota_key=client, token=token
         )
     return model_response(GenerateResponse.of(created), status=201)
 

@@ -28,7 +28,7 @@ from sanic_routing import Route
 from ots import metrics
 from ots.api.context import rate_limiter_of, settings_of
 from ots.errors import RateLimitedError
-from ots.events import CLIENT_ADDRESS
+from ots.events import CLIENT_ADDRESS, TOKEN_ID
 from ots.ratelimit import client_key, parse_address
 
 # The kind of quota key an address makes; other kinds (API tokens) get prefixes of their own.
@@ -107,6 +107,8 @@ async def enforce_rate_limit(request: Request) -> None:
     """
     address = client_address(request)
     CLIENT_ADDRESS.set(address)
+    # A keep-alive connection serves its requests in one task: nothing carries over.
+    TOKEN_ID.set(None)
     if not is_limited(request.route):
         return
     limiter = rate_limiter_of(request)

@@ -107,6 +107,12 @@ class Backend(Protocol):
     async def erase_ended(self) -> bool:
         """Make deleted secrets physically unrecoverable; True when the pass completed."""
 
+    async def read(self, template: str, values: Sequence[object]) -> list[Row]:
+        """Run one reading statement of ``ots.store.sql``'s (``%s`` marks); return its rows."""
+
+    async def write(self, template: str, values: Sequence[object]) -> list[Row]:
+        """Run one writing statement on its own; return the rows of its ``RETURNING``."""
+
     async def ping(self) -> None:
         """Run a trivial query."""
 
@@ -151,6 +157,7 @@ def receipt_values(new: NewSecret) -> list[object]:
         "failed_attempts": 0,
         "purge_at": new.purge_at,
         "opened_at": None,
+        "token_id": new.token_id,
     }
     return sql.ordered(sql.RECEIPT_COLUMNS, row)
 

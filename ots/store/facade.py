@@ -37,7 +37,7 @@ from ots.domain import (
 )
 from ots.errors import UnavailableError
 from ots.models import SecretRecord
-from ots.store.backend import Backend
+from ots.store.backend import Backend, Row
 from ots.store.postgres import PostgresBackend
 from ots.store.sqlite import SqliteBackend
 
@@ -317,6 +317,23 @@ class TortoiseStore:
         tried again by the caller. PostgreSQL has nothing to do here.
         """
         return await self.backend.erase_ended()
+
+    @translated
+    async def read(self, template: str, values: Sequence[object]) -> list[Row]:
+        """Run one reading statement of ``ots.store.sql``'s kind (``%s`` marks); return its rows.
+
+        For the rooms whose every read and write is one statement (``ots.store.tokens``):
+        written once for both databases, run each database's way.
+        """
+        return await self.backend.read(template, values)
+
+    @translated
+    async def write(self, template: str, values: Sequence[object]) -> list[Row]:
+        """Run one writing statement in a transaction of its own; return its ``RETURNING`` rows.
+
+        On SQLite it is a write of the group commit, as every other write.
+        """
+        return await self.backend.write(template, values)
 
     async def ping(self) -> None:
         """Run a trivial query; raise ``UnavailableError`` if the database does not answer.

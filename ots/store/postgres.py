@@ -13,6 +13,7 @@ Statement text is ``ots.store.sql``'s, with ``$n`` marks.
 from __future__ import annotations
 
 import contextlib
+import functools
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -93,6 +94,8 @@ def _ending(delete: str, returning: Sequence[str] = ()) -> str:
         dialects=ONLY_HERE,
     )
 
+
+_pg_once = functools.lru_cache(maxsize=None)(pg)
 
 INSERT = pg(_one_statement(sql.INSERT_SECRET, sql.INSERT_RECEIPT))
 INSERT_WITH_WEBHOOK = pg(_one_statement(sql.INSERT_SECRET, sql.INSERT_RECEIPT, sql.INSERT_WEBHOOK))
@@ -327,6 +330,14 @@ class PostgresBackend:
     async def erase_ended(self) -> bool:
         """Nothing to do: dead tuples are left to autovacuum (see the migrations)."""
         return True
+
+    async def read(self, template: str, values: Sequence[object]) -> list[backend.Row]:
+        """Run one reading statement on the pool."""
+        return list(await self._rows(_pg_once(template), values))
+
+    async def write(self, template: str, values: Sequence[object]) -> list[backend.Row]:
+        """Run one writing statement on the pool (a transaction of its own)."""
+        return list(await self._rows(_pg_once(template), values))
 
     async def ping(self) -> None:
         """Ask the pool."""

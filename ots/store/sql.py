@@ -77,11 +77,12 @@ def render(template: str, *, count: int = 0, locking: str = "") -> str:
     return template.format(marks=", ".join(["%s"] * count), locking=locking)
 
 
-def insert(model: type[Model], names: Sequence[str]) -> str:
-    """Return an ``INSERT`` of one row of ``model`` into ``names``."""
+def insert(model: type[Model], names: Sequence[str], returning: str = "") -> str:
+    """Return an ``INSERT`` of one row of ``model`` into ``names`` (``RETURNING returning``)."""
     table = model._meta.db_table
     marks = ", ".join(["%s"] * len(names))
-    return statement(f"INSERT INTO {table} ({', '.join(names)}) VALUES ({marks})")  # noqa: S608
+    tail = f" RETURNING {returning}" if returning else ""
+    return statement(f"INSERT INTO {table} ({', '.join(names)}) VALUES ({marks}){tail}")  # noqa: S608
 
 
 def select(model: type[Model], names: Sequence[str]) -> str:
@@ -98,7 +99,7 @@ DELIVERY_COLUMNS: Final = columns(
 )
 # What a read of a live secret returns (its lookup is the question, its tag is no answer).
 SECRET_READ: Final = ("id", *columns(SecretRecord, without={"lookup", "quota_tag"}))
-RECEIPT_READ: Final = columns(ReceiptRecord, without={"lookup", "purge_at"})
+RECEIPT_READ: Final = columns(ReceiptRecord, without={"lookup", "purge_at", "token_id"})
 NOTIFICATION_READ: Final = columns(
     DeliveryRecord, without={"secret_lookup", "occurred_at", "next_attempt_at", "lease_until"}
 )

@@ -43,6 +43,8 @@ def lite(template: str, count: int = 0) -> str:
     return sql.render(template, count=count).replace("%s", "?")
 
 
+_lite_once = functools.lru_cache(maxsize=None)(lite)
+
 INSERT_SECRET = lite(sql.INSERT_SECRET)
 INSERT_RECEIPT = lite(sql.INSERT_RECEIPT)
 INSERT_WEBHOOK = lite(sql.INSERT_WEBHOOK)
@@ -188,6 +190,15 @@ class SqliteBackend:
         connection reads an older snapshot, and then reports busy.
         """
         return await self._commits.run_alone(_checkpoint)
+
+    async def read(self, template: str, values: Sequence[object]) -> list[backend.Row]:
+        """Run one reading statement on the read connection."""
+        return list(await self._reader.fetch(_lite_once(template), tuple(values)))
+
+    async def write(self, template: str, values: Sequence[object]) -> list[backend.Row]:
+        """Run one writing statement as a write of the group."""
+        query, params = _lite_once(template), tuple(values)
+        return list(await self._commits.run(lambda db: db.execute(query, params).fetchall()))
 
     async def ping(self) -> None:
         """Ask the read connection."""

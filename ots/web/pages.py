@@ -18,9 +18,9 @@ from typing import Final
 from sanic import Blueprint, HTTPResponse, Request
 from sanic.exceptions import NotFound
 
+from ots.api.access import creator_of
 from ots.api.context import service_of, settings_of
 from ots.api.schemas import ReceiptResponse
-from ots.api.throttle import quota_key
 from ots.crypto import Concealed
 from ots.errors import FieldProblem, NotFoundError, ValidationFailedError
 from ots.web.assets import IMMUTABLE
@@ -111,9 +111,15 @@ async def reveal_from_form(request: Request, secret_key: str) -> HTTPResponse:
 
 async def create_from_form(request: Request) -> HTTPResponse:
     """Store a passphrase secret from the share form (no JavaScript needed); show its links."""
+    creator = await creator_of(request)
     body = generate_request(form_fields(request))
     created = await service_of(request).create_secret(
-        body.secret, Concealed(body.passphrase), body.ttl, None, quota_key=quota_key(request)
+        body.secret,
+        Concealed(body.passphrase),
+        body.ttl,
+        None,
+        quota_key=creator.quota_key,
+        token=creator.token,
     )
     base = origin(request)
     return renderer_of(request).page(

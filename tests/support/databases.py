@@ -111,8 +111,8 @@ def sql(database_url: str, statement: str, *args: object) -> list[tuple[Any, ...
 
 
 def empty_database(database_url: str) -> None:
-    """Delete every secret, receipt, webhook and delivery, so that a test owns every row it sees."""
-    for table in ("secret", "receipt", "webhook", "delivery"):
+    """Delete every secret, receipt, webhook, delivery and token: a test owns every row it sees."""
+    for table in ("secret", "receipt", "webhook", "delivery", "token"):
         sql(database_url, f"DELETE FROM {table}")
 
 

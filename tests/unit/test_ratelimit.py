@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
+import uuid
 from collections.abc import AsyncIterator
 
 import pytest
+from limits import parse
 
 from ots.ratelimit import PROBE_SECONDS, ClientRateLimiter, client_key, parse_address
 from tests.support import REDIS_URL, FakeClock, free_port, needs_redis
@@ -80,6 +83,25 @@ def test_ipv6_addresses_of_one_64_share_one_limit() -> None:
         ]
 
     assert asyncio.run(main()) == [True, True, True, False, False, True]
+
+
+@pytest.mark.parametrize("storage", ["memory://", pytest.param(REDIS_URL, marks=needs_redis)])
+def test_other_limits_count_apart_and_a_look_counts_nothing(storage: str) -> None:
+    """A second limit under its own kind never mixes with the instance's; ``stands`` only looks."""
+    other = parse("2/minute")
+    # A /64 of its own: Redis keeps the counts of earlier runs for a minute.
+    address = str(ipaddress.IPv6Address(uuid.uuid4().int & ~((1 << 64) - 1)))
+
+    async def main() -> list[bool]:
+        limiter = ClientRateLimiter("2/minute", storage)
+        seen = [(await limiter.hit(address)).allowed for _ in range(3)]
+        seen += [(await limiter.stands(address, other, kind="t:")).allowed for _ in range(5)]
+        seen += [(await limiter.hit(address, other, kind="t:")).allowed for _ in range(3)]
+        verdict = await limiter.stands(address, other, kind="t:")
+        return [*seen, verdict.allowed, verdict.limit == 2]
+
+    instance, looks, counted = [True, True, False], [True] * 5, [True, True, False]
+    assert asyncio.run(main()) == [*instance, *looks, *counted, False, True]
 
 
 @contextlib.asynccontextmanager
