@@ -104,6 +104,15 @@ def test_who_may_create_in_each_mode_and_everyone_may_read(
 
 
 # Authorization values that carry no good token, from a good one.
+def test_a_forged_address_never_opens_the_networks(make_client: MakeClient, db_url: str) -> None:
+    """Without a proxy ots was told of, X-Forwarded-For names nobody: the peer counts."""
+    client = make_client(db_url, create_access="network", create_networks=NETWORK)
+    for header in ("X-Forwarded-For", "X-Real-IP", "Forwarded"):
+        value = "for=10.1.2.3" if header == "Forwarded" else "10.1.2.3"
+        assert_error(create(client, {header: value}), 403, "forbidden")
+    assert sql(db_url, "SELECT count(*) FROM secret") == [(0,)]
+
+
 BAD_TOKENS: Final = {
     "unknown id": lambda good: "Bearer " + good.text.replace(f"ots_{good.token.id}_", "ots_999_"),
     "wrong random part": lambda good: "Bearer " + wrong(good),
