@@ -44,6 +44,7 @@ from ots.tokens import (
     TokenState,
     bearer_token,
     in_networks,
+    is_bearer,
     parse_token,
     token_text,
 )
@@ -89,6 +90,8 @@ class Gate:
         self._keys = keys
         self._limiter = limiter
         self._clock = clock
+        # Authentications under way in this worker, per client bucket.
+        self._checking: dict[str, int] = {}
 
     @property
     def mode(self) -> AccessMode:
@@ -99,7 +102,8 @@ class Gate:
         """Let a create from ``address`` go ahead, or refuse it.
 
         Args:
-            authorization: the request's ``Authorization`` header, if any.
+            authorization: the request's ``Authorization`` header, if any (a scheme
+                other than Bearer, a proxy's password, is no token: the mode decides).
             address: the client's address, as the rate limit counts it.
             quota_key: what the create counts against without a token.
 
@@ -109,7 +113,7 @@ class Gate:
             RateLimitedError: too many failed authentications from this client, or the
                 token's own rate limit is used.
         """
-        if authorization is not None:
+        if authorization is not None and is_bearer(authorization):
             token = await self.authenticate(authorization, address)
             if self._mode is AccessMode.NETWORK:
                 self._require_network(address)
@@ -132,19 +136,32 @@ class Gate:
             UnauthorizedError: it carries none, or one that is unknown, revoked or expired.
             RateLimitedError: this client failed too often lately.
         """
+        bucket = self._limiter.bucket(address)
         failures = await self._limiter.stands(address, AUTH_FAILURES, kind=AUTH_KIND)
-        if not failures.allowed:
+        # This worker's checks under way count as failures until they are not: a burst
+        # of guesses sent together cannot all pass the count before the first is added.
+        checking = self._checking.get(bucket, 0)
+        if not failures.allowed or failures.remaining <= checking:
             metrics.CREATE_REFUSED.labels("auth_rate_limited").inc()
             raise RateLimitedError(
                 "Too many failed authentications; retry later.",
                 retry_after=self._wait(failures.reset_at, AUTH_FAILURES.get_expiry()),
+                headers=failures.headers(),
             )
-        token = await self._find(authorization)
-        now = int(self._clock())
-        if token is None or token.state(now) is not TokenState.ACTIVE:
-            await self._limiter.hit(address, AUTH_FAILURES, kind=AUTH_KIND)
-            metrics.CREATE_REFUSED.labels("unauthorized").inc()
-            raise UnauthorizedError(BAD_TOKEN)
+        self._checking[bucket] = checking + 1
+        try:
+            token = await self._find(authorization)
+            now = int(self._clock())
+            if token is None or token.state(now) is not TokenState.ACTIVE:
+                await self._limiter.hit(address, AUTH_FAILURES, kind=AUTH_KIND)
+                metrics.CREATE_REFUSED.labels("unauthorized").inc()
+                raise UnauthorizedError(BAD_TOKEN)
+        finally:
+            left = self._checking[bucket] - 1
+            if left:
+                self._checking[bucket] = left
+            else:
+                del self._checking[bucket]
         if token.last_used_at is None or token.last_used_at < now - LAST_USED_EVERY:
             await self._tokens.touch(token.id, now, LAST_USED_EVERY)
         return token
@@ -157,13 +174,13 @@ class Gate:
             return None
         token_id, token_secret = parsed
         token = await self._tokens.find(token_id)
-        if token is None:
+        # Its key may have been removed from the ring (ots keys remove): the token went
+        # with it. The digest is computed whatever is found, so that an unknown id takes
+        # as long as a wrong random part.
+        server_key = None if token is None else self._keys.find(token.key_id)
+        computed = crypto.token_digest(token_secret, server_key or self._keys.newest.secret)
+        if token is None or server_key is None:
             return None
-        server_key = self._keys.find(token.key_id)
-        if server_key is None:
-            # Its key was removed from the ring (ots keys remove): the token went with it.
-            return None
-        computed = crypto.token_digest(token_secret, server_key)
         return token if crypto.digests_match(token.digest, computed) else None
 
     def _require_network(self, address: str) -> None:
@@ -182,6 +199,7 @@ class Gate:
             raise RateLimitedError(
                 f"This token may create {token.limits.rate_limit}; retry later.",
                 retry_after=self._wait(verdict.reset_at, item.get_expiry()),
+                headers=verdict.headers(),
             )
 
     def _wait(self, reset_at: int, window: int) -> int:
@@ -228,3 +246,7 @@ class TokenAdmin:
     def now(self) -> int:
         """Return the current time in whole epoch seconds."""
         return int(self._clock())
+
+    def has_key(self, token: Token) -> bool:
+        """Tell whether the server key ``token`` was made under is still in the ring."""
+        return self._keys.find(token.key_id) is not None

@@ -84,8 +84,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _parser(add_client_commands: Callable[[Any], None]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ots",
-        description="One-time secrets: the server (serve, migrate, sweep, keys) and its client "
-        "(share, reveal, status, receipt, burn).",
+        description="One-time secrets: the server (serve, migrate, sweep, keys, tokens) and its "
+        "client (share, reveal, status, receipt, burn, list).",
     )
     parser.add_argument("--version", action="version", version=f"ots {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

@@ -557,7 +557,8 @@ class _Base:
         self.timeout = timeout
         self.retries = retries
         self.max_wait = max_wait
-        self._token = token or os.environ.get(TOKEN_VARIABLE) or None
+        # None: $OTS_TOKEN, if set; "" opts out of it.
+        self._token = (os.environ.get(TOKEN_VARIABLE) if token is None else token) or None
 
     def _headers(self, call: _Call) -> dict[str, str] | None:
         """Return the headers of ``call``: the token, where it goes and there is one."""

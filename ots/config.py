@@ -361,6 +361,7 @@ COMMAND_SETTINGS: Final[dict[str, tuple[str, ...]]] = {
 OTHER_VARIABLES: Final = frozenset(
     {
         "OTS_URL",
+        "OTS_TOKEN",
         "OTS_PUBLISH_ADDRESS",
         "OTS_PUBLISH_PORT",
         "OTS_IMAGE",

@@ -203,6 +203,24 @@ class RateLimitedError(OtsError):
     status = 429
     default_message = "Too many requests; slow down and retry later."
 
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        retry_after: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        """Create the error, with the ``headers`` of the limit that refused.
+
+        None when it is the instance's limit: the API adds that one's itself.
+        """
+        super().__init__(message, retry_after=retry_after)
+        self._headers = headers or {}
+
+    def headers(self) -> dict[str, str]:
+        """Return the refusing limit's ``X-RateLimit-*`` headers, when another limit refused."""
+        return dict(self._headers)
+
 
 class HeadersTooLargeError(OtsError):
     """The request headers are over the server's limit."""

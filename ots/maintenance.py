@@ -19,6 +19,7 @@ tells it what each request committed, so that it can count and erase.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import itertools
 import logging
 import time
@@ -145,7 +146,9 @@ class Maintenance:
             return
         self._last_sweep = now
         try:
-            await self.sweep(batches=1)
+            # In a context of its own: the secrets a sweep ends are nobody's request, so
+            # their audit lines must not carry this request's client or token.
+            await asyncio.create_task(self.sweep(batches=1), context=contextvars.Context())
         except UnavailableError:
             log.warning("opportunistic sweep skipped: database unavailable")
 

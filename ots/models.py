@@ -53,17 +53,17 @@ class SecretRecord(Model):
 class ReceiptRecord(Model):
     """What the creator may learn about a secret: its state and times, never its content.
 
-        ``lookup`` is a one-way hash of the ``receipt_key``; ``secret_lookup`` is
-        the secret's own lookup hash, which cannot give the ``secret_key`` back.
-        ``state`` is pending, revealed or burned; a pending receipt whose
-        ``expires_at`` has passed reads as expired. ``failed_attempts`` is the
-        secret's wrong-passphrase count. ``opened_at`` is when the recipient's
-        link was first checked (a status GET or HEAD, JSON or page); None until
-        then, and written once. ``token_id`` names the API token the secret was
+    ``lookup`` is a one-way hash of the ``receipt_key``; ``secret_lookup`` is
+    the secret's own lookup hash, which cannot give the ``secret_key`` back.
+    ``state`` is pending, revealed or burned; a pending receipt whose
+    ``expires_at`` has passed reads as expired. ``failed_attempts`` is the
+    secret's wrong-passphrase count. ``opened_at`` is when the recipient's
+    link was first checked (a status GET or HEAD, JSON or page); None until
+    then, and written once. ``token_id`` names the API token the secret was
     created with (None: created without one); its holder may list and burn
     it by the receipt's ``id``. The sweeper deletes the row once
-        ``purge_at`` has passed. Every secret has one (secrets stored before
-        receipts existed were given one with an unguessable, unissued lookup).
+    ``purge_at`` has passed. Every secret has one (secrets stored before
+    receipts existed were given one with an unguessable, unissued lookup).
     """
 
     id = fields.BigIntField(primary_key=True)

@@ -49,6 +49,14 @@ class Verdict:
     remaining: int
     reset_at: int
 
+    def headers(self) -> dict[str, str]:
+        """Return the ``X-RateLimit-*`` headers that tell a client where it stands."""
+        return {
+            "X-RateLimit-Limit": str(self.limit),
+            "X-RateLimit-Remaining": str(self.remaining),
+            "X-RateLimit-Reset": str(self.reset_at),
+        }
+
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -148,6 +156,10 @@ class ClientRateLimiter:
         the same client's counts for different purposes never mix.
         """
         return await self._apply(address, item or self._item, kind, count=True)
+
+    def bucket(self, address: str) -> str:
+        """Return the bucket ``address`` counts in (its IPv6 prefix, or the IPv4 address)."""
+        return client_key(address, self._ipv6_prefix)
 
     async def stands(self, address: str, item: RateLimitItem, *, kind: str = "") -> Verdict:
         """Return where ``address`` stands against ``item`` (under ``kind``), counting nothing."""

@@ -14,13 +14,16 @@ import time
 from typing import TYPE_CHECKING, Any, Final
 
 from ots.config import Settings
-from ots.tokens import MAX_NAME_CHARS, Token, TokenLimits
+from ots.tokens import MAX_INT, MAX_NAME_CHARS, Token, TokenLimits
 
 if TYPE_CHECKING:  # the database layers load only when a token command runs
     from ots.access import TokenAdmin
 
-EXIT_USAGE: Final = 2
 EXIT_NOT_FOUND: Final = 1
+# A hundred years: far beyond any use, and far from the 64-bit column's end.
+MAX_LIFETIME: Final = 100 * 365 * 86400
+# What `list` says of a token whose server key was removed (ots keys remove): it opens nothing.
+KEY_REMOVED: Final = "key_removed"
 
 
 def add_arguments(tokens: argparse.ArgumentParser) -> None:
@@ -43,17 +46,19 @@ def add_arguments(tokens: argparse.ArgumentParser) -> None:
 
 def usage_problem(args: argparse.Namespace) -> str | None:
     """Say what is wrong with the command's arguments, before anything is opened; else None."""
+    if args.action == "revoke" and not 1 <= args.token_id <= MAX_INT:
+        return f"a token's id is between 1 and {MAX_INT}"
     if args.action != "add":
         return None
     name = args.name.strip()
     if not name or len(name) > MAX_NAME_CHARS or not name.isprintable():
         return f"a token's name is 1 to {MAX_NAME_CHARS} printable characters"
-    if args.expires_in is not None and args.expires_in < 1:
-        return "--expires-in must be at least 1 second"
+    if args.expires_in is not None and not 1 <= args.expires_in <= MAX_LIFETIME:
+        return f"--expires-in must be between 1 and {MAX_LIFETIME} seconds"
     try:
         TokenLimits(args.rate_limit, args.max_bytes)
     except ValueError as exc:
-        return f"--rate-limit must look like 100/hour, --max-bytes be at least 1 ({exc})"
+        return f"--rate-limit must be one rate such as 100/hour, --max-bytes at least 1 ({exc})"
     return None
 
 
@@ -99,14 +104,13 @@ async def _add(admin: TokenAdmin, args: argparse.Namespace) -> int:
 
 async def _list(admin: TokenAdmin, as_json: bool) -> int:
     now = admin.now()
-    tokens = await admin.all()
+    views = [_view(token, now, admin.has_key(token)) for token in await admin.all()]
     if as_json:
-        _print_json({"tokens": [_view(token, now) for token in tokens]})
+        _print_json({"tokens": views})
         return 0
-    for token in tokens:
-        view = _view(token, now)
+    for view in views:
         print(
-            f"{token.id}\t{token.name}\t{view['state']}\tcreated {view['created_at']}\t"
+            f"{view['id']}\t{view['name']}\t{view['state']}\tcreated {view['created_at']}\t"
             f"expires {view['expires_at'] or 'never'}\tlast used {view['last_used_at'] or 'never'}"
         )
     return 0
@@ -123,11 +127,11 @@ async def _revoke(admin: TokenAdmin, token_id: int, as_json: bool) -> int:
     return 0 if revoked else EXIT_NOT_FOUND
 
 
-def _view(token: Token, now: int) -> dict[str, Any]:
+def _view(token: Token, now: int, has_key: bool) -> dict[str, Any]:
     return {
         "id": token.id,
         "name": token.name,
-        "state": token.state(now).value,
+        "state": token.state(now).value if has_key else KEY_REMOVED,
         "created_at": _time(token.created_at),
         "expires_at": _time(token.expires_at),
         "last_used_at": _time(token.last_used_at),

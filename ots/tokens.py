@@ -22,6 +22,10 @@ TOKEN_PREFIX: Final = "ots_"  # noqa: S105 - the recognisable prefix, not a secr
 # The id is a positive 64-bit integer; the random part is secrets.token_urlsafe(32).
 _TOKEN: Final = re.compile(r"ots_([1-9][0-9]{0,18})_([A-Za-z0-9_-]{43})")
 MAX_NAME_CHARS: Final = 64
+# Ids, times and byte counts are 64-bit signed integers in both databases.
+MAX_INT: Final = 2**63 - 1
+# The column's width (token.rate_limit).
+MAX_RATE_CHARS: Final = 64
 # The quota key of a create made with a token: its share is the token's, not its address's.
 TOKEN_QUOTA: Final = "token:"  # noqa: S105 - a key prefix
 
@@ -69,9 +73,11 @@ class TokenLimits:
             ValueError: a rate that ``limits`` cannot read, or a byte quota below 1.
         """
         if self.rate_limit is not None:
+            if len(self.rate_limit) > MAX_RATE_CHARS or ";" in self.rate_limit:
+                raise ValueError(f"rate_limit must be one rate of {MAX_RATE_CHARS} characters")
             parse_rate_limit(self.rate_limit)
-        if self.max_bytes is not None and self.max_bytes < 1:
-            raise ValueError("max_bytes must be at least 1")
+        if self.max_bytes is not None and not 1 <= self.max_bytes <= MAX_INT:
+            raise ValueError(f"max_bytes must be between 1 and {MAX_INT}")
 
 
 @dataclass(frozen=True)
@@ -130,17 +136,28 @@ def token_text(token_id: int, token_secret: str) -> str:
 def parse_token(text: str) -> tuple[int, str] | None:
     """Return the id and the random part of ``text``, or None if it is no token of ours."""
     matched = _TOKEN.fullmatch(text)
-    if matched is None:
+    if matched is None or int(matched[1]) > MAX_INT:
         return None
     return int(matched[1]), matched[2]
 
 
+def is_bearer(authorization: str) -> bool:
+    """Tell whether an ``Authorization`` value claims a token of ots.
+
+    The Bearer scheme does, and so does a bare ``ots_…`` (a token sent without
+    its scheme is a wrong token, never ignored). Another scheme (``Basic``
+    from a password-protected proxy in front) is no claim: such a request
+    counts as one without a token.
+    """
+    value = authorization.strip()
+    return value.partition(" ")[0].lower() == "bearer" or value.startswith(TOKEN_PREFIX)
+
+
 def bearer_token(authorization: str) -> str | None:
     """Return the token of an ``Authorization: Bearer <token>`` value, else None."""
-    scheme, _, credentials = authorization.strip().partition(" ")
-    if scheme.lower() != "bearer":
+    if not is_bearer(authorization):
         return None
-    return credentials.strip() or None
+    return authorization.strip().partition(" ")[2].strip() or None
 
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network

@@ -124,8 +124,8 @@ async def enforce_rate_limit(request: Request) -> None:
 async def add_rate_limit_headers(request: Request, response: BaseHTTPResponse) -> None:
     """Tell the client where it stands, on every response of a limited route."""
     verdict = getattr(request.ctx, "rate_limit", None)
-    if verdict is None:
+    if verdict is None or "X-RateLimit-Limit" in response.headers:
+        # None counted; or a tighter limit (a token's own) already told its numbers.
         return
-    response.headers["X-RateLimit-Limit"] = str(verdict.limit)
-    response.headers["X-RateLimit-Remaining"] = str(verdict.remaining)
-    response.headers["X-RateLimit-Reset"] = str(verdict.reset_at)
+    for name, value in verdict.headers().items():
+        response.headers[name] = value

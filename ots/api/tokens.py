@@ -6,6 +6,7 @@ from typing import Final
 
 from sanic import Blueprint, HTTPResponse, Request
 
+from ots.access import HOLDERS_ONLY
 from ots.api.access import token_holder
 from ots.api.context import service_of, tokens_of
 from ots.api.openapi import UNAVAILABLE, documented, error_doc, success
@@ -33,7 +34,7 @@ TAG = "tokens"
 MAX_ID: Final = 2**63 - 1
 NOT_LISTED: Final = "This token made no such secret, or its receipt was purged."
 _UNAUTHORIZED = error_doc(
-    UnauthorizedError(), "no token, or one that is unknown, revoked or expired"
+    UnauthorizedError(HOLDERS_ONLY), "no token, or one that is unknown, revoked or expired"
 )
 
 
@@ -62,11 +63,13 @@ async def list_secrets(request: Request) -> HTTPResponse:
     limit = _limit(request.args.get("limit"))
     service = service_of(request)
     now = service.now()
-    listed = await tokens_of(request).listed(token.id, cursor, limit, now)
-    entries = [ListedSecret.of(i, SecretService.as_of(receipt, now)) for i, receipt in listed]
-    more = len(listed) == limit
+    # One more than the page: a next page is named only when there is one.
+    listed = await tokens_of(request).listed(token.id, cursor, limit + 1, now)
+    page = listed[:limit]
+    entries = [ListedSecret.of(i, SecretService.as_of(receipt, now)) for i, receipt in page]
+    more = len(listed) > limit
     return model_response(
-        TokenSecretsResponse(secrets=entries, next=str(listed[-1][0]) if more else None)
+        TokenSecretsResponse(secrets=entries, next=str(page[-1][0]) if more else None)
     )
 
 

@@ -393,6 +393,8 @@ LIMITED_ROUTES = {
     "burn": ("POST", f"/receipts/{KEY}/burn", b""),
     "generate-options": ("OPTIONS", "/generate", b""),
     "secret-options": ("OPTIONS", f"/secrets/{KEY}", b""),
+    "token-list": ("GET", "/tokens/self/secrets", b""),
+    "token-burn": ("POST", "/tokens/self/secrets/42/burn", b""),
 }
 
 
@@ -473,7 +475,7 @@ def test_every_way_of_writing_a_limited_route_counts(
 
 # The pages (ots.web): the share page and its static files touch no secret.
 EXEMPT_ROUTES = {"health", "page", "spec", "asset", "scrape", "share_page", "static_file"}
-LIMITED_NAMES = {"generate", "reveal", "status", "receipt", "burn"}
+LIMITED_NAMES = {"generate", "reveal", "status", "receipt", "burn", "list_secrets", "burn_secret"}
 
 
 def test_every_route_declares_whether_it_is_limited(client: Client) -> None:

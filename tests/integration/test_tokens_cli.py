@@ -111,7 +111,7 @@ def test_a_token_from_add_to_revoke(settings: Settings, server: str, tmp_path: P
 def test_the_python_client_sends_its_token_where_it_goes(settings: Settings, server: str) -> None:
     """Client(token=...) creates and lists; without it, Unauthorized; reveals need none."""
     token = tokens(settings, "add", "python")["token"]
-    with Client(server, token=token) as holder, Client(server) as anyone:
+    with Client(server, token=token) as holder, Client(server, token="") as anyone:
         shared = holder.generate_secret("hello", "pw")
         page = holder.list_secrets(limit=10)
         assert page.next is None and page.secrets[0].state == "pending"

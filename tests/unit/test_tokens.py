@@ -36,6 +36,7 @@ def test_a_token_reads_back_and_nothing_else_does() -> None:
         "OTS_42_" + SECRET,
         "ots_42_" + SECRET.replace(SECRET[0], "%", 1),
         "ots_" + "9" * 20 + "_" + SECRET,
+        f"ots_{2**63}_{SECRET}",
         "",
     ):
         assert parse_token(bad) is None, bad
@@ -132,6 +133,12 @@ BAD_ADDS = {
     "rate that is no rate": ("add", "ci", "--rate-limit", "lots"),
     "no bytes": ("add", "ci", "--max-bytes", "0"),
     "no lifetime": ("add", "ci", "--expires-in", "0"),
+    "a lifetime past any use": ("add", "ci", "--expires-in", str(2**63)),
+    "more bytes than a column holds": ("add", "ci", "--max-bytes", str(2**63)),
+    "two rates": ("add", "ci", "--rate-limit", "1/second;100/hour"),
+    "a rate wider than its column": ("add", "ci", "--rate-limit", "1" * 60 + "/hour"),
+    "an id past 64 bits": ("revoke", str(2**63)),
+    "no id": ("revoke", "0"),
 }
 
 
