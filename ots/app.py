@@ -45,6 +45,7 @@ from ots.events import install_audit_handler
 from ots.ssrf import Resolver, system_resolver
 from ots.stop import GRACEFUL_SHUTDOWN
 from ots.tasks import sweep_forever
+from ots.tokens import AccessMode
 from ots.web import ErrorPages, Renderer, install, serve_pages
 from ots.wiring import Clock, open_context
 
@@ -96,7 +97,11 @@ def create_app(
     if name is None and _registered(app_name):
         app_name = f"ots_{next(_names)}"
     # The pages (OTS_WEB): read once per app; with them off, nothing of ots.web runs.
-    renderer = Renderer.create() if settings.web else None
+    renderer = (
+        Renderer.create(mine_link=settings.access_mode is not AccessMode.OPEN)
+        if settings.web
+        else None
+    )
     pages = ErrorPages(renderer) if renderer is not None else None
     # Strict slashes: /generate/ and /health/ are no route at all (404), so a path
     # rule of a proxy in front (or of ots) cannot be dodged with a trailing slash.

@@ -17,10 +17,20 @@ from ots.events import TOKEN_ID
 from ots.tokens import Token
 
 
-async def creator_of(request: Request) -> Creator:
-    """Admit a create, or refuse it (401, 403 or 429); return whom it counts against."""
+async def creator_of(request: Request, *, form_token: str = "") -> Creator:
+    """Admit a create, or refuse it (401, 403 or 429); return whom it counts against.
+
+    Args:
+        request: the create.
+        form_token: the token typed into the share form (a plain form post cannot send
+            a header); when not empty it is checked as ``Authorization: Bearer`` would be,
+            in place of the request's header.
+    """
+    authorization = request.headers.get("authorization")
+    if form_token:
+        authorization = f"Bearer {form_token}"
     creator = await gate_of(request).admit(
-        request.headers.get("authorization"), client_address(request), quota_key(request)
+        authorization, client_address(request), quota_key(request)
     )
     if creator.token is not None:
         TOKEN_ID.set(creator.token.id)

@@ -1,11 +1,12 @@
 """The pages' handlers: thin, over the same service calls as their JSON twins.
 
-``GET /`` and the static files are routes of their own. The other pages share
-their path with an API route (``GET /secrets/{secret_key}``, the form posts
-to ``POST /generate`` ...): ``serve_pages``, a request middleware that runs
-after the rate limiter, answers a page when the request asks for one
-(``Accept`` ranks HTML above JSON; a POST must also be a form) and lets
-every other request through to the API untouched. A page does exactly what
+``GET /``, ``GET /my-secrets`` and the static files are routes of their own
+(pages with no JSON twin: a JSON client gets the 404 of an unknown path). The
+other pages share their path with an API route (``GET /secrets/{secret_key}``,
+the form posts to ``POST /generate`` ...): ``serve_pages``, a request
+middleware that runs after the rate limiter, answers a page when the request
+asks for one (``Accept`` ranks HTML above JSON; a POST must also be a form)
+and lets every other request through to the API untouched. A page does exactly what
 its JSON twin does: the recipient's page is the same safe status check, and
 a form reveal is the same one-time reveal with the same attempts.
 """
@@ -21,8 +22,10 @@ from sanic.exceptions import NotFound
 from ots.api.access import creator_of
 from ots.api.context import service_of, settings_of
 from ots.api.schemas import ReceiptResponse
+from ots.api.throttle import client_address
 from ots.crypto import Concealed
-from ots.errors import FieldProblem, NotFoundError, ValidationFailedError
+from ots.errors import FieldProblem, NotFoundError, UnauthorizedError, ValidationFailedError
+from ots.tokens import AccessMode, in_networks
 from ots.web.assets import IMMUTABLE
 from ots.web.forms import form_fields, generate_request, reveal_request
 from ots.web.negotiation import is_form, prefers_html
@@ -32,6 +35,13 @@ from ots.web.ttl import ttl_choices
 bp = Blueprint("web")
 
 Page = Callable[..., Awaitable[HTTPResponse]]
+
+# A token holder's page: its script lists the token's secrets (GET /tokens/self/secrets).
+MINE_PATH: Final = "/my-secrets"
+# Entries the page asks for at a time: a screenful of cards (the API would give 200).
+MINE_PAGE_SIZE: Final = 20
+# What a token field may hold: a token is 67 characters at most; a paste of more is no token.
+TOKEN_MAX_CHARS: Final = 200
 
 
 def renderer_of(request: Request) -> Renderer:
@@ -57,15 +67,81 @@ async def share_page(request: Request) -> HTTPResponse:
     """
     if not prefers_html(request.headers.get("accept")):
         raise NotFound("There is no such path.")
+    return share_form(request)
+
+
+def asks_token(request: Request) -> bool:
+    """Tell whether this client needs an API token to create here.
+
+    In ``token`` mode everyone does; in ``token_or_network`` mode, everyone outside
+    ``OTS_CREATE_NETWORKS``. Elsewhere a token is optional (``open``) or no help
+    without the network (``network``): the share page offers its field, unrequired.
+    """
+    settings = settings_of(request)
+    mode = settings.access_mode
+    if mode is AccessMode.TOKEN:
+        return True
+    if mode is AccessMode.TOKEN_OR_NETWORK:
+        return not in_networks(client_address(request), settings.allowed_networks)
+    return False
+
+
+def share_form(
+    request: Request,
+    *,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+    secret: str = "",
+    ttl: str = "",
+    token_error: str | None = None,
+) -> HTTPResponse:
+    """Render the share page; again after a refused form post, with what was typed.
+
+    Args:
+        request: the page's request.
+        status: 200, or the refusal's status.
+        headers: the refusal's headers (``WWW-Authenticate``).
+        secret: the secret typed into the form, kept so that it need not be typed again.
+        ttl: the lifetime chosen in the form (its seconds, as the form sent them).
+        token_error: the catalog key of why the token was refused. The passphrase and
+            the token are never put back into a page.
+    """
     renderer = renderer_of(request)
     settings = settings_of(request)
+    choices = ttl_choices(settings, renderer.catalog(request))
+    selected = next((s for s, _ in choices if str(s) == ttl), settings.default_ttl)
     return renderer.page(
         request,
         "share.html",
         kind=Kind.ARGON2,
-        ttl_choices=ttl_choices(settings, renderer.catalog(request)),
-        default_ttl=settings.default_ttl,
+        status=status,
+        headers=headers,
+        ttl_choices=choices,
+        default_ttl=selected,
         max_secret_bytes=settings.max_secret_bytes,
+        asks_token=asks_token(request),
+        token_max=TOKEN_MAX_CHARS,
+        secret=secret,
+        token_error=token_error,
+    )
+
+
+@bp.get(MINE_PATH, ctx_rate_limited=False)
+async def my_secrets_page(request: Request) -> HTTPResponse:
+    """Serve a token holder's page of the secrets made with their token; HTML only.
+
+    Its own path, not a page of ``GET /tokens/self/secrets``: a browser that follows
+    a link cannot send the token's header, so that route would answer it 401; the
+    page's script asks it, with the token the user gives. Like ``/``, the page shows
+    nothing from the server and touches no secret, so it is not rate limited.
+
+    Raises:
+        NotFound: the request does not prefer HTML (the same 404 as any unknown path).
+    """
+    if not prefers_html(request.headers.get("accept")):
+        raise NotFound("There is no such path.")
+    return renderer_of(request).page(
+        request, "mine.html", page_size=MINE_PAGE_SIZE, token_max=TOKEN_MAX_CHARS
     )
 
 
@@ -110,9 +186,26 @@ async def reveal_from_form(request: Request, secret_key: str) -> HTTPResponse:
 
 
 async def create_from_form(request: Request) -> HTTPResponse:
-    """Store a passphrase secret from the share form (no JavaScript needed); show its links."""
-    creator = await creator_of(request)
-    body = generate_request(form_fields(request))
+    """Store a passphrase secret from the share form (no JavaScript needed); show its links.
+
+    The form's ``token`` field stands in for the ``Authorization`` header that a
+    plain form cannot send. Refused for want of a good token, the form comes back
+    with the secret and the lifetime as typed, and a sentence; never the token.
+    """
+    fields = form_fields(request)
+    token = fields.get("token", "").strip()
+    try:
+        creator = await creator_of(request, form_token=token)
+    except UnauthorizedError as refused:
+        return share_form(
+            request,
+            status=refused.status,
+            headers=refused.headers(),
+            secret=fields.get("secret", ""),
+            ttl=fields.get("ttl", ""),
+            token_error="js.token.invalid" if token else "js.token.needed",
+        )
+    body = generate_request(fields)
     created = await service_of(request).create_secret(
         body.secret,
         Concealed(body.passphrase),
@@ -129,6 +222,7 @@ async def create_from_form(request: Request) -> HTTPResponse:
         link=f"{base}/secrets/{created.secret_key}",
         receipt=f"{base}/receipts/{created.receipt_key}",
         expires=created.expires_at,
+        with_token=creator.token is not None,
     )
 
 

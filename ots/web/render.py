@@ -62,9 +62,12 @@ class Renderer:
     environment: Environment
     catalogs: Catalogs
     assets: Assets
+    # Whether the header links to the token holders' page: where creating needs a token or
+    # a network, tokens are likely in use; an open instance keeps its header plain.
+    mine_link: bool = False
 
     @classmethod
-    def create(cls) -> Renderer:
+    def create(cls, *, mine_link: bool = False) -> Renderer:
         """Load the templates, catalogs and static files shipped in the package."""
         environment = Environment(
             loader=FileSystemLoader(TEMPLATES),
@@ -73,7 +76,7 @@ class Renderer:
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        return cls(environment, Catalogs.load(), Assets.load())
+        return cls(environment, Catalogs.load(), Assets.load(), mine_link)
 
     def catalog(self, request: Request) -> Catalog:
         """The language of this request: ``?lang=``, else ``Accept-Language``, else English."""
@@ -124,6 +127,7 @@ class Renderer:
             static=self.assets.url,
             when=when,
             script_text=catalog.for_script(),
+            mine_link=self.mine_link,
             **context,
         )
 

@@ -474,7 +474,16 @@ def test_every_way_of_writing_a_limited_route_counts(
 
 
 # The pages (ots.web): the share page and its static files touch no secret.
-EXEMPT_ROUTES = {"health", "page", "spec", "asset", "scrape", "share_page", "static_file"}
+EXEMPT_ROUTES = {
+    "health",
+    "page",
+    "spec",
+    "asset",
+    "scrape",
+    "share_page",
+    "my_secrets_page",
+    "static_file",
+}
 LIMITED_NAMES = {"generate", "reveal", "status", "receipt", "burn", "list_secrets", "burn_secret"}
 
 

@@ -19,12 +19,20 @@ import pytest
 
 from tests.browser.harness import (
     LiveServer,
+    ServerProcess,
     Watch,
     browser_missing,
     browser_required,
     chromium,
 )
-from tests.support import FakeClock, make_settings, new_database, run_cli
+from tests.support import (
+    FakeClock,
+    free_port,
+    make_settings,
+    new_database,
+    run_cli,
+    running_server,
+)
 
 # Few attempts, so that a countdown to destruction is short.
 MAX_ATTEMPTS = 3
@@ -60,6 +68,21 @@ def live(
     assert migrated.returncode == 0, migrated.stderr
     with LiveServer(settings, live_clock) as server:
         yield server
+
+
+@pytest.fixture(scope="package")
+def token_live(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """A server where creating needs an API token (OTS_CREATE_ACCESS=token).
+
+    A process of its own: a process holds one app's database at a time, and
+    ``live`` may be serving already.
+    """
+    del browser
+    directory = tmp_path_factory.mktemp("browser-token")
+    url = new_database("sqlite", directory)
+    settings = make_settings(url, create_access="token", port=free_port(), workers=1)
+    with running_server(settings, directory / "server.log") as base:
+        yield ServerProcess(base, settings)
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import os
 import re
 import threading
@@ -22,7 +23,7 @@ from sanic_testing.reusable import ReusableClient
 
 from ots.config import Settings
 from tests.conftest import build_app, close_loop
-from tests.support import FakeClock, free_port
+from tests.support import FakeClock, free_port, run_cli
 
 CHROMIUM: Final = os.environ.get("OTS_TEST_CHROMIUM", "/usr/bin/chromium")
 INSECURE_HOST: Final = "ots.test"
@@ -97,6 +98,21 @@ class LiveServer:
         assert self._loop is not None
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(30)
+
+
+@dataclass(frozen=True)
+class ServerProcess:
+    """A real ``ots serve`` process (another process: one app per process opens a database)."""
+
+    base: str
+    settings: Settings
+
+    def issue_token(self, name: str) -> str:
+        """Make an API token with ``ots tokens add --json``; return its text."""
+        added = run_cli(self.settings, "tokens", "add", name, "--json")
+        assert added.returncode == 0, added.stderr
+        token: str = json.loads(added.stdout)["token"]
+        return token
 
 
 @contextmanager

@@ -25,6 +25,7 @@ from tests.browser.conftest import MAX_ATTEMPTS
 from tests.browser.harness import (
     INSECURE_HOST,
     LiveServer,
+    ServerProcess,
     Watch,
     Weight,
     decode_qr,
@@ -41,6 +42,8 @@ TRICKY: Final = "first line\nzweite Zeile: äöü ß\n\u0442\u0440\u0438 😀 \u
 # Budgets, in bytes transferred for one page with everything it loads (headers included).
 RECIPIENT_BUDGET: Final = 60 * 1024
 SHARE_BUDGET: Final = 150 * 1024
+# A plain page (no WebAssembly): "My secrets" may weigh what a recipient page may.
+MINE_BUDGET: Final = 60 * 1024
 
 
 def assert_accessible(page: Any, state: str, scripts: bool = True) -> None:
@@ -551,3 +554,129 @@ def test_burn_from_the_receipt_page(live: LiveServer, new_context: Any, watch: W
     assert "There is no page at this address." in page.inner_text("main")
     assert_accessible(page, "unknown path")
     watch.assert_clean(404)
+
+
+def test_token_mode_share_list_and_burn(
+    token_live: ServerProcess, new_context: Any, watch: Watch
+) -> None:
+    """Where creating needs a token: share with it, find the secret on "My secrets", burn it.
+
+    At 320 px in the dark scheme, by keyboard where it matters. The token is kept
+    for the tab (sessionStorage): a reload keeps it, another tab or context has none.
+    """
+    token = token_live.issue_token("browser")
+    context = new_context(viewport={"width": 320, "height": 640}, color_scheme="dark")
+    page = context.new_page()
+    weight = Weight()
+    weight.attach(context, page)
+    page.goto(f"{token_live.base}/")
+    assert page.evaluate("document.getElementById('token').required")
+    assert page.is_visible("a.mine-link") and page.is_hidden("#token-kept")
+    assert_accessible(page, "share page, token mode")
+    page.fill("#secret", "made with a token")
+    page.fill("#token", token[:-1] + ("A" if token[-1] != "A" else "B"))
+    page.click("#share-submit")
+    page.wait_for_selector("#share-status:has-text('This API token is not valid')")
+    # Refused: everything typed stays, and nothing was kept.
+    assert page.input_value("#secret") == "made with a token"
+    assert page.evaluate("sessionStorage.length") == 0
+    assert_accessible(page, "share page, token refused")
+    page.fill("#token", token)
+    page.click("#share-submit")
+    page.wait_for_selector("#result:not([hidden])")
+    assert weight.total < SHARE_BUDGET, weight.by_url
+    assert page.evaluate("sessionStorage.getItem('ots.token')") == token
+    assert page.evaluate("[localStorage.length, document.cookie]") == [0, ""]
+    assert page.is_visible("#result-mine")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 320
+    assert_accessible(page, "share result with a token, 320 px, dark")
+    receipt = page.input_value("#result-receipt")
+    link = page.input_value("#result-link")
+
+    page.click("#result-mine a")
+    page.wait_for_selector("#mine-entries li")
+    assert token not in page.url and token not in page.content()
+    assert page.locator("#mine-entries li").count() == 1
+    assert page.is_visible("#mine-entries [data-state=pending]")
+    assert page.is_visible("#token-kept") and page.is_hidden("#token-field")
+    html = page.content()
+    assert key_of(link) not in html and receipt.rsplit("/", 1)[1] not in html
+    assert page.evaluate("document.documentElement.scrollWidth") <= 320
+    assert_accessible(page, "my secrets, listed, 320 px, dark")
+    # Burn by keyboard: the button asks once more, focus on its "yes".
+    page.focus("#mine-entries [data-burn]")
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.hasAttribute('data-yes')")
+    assert_accessible(page, "my secrets, burn asked")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#mine-entries [data-state=burned]:not([hidden])")
+    assert page.is_hidden("#mine-entries [data-burn-box]")
+    assert_accessible(page, "my secrets, burned")
+    assert httpx.get(receipt).json()["state"] == "burned"
+
+    # The tab keeps the token across a reload; another tab and another context do not.
+    page.reload()
+    page.wait_for_selector("#mine-entries [data-state=burned]:not([hidden])")
+    other_tab = context.new_page()
+    other_tab.goto(f"{token_live.base}/my-secrets")
+    other_tab.wait_for_selector("#token-form:not([hidden])")
+    assert other_tab.is_visible("#token") and other_tab.is_hidden("#mine-list")
+    page.click("#token-forget")
+    assert page.evaluate("sessionStorage.getItem('ots.token')") is None
+    assert page.evaluate("document.activeElement.id") == "token"
+
+    # Twenty more secrets, then a fresh context: the token typed once, the list a page at a time.
+    for _ in range(20):
+        secret = sealed.seal(b"more")
+        created = httpx.post(
+            f"{token_live.base}/generate",
+            json=secret.request(),
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert created.status_code == 201, created.text
+    fresh = new_context().new_page()
+    fresh_weight = Weight()
+    fresh_weight.attach(fresh.context, fresh)
+    fresh.goto(f"{token_live.base}/my-secrets")
+    fresh.wait_for_selector("#token-form:not([hidden])")
+    assert fresh_weight.total < MINE_BUDGET, fresh_weight.by_url
+    assert fresh.evaluate("sessionStorage.length") == 0
+    assert_accessible(fresh, "my secrets, asking for the token")
+    fresh.fill("#token", token)
+    fresh.keyboard.press("Enter")
+    fresh.wait_for_selector("#mine-more:not([hidden])")
+    assert fresh.locator("#mine-entries li").count() == 20
+    fresh.click("#mine-more")
+    fresh.wait_for_selector("#mine-more[hidden]", state="attached")
+    assert fresh.locator("#mine-entries li").count() == 21
+    assert fresh.evaluate("document.activeElement.textContent").startswith("Secret no.")
+    assert_accessible(fresh, "my secrets, two pages")
+    watch.assert_clean(401)
+
+
+def test_token_mode_without_javascript(
+    token_live: ServerProcess, new_context: Any, watch: Watch
+) -> None:
+    """JavaScript off: the form's token field stands in for the header; refused, it says so."""
+    token = token_live.issue_token("no script")
+    page = new_context(java_script_enabled=False).new_page()
+    page.goto(f"{token_live.base}/")
+    page.fill("#secret", "typed without scripts")
+    page.fill("#passphrase", "no script")
+    page.fill("#token", "ots_1_" + "A" * 43)
+    page.click("#share-submit")
+    page.wait_for_selector("#token-error")
+    assert "This API token is not valid" in page.inner_text("#token-error")
+    assert page.input_value("#secret") == "typed without scripts"
+    assert page.input_value("#token") == "" and page.input_value("#passphrase") == ""
+    assert_accessible(page, "share page, token refused, no JavaScript", scripts=False)
+    page.fill("#passphrase", "no script")
+    page.fill("#token", token)
+    page.click("#share-submit")
+    page.wait_for_selector("#result-title")
+    assert page.is_visible("#result-mine")
+    assert token not in page.content()
+    page.click("#result-mine a")
+    assert "This page needs JavaScript" in page.inner_text("main")
+    assert_accessible(page, "my secrets, no JavaScript", scripts=False)
+    watch.assert_clean(401)

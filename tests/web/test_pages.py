@@ -145,8 +145,14 @@ class _Markup(HTMLParser):
 def test_pages_carry_nothing_inline_and_load_nothing_from_elsewhere(client: Client) -> None:
     """No inline script, handler or style attribute, and no other host, on any page kind."""
     created = create_sealed(client)
-    paths = ["/", f"/secrets/{created.secret_key}", f"/receipts/{created.receipt_key}", "/nope"]
-    for path, status in zip(paths, (200, 200, 200, 404), strict=True):
+    paths = [
+        "/",
+        f"/secrets/{created.secret_key}",
+        f"/receipts/{created.receipt_key}",
+        "/my-secrets",
+        "/nope",
+    ]
+    for path, status in zip(paths, (200, 200, 200, 200, 404), strict=True):
         response = client.get(path, headers=BROWSER)
         assert_page(response, status)
         parser = _Markup()

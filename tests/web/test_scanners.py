@@ -55,12 +55,12 @@ def test_unfurlers_and_scanners_burn_nothing(client: Client) -> None:
         (sealed_plain["secret_key"], sealed_plain["receipt_key"]),
         (sealed_guarded["secret_key"], sealed_guarded["receipt_key"]),
     ]
-    paths = ["/"]
+    paths = ["/", "/my-secrets"]
     for secret_key, receipt_key in secrets:
         # A scanner fetches the URL without its fragment: browsers and HTTP clients never send it.
         paths += [f"/secrets/{secret_key}", f"/receipts/{receipt_key}"]
     version = client.app.ctx.web.assets.version
-    paths += [f"/static/{version}/js/reveal.js", f"/static/{version}/js/share.js"]
+    paths += [f"/static/{version}/js/{name}" for name in ("reveal.js", "share.js", "mine.js")]
     for agent in USER_AGENTS.values():
         for accept in ACCEPTS:
             headers = {"user-agent": agent, "accept": accept}

@@ -1,12 +1,23 @@
 // The JSON API, as the pages' scripts call it: same origin, no cookies, no referrer.
 import { t } from "./text.js";
 
-/** POST `body` as JSON to `path`; return {status, body} (body {} when it is not JSON). */
-export async function postJson(path, body) {
+/** POST `body` (if any) as JSON to `path`, with `headers`; return {status, body}. */
+export function postJson(path, body, headers = {}) {
+  const json = body === undefined ? {} : { "Content-Type": "application/json" };
+  return call("POST", path, { ...json, ...headers }, body === undefined ? null : JSON.stringify(body));
+}
+
+/** GET `path` as JSON, with `headers`; return {status, body}. */
+export function getJson(path, headers = {}) {
+  return call("GET", path, headers, null);
+}
+
+// The answer's JSON body is {} when it has none (a proxy's page): the status says enough.
+async function call(method, path, headers, body) {
   const response = await fetch(path, {
-    method: "POST",
-    headers: { "Content-Type": "application/json", Accept: "application/json" },
-    body: JSON.stringify(body),
+    method,
+    headers: { Accept: "application/json", ...headers },
+    body,
     credentials: "omit",
     cache: "no-store",
     referrerPolicy: "no-referrer",
@@ -15,7 +26,7 @@ export async function postJson(path, body) {
   try {
     answer = await response.json();
   } catch {
-    // An answer without a JSON body (a proxy's page): the status says enough.
+    // Not JSON: left as {}.
   }
   return { status: response.status, body: answer };
 }

@@ -1,11 +1,14 @@
 // The share page: sealed by default (encrypted here, per docs/sealed-v1.md, before anything is
 // sent). The passphrase mode sends the form's fields as JSON; without JavaScript the same form
-// posts itself, and the server answers a page.
+// posts itself, and the server answers a page. An API token, where one is given, goes in the
+// Authorization header (the form without JavaScript sends it as a field).
 import { errorText, postJson } from "./api.js";
 import { drawQrCodes } from "./page.js";
 import { seal } from "./sealed.js";
 import { t } from "./text.js";
 import { localizeTimes } from "./time.js";
+import { bearer } from "./token.js";
+import { tokenField } from "./tokenfield.js";
 import { focus, say } from "./ui.js";
 
 const form = document.getElementById("share-form");
@@ -16,6 +19,7 @@ const submit = document.getElementById("share-submit");
 const status = document.getElementById("share-status");
 const serverHint = hint.textContent;
 const maxBytes = Number(form.dataset.maxBytes);
+const token = tokenField();
 
 function sealedMode() {
   return form.elements.mode.value === "sealed";
@@ -27,15 +31,17 @@ function showMode() {
   hint.textContent = sealedMode() ? t("js.share.passphrase_hint_sealed") : serverHint;
 }
 
-function showResult(link, receipt, expiresAt, needsPassphrase) {
+function showResult(link, receipt, expiresAt, needsPassphrase, withToken) {
   document.getElementById("result-link").value = link;
   document.getElementById("result-receipt").value = receipt;
   document.getElementById("result-receipt-open").href = receipt;
   document.getElementById("result-passphrase").hidden = !needsPassphrase;
+  document.getElementById("result-mine").hidden = !withToken;
   document.getElementById("result-expires").dateTime = expiresAt;
   const result = document.getElementById("result");
   localizeTimes(result);
-  // Nothing of the secret stays in the page.
+  // Nothing of the secret stays in the page (nor as the default a refused form came back with).
+  form.elements.secret.defaultValue = "";
   form.reset();
   document.getElementById("share").hidden = true;
   result.hidden = false;
@@ -44,18 +50,27 @@ function showResult(link, receipt, expiresAt, needsPassphrase) {
 }
 
 async function create(body, fragment) {
-  const answer = await postJson("/generate", { ...body, ttl: Number(form.elements.ttl.value) });
+  const sent = token.value();
+  const answer = await postJson("/generate", { ...body, ttl: Number(form.elements.ttl.value) }, bearer(sent));
+  if (answer.status === 401) {
+    // Everything typed stays; a kept token that no longer works is forgotten.
+    token.refused();
+    say(status, t(sent ? "js.token.invalid" : "js.token.needed"), true);
+    return;
+  }
   if (answer.status !== 201) {
     say(status, errorText(answer.status), true);
     return;
   }
   say(status, "");
+  if (sent) token.accepted(sent);
   const origin = window.location.origin;
   showResult(
     `${origin}/secrets/${answer.body.secret_key}${fragment === null ? "" : `#${fragment}`}`,
     `${origin}/receipts/${answer.body.receipt_key}`,
     answer.body.expires_at,
     fragment === null || fragment.endsWith(".p"),
+    Boolean(sent),
   );
 }
 
