@@ -10,6 +10,8 @@ import asyncio
 import contextlib
 import gc
 import itertools
+import json
+import logging
 from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -21,6 +23,7 @@ from sanic_testing.reusable import ReusableClient
 from ots.api.context import context_of
 from ots.app import create_app
 from ots.config import Settings
+from ots.events import AUDIT_LOGGER
 from ots.ssrf import Resolver, system_resolver
 from ots.wiring import Context
 from tests.support import (
@@ -219,3 +222,19 @@ def make_client(clock: FakeClock, new_db: NewDatabase) -> Iterator[MakeClient]:
 def client(make_client: MakeClient, db_url: str) -> Client:
     """A server with the test settings on the test's database."""
     return make_client(db_url)
+
+
+@pytest.fixture
+def audit() -> Iterator[list[dict[str, Any]]]:
+    """The audit log lines written during the test, parsed."""
+    lines: list[dict[str, Any]] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            # One record may hold several lines (a sweep batch): one event each.
+            lines.extend(json.loads(line) for line in record.getMessage().splitlines())
+
+    handler = Collect()
+    logging.getLogger(AUDIT_LOGGER).addHandler(handler)
+    yield lines
+    logging.getLogger(AUDIT_LOGGER).removeHandler(handler)

@@ -8,15 +8,12 @@ the one way ots trusts: through a proxy it was told about (``proxies_count``).
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import Iterator
 from typing import Any, Final
 
 import pytest
 
 from ots import crypto, metrics
 from ots.access import TokenAdmin
-from ots.events import AUDIT_LOGGER
 from ots.tokens import IssuedToken, TokenLimits
 from tests.conftest import Client, MakeClient
 from tests.support import FakeClock, assert_error, sql
@@ -331,21 +328,6 @@ def _tables(db_url: str) -> list[tuple[str]]:
     if db_url.startswith("sqlite"):
         return sql(db_url, "SELECT name FROM sqlite_master WHERE type = 'table'")
     return sql(db_url, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
-
-
-@pytest.fixture
-def audit() -> Iterator[list[dict[str, Any]]]:
-    """The audit log lines written during the test, parsed."""
-    lines: list[dict[str, Any]] = []
-
-    class Collect(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            lines.extend(json.loads(line) for line in record.getMessage().splitlines())
-
-    handler = Collect()
-    logging.getLogger(AUDIT_LOGGER).addHandler(handler)
-    yield lines
-    logging.getLogger(AUDIT_LOGGER).removeHandler(handler)
 
 
 def test_the_audit_log_names_the_token_and_metrics_count_refusals(

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-import logging
 import socket
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from ots import metrics
 from ots.app import WEBHOOK_TASK
-from ots.events import AUDIT_LOGGER
 from tests.conftest import Client, MakeClient
 from tests.support import (
     FakeClock,
@@ -73,22 +70,6 @@ def notify_of(client: Client, receipt_key: str) -> dict[str, Any]:
     """The receipt's notify section."""
     section: dict[str, Any] = client.get(f"/receipts/{receipt_key}").json["notify"]
     return section
-
-
-@pytest.fixture
-def audit() -> Iterator[list[dict[str, Any]]]:
-    """The audit log lines written during the test, parsed."""
-    lines: list[dict[str, Any]] = []
-
-    class Collect(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            # One record may hold several lines (a sweep batch): one event each.
-            lines.extend(json.loads(line) for line in record.getMessage().splitlines())
-
-    handler = Collect()
-    logging.getLogger(AUDIT_LOGGER).addHandler(handler)
-    yield lines
-    logging.getLogger(AUDIT_LOGGER).removeHandler(handler)
 
 
 def test_notify_returns_a_webhook_secret_and_the_receipt_shows_it(
