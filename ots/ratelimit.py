@@ -19,6 +19,7 @@ import asyncio
 import ipaddress
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, cast
@@ -38,6 +39,8 @@ log = logging.getLogger("ots.ratelimit")
 STORAGE_TIMEOUT: Final = 0.25
 # While the breaker is open, Redis is probed (in the background) this often.
 PROBE_SECONDS: Final = 2.0
+# How often the per-process count drops the windows of clients that went quiet.
+FORGET_SECONDS: Final = 10.0
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,71 @@ def client_key(address: str, ipv6_prefix: int) -> str:
     return str(ip)
 
 
+class WindowMemory(MemoryStorage):
+    """limits' per-process memory storage, with a moving window that costs the same for every hit.
+
+    limits' own keeps a window's hits newest first in a list and inserts each
+    new one at the front, which moves every entry (a busy client under a
+    generous limit holds tens of thousands), and it prunes from a timer thread
+    started anew every 10 ms while requests come. Here a window is a queue,
+    oldest first: a hit appends, expired hits leave from the front as the
+    window moves, and the windows of clients that went quiet are dropped on
+    a later hit, at most every ``FORGET_SECONDS``, on the caller's thread. The
+    counting is the same: a hit is refused when ``limit`` hits lie within the
+    last ``expiry`` seconds. Fixed windows (``incr``) are limits' own.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        """Count on ``clock`` (epoch seconds, as limits' own storages do)."""
+        super().__init__()
+        self._clock = clock
+        self._windows: dict[str, deque[float]] = {}
+        self._forget_at = 0.0
+
+    @property
+    def clients(self) -> int:
+        """Return how many keys have a moving window kept in memory."""
+        return len(self._windows)
+
+    def acquire_entry(self, key: str, limit: int, expiry: int, amount: int = 1) -> bool:
+        """Count ``amount`` hits for ``key``, unless that passes ``limit`` within ``expiry`` s."""
+        if amount > limit:
+            return False
+        now = self._clock()
+        window = self._window(key, now - expiry, now)
+        if len(window) + amount > limit:
+            return False
+        window.extend([now] * amount)
+        return True
+
+    def get_moving_window(self, key: str, limit: int, expiry: int) -> tuple[float, int]:
+        """Return when the oldest hit still in ``key``'s window was counted, and how many are."""
+        del limit
+        now = self._clock()
+        window = self._window(key, now - expiry, now)
+        return (window[0], len(window)) if window else (now, 0)
+
+    def clear(self, key: str) -> None:
+        """Forget ``key``'s counts, moving window included."""
+        super().clear(key)
+        self._windows.pop(key, None)
+
+    def reset(self) -> int | None:
+        """Forget every count."""
+        self._windows.clear()
+        return super().reset()
+
+    def _window(self, key: str, since: float, now: float) -> deque[float]:
+        if now >= self._forget_at:
+            self._forget_at = now + FORGET_SECONDS
+            for quiet in [k for k, hits in self._windows.items() if not hits or hits[-1] < since]:
+                del self._windows[quiet]
+        window = self._windows.setdefault(key, deque())
+        while window and window[0] < since:
+            window.popleft()
+        return window
+
+
 def _storage(uri: str) -> Storage:
     scheme, _, rest = uri.partition("://")
     return cast(Storage, storage_from_string(f"async+{scheme.removeprefix('async+')}://{rest}"))
@@ -131,9 +199,9 @@ class ClientRateLimiter:
         self._item: RateLimitItem = parse(rate)
         self._ipv6_prefix = ipv6_prefix
         self._clock = clock
-        # The per-process count is limits' synchronous memory storage: its async
-        # twin hands every expiry pass to a thread, a hop per request.
-        self._local = local_strategies.MovingWindowRateLimiter(MemoryStorage())
+        # The per-process count is synchronous: limits' async memory storage hands
+        # every expiry pass to a thread, a hop per request.
+        self._local = local_strategies.MovingWindowRateLimiter(WindowMemory())
         self._shared: MovingWindowRateLimiter | None = None
         if not storage_uri.split("://", 1)[0].endswith("memory"):
             self._shared = MovingWindowRateLimiter(_storage(storage_uri))

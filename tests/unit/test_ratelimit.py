@@ -10,8 +10,16 @@ from collections.abc import AsyncIterator
 
 import pytest
 from limits import parse
+from limits.strategies import MovingWindowRateLimiter
 
-from ots.ratelimit import PROBE_SECONDS, ClientRateLimiter, client_key, parse_address
+from ots.ratelimit import (
+    FORGET_SECONDS,
+    PROBE_SECONDS,
+    ClientRateLimiter,
+    WindowMemory,
+    client_key,
+    parse_address,
+)
 from tests.support import REDIS_URL, FakeClock, free_port, needs_redis
 
 BUCKETS = {
@@ -83,6 +91,56 @@ def test_ipv6_addresses_of_one_64_share_one_limit() -> None:
         ]
 
     assert asyncio.run(main()) == [True, True, True, False, False, True]
+
+
+def test_the_moving_window_counts_the_last_period_and_frees_a_slot_as_each_hit_ages() -> None:
+    """Three a minute: the fourth waits for the first hit to leave the window, not for a new one."""
+    clock = FakeClock(1000.0)
+    limiter = MovingWindowRateLimiter(WindowMemory(clock))
+    item = parse("3/minute")
+    seen = []
+    for step in (0, 10, 10, 10):  # hits at 1000, 1010, 1020; refused at 1030
+        clock.advance(step)
+        seen.append(limiter.hit(item, "client"))
+    stats = limiter.get_window_stats(item, "client")
+    assert seen == [True, True, True, False]
+    assert (stats.reset_time, stats.remaining) == (1060.0, 0)
+    clock.advance(30)  # 1060: the hit of 1000 is a minute old, and still counts
+    assert not limiter.hit(item, "client")
+    clock.advance(1)  # 1061: it has left the window; those of 1010 and 1020 have not
+    assert limiter.hit(item, "client")
+    assert not limiter.hit(item, "client")
+    assert limiter.hit(item, "other client")
+
+
+def test_a_hit_of_several_is_refused_whole_and_counts_nothing() -> None:
+    """A cost that does not fit is refused without taking the slots that are left."""
+    limiter = MovingWindowRateLimiter(WindowMemory(FakeClock()))
+    item = parse("3/minute")
+    assert limiter.hit(item, "client", cost=2)
+    assert not limiter.hit(item, "client", cost=2)
+    assert not limiter.hit(item, "client", cost=4)
+    assert limiter.hit(item, "client")
+    assert limiter.get_window_stats(item, "client").remaining == 0
+
+
+def test_the_windows_of_quiet_clients_are_forgotten() -> None:
+    """Memory follows the clients active in the last window, not every client ever seen."""
+    clock = FakeClock()
+    storage = WindowMemory(clock)
+    limiter = MovingWindowRateLimiter(storage)
+    item = parse("5/second")
+    for client in range(100):
+        limiter.hit(item, f"client {client}")
+    assert storage.clients == 100
+    clock.advance(FORGET_SECONDS)
+    limiter.hit(item, "client 0")
+    assert storage.clients == 1
+    storage.clear(item.key_for("client 0"))
+    assert storage.clients == 0
+    limiter.hit(item, "client 1")
+    storage.reset()
+    assert storage.clients == 0
 
 
 @pytest.mark.parametrize("storage", ["memory://", pytest.param(REDIS_URL, marks=needs_redis)])
