@@ -18,7 +18,18 @@ ROOT = Path(__file__).resolve().parents[2] / "ots"
 # From the bottom up. A package (``store``, ``api``) is one layer with all its modules.
 LAYERS: list[set[str]] = [
     # The vocabulary and leaves: anyone may import these.
-    {"domain", "tokens", "errors", "sealed", "request", "models", "metrics", "hostgate", "ssrf", "stop"},
+    {
+        "domain",
+        "tokens",
+        "errors",
+        "sealed",
+        "request",
+        "models",
+        "metrics",
+        "hostgate",
+        "ssrf",
+        "stop",
+    },
     {"config"},
     {"crypto", "keyring", "terminal", "link", "client"},
     {"db", "events", "quota", "erasure", "ratelimit", "kdf", "tasks", "client_cli"},
