@@ -378,6 +378,8 @@ class Receipt(_Answer):
     opened_at: datetime | None = None
     # Only for a secret shared with notify: fingerprint, events and deliveries, as sent.
     notify: dict[str, Any] | None = None
+    # Only for a request (docs/request-v1.md): when its answer came.
+    answered_at: datetime | None = None
 
 
 @dataclass(frozen=True)

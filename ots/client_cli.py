@@ -424,18 +424,10 @@ def _ask(client: Client, args: argparse.Namespace, out: _Output) -> int:
         descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(descriptor, "w") as handle:
             handle.write(asked.answer_link + "\n")
-        fields["answer_link"] = None
+        del fields["answer_link"]
         fields["key_file"] = str(key_file)
-    if out.as_json:
-        return out.result(fields)
-    print(f"Send this request link: {asked.request_link}")
-    if key_file is None:
-        print(f"Keep this answer link (it reads the answer once): {asked.answer_link}")
-    else:
-        print(f"The answer link is in {key_file} (only you can read it).")
-    print(f"Receipt key: {asked.receipt_key}")
-    print(f"Expires at: {fields['expires_at']}")
-    return EXIT_OK
+    # Send request_link; keep answer_link (it reads the answer once) and receipt_key.
+    return out.result(fields)
 
 
 def _answer(args: argparse.Namespace, out: _Output) -> int:

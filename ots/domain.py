@@ -83,6 +83,9 @@ EVENTS: Final[Mapping[Event, Meaning]] = {
 }
 # The events a webhook may subscribe to (the default is all of them).
 NOTIFIABLE: Final = tuple(event for event, meaning in EVENTS.items() if meaning.notifiable)
+# What a secret's webhook hears by default: all but ``answered``, which happens only to a
+# request's answer (a request's webhook hears every notifiable event by default).
+SECRET_EVENTS: Final = tuple(event for event in NOTIFIABLE if event is not Event.ANSWERED)
 # How the receipt reads once each event has happened.
 STATE_AFTER: Final = {event: meaning.state_after for event, meaning in EVENTS.items()}
 # The states a secret can end in, in the order of the events that lead there.

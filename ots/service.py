@@ -703,14 +703,19 @@ class SecretService:
             StorageFullError: the instance's storage, or the asker's share or quota, is used.
         """
         rooms = self._room()
-        lookup, found, server_key = await self._find_request(request_key)
-        if found.answered_at is not None:
-            raise AlreadyAnsweredError
+        # The shape and size first: refusing must stay cheap, and says the same to all.
         size = len(client.ciphertext) - sealed_format.TAG_BYTES
         if size < 1:
             raise ValidationFailedError(
                 [FieldProblem("ciphertext", "is too short to hold a secret (AES-GCM tag only)")]
             )
+        if size > self._policy.max_secret_bytes:
+            raise PayloadTooLargeError(
+                f"The ciphertext holds over {self._policy.max_secret_bytes} bytes of secret."
+            )
+        lookup, found, server_key = await self._find_request(request_key)
+        if found.answered_at is not None:
+            raise AlreadyAnsweredError
         await self._admit(
             None,
             size,

@@ -21,6 +21,7 @@ from ots.api.schemas import (
     CreateRequestResponse,
     RequestStatusResponse,
 )
+from ots.domain import NOTIFIABLE
 from ots.errors import (
     AlreadyAnsweredError,
     ForbiddenError,
@@ -61,11 +62,11 @@ NOT_FOUND = error_doc(NotFoundError(NO_SUCH_REQUEST), "unknown, expired, or burn
     body=CreateRequestRequest,
     bearer=None,
 )
-async def create(request: Request) -> HTTPResponse:
+async def create_request(request: Request) -> HTTPResponse:
     """Store a request for a secret; its answer counts against this creator."""
     creator = await creator_of(request)
     body = validate(CreateRequestRequest, json_object(request))
-    notify = None if body.notify is None else body.notify.subscription()
+    notify = None if body.notify is None else body.notify.subscription(NOTIFIABLE)
     created = await service_of(request).create_request(
         body.verifier_bytes(),
         body.ttl,
@@ -86,7 +87,7 @@ async def create(request: Request) -> HTTPResponse:
     NOT_FOUND,
     UNAVAILABLE,
 )
-async def status(request: Request, request_key: str) -> HTTPResponse:
+async def request_status(request: Request, request_key: str) -> HTTPResponse:
     """Tell the answering side whether the request is open; never consumes it."""
     found = await service_of(request).request_status(request_key)
     return model_response(RequestStatusResponse.of(found))
@@ -112,7 +113,7 @@ async def status(request: Request, request_key: str) -> HTTPResponse:
     ),
     body=AnswerRequest,
 )
-async def answer(request: Request, request_key: str) -> HTTPResponse:
+async def answer_request(request: Request, request_key: str) -> HTTPResponse:
     """Store the first answer of a request; any later one gets 409."""
     body = validate(AnswerRequest, json_object(request))
     answered = await service_of(request).answer_request(request_key, body.client_sealed())

@@ -59,6 +59,16 @@ def test_ask_answer_reveal_once(client: Client) -> None:
     assert client.get(f"/receipts/{receipt}").json["state"] == "revealed"
 
 
+def test_an_off_curve_answer_is_kept_and_refused_by_the_askers_client(client: Client) -> None:
+    """The server keeps the envelope as given; the asker's client refuses a point off P-256."""
+    asker, created = ask(client)
+    body = {"ciphertext": "A" * 40, "envelope": {**GOOD_ENVELOPE, "epk": OFF_CURVE}}
+    assert client.post(f"/requests/{created['request_key']}/answer", json=body).status == 201
+    opened = reveal(client, created["answer_key"], asker)
+    with pytest.raises(request.RequestFormatError):
+        request.Envelope.from_json(opened.json["envelope"])
+
+
 def test_the_request_link_alone_cannot_read(client: Client) -> None:
     """The request key is no answer key, and a proof from anything but the private key fails."""
     asker, created = ask(client)
@@ -126,7 +136,10 @@ BAD_ANSWERS: dict[str, dict[str, Any]] = {
         "envelope": {"v": 1, "nonce": "AAECAwQFBgcICQoL", "kdf": "none"},
     },
     "unknown version": {"ciphertext": "A" * 40, "envelope": {**GOOD_ENVELOPE, "v": "r2"}},
-    "off-curve epk": {"ciphertext": "A" * 40, "envelope": {**GOOD_ENVELOPE, "epk": OFF_CURVE}},
+    "compressed epk": {
+        "ciphertext": "A" * 40,
+        "envelope": {**GOOD_ENVELOPE, "epk": "A" + OFF_CURVE[1:]},
+    },
     "short epk": {"ciphertext": "A" * 40, "envelope": {**GOOD_ENVELOPE, "epk": "BAAA"}},
     "bad base64": {"ciphertext": "A=" * 20, "envelope": GOOD_ENVELOPE},
     "tag only": {"ciphertext": "A" * 22, "envelope": GOOD_ENVELOPE},
