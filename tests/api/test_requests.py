@@ -8,7 +8,7 @@ import pytest
 
 from ots import request, sealed
 from tests.conftest import Client, MakeClient
-from tests.support import FakeClock, assert_error, sql
+from tests.support import FakeClock, assert_error, count_rows, sql
 
 OFF_CURVE = sealed.b64encode(b"\x04" + (1).to_bytes(32, "big") * 2)
 
@@ -108,6 +108,21 @@ def test_unanswered_request_expires(client: Client, clock: FakeClock) -> None:
     assert_error(answer(client, created["request_key"], asker, b"x"), 404, "not_found")
     assert client.get(f"/receipts/{created['receipt_key']}").json["state"] == "expired"
     assert_error(client.get(f"/requests/{created['request_key']}"), 404, "not_found")
+
+
+def test_the_sweep_removes_expired_requests_answered_or_not(
+    make_client: MakeClient, clock: FakeClock, db_url: str
+) -> None:
+    """An expired request leaves no row (nor note) behind, answered or not; its receipt stays."""
+    client = make_client(db_url, sweep_on_create=True)
+    open_one = ask(client, ttl=60, note="marker-Tapir-note")[1]
+    asker, answered = ask(client, ttl=60)
+    assert answer(client, answered["request_key"], asker, b"x").status == 201
+    assert count_rows(db_url, table="request") == 2
+    clock.advance(3601)  # past both expiries and the sweep interval
+    assert client.post("/generate", json={"secret": "s", "passphrase": "p"}).status == 201
+    assert count_rows(db_url, table="request") == 0
+    assert client.get(f"/receipts/{open_one['receipt_key']}").json["state"] == "expired"
 
 
 def test_the_answer_expires_ttl_after_it_came(client: Client, clock: FakeClock) -> None:
