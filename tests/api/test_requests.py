@@ -218,3 +218,14 @@ def test_the_row_holds_no_key_note_or_plaintext(client: Client, db_url: str) -> 
         asker.verifier.hex().encode(),
     ):
         assert needle not in stored
+
+
+def test_a_requests_receipt_page_says_requested_then_answered(client: Client) -> None:
+    """The receipt page knows a request's states (no page of its own for the request yet)."""
+    asker, created = ask(client)
+    html = {"Accept": "text/html"}
+    page = client.get(f"/receipts/{created['receipt_key']}", headers=html)
+    assert page.status == 200 and "waiting for an answer" in page.text
+    assert answer(client, created["request_key"], asker, b"x").status == 201
+    page = client.get(f"/receipts/{created['receipt_key']}", headers=html)
+    assert page.status == 200 and "the answer waits for you" in page.text
