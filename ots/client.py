@@ -53,6 +53,7 @@ from urllib.parse import quote, urlencode
 
 import httpx
 
+from ots import request as request_format
 from ots import sealed
 
 DEFAULT_URL: Final = "http://127.0.0.1:8080"
@@ -124,6 +125,12 @@ class WrongMode(ApiError):
     """A passphrase was sent for a sealed secret, or a proof for a passphrase one."""
 
     code = "wrong_mode"
+
+
+class AlreadyAnswered(ApiError):
+    """The request was answered already: only its first answer is kept (409)."""
+
+    code = "already_answered"
 
 
 class InvalidRequest(ApiError):
@@ -244,6 +251,7 @@ ERRORS: Final[dict[str, type[ApiError]]] = {
         WrongPassphrase,
         NotPending,
         WrongMode,
+        AlreadyAnswered,
         InvalidJson,
         BadRequest,
         Unauthorized,
@@ -319,6 +327,36 @@ class SealedShare(_Answer):
 
 
 @dataclass(frozen=True)
+class Asked(_Answer):
+    """A stored request (docs/request-v1.md): send ``request_link``, keep ``answer_link``.
+
+    The answer link holds the private key after ``#``: whoever has it can read
+    the answer once. Keep it as a password.
+    """
+
+    request_link: str
+    answer_link: str
+    receipt_key: str
+    expires_at: datetime
+    webhook_secret: str | None = None
+
+    def __repr__(self) -> str:
+        """Hide the answer link."""
+        return f"Asked(request_link={self.request_link!r}, answer_link=**********)"
+
+
+@dataclass(frozen=True)
+class RequestState(_Answer):
+    """A request as the answering side sees it: open (with its note) or answered."""
+
+    state: str
+    expires_at: datetime
+    max_secret_bytes: int
+    note: str | None = None
+    answered_at: datetime | None = None
+
+
+@dataclass(frozen=True)
 class Status(_Answer):
     """A secret that can still be revealed."""
 
@@ -340,6 +378,8 @@ class Receipt(_Answer):
     opened_at: datetime | None = None
     # Only for a secret shared with notify: fingerprint, events and deliveries, as sent.
     notify: dict[str, Any] | None = None
+    # Only for a request (docs/request-v1.md): when its answer came.
+    answered_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -458,6 +498,65 @@ def _opened(body: dict[str, Any], keys: sealed.Keys) -> bytes:
     try:
         envelope = sealed.Envelope.from_json(body.get("envelope"))
         return sealed.open_sealed(sealed.b64decode(str(body.get("ciphertext", ""))), envelope, keys)
+    except (sealed.SealedFormatError, sealed.OpenError):
+        raise NotOpened(
+            "the server's answer does not open with this link: it was altered, nothing is shown"
+        ) from None
+
+
+def _ask(
+    asker: request_format.Asker, ttl: int | None, note: str | None, notify_url: str | None
+) -> _Call:
+    call = _generate({"verifier": sealed.b64encode(asker.verifier)}, ttl, notify_url)
+    body = dict(call.body or {})
+    if note is not None:
+        body["note"] = note
+    return _Call("POST", "/requests", 201, body, token=True)
+
+
+def _asked(server: str, asker: request_format.Asker, body: dict[str, Any]) -> Asked:
+    return Asked(
+        request_link=request_format.make_request_link(server, str(body["request_key"]), asker),
+        answer_link=request_format.make_answer_link(server, str(body["answer_key"]), asker),
+        receipt_key=str(body["receipt_key"]),
+        expires_at=_time(str(body["expires_at"])),
+        webhook_secret=body.get("webhook_secret"),
+    )
+
+
+def _request_link(link: str) -> request_format.RequestLink:
+    try:
+        return request_format.parse_request_link(link)
+    except sealed.SealedFormatError as exc:
+        raise InvalidLink(str(exc)) from None
+
+
+def _request_state(request_key: str) -> _Call:
+    return _Call("GET", f"/requests/{_segment(request_key)}")
+
+
+def _answer_call(parsed: request_format.RequestLink, secret: bytes | str) -> _Call:
+    data = secret.encode("utf-8") if isinstance(secret, str) else secret
+    body = request_format.seal_answer(data, parsed.public_key).body()
+    return _Call("POST", f"/requests/{_segment(parsed.request_key)}/answer", 201, body)
+
+
+def _answer_link(link: str) -> request_format.AnswerLink:
+    try:
+        return request_format.parse_answer_link(link)
+    except sealed.SealedFormatError as exc:
+        raise InvalidLink(str(exc)) from None
+
+
+def _answer_reveal(parsed: request_format.AnswerLink) -> _Call:
+    return _reveal(parsed.secret_key, {"proof": sealed.b64encode(parsed.asker.proof)})
+
+
+def _opened_answer(body: dict[str, Any], asker: request_format.Asker) -> bytes:
+    try:
+        envelope = request_format.Envelope.from_json(body.get("envelope"))
+        ciphertext = sealed.b64decode(str(body.get("ciphertext", "")))
+        return request_format.open_answer(ciphertext, envelope, asker)
     except (sealed.SealedFormatError, sealed.OpenError):
         raise NotOpened(
             "the server's answer does not open with this link: it was altered, nothing is shown"
@@ -673,6 +772,38 @@ class Client(_Base):
         parsed, keys = _unlock(link, passphrase)
         return _opened(self._send(_sealed_reveal(parsed.secret_key, keys)), keys)
 
+    def create_request(
+        self, note: str | None = None, ttl: int | None = None, *, notify_url: str | None = None
+    ) -> Asked:
+        """Ask for a secret (docs/request-v1.md): a request link to send, an answer link to keep."""
+        asker = request_format.new_asker()
+        return _asked(self.url, asker, self._send(_ask(asker, ttl, note, notify_url)))
+
+    def request_state(self, request_link: str) -> RequestState:
+        """Tell whether a request still takes an answer, and its note; changes nothing."""
+        parsed = _request_link(request_link)
+        return RequestState.from_dict(self._send(_request_state(parsed.request_key)))
+
+    def answer_request(self, request_link: str, secret: bytes | str) -> RequestState:
+        """Seal ``secret`` here to the asker's public key and post it as the request's answer.
+
+        Raises:
+            InvalidLink: not a request-v1 link (or its key is not a point of P-256).
+            AlreadyAnswered: someone answered first.
+        """
+        call = _answer_call(_request_link(request_link), secret)
+        return RequestState.from_dict(self._send(call))
+
+    def reveal_answer(self, answer_link: str) -> bytes:
+        """Fetch a request's answer once and decrypt it here with the answer link's key.
+
+        Raises:
+            InvalidLink: not a request-v1 answer link.
+            NotOpened: the released ciphertext does not open (it is gone, unread).
+        """
+        parsed = _answer_link(answer_link)
+        return _opened_answer(self._send(_answer_reveal(parsed)), parsed.asker)
+
     def check_secret(self, secret_key: str) -> Status:
         """Tell whether the secret can still be revealed, without revealing it."""
         return Status.from_dict(self._send(_check(secret_key)))
@@ -786,6 +917,28 @@ class AsyncClient(_Base):
         """
         parsed, keys = await asyncio.to_thread(_unlock, link, passphrase)
         return _opened(await self._send(_sealed_reveal(parsed.secret_key, keys)), keys)
+
+    async def create_request(
+        self, note: str | None = None, ttl: int | None = None, *, notify_url: str | None = None
+    ) -> Asked:
+        """Ask for a secret (docs/request-v1.md): a request link to send, an answer link to keep."""
+        asker = request_format.new_asker()
+        return _asked(self.url, asker, await self._send(_ask(asker, ttl, note, notify_url)))
+
+    async def request_state(self, request_link: str) -> RequestState:
+        """Tell whether a request still takes an answer, and its note; changes nothing."""
+        parsed = _request_link(request_link)
+        return RequestState.from_dict(await self._send(_request_state(parsed.request_key)))
+
+    async def answer_request(self, request_link: str, secret: bytes | str) -> RequestState:
+        """Seal ``secret`` here to the asker's public key and post it as the request's answer."""
+        call = _answer_call(_request_link(request_link), secret)
+        return RequestState.from_dict(await self._send(call))
+
+    async def reveal_answer(self, answer_link: str) -> bytes:
+        """Fetch a request's answer once and decrypt it here with the answer link's key."""
+        parsed = _answer_link(answer_link)
+        return _opened_answer(await self._send(_answer_reveal(parsed)), parsed.asker)
 
     async def check_secret(self, secret_key: str) -> Status:
         """Tell whether the secret can still be revealed, without revealing it."""

@@ -29,10 +29,12 @@ from pathlib import Path
 from typing import Any, Final, TextIO
 
 from ots import link, sealed, terminal
+from ots import request as request_format
 from ots.client import (
     DEFAULT_URL,
     TOKEN_VARIABLE,
     URL_VARIABLE,
+    AlreadyAnswered,
     ApiError,
     Client,
     ClientError,
@@ -57,7 +59,7 @@ CLI_MAX_WAIT: Final = 2.0
 # 128 bits, in the URL-safe alphabet the keys use.
 GENERATED_PASSPHRASE_BYTES: Final = 16
 NOTIFY_EVENTS: Final = tuple(event.value for event in NOTIFIABLE)
-COMMANDS: Final = ("share", "reveal", "status", "receipt", "burn", "list")
+COMMANDS: Final = ("share", "reveal", "status", "receipt", "burn", "list", "request", "answer")
 KINDS: Final = {
     "reveal": Kind.SECRET,
     "status": Kind.SECRET,
@@ -174,6 +176,32 @@ def add_commands(commands: Any) -> None:
         "--id", type=int, help="burn the secret with this id of `ots list` (needs the token)"
     )
     token_argument(burn)
+    asking = commands.add_parser(
+        "request",
+        parents=[common],
+        help="ask someone for a secret: print a request link to send, keep the answer link",
+        description="ask someone for a secret (docs/request-v1.md): print a request link to "
+        "send out; the answer link, which reads the answer once, is printed too, or written "
+        "to --key-file",
+        epilog=EXIT_CODES_HELP,
+    )
+    asking.add_argument("--note", help="a short note shown to whoever answers (plain text)")
+    asking.add_argument("--ttl", type=int, help="seconds the request, then the answer, wait")
+    asking.add_argument(
+        "--key-file",
+        type=Path,
+        help="write the answer link to this new file (mode 0600) instead of printing it",
+    )
+    token_argument(asking)
+    answering = commands.add_parser(
+        "answer",
+        parents=[common, keyed],
+        help="answer a request: seal a secret (stdin or --file) to the one who asked",
+        description="answer a request link: the secret is sealed here to the asker's key",
+        epilog=EXIT_CODES_HELP,
+    )
+    answering.add_argument("link", metavar="REQUEST_LINK", help="the request link you were sent")
+    answering.add_argument("--file", type=Path, help="read the secret from this file, not stdin")
     listing = commands.add_parser(
         "list",
         parents=[common],
@@ -196,6 +224,11 @@ def run(args: argparse.Namespace) -> int:
         if args.command == "list":
             with _client(args.url, args.token) as client:
                 return _list(client, args, out)
+        if args.command == "request":
+            with _client(args.url, args.token) as client:
+                return _ask(client, args, out)
+        if args.command == "answer":
+            return _answer(args, out)
         if args.command == "burn" and (args.id is None) == (args.key is None):
             raise UsageError("give a receipt key or link, or --id with the token, not both")
         if args.command == "burn" and args.id is not None:
@@ -205,7 +238,7 @@ def run(args: argparse.Namespace) -> int:
         target = link.read_target(args.key, KINDS[args.command])
         with _client(_server(args, target)) as client:
             return _RUNNERS[args.command](client, target, args, out)
-    except (UsageError, InvalidLink, LinkError) as exc:
+    except (UsageError, InvalidLink, LinkError, sealed.SealedFormatError) as exc:
         return out.failure(EXIT_USAGE, {"error": "usage", "message": str(exc)})
     except NotOpened as exc:
         return out.failure(EXIT_NOT_FOUND, {"error": "not_opened", "message": str(exc)})
@@ -248,7 +281,7 @@ def _server(args: argparse.Namespace, target: Target) -> str:
 
 
 def _exit_code(error: ApiError) -> int:
-    if isinstance(error, NotFound | NotPending):
+    if isinstance(error, NotFound | NotPending | AlreadyAnswered):
         return EXIT_NOT_FOUND
     if isinstance(error, WrongPassphrase):
         return EXIT_WRONG_PASSPHRASE
@@ -375,9 +408,44 @@ def _share_passphrase(args: argparse.Namespace) -> str:
     return _prompt(confirm=True)
 
 
+def _ask(client: Client, args: argparse.Namespace, out: _Output) -> int:
+    key_file: Path | None = args.key_file
+    if key_file is not None and key_file.exists():
+        raise UsageError(f"{key_file} exists already: the answer link is never written over")
+    asked = client.create_request(args.note, args.ttl)
+    fields: dict[str, Any] = {
+        "request_link": asked.request_link,
+        "answer_link": asked.answer_link,
+        "receipt_key": asked.receipt_key,
+        "expires_at": asked.expires_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    if key_file is not None:
+        # Created 0600 and never over another file: it reads the answer, as a password would.
+        descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(asked.answer_link + "\n")
+        del fields["answer_link"]
+        fields["key_file"] = str(key_file)
+    # Send request_link; keep answer_link (it reads the answer once) and receipt_key.
+    return out.result(fields)
+
+
+def _answer(args: argparse.Namespace, out: _Output) -> int:
+    parsed = request_format.parse_request_link(args.link)
+    target = Target(link.Kind.SECRET, parsed.request_key, parsed.server)
+    secret = _read_secret(args.file)
+    with _client(_server(args, target)) as client:
+        own = f"{client.url}/requests/{parsed.request_key}#{args.link.split('#', 1)[1]}"
+        answered = client.answer_request(own, secret)
+    return out.result({"state": answered.state, "expires_at": answered.to_dict()["expires_at"]})
+
+
 def _reveal(client: Client, target: Target, args: argparse.Namespace, out: _Output) -> int:
     sealed_link = target.sealed_link
-    if sealed_link is not None:
+    answer_link = target.answer_link
+    if answer_link is not None:
+        secret = client.reveal_answer(answer_link)
+    elif sealed_link is not None:
         passphrase = _reveal_passphrase(args) if target.needs_passphrase else None
         secret = client.reveal_sealed_secret(sealed_link, passphrase)
     else:

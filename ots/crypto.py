@@ -79,6 +79,8 @@ _HKDF_INFO_QUOTA: Final = b"ots/v1 quota tag key"
 _HKDF_INFO_TOKEN: Final = b"ots/v1 api token key"
 _VERIFIER_LABEL: Final = b"ots/v1 verifier\0"
 _HKDF_INFO_VERIFIER: Final = b"ots/v1 verifier key"
+_HKDF_INFO_ANSWER: Final = b"ots/v1 answer key"
+_HKDF_INFO_NOTE: Final = b"ots/v1 request note key"
 # What a keyed verifier starts with: no hex digest (a legacy row) ever does.
 KEYED_VERIFIER_PREFIX: Final = "hmac-sha256:"
 _LEGACY_VERIFIER: Final = re.compile(r"[0-9a-f]{64}")
@@ -89,6 +91,7 @@ _LABEL: Final = "ots/v1"
 # Hash domains: a secret key and a receipt key never share a lookup hash.
 _SECRET_PURPOSE: Final = "secret"  # noqa: S105 - a hash domain label, not a password
 _RECEIPT_PURPOSE: Final = "receipt"
+_REQUEST_PURPOSE: Final = "request"
 
 
 class Concealed:
@@ -139,6 +142,49 @@ def secret_lookup(secret_key: str) -> str:
 def receipt_lookup(receipt_key: str) -> str:
     """Return the one-way hash under which a receipt's row is stored."""
     return _lookup_hash(receipt_key, _RECEIPT_PURPOSE)
+
+
+def request_lookup(request_key: str) -> str:
+    """Return the one-way hash under which a request's row is stored."""
+    return _lookup_hash(request_key, _REQUEST_PURPOSE)
+
+
+def answer_key(request_key: str, server_key: bytes) -> str:
+    """Return the secret_key of a request's answer: the asker gets it, the database never.
+
+    ``b64url(HMAC-SHA256(HKDF(server_key, "ots/v1 answer key"), request_key))``
+    cut to 32 characters (192 bits, as ``new_key``), a leading ``-`` read as
+    ``A`` so that it never reads as an option. Derived again when the answer
+    arrives: whoever holds the request_key but not the server key cannot
+    compute it, and the row keeps only its lookup hash.
+    """
+    mac = hmac.new(
+        _server_subkey(server_key, _HKDF_INFO_ANSWER), request_key.encode("ascii"), "sha256"
+    ).digest()
+    key = base64.urlsafe_b64encode(mac[:KEY_BYTES]).decode("ascii")
+    return "A" + key[1:] if key.startswith("-") else key
+
+
+def seal_note(note: str, server_key: bytes, key_id: str, lookup: str) -> SealedWebhook:
+    """Seal a request's note for the row of ``lookup`` (nothing readable at rest)."""
+    nonce, ciphertext = seal(
+        _server_subkey(server_key, _HKDF_INFO_NOTE), note.encode("utf-8"), _note_data(lookup)
+    )
+    return SealedWebhook(nonce=nonce, ciphertext=ciphertext, key_id=key_id)
+
+
+def open_note(sealed: SealedWebhook, server_key: bytes, lookup: str) -> str:
+    """Return the note that ``seal_note`` sealed.
+
+    Raises:
+        DecryptionError: the server key is wrong, or the data was altered or moved.
+    """
+    key = _server_subkey(server_key, _HKDF_INFO_NOTE)
+    return unseal(key, sealed.nonce, sealed.ciphertext, _note_data(lookup)).decode("utf-8")
+
+
+def _note_data(lookup: str) -> bytes:
+    return f"{_LABEL} note {lookup}".encode()
 
 
 def _lookup_hash(key: str, purpose: str) -> str:

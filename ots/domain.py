@@ -24,6 +24,10 @@ class State(StrEnum):
     """Destroyed by its creator, or by too many wrong passphrases."""
     EXPIRED = "expired"
     """Never read before ``expires_at``; derived, a row is never stored in this state."""
+    REQUESTED = "requested"
+    """A request (``docs/request-v1.md``) waiting for its answer: no secret yet."""
+    ANSWERED = "answered"
+    """A request's answer, waiting to be read; derived: stored pending, with ``answered_at``."""
 
 
 class Event(StrEnum):
@@ -40,7 +44,11 @@ class Event(StrEnum):
     BURNED = "burned"
     """Its creator destroyed it."""
     EXPIRED = "expired"
-    """The sweeper removed it, unread, after ``expires_at``."""
+    """The sweeper removed it, unread, after ``expires_at`` (or a request, unanswered)."""
+    REQUESTED = "requested"
+    """A request for a secret was made; its answer's receipt waits."""
+    ANSWERED = "answered"
+    """The first answer of a request was stored: it is now a secret, pending."""
 
 
 @dataclass(frozen=True)
@@ -53,8 +61,11 @@ class Meaning:
     @property
     def ends(self) -> bool:
         """Whether the secret is gone after it (its row deleted: read, destroyed or expired)."""
-        return self.state_after is not State.PENDING
+        return self.state_after not in _WAITING
 
+
+# The states in which a secret (or a request's answer) is still to come or to be read.
+_WAITING: Final = (State.PENDING, State.REQUESTED, State.ANSWERED)
 
 # The one table of the events: every list below derives from it, and so does what the
 # store writes into a receipt when a secret ends (too many wrong passphrases destroy a
@@ -67,9 +78,14 @@ EVENTS: Final[Mapping[Event, Meaning]] = {
     Event.DESTROYED: Meaning(State.BURNED, notifiable=True),
     Event.BURNED: Meaning(State.BURNED, notifiable=True),
     Event.EXPIRED: Meaning(State.EXPIRED, notifiable=True),
+    Event.REQUESTED: Meaning(State.REQUESTED, notifiable=False),
+    Event.ANSWERED: Meaning(State.ANSWERED, notifiable=True),
 }
 # The events a webhook may subscribe to (the default is all of them).
 NOTIFIABLE: Final = tuple(event for event, meaning in EVENTS.items() if meaning.notifiable)
+# What a secret's webhook hears by default: all but ``answered``, which happens only to a
+# request's answer (a request's webhook hears every notifiable event by default).
+SECRET_EVENTS: Final = tuple(event for event in NOTIFIABLE if event is not Event.ANSWERED)
 # How the receipt reads once each event has happened.
 STATE_AFTER: Final = {event: meaning.state_after for event, meaning in EVENTS.items()}
 # The states a secret can end in, in the order of the events that lead there.
@@ -228,6 +244,66 @@ class NewSecret:
 
 
 @dataclass(frozen=True)
+class NewRequest:
+    """A request to store, with its answer's receipt (``requested``) and its webhook."""
+
+    lookup: str
+    # The lookup its answer will be stored under (its receipt's secret_lookup).
+    secret_lookup: str
+    receipt_lookup: str
+    key_id: str
+    # The answer's access verifier, keyed under the server key (crypto.keyed_verifier).
+    verifier: str
+    note: SealedWebhook | None
+    created_at: int
+    expires_at: int
+    ttl: int
+    purge_at: int
+    webhook: NewWebhook | None = None
+    quota_tag: str | None = None
+    # The token's own byte quota the answer counts against (None: none).
+    max_bytes: int | None = None
+    token_id: int | None = None
+
+
+@dataclass(frozen=True)
+class StoredRequest:
+    """A request as read from its row: open (``answered_at`` None) or answered."""
+
+    secret_lookup: str
+    key_id: str
+    verifier: str
+    note: SealedWebhook | None
+    expires_at: int
+    ttl: int
+    answered_at: int | None
+    quota_tag: str | None
+    max_bytes: int | None
+
+
+@dataclass(frozen=True)
+class CreatedRequest:
+    """What the asker gets back: the request's key, its answer's key, the receipt's."""
+
+    request_key: str
+    answer_key: str
+    receipt_key: str
+    expires_at: int
+    webhook_secret: str | None = None
+
+
+@dataclass(frozen=True)
+class RequestStatus:
+    """The answering side's safe view of a request: open (with its note) or answered."""
+
+    expires_at: int
+    max_secret_bytes: int
+    note: str | None = field(default=None, repr=False)
+    # When it was answered; None while it is open.
+    answered_at: int | None = None
+
+
+@dataclass(frozen=True)
 class Destruction:
     """When wrong passphrases destroy a secret (the receipt reads ``STATE_AFTER[DESTROYED]``)."""
 
@@ -285,6 +361,8 @@ class Receipt:
     lookup: str = ""
     # Only for a secret created with ``notify``.
     notify: Notify | None = None
+    # Only for a request's answer: when it was stored (None: not yet, or no request).
+    answered_at: int | None = None
 
 
 @dataclass(frozen=True)
@@ -329,8 +407,10 @@ class Swept:
 
     secrets: int
     receipts: int
+    # Requests past their expiry (answered or not).
+    requests: int = 0
 
     @property
     def total(self) -> int:
         """Rows removed in all."""
-        return self.secrets + self.receipts
+        return self.secrets + self.receipts + self.requests

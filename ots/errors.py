@@ -16,6 +16,7 @@ JSON error body of the contract in one place.
     ├── RequestTimeoutError     408 request_timeout
     ├── NotPendingError         409 not_pending
     ├── WrongModeError          409 wrong_mode
+    ├── AlreadyAnsweredError    409 already_answered
     ├── PayloadTooLargeError    413 payload_too_large
     ├── ValidationFailedError   422 validation_error
     ├── RateLimitedError        429 rate_limited
@@ -169,6 +170,14 @@ class WrongModeError(OtsError):
     code = "wrong_mode"
     status = 409
     default_message = "This secret was stored in the other mode (passphrase or sealed)."
+
+
+class AlreadyAnsweredError(OtsError):
+    """The request was answered already: only its first answer is kept."""
+
+    code = "already_answered"
+    status = 409
+    default_message = "This request was answered already; only the first answer is kept."
 
 
 class PayloadTooLargeError(OtsError):

@@ -25,7 +25,7 @@ from enum import StrEnum
 from typing import Final
 from urllib.parse import SplitResult, unquote, urlsplit, urlunsplit
 
-from ots import sealed
+from ots import request, sealed
 
 # The server's own rule for a key (ots.crypto.KEY_PATTERN; a test keeps the two equal):
 # a key outside it is refused before any lookup, so it cannot name a secret.
@@ -67,9 +67,16 @@ class Target:
     @property
     def sealed_link(self) -> str | None:
         """The link in its canonical form when it holds a sealed-v1 key, else None."""
-        if self.server is None or self.fragment is None:
+        if self.server is None or self.fragment is None or self.fragment.startswith("r1."):
             return None
         return sealed.make_link(self.server, self.key, self.fragment)
+
+    @property
+    def answer_link(self) -> str | None:
+        """The link in its canonical form when it is a request's answer link, else None."""
+        if self.server is None or self.fragment is None or not self.fragment.startswith("r1."):
+            return None
+        return f"{self.server}/{self.kind.value}/{self.key}#{self.fragment}"
 
     @property
     def needs_passphrase(self) -> bool:
@@ -137,7 +144,11 @@ def _read_link(text: str, kind: Kind) -> Target:
         # A receipt's fragment carries nothing; a secret link without one is passphrase mode.
         return Target(kind, key, server)
     try:
-        sealed.parse_fragment(parts.fragment)
+        if request.is_answer_link(text):
+            # A request's answer link (docs/request-v1.md): the asker's key pair after '#'.
+            request.parse_answer_link(text)
+        else:
+            sealed.parse_fragment(parts.fragment)
     except sealed.SealedFormatError as exc:
         raise LinkError(str(exc)) from None
     return Target(kind, key, server, parts.fragment)

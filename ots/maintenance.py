@@ -45,6 +45,9 @@ class MaintainedStore(Protocol):
     async def delete_expired_secrets(self, now: int, batch: int) -> Transition:
         """Delete at most ``batch`` expired secrets: the ``expired`` of those this call removed."""
 
+    async def delete_expired_requests(self, now: int, batch: int) -> tuple[int, Transition]:
+        """Delete at most ``batch`` expired requests: how many, and the unanswered ones' event."""
+
     async def delete_purged_receipts(self, now: int, batch: int) -> int:
         """Delete at most ``batch`` receipts past retention; return how many went."""
 
@@ -127,10 +130,11 @@ class Maintenance:
         counts = [
             await self._in_batches(self._delete_expired, batches),
             await self._in_batches(self._store.delete_purged_receipts, batches),
+            await self._in_batches(self._delete_expired_requests, batches),
         ]
         # Keeps the usage estimate (and its metrics) fresh on a server nobody writes to.
         await self._gauge.current(self._now())
-        return Swept(secrets=counts[0], receipts=counts[1])
+        return Swept(secrets=counts[0], receipts=counts[1], requests=counts[2])
 
     async def after_create(self) -> None:
         """Sweep one bounded batch of each kind if this worker sweeps on creates and it is due.
@@ -180,6 +184,12 @@ class Maintenance:
             # database's write lock only part of the time, and requests go first.
             await self._sleep(SWEEP_REST * (self._timer() - started))
         return removed
+
+    async def _delete_expired_requests(self, now: int, batch: int) -> int:
+        count, expired = await self._store.delete_expired_requests(now, batch)
+        self._events.record(expired)
+        self.committed(expired)
+        return count
 
     async def _delete_expired(self, now: int, batch: int) -> int:
         expired = await self._store.delete_expired_secrets(now, batch)

@@ -53,17 +53,19 @@ class SecretRecord(Model):
 class ReceiptRecord(Model):
     """What the creator may learn about a secret: its state and times, never its content.
 
-    ``lookup`` is a one-way hash of the ``receipt_key``; ``secret_lookup`` is
-    the secret's own lookup hash, which cannot give the ``secret_key`` back.
-    ``state`` is pending, revealed or burned; a pending receipt whose
-    ``expires_at`` has passed reads as expired. ``failed_attempts`` is the
-    secret's wrong-passphrase count. ``opened_at`` is when the recipient's
-    link was first checked (a status GET or HEAD, JSON or page); None until
-    then, and written once. ``token_id`` names the API token the secret was
-    created with (None: created without one); its holder may list and burn
-    it by the receipt's ``id``. The sweeper deletes the row once
-    ``purge_at`` has passed. Every secret has one (secrets stored before
-    receipts existed were given one with an unguessable, unissued lookup).
+        ``lookup`` is a one-way hash of the ``receipt_key``; ``secret_lookup`` is
+        the secret's own lookup hash, which cannot give the ``secret_key`` back.
+        ``state`` is pending, revealed or burned; a pending receipt whose
+        ``expires_at`` has passed reads as expired. ``failed_attempts`` is the
+        secret's wrong-passphrase count. ``opened_at`` is when the recipient's
+        link was first checked (a status GET or HEAD, JSON or page); None until
+        then, and written once. ``token_id`` names the API token the secret was
+        created with (None: created without one); its holder may list and burn
+        it by the receipt's ``id``. A request's receipt (``ots.store.requests``) is
+    stored ``requested`` until the answer comes; ``answered_at`` is then set and
+    the state becomes pending, as any secret's. The sweeper deletes the row once
+        ``purge_at`` has passed. Every secret has one (secrets stored before
+        receipts existed were given one with an unguessable, unissued lookup).
     """
 
     id = fields.BigIntField(primary_key=True)
@@ -77,6 +79,7 @@ class ReceiptRecord(Model):
     purge_at = fields.BigIntField()
     opened_at = fields.BigIntField(null=True)
     token_id = fields.BigIntField(null=True)
+    answered_at = fields.BigIntField(null=True)
 
     class Meta:
         """Table name, the index the purge uses, and a token holder's list."""
@@ -163,3 +166,39 @@ class TokenRecord(Model):
         """Table name."""
 
         table = "token"
+
+
+class RequestRecord(Model):
+    """A request for a secret (``docs/request-v1.md``), waiting for its one answer.
+
+    ``lookup`` is a one-way hash of the ``request_key``; ``secret_lookup`` is the
+    lookup the answer will be stored under (its receipt's too). ``verifier`` is
+    the answer's access verifier keyed under the server key ``key_id``, which
+    also derives the answer's key and seals the note (``note``, with
+    ``note_nonce``; None without one). ``answered_at`` is set, and the note
+    cleared, by the one answer that wins; the row then stays until
+    ``expires_at`` so the request link can say it was answered. ``ttl`` is how
+    long the answer lives; ``quota_tag`` and ``max_bytes`` (the token's own byte
+    quota, None: none) say whom the answer counts against. Holds nothing that
+    reads the answer: the asker's private key never reaches the server.
+    """
+
+    id = fields.BigIntField(primary_key=True)
+    lookup = fields.CharField(max_length=64, unique=True)
+    secret_lookup = fields.CharField(max_length=64, unique=True)
+    key_id = fields.CharField(max_length=32)
+    verifier = fields.CharField(max_length=64)
+    note_nonce = fields.BinaryField(null=True)
+    note = fields.BinaryField(null=True)
+    created_at = fields.BigIntField()
+    expires_at = fields.BigIntField()
+    ttl = fields.BigIntField()
+    answered_at = fields.BigIntField(null=True)
+    quota_tag = fields.CharField(max_length=64, null=True)
+    max_bytes = fields.BigIntField(null=True)
+
+    class Meta:
+        """Table name, and the index the sweeper uses."""
+
+        table = "request"
+        indexes = (("expires_at",),)

@@ -28,22 +28,27 @@ from ots.crypto import Concealed, DecryptionError
 from ots.domain import (
     ClientSealed,
     ClientTotals,
+    CreatedRequest,
     CreatedSecret,
     Destruction,
     EncryptedSecret,
     Event,
     Failure,
     KdfParams,
+    NewRequest,
     NewSecret,
     NewWebhook,
     Receipt,
+    RequestStatus,
     SecretStatus,
     State,
+    StoredRequest,
     StoredSecret,
     Subscription,
     Transition,
 )
 from ots.errors import (
+    AlreadyAnsweredError,
     FieldProblem,
     NotFoundError,
     NotPendingError,
@@ -76,6 +81,23 @@ WRONG_MODE_SEALED: Final = (
     "This secret was sealed by its client: reveal it with its link (ots reveal LINK)."
 )
 WRONG_MODE_PLAIN: Final = "This secret was stored with a passphrase: send the passphrase."
+NO_SUCH_REQUEST: Final = "There is no such request: unknown, expired or burned by its asker."
+
+
+class RequestRoom(Protocol):
+    """What the service needs to keep requests (``ots.store.requests.RequestStore``)."""
+
+    async def add(self, new: NewRequest) -> Transition:
+        """Store a request and its answer's receipt (``requested``): its ``requested``."""
+
+    async def find(self, lookup: str, now: int) -> StoredRequest | None:
+        """Return the unexpired request (open or answered), or None."""
+
+    async def answer(self, lookup: str, new: NewSecret) -> Transition | None:
+        """Store ``new`` as the request's one answer: its ``answered``; None if not the first."""
+
+    async def burn(self, receipt_lookup: str, now: int, purge_at: int) -> Transition | None:
+        """Delete the open request behind a receipt: its ``burned``; None if none was open."""
 
 
 class SecretStore(Protocol):
@@ -186,6 +208,7 @@ class SecretService:
         events: EventLog,
         clock: Clock = time.time,
         resolver: Resolver = system_resolver,
+        requests: RequestRoom | None = None,
     ) -> None:
         """Bind the service to its policy, store, bounded KDF pool, server keyring and clock.
 
@@ -201,6 +224,7 @@ class SecretService:
         self._events = events
         self._clock = clock
         self._resolver = resolver
+        self._requests = requests
         # The service's own rule state (creates in flight per client), over the store's count.
         self._shares = ClientShares(store.client_totals)
 
@@ -539,8 +563,11 @@ class SecretService:
 
         Expiry is decided by the clock, not by the sweeper having run.
         """
-        if receipt.state is State.PENDING and receipt.expires_at <= now:
+        if receipt.state in (State.PENDING, State.REQUESTED) and receipt.expires_at <= now:
             return dataclasses.replace(receipt, state=State.EXPIRED)
+        if receipt.state is State.PENDING and receipt.answered_at is not None:
+            # A request's answer, waiting for its asker.
+            return dataclasses.replace(receipt, state=State.ANSWERED)
         return receipt
 
     async def burn_secret(self, receipt_key: str) -> None:
@@ -562,11 +589,211 @@ class SecretService:
             NotPendingError: the secret was already revealed, burned or expired.
         """
         now = self.now()
-        burned = await self._store.burn(receipt_lookup, now, self._purge_at(now))
+        purge_at = self._purge_at(now)
+        burned = await self._store.burn(receipt_lookup, now, purge_at)
+        if burned is None and self._requests is not None:
+            # A request not answered yet: it goes, and a later answer finds nothing. An
+            # answer that lands between the two statements is a secret: burned again.
+            burned = await self._requests.burn(receipt_lookup, now, purge_at)
+            if burned is None:
+                burned = await self._store.burn(receipt_lookup, now, purge_at)
         if burned is not None:
             self._committed(burned)
             return
         raise NotPendingError((await self._receipt(receipt_lookup)).state)
+
+    async def create_request(
+        self,
+        verifier: bytes,
+        ttl: int | None,
+        note: str | None = None,
+        notify: Subscription | None = None,
+        *,
+        quota_key: str | None,
+        token: Token | None = None,
+    ) -> CreatedRequest:
+        """Store a request for a secret (``docs/request-v1.md``): its answer comes later.
+
+        Nothing of the answer exists yet. The request keeps ``verifier`` keyed
+        under the server key, ``note`` sealed under it, and whom the answer will
+        count against (``quota_key``'s share, ``token``'s own quota). The
+        answer's key is derived from the request's, so the row never holds it.
+
+        Raises:
+            ValidationFailedError: ``ttl`` or ``notify`` as for ``create_secret``.
+            StorageFullError: the instance's storage is used up.
+        """
+        rooms = self._room()
+        ttl = await self._admit(ttl, 0, "", notify, hashes=False)
+        now = self._clock()
+        expires_at = math.ceil(now) + ttl
+        server_key = self._keys.newest
+        request_key, receipt_key = crypto.new_key(), crypto.new_key()
+        lookup = crypto.request_lookup(request_key)
+        answer_lookup = crypto.secret_lookup(crypto.answer_key(request_key, server_key.secret))
+        signing_secret = webhook = None
+        if notify is not None:
+            signing_secret = crypto.new_webhook_secret()
+            webhook = NewWebhook(
+                events=notify.events,
+                sealed=crypto.seal_webhook(
+                    notify.url, signing_secret, server_key.secret, server_key.id, answer_lookup
+                ),
+            )
+        owner = quota_key if token is None else token.quota_key
+        requested = await rooms.add(
+            NewRequest(
+                lookup=lookup,
+                secret_lookup=answer_lookup,
+                receipt_lookup=crypto.receipt_lookup(receipt_key),
+                key_id=server_key.id,
+                verifier=crypto.keyed_verifier(verifier, server_key.secret),
+                note=None
+                if note is None
+                else crypto.seal_note(note, server_key.secret, server_key.id, lookup),
+                created_at=int(now),
+                expires_at=expires_at,
+                ttl=ttl,
+                purge_at=self._purge_at(expires_at),
+                webhook=webhook,
+                quota_tag=None if owner is None else crypto.quota_tag(owner, server_key.secret),
+                max_bytes=None if token is None else token.limits.max_bytes,
+                token_id=None if token is None else token.id,
+            )
+        )
+        self._events.record(requested)
+        return CreatedRequest(
+            request_key=request_key,
+            answer_key=crypto.answer_key(request_key, server_key.secret),
+            receipt_key=receipt_key,
+            expires_at=expires_at,
+            webhook_secret=signing_secret,
+        )
+
+    async def request_status(self, request_key: str) -> RequestStatus:
+        """Tell the answering side whether the request is open (with its note); changes nothing.
+
+        Raises:
+            NotFoundError: unknown, expired or burned.
+        """
+        lookup, found, server_key = await self._find_request(request_key)
+        note = None
+        if found.note is not None:
+            note = crypto.open_note(found.note, server_key, lookup)
+        return RequestStatus(
+            expires_at=found.expires_at,
+            max_secret_bytes=self._policy.max_secret_bytes,
+            note=note,
+            answered_at=found.answered_at,
+        )
+
+    async def answer_request(self, request_key: str, client: ClientSealed) -> RequestStatus:
+        """Store the first answer of a request as a sealed secret for its asker.
+
+        The answer was sealed to the asker's public key by its client; the
+        server seals it again under its own key, as a sealed secret, with the
+        request's verifier, so the asker reveals it as any sealed secret. It
+        counts against the asker's share (or token quota), not the answerer's.
+
+        Raises:
+            NotFoundError: unknown, expired or burned by its asker.
+            AlreadyAnsweredError: another answer came first.
+            ValidationFailedError: a ciphertext too short to hold a secret.
+            PayloadTooLargeError: the plaintext inside is over ``max_secret_bytes``.
+            StorageFullError: the instance's storage, or the asker's share or quota, is used.
+        """
+        rooms = self._room()
+        # The shape and size first: refusing must stay cheap, and says the same to all.
+        size = len(client.ciphertext) - sealed_format.TAG_BYTES
+        if size < 1:
+            raise ValidationFailedError(
+                [FieldProblem("ciphertext", "is too short to hold a secret (AES-GCM tag only)")]
+            )
+        if size > self._policy.max_secret_bytes:
+            raise PayloadTooLargeError(
+                f"The ciphertext holds over {self._policy.max_secret_bytes} bytes of secret."
+            )
+        lookup, found, server_key = await self._find_request(request_key)
+        if found.answered_at is not None:
+            raise AlreadyAnsweredError
+        await self._admit(
+            None,
+            size,
+            f"The ciphertext holds over {self._policy.max_secret_bytes} bytes of secret.",
+            None,
+            hashes=False,
+        )
+        await self._check_askers_quota(found, size)
+        answer_key = crypto.answer_key(request_key, server_key)
+        encrypted = dataclasses.replace(
+            # The verifier is the request's, already keyed under this server key.
+            crypto.seal_client_secret(client, b"", answer_key, server_key, found.key_id),
+            verifier=found.verifier,
+        )
+        now = self.now()
+        expires_at = now + found.ttl
+        answered = await rooms.answer(
+            lookup,
+            NewSecret(
+                lookup=found.secret_lookup,
+                receipt_lookup="",
+                encrypted=encrypted,
+                created_at=now,
+                expires_at=expires_at,
+                purge_at=self._purge_at(expires_at),
+                quota_tag=found.quota_tag,
+            ),
+        )
+        if answered is None:
+            # Another answer, a burn or the expiry came first: say which.
+            again = await rooms.find(lookup, now)
+            if again is not None and again.answered_at is not None:
+                raise AlreadyAnsweredError
+            raise NotFoundError(NO_SUCH_REQUEST)
+        self._committed(answered)
+        self._maintenance.stored(len(encrypted.ciphertext))
+        return RequestStatus(
+            expires_at=expires_at, max_secret_bytes=self._policy.max_secret_bytes, answered_at=now
+        )
+
+    async def _check_askers_quota(self, found: StoredRequest, size: int) -> None:
+        # The asker's share (OTS_CLIENT_SHARE) and token quota, counted under the tag the
+        # request keeps; answers in flight at the same moment are not held (see README).
+        policy = self._policy
+        if found.quota_tag is None or (policy.max_client_secrets == 0 and found.max_bytes is None):
+            return
+        held = await self._store.client_totals([found.quota_tag], self.now())
+        if found.max_bytes is not None and held.ciphertext_bytes + size > found.max_bytes:
+            metrics.CREATE_REFUSED.labels("token_quota").inc()
+            raise StorageFullError(
+                f"The asker's token quota of {found.max_bytes} bytes of live secrets is used.",
+                retry_after=QUOTA_RETRY_AFTER,
+            )
+        if policy.max_client_secrets and (
+            held.live_secrets >= policy.max_client_secrets
+            or held.ciphertext_bytes + size > policy.max_client_bytes
+        ):
+            metrics.CLIENT_SHARE_REFUSED.inc()
+            raise StorageFullError(
+                "The asker has stored as much as one client may; retry later.",
+                retry_after=QUOTA_RETRY_AFTER,
+            )
+
+    async def _find_request(self, request_key: str) -> tuple[str, StoredRequest, bytes]:
+        # The lookup, the unexpired request, and the server key its row was made under.
+        if not crypto.is_wellformed_key(request_key):
+            raise NotFoundError(NO_SUCH_REQUEST)
+        lookup = crypto.request_lookup(request_key)
+        found = await self._room().find(lookup, self.now())
+        server_key = None if found is None else self._keys.find(found.key_id)
+        if found is None or server_key is None:
+            raise NotFoundError(NO_SUCH_REQUEST)
+        return lookup, found, server_key
+
+    def _room(self) -> RequestRoom:
+        if self._requests is None:  # pragma: no cover - wiring always gives one
+            raise NotFoundError(NO_SUCH_REQUEST)
+        return self._requests
 
     async def secret_status(self, secret_key: str) -> SecretStatus:
         """Tell whether the secret can still be read; consumes and counts nothing.

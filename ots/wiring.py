@@ -30,6 +30,7 @@ from ots.ratelimit import ClientRateLimiter
 from ots.service import Policy, SecretService
 from ots.ssrf import Resolver, system_resolver
 from ots.store import TortoiseStore, open_store
+from ots.store.requests import RequestStore
 from ots.store.tokens import TokenStore
 from ots.webhooks import Deliverer
 
@@ -113,6 +114,7 @@ async def open_context(
         events=events,
         clock=clock,
         resolver=resolver,
+        requests=RequestStore(store),
     )
     limiter = ClientRateLimiter(
         settings.rate_limit, settings.rate_limit_storage, settings.rate_limit_ipv6_prefix

@@ -149,6 +149,11 @@ class MemoryStore:
         lookups = _delete_due(self.secrets, lambda s: s.expires_at <= now, batch)
         return Transition(Event.EXPIRED, tuple(lookups), now)
 
+    async def delete_expired_requests(self, now: int, batch: int) -> tuple[int, Transition]:
+        """No requests here: nothing to delete."""
+        self._call()
+        return 0, Transition(Event.EXPIRED, (), now)
+
     async def delete_purged_receipts(self, now: int, batch: int) -> int:
         """Delete at most ``batch`` receipts past retention; return how many went."""
         self._call()

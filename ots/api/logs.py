@@ -32,7 +32,7 @@ _KEY: Final = r"[^/\\\s?#\"']+"
 # "receipts" is decided after decoding, so /Secrets/, /%73ecrets/ and /%2573ecrets/
 # are all caught; group 2 is the key.
 SEGMENT_AND_KEY: Final = re.compile(rf"(?={_LEAD}({_NAME}){_GAP}({_KEY}))")
-KEYED_SEGMENTS: Final = frozenset({"secrets", "receipts"})
+KEYED_SEGMENTS: Final = frozenset({"secrets", "receipts", "requests"})
 REDACTED: Final = "[redacted]"
 # Percent-decodings tried on a segment name: %2573ecrets is "secrets" twice encoded.
 MAX_DECODINGS: Final = 8
@@ -49,7 +49,7 @@ REDACTED_LOGGERS: Final = (
 
 
 def redact(text: str) -> str:
-    """Replace the key segment of ``/secrets/…`` and ``/receipts/…`` paths.
+    """Replace the key segment of ``/secrets/…``, ``/receipts/…`` and ``/requests/…`` paths.
 
     Case-insensitive and through percent-encoding (applied several times over),
     whatever separates the segment from the key: slashes or backslashes, raw or

@@ -24,6 +24,8 @@ from sanic import Sanic
 
 from ots.api.schemas import (
     PATH_PARAMETERS,
+    AnswerRequest,
+    CreateRequestRequest,
     ErrorResponse,
     GenerateRequest,
     SealedGenerateRequest,
@@ -418,3 +420,7 @@ def _apply_limits(schemas: dict[str, Any], settings: Settings) -> None:
     sealed_fields = schemas[SealedGenerateRequest.__name__]["properties"]
     sealed_fields["ttl"] = fields["ttl"]
     sealed_fields["ciphertext"][SIZE_EXTENSION] = settings.max_secret_bytes
+    # A request (docs/request-v1.md): the same TTL bounds; its answer, the same size rule.
+    schemas[CreateRequestRequest.__name__]["properties"]["ttl"] = fields["ttl"]
+    answer_fields = schemas[AnswerRequest.__name__]["properties"]
+    answer_fields["ciphertext"][SIZE_EXTENSION] = settings.max_secret_bytes

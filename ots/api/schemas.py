@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ots import request as request_format
 from ots import sealed
 from ots.crypto import fingerprint
 from ots.domain import (
     ENDED_STATES,
     NOTIFIABLE,
+    SECRET_EVENTS,
     ClientSealed,
+    CreatedRequest,
     CreatedSecret,
     DeliveryState,
     Event,
     Notify,
     Receipt,
+    RequestStatus,
     SecretStatus,
     State,
     Subscription,
@@ -47,7 +52,21 @@ PATH_PARAMETERS: Final = {
     "secret_key": "The secret_key from generate_secret (32 URL-safe characters).",
     "receipt_key": "The receipt_key from generate_secret (32 URL-safe characters).",
     "secret_id": "The id of an entry of list_token_secrets (digits).",
+    "request_key": "The request_key from create_request (32 URL-safe characters).",
 }
+# A request's note: short plain text; line breaks and tabs are the only control characters.
+MAX_NOTE_CHARS: Final = 500
+_NOTE_CONTROLS: Final = frozenset(chr(c) for c in (*range(32), 127)) - {"\n", "\t"}
+# request-v1's first test vector (docs/request-v1.md).
+_REQUEST_KEY: Final = "Qm4xT8vJp2Lz6WcN0rYs3KdA9fHgE1uB"
+_REQUEST_VERIFIER: Final = "g2K-Mo3DRRZ9BXw0dQ6G1NcfErBWopQ3QEKGQYBsA_M"
+_ANSWER_ENVELOPE: Final = {
+    "v": "r1",
+    "nonce": "AAECAwQFBgcICQoL",
+    "epk": "BCYe-9NVDPBo7wE-1zZroy9db-VXtLKrzoreWMuhaKVeF4ig"
+    "sppWpqvsQITAyWvT3LymtQfzXb6p6YVwhHnYvck",
+}
+_ANSWER_CIPHERTEXT: Final = "nUfVztcWLu5xW4VW3q0lSpU3UWsFfOA"
 
 
 def base64url_pattern(size: int | None = None) -> str:
@@ -97,10 +116,10 @@ class NotifyRequest(_Strict):
         default=None, min_length=1, description="Default: all of them."
     )
 
-    def subscription(self) -> Subscription:
-        """The domain's value for this request."""
+    def subscription(self, default: tuple[Event, ...] = SECRET_EVENTS) -> Subscription:
+        """The domain's value for this request (``default``: the events when none are named)."""
         return Subscription(
-            url=self.url, events=frozenset(NOTIFIABLE if self.events is None else self.events)
+            url=self.url, events=frozenset(default if self.events is None else self.events)
         )
 
 
@@ -261,20 +280,180 @@ class RevealResponse(BaseModel):
     secret: str = Field(repr=False)
 
 
+class AnswerEnvelope(_Strict):
+    """The public parameters of a request's answer (docs/request-v1.md), kept as given."""
+
+    model_config = _example(_ANSWER_ENVELOPE)
+
+    # A string, never sealed-v1's number: an old sealed-v1 client refuses it.
+    v: str = Field(pattern="^r1$", description="The format's version: r1.")
+    nonce: str = Field(
+        pattern=base64url_pattern(request_format.NONCE_BYTES),
+        description="The AES-256-GCM nonce: 12 bytes, base64url.",
+    )
+    epk: str = Field(
+        # An uncompressed point: 65 bytes whose first is 0x04 ("B", then A to P).
+        pattern="^B[A-P][A-Za-z0-9_-]{84}[AEIMQUYcgkosw048]$",
+        description="The answerer's ephemeral P-256 public key, uncompressed (0x04, x, y: "
+        "65 bytes), base64url. Whether it is on the curve is the asker's client's check: "
+        "the server keeps it as given.",
+    )
+
+
 class SealedRevealResponse(BaseModel):
     """200 answer of ``POST /secrets/{secret_key}`` for a client-sealed secret."""
 
     model_config = _example({"ciphertext": _CIPHERTEXT, "envelope": _ENVELOPE})
 
-    ciphertext: str = Field(repr=False, description="As the creator sent it.")
-    envelope: SealedEnvelope
+    ciphertext: str = Field(repr=False, description="As the creator (or answerer) sent it.")
+    envelope: SealedEnvelope | AnswerEnvelope = Field(
+        description="sealed-v1's (v 1), or a request's answer's (v r1, docs/request-v1.md)."
+    )
 
     @classmethod
     def of(cls, opened: ClientSealed) -> SealedRevealResponse:
         """Give back what the creator sent."""
+        envelope: SealedEnvelope | AnswerEnvelope
+        if json.loads(opened.envelope).get("v") == sealed.VERSION:
+            envelope = SealedEnvelope.model_validate_json(opened.envelope)
+        else:
+            envelope = AnswerEnvelope.model_validate_json(opened.envelope)
+        return cls(ciphertext=sealed.b64encode(opened.ciphertext), envelope=envelope)
+
+
+class CreateRequestRequest(_Strict):
+    """Body of ``POST /requests``: ask for a secret (docs/request-v1.md)."""
+
+    model_config = _example(
+        {"verifier": _REQUEST_VERIFIER, "ttl": 3600, "note": "The staging DB password, please."}
+    )
+
+    verifier: str = Field(
+        pattern=base64url_pattern(sealed.PROOF_BYTES),
+        repr=False,
+        description="The verifier of the answer's access proof (32 bytes, base64url).",
+    )
+    ttl: int | None = Field(
+        default=None,
+        description="Seconds the request waits for its answer, and then the answer for the "
+        "asker; between OTS_MIN_TTL and OTS_MAX_TTL.",
+    )
+    note: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_NOTE_CHARS,
+        description="Plain text shown to whoever answers; no control characters but line "
+        "breaks and tabs. Stored sealed under the server key.",
+        # Stated for clients; enforced by _plain_text, whose message says what is wrong.
+        json_schema_extra={"pattern": "^[^\\u0000-\\u0008\\u000b-\\u001f\\u007f]*$"},
+    )
+    notify: NotifyRequest | None = Field(
+        default=None,
+        description="A webhook for the answer's events (answered, then a secret's), as for "
+        "generate_secret.",
+    )
+
+    @field_validator("note")
+    @classmethod
+    def _plain_text(cls, value: str | None) -> str | None:
+        if value is not None and not _NOTE_CONTROLS.isdisjoint(value):
+            raise ValueError("must be plain text: no control characters but line breaks and tabs")
+        return value
+
+    def verifier_bytes(self) -> bytes:
+        """The verifier, decoded."""
+        return sealed.b64decode(self.verifier)
+
+
+class CreateRequestResponse(BaseModel):
+    """201 answer of ``POST /requests``."""
+
+    model_config = _example(
+        {
+            "request_key": _REQUEST_KEY,
+            "answer_key": _SECRET_KEY,
+            "receipt_key": _RECEIPT_KEY,
+            "expires_at": _EXPIRES,
+        }
+    )
+
+    request_key: str = Field(description="Goes in the request link, which you send out.")
+    answer_key: str = Field(
+        description="The answer's secret_key: goes in the answer link, which you keep."
+    )
+    receipt_key: str = Field(description="Keep it: requested, answered, revealed or expired.")
+    expires_at: datetime = Field(description="When the request stops taking an answer.")
+    webhook_secret: str | None = Field(default=None, description="Only with notify, shown once.")
+
+    @classmethod
+    def of(cls, created: CreatedRequest) -> CreateRequestResponse:
+        """Describe a stored request."""
+        extra = {} if created.webhook_secret is None else {"webhook_secret": created.webhook_secret}
         return cls(
-            ciphertext=sealed.b64encode(opened.ciphertext),
-            envelope=SealedEnvelope.model_validate_json(opened.envelope),
+            request_key=created.request_key,
+            answer_key=created.answer_key,
+            receipt_key=created.receipt_key,
+            expires_at=utc(created.expires_at),
+            **extra,
+        )
+
+
+class RequestStatusResponse(BaseModel):
+    """200 answer of ``GET /requests/{request_key}``, and 201 of its answer."""
+
+    model_config = _example(
+        {
+            "state": "open",
+            "expires_at": _EXPIRES,
+            "max_secret_bytes": 65536,
+            "note": "The staging DB password, please.",
+            "answered_at": None,
+        }
+    )
+
+    state: Literal["open", "answered"]
+    expires_at: datetime = Field(
+        description="Open: until when it takes an answer. Answered: when the answer expires "
+        "(201) or the request (200)."
+    )
+    max_secret_bytes: int = Field(description="The most bytes an answer may hold.")
+    note: str | None = Field(
+        default=None, description="The asker's note: plain text, never markup; only while open."
+    )
+    answered_at: datetime | None = None
+
+    @classmethod
+    def of(cls, status: RequestStatus) -> RequestStatusResponse:
+        """Describe a request."""
+        answered = status.answered_at is not None
+        return cls(
+            state="answered" if answered else "open",
+            expires_at=utc(status.expires_at),
+            max_secret_bytes=status.max_secret_bytes,
+            note=status.note,
+            answered_at=utc(status.answered_at) if status.answered_at is not None else None,
+        )
+
+
+class AnswerRequest(_Strict):
+    """Body of ``POST /requests/{request_key}/answer``: the secret sealed to the asker."""
+
+    model_config = _example({"ciphertext": _ANSWER_CIPHERTEXT, "envelope": _ANSWER_ENVELOPE})
+
+    ciphertext: str = Field(
+        min_length=sealed.b64_chars(request_format.TAG_BYTES + 1),
+        pattern=base64url_pattern(),
+        repr=False,
+        description="AES-256-GCM ciphertext and tag, base64url; the secret inside is at most "
+        "OTS_MAX_SECRET_BYTES bytes (x-max-secret-bytes; over it: 413 payload_too_large).",
+    )
+    envelope: AnswerEnvelope
+
+    def client_sealed(self) -> ClientSealed:
+        """The domain's value: the ciphertext's bytes and the envelope's JSON text."""
+        return ClientSealed(
+            ciphertext=sealed.b64decode(self.ciphertext),
+            envelope=self.envelope.model_dump_json(),
         )
 
 
@@ -367,7 +546,8 @@ class ReceiptResponse(BaseModel):
     )
 
     state: State = Field(
-        description="burned also covers a secret destroyed by too many wrong passphrases."
+        description="burned also covers a secret destroyed by too many wrong passphrases; "
+        "requested and answered are a request's (docs/request-v1.md)."
     )
     created_at: datetime
     expires_at: datetime
@@ -380,13 +560,21 @@ class ReceiptResponse(BaseModel):
     notify: NotifyView | None = Field(
         default=None, description="Only for a secret created with notify."
     )
+    answered_at: datetime | None = Field(
+        default=None,
+        description="Only for a request (docs/request-v1.md): when its answer came; null "
+        "while it is requested.",
+    )
 
     @classmethod
     def of(cls, receipt: Receipt) -> ReceiptResponse:
         """Describe a receipt."""
-        extra = {}
+        extra: dict[str, Any] = {}
         if receipt.notify is not None:
             extra["notify"] = NotifyView.of(receipt.lookup, receipt.notify)
+        if receipt.answered_at is not None:
+            # Only a request's receipt has it: a secret's keeps the contract's fields.
+            extra["answered_at"] = utc(receipt.answered_at)
         return cls(
             state=receipt.state,
             created_at=utc(receipt.created_at),

@@ -50,6 +50,10 @@ class Row(Protocol):
         """Return the value of column ``key``."""
 
 
+# One statement of ``ots.store.sql``'s kind (``%s`` marks) and its values.
+Step = tuple[str, Sequence[object]]
+
+
 class Backend(Protocol):
     """One database's way of running the store's statements (see ``TortoiseStore``)."""
 
@@ -113,6 +117,13 @@ class Backend(Protocol):
     async def write(self, template: str, values: Sequence[object]) -> list[Row]:
         """Run one writing statement on its own; return the rows of its ``RETURNING``."""
 
+    async def write_if(self, steps: Sequence[Step]) -> list[list[Row]] | None:
+        """Run ``steps`` in one transaction, or only the first if it returns no row.
+
+        Returns:
+            Each step's ``RETURNING`` rows; None when the first returned none.
+        """
+
     async def ping(self) -> None:
         """Run a trivial query."""
 
@@ -158,6 +169,7 @@ def receipt_values(new: NewSecret) -> list[object]:
         "purge_at": new.purge_at,
         "opened_at": None,
         "token_id": new.token_id,
+        "answered_at": None,
     }
     return sql.ordered(sql.RECEIPT_COLUMNS, row)
 
@@ -240,6 +252,7 @@ def receipt(row: Row, notify: Notify | None) -> Receipt:
         opened_at=None if row["opened_at"] is None else int(row["opened_at"]),
         lookup=str(row["secret_lookup"]),
         notify=notify,
+        answered_at=None if row["answered_at"] is None else int(row["answered_at"]),
     )
 
 

@@ -27,6 +27,7 @@ from ots.domain import (
     ClientTotals,
     Destruction,
     DueDelivery,
+    Event,
     Failure,
     Finished,
     NewSecret,
@@ -37,7 +38,8 @@ from ots.domain import (
 )
 from ots.errors import UnavailableError
 from ots.models import SecretRecord
-from ots.store.backend import Backend, Row
+from ots.store import sql
+from ots.store.backend import Backend, Row, Step
 from ots.store.postgres import PostgresBackend
 from ots.store.sqlite import SqliteBackend
 
@@ -251,6 +253,20 @@ class TortoiseStore:
         return await self.backend.delete_expired_secrets(now, batch)
 
     @translated
+    async def delete_expired_requests(self, now: int, batch: int) -> tuple[int, Transition]:
+        """Delete at most ``batch`` expired requests, answered or not, with their notes.
+
+        One ``DELETE … RETURNING`` per batch, as for secrets.
+
+        Returns:
+            How many went, and the ``expired`` transition of those never answered
+            (their answers' receipts then read expired; no webhook is told).
+        """
+        rows = await self.backend.write(sql.DELETE_EXPIRED_REQUESTS, (now, batch))
+        unanswered = tuple(str(row["secret_lookup"]) for row in rows if row["answered_at"] is None)
+        return len(rows), Transition(Event.EXPIRED, unanswered, now)
+
+    @translated
     async def delete_purged_receipts(self, now: int, batch: int) -> int:
         """Delete at most ``batch`` receipts past retention, with their webhooks and deliveries.
 
@@ -334,6 +350,20 @@ class TortoiseStore:
         On SQLite it is a write of the group commit, as every other write.
         """
         return await self.backend.write(template, values)
+
+    @translated
+    async def write_if(self, steps: Sequence[Step]) -> list[list[Row]] | None:
+        """Run several writing statements in one transaction, if the first returns a row.
+
+        The first step decides: a conditional ``UPDATE`` or ``DELETE … RETURNING``
+        that matches nothing (another caller won) leaves the rest unrun and
+        returns None. On SQLite the whole is one write of the group commit; on
+        PostgreSQL the first step's row lock serialises racing callers.
+
+        Returns:
+            Each step's ``RETURNING`` rows, or None.
+        """
+        return await self.backend.write_if(steps)
 
     async def ping(self) -> None:
         """Run a trivial query; raise ``UnavailableError`` if the database does not answer.

@@ -339,6 +339,20 @@ class PostgresBackend:
         """Run one writing statement on the pool (a transaction of its own)."""
         return list(await self._rows(_pg_once(template), values))
 
+    async def write_if(self, steps: Sequence[backend.Step]) -> list[list[backend.Row]] | None:
+        """Run the steps in one transaction; the first's row lock decides whether the rest run.
+
+        A racing transaction's first statement waits for that lock, then finds
+        its ``WHERE`` false and returns no row.
+        """
+        results: list[list[backend.Row]] = []
+        async with in_transaction(self._conn.connection_name) as tx:
+            for query, values in steps:
+                results.append(list(await tx.execute_query_dict(_pg_once(query), list(values))))
+                if not results[0]:
+                    return None
+        return results
+
     async def ping(self) -> None:
         """Ask the pool."""
         await self._rows(SELECT_ONE, ())

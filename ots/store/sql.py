@@ -22,7 +22,7 @@ from typing import Final
 
 from tortoise.models import Model
 
-from ots.models import DeliveryRecord, ReceiptRecord, SecretRecord, WebhookRecord
+from ots.models import DeliveryRecord, ReceiptRecord, RequestRecord, SecretRecord, WebhookRecord
 
 # Lookups per IN (...) list: far below any database's parameter limit (SQLite: 32,766).
 LOOKUPS_PER_QUERY: Final = 1000
@@ -172,6 +172,11 @@ DELETE_EXPIRED: Final = statement(
 DELETE_PURGED: Final = statement(
     "DELETE FROM receipt WHERE id IN (SELECT id FROM receipt "
     "WHERE purge_at <= %s LIMIT %s{locking}) RETURNING secret_lookup"
+)
+# Requests past their expiry, answered or not: an unanswered one leaves nothing behind.
+DELETE_EXPIRED_REQUESTS: Final = statement(
+    f"DELETE FROM {RequestRecord._meta.db_table} WHERE id IN (SELECT id FROM request "  # noqa: S608
+    "WHERE expires_at <= %s LIMIT %s{locking}) RETURNING secret_lookup, answered_at"
 )
 DELETE_WEBHOOKS_OF: Final = statement("DELETE FROM webhook WHERE secret_lookup IN ({marks})")
 DELETE_DELIVERIES_OF: Final = statement("DELETE FROM delivery WHERE secret_lookup IN ({marks})")

@@ -200,6 +200,11 @@ class SqliteBackend:
         query, params = _lite_once(template), tuple(values)
         return list(await self._commits.run(lambda db: db.execute(query, params).fetchall()))
 
+    async def write_if(self, steps: Sequence[backend.Step]) -> list[list[backend.Row]] | None:
+        """Run the steps as one write of the group; the first decides whether the rest run."""
+        prepared = [(_lite_once(query), tuple(values)) for query, values in steps]
+        return await self._commits.run(functools.partial(_write_if, prepared))
+
     async def ping(self) -> None:
         """Ask the read connection."""
         await self._reader.fetch(SELECT_ONE, ())
@@ -318,6 +323,17 @@ def _enqueue(db: sqlite3.Connection, lookups: Sequence[str], event: Event, now: 
         wanted += backend.wanting(webhooks, event)
     db.executemany(INSERT_DELIVERY, [backend.delivery_values(w, event, now) for w in wanted])
     return bool(wanted)
+
+
+def _write_if(
+    steps: list[tuple[str, tuple[object, ...]]], db: sqlite3.Connection
+) -> list[list[backend.Row]] | None:
+    results: list[list[backend.Row]] = []
+    for query, values in steps:
+        results.append(list(db.execute(query, values).fetchall()))
+        if not results[0]:
+            return None
+    return results
 
 
 def _checkpoint(db: sqlite3.Connection) -> bool:

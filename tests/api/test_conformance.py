@@ -24,8 +24,9 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 # The one hook: valid cases carry no webhook URL (which no schema can make acceptable; see there).
 HOOKS = "tests.schemathesis_hooks"
-# The links of generate_secret's answer: to reveal, check, the receipt and its burn.
-DECLARED_LINKS = 4
+# The links of generate_secret's answer (to reveal, check, the receipt and its burn) and
+# of create_request's (to the request's status and its answer).
+DECLARED_LINKS = 6
 BIN = Path(sys.executable).parent
 # Bounded for CI (a few seconds per database); the README shows a longer run.
 MAX_EXAMPLES = "40"

@@ -484,7 +484,18 @@ EXEMPT_ROUTES = {
     "my_secrets_page",
     "static_file",
 }
-LIMITED_NAMES = {"generate", "reveal", "status", "receipt", "burn", "list_secrets", "burn_secret"}
+LIMITED_NAMES = {
+    "generate",
+    "reveal",
+    "status",
+    "receipt",
+    "burn",
+    "list_secrets",
+    "burn_secret",
+    "create_request",
+    "request_status",
+    "answer_request",
+}
 
 
 def test_every_route_declares_whether_it_is_limited(client: Client) -> None:

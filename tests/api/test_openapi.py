@@ -30,6 +30,9 @@ OPERATIONS = {
     ("get", "/health"): "get_health",
     ("get", "/tokens/self/secrets"): "list_token_secrets",
     ("post", "/tokens/self/secrets/{secret_id}/burn"): "burn_token_secret",
+    ("post", "/requests"): "create_request",
+    ("get", "/requests/{request_key}"): "request_status",
+    ("post", "/requests/{request_key}/answer"): "answer_request",
 }
 # What each operation answers beyond what every operation may (408, 431, 503).
 STATUSES = {
@@ -41,6 +44,9 @@ STATUSES = {
     "get_health": {200},
     "list_token_secrets": {200, 401, 422, 429},
     "burn_token_secret": {200, 401, 403, 404, 409, 413, 429},
+    "create_request": {201, 400, 401, 403, 413, 422, 429, 507},
+    "request_status": {200, 404, 429},
+    "answer_request": {201, 400, 403, 404, 409, 413, 422, 429, 507},
 }
 RATE_LIMIT_HEADERS = {"X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"}
 JSON_CSP = "default-src 'none'; frame-ancestors 'none'"
@@ -238,6 +244,12 @@ def test_every_example_in_the_document_is_accepted_by_a_default_server(
         response = client.post("/generate", json=body)
         assert response.status == 201, (body, response.text)
     links = operations(spec)["generate_secret"]["responses"]["201"]["links"]
+    # A request's operations hang off create_request's 201 instead (walked there).
+    asked = operations(spec)["create_request"]["responses"]["201"]["links"]
+    for name in ("create_request", *asked):
+        bodies.pop(name, None)
+        paths.pop(name, None)
+    _walk_request_links(client, spec, asked)
     # Every other operation with a body or a key is reached through a link: none is left out,
     # but for a token holder's, which no default server lets anyone reach without a token.
     token_only = {
@@ -270,6 +282,26 @@ def test_every_example_in_the_document_is_accepted_by_a_default_server(
             assert any(pair[1] == j for pair in accepted), (operation_id, body, statuses)
         for i, create in enumerate(creates):
             assert any(pair[0] == i for pair in accepted), (operation_id, create, statuses)
+
+
+def _walk_request_links(client: Client, spec: dict[str, Any], links: dict[str, Any]) -> None:
+    """create_request's example is accepted, and each operation it links to takes its key.
+
+    Its examples are request-v1's first test vector: the answer example is sealed to
+    that vector's public key, so a fresh request takes it (the server cannot tell).
+    """
+    (create,) = request_bodies(spec)["create_request"]
+    assert links
+    for operation_id, link in links.items():
+        method, template = routes(spec)[operation_id]
+        (parameter, expression), *_ = link["parameters"].items()
+        for body in request_bodies(spec)[operation_id]:
+            made = client.post("/requests", json=create)
+            assert made.status == 201, made.text
+            key = made.json[expression.rsplit("/", 1)[-1]]
+            sent = {} if body is None else {"json": body}
+            response = client.request(method, template.replace("{" + parameter + "}", key), **sent)
+            assert 200 <= response.status < 300, (operation_id, response.text)
 
 
 # What the document predicts for a request field one past a bound it states: every schema
@@ -318,6 +350,11 @@ BOUNDS: dict[tuple[str, str], Callable[[Any, Any], tuple[Any, Any]]] = {
     ("envelope.nonce", "pattern"): lambda _, value: (value, value + "A"),
     ("verifier", "pattern"): lambda _, value: (value, value + "A"),
     ("proof", "pattern"): lambda _, value: (value, value + "A"),
+    ("note", "minLength"): lambda n, _: ("n" * n, ""),
+    ("note", "maxLength"): lambda n, _: ("n" * n, "n" * (n + 1)),
+    ("note", "pattern"): lambda _, value: (value, value + "\x07"),
+    ("envelope.v", "pattern"): lambda _, value: (value, value + "x"),
+    ("envelope.epk", "pattern"): lambda _, value: (value, value + "A"),
 }
 
 
@@ -374,9 +411,10 @@ def test_each_bound_of_the_document_is_answered_as_it_predicts(
         if "requestBody" not in operation:
             continue
         method, template = paths[operation_id]
-        target = template.replace("{secret_key}", "A" * 32)
-        at_bound = 201 if operation_id == "generate_secret" else 404
-        for variant in operation["requestBody"]["content"]["application/json"]["schema"]["oneOf"]:
+        target = template.replace("{secret_key}", "A" * 32).replace("{request_key}", "A" * 32)
+        at_bound = 201 if operation_id in ("generate_secret", "create_request") else 404
+        schema = operation["requestBody"]["content"]["application/json"]["schema"]
+        for variant in schema.get("oneOf", [schema]):
             example = resolve(spec, variant)["example"]
             for path, keyword, bound in bounded_fields(spec, variant):
                 seen.add((path, keyword))

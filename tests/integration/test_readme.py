@@ -51,7 +51,7 @@ def masked(lines: list[str]) -> list[str]:
 
 
 # How many lines of output each walkthrough documents, at least (a lost marker shows).
-WALKTHROUGHS = {"quick": 3, "curl": 9, "cli": 9, "sealed": 9}
+WALKTHROUGHS = {"quick": 3, "curl": 9, "cli": 9, "sealed": 9, "request": 12}
 
 
 @pytest.mark.parametrize(("name", "lines"), WALKTHROUGHS.items(), ids=WALKTHROUGHS.keys())

@@ -12,7 +12,16 @@ import pytest
 from ots import metrics
 from ots.api.schemas import NotifiableEvent, NotPendingResponse
 from ots.crypto import fingerprint
-from ots.domain import ENDED_STATES, EVENTS, NOTIFIABLE, STATE_AFTER, Event, State, Transition
+from ots.domain import (
+    ENDED_STATES,
+    EVENTS,
+    NOTIFIABLE,
+    SECRET_EVENTS,
+    STATE_AFTER,
+    Event,
+    State,
+    Transition,
+)
 from ots.events import AUDIT_LOGGER, CLIENT_ADDRESS, RECORD_BYTES, EventLog
 
 
@@ -111,7 +120,9 @@ def test_the_event_table_names_every_event_and_derives_the_lists() -> None:
         Event.DESTROYED,
         Event.BURNED,
         Event.EXPIRED,
+        Event.ANSWERED,
     )
+    assert NOTIFIABLE[:-1] == SECRET_EVENTS
     assert STATE_AFTER[Event.DESTROYED] is State.BURNED
     assert ENDED_STATES == (State.REVEALED, State.BURNED, State.EXPIRED)
     assert get_args(NotifiableEvent) == NOTIFIABLE
