@@ -111,8 +111,8 @@ def sql(database_url: str, statement: str, *args: object) -> list[tuple[Any, ...
 
 
 def empty_database(database_url: str) -> None:
-    """Delete every secret, receipt, webhook, delivery and token: a test owns every row it sees."""
-    for table in ("secret", "receipt", "webhook", "delivery", "token"):
+    """Delete every secret, receipt, webhook, delivery, token and request: a test owns its rows."""
+    for table in ("secret", "receipt", "webhook", "delivery", "token", "request"):
         sql(database_url, f"DELETE FROM {table}")
 
 
