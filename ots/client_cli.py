@@ -36,6 +36,7 @@ from ots.client import (
     URL_VARIABLE,
     AlreadyAnswered,
     ApiError,
+    Asked,
     Client,
     ClientError,
     InvalidLink,
@@ -410,24 +411,40 @@ def _share_passphrase(args: argparse.Namespace) -> str:
 
 def _ask(client: Client, args: argparse.Namespace, out: _Output) -> int:
     key_file: Path | None = args.key_file
-    if key_file is not None and key_file.exists():
-        raise UsageError(f"{key_file} exists already: the answer link is never written over")
-    asked = client.create_request(args.note, args.ttl)
-    fields: dict[str, Any] = {
+    if key_file is None:
+        return out.result(_asked_fields(client.create_request(args.note, args.ttl)))
+    # The file first, created 0600 and never over another one (it reads the answer, as a
+    # password would): a request made before a file that cannot be written would lose
+    # its answer link.
+    try:
+        descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise UsageError(
+            f"{key_file} exists already: the answer link is never written over"
+        ) from None
+    except OSError as exc:
+        raise UsageError(f"cannot create {key_file}: {exc.strerror}") from None
+    with os.fdopen(descriptor, "w") as handle:
+        try:
+            asked = client.create_request(args.note, args.ttl)
+        except BaseException:
+            key_file.unlink(missing_ok=True)
+            raise
+        handle.write(asked.answer_link + "\n")
+    fields = _asked_fields(asked)
+    del fields["answer_link"]
+    fields["key_file"] = str(key_file)
+    return out.result(fields)
+
+
+def _asked_fields(asked: Asked) -> dict[str, Any]:
+    # Send request_link; keep answer_link (it reads the answer once) and receipt_key.
+    return {
         "request_link": asked.request_link,
         "answer_link": asked.answer_link,
         "receipt_key": asked.receipt_key,
         "expires_at": asked.expires_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
-    if key_file is not None:
-        # Created 0600 and never over another file: it reads the answer, as a password would.
-        descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w") as handle:
-            handle.write(asked.answer_link + "\n")
-        del fields["answer_link"]
-        fields["key_file"] = str(key_file)
-    # Send request_link; keep answer_link (it reads the answer once) and receipt_key.
-    return out.result(fields)
 
 
 def _answer(args: argparse.Namespace, out: _Output) -> int:

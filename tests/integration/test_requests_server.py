@@ -143,6 +143,21 @@ def test_request_answer_reveal_with_the_cli(server: tuple[str, Path], tmp_path: 
     assert json.loads(receipt.stdout)["state"] == "revealed"
 
 
+def test_the_key_file_is_made_before_the_request_and_never_left_empty(
+    server: tuple[str, Path], tmp_path: Path
+) -> None:
+    """A key file that cannot be made asks nothing; a request that fails leaves no empty file."""
+    base, _ = server
+    nowhere = tmp_path / "missing-directory" / "answer-link"
+    refused = ots("request", "--key-file", str(nowhere), server=base)
+    assert refused.returncode == 2
+    assert b"cannot create" in refused.stderr
+    key_file = tmp_path / "answer-link"
+    down = ots("request", "--key-file", str(key_file), server=f"http://127.0.0.1:{free_port()}")
+    assert down.returncode != 0
+    assert not key_file.exists()
+
+
 def test_request_with_the_python_client(server: tuple[str, Path]) -> None:
     """Client.create_request / answer_request / reveal_answer, and a second answer refused."""
     base, _ = server
