@@ -133,7 +133,8 @@ class WindowMemory(MemoryStorage):
         """Count on ``clock`` (epoch seconds, as limits' own storages do)."""
         super().__init__()
         self._clock = clock
-        self._windows: dict[str, deque[float]] = {}
+        # Each key's window, with the period it was last counted over.
+        self._windows: dict[str, tuple[int, deque[float]]] = {}
         self._forget_at = 0.0
 
     @property
@@ -146,7 +147,7 @@ class WindowMemory(MemoryStorage):
         if amount > limit:
             return False
         now = self._clock()
-        window = self._window(key, now - expiry, now)
+        window = self._window(key, expiry, now)
         if len(window) + amount > limit:
             return False
         window.extend([now] * amount)
@@ -156,7 +157,7 @@ class WindowMemory(MemoryStorage):
         """Return when the oldest hit still in ``key``'s window was counted, and how many are."""
         del limit
         now = self._clock()
-        window = self._window(key, now - expiry, now)
+        window = self._window(key, expiry, now)
         return (window[0], len(window)) if window else (now, 0)
 
     def clear(self, key: str) -> None:
@@ -169,12 +170,18 @@ class WindowMemory(MemoryStorage):
         self._windows.clear()
         return super().reset()
 
-    def _window(self, key: str, since: float, now: float) -> deque[float]:
+    def _window(self, key: str, expiry: int, now: float) -> deque[float]:
         if now >= self._forget_at:
             self._forget_at = now + FORGET_SECONDS
-            for quiet in [k for k, hits in self._windows.items() if not hits or hits[-1] < since]:
-                del self._windows[quiet]
-        window = self._windows.setdefault(key, deque())
+            # Each key by its own period: one storage holds limits of a minute and of an hour.
+            quiet = [
+                k for k, (own, hits) in self._windows.items() if not hits or hits[-1] < now - own
+            ]
+            for gone in quiet:
+                del self._windows[gone]
+        _, window = self._windows.setdefault(key, (expiry, deque()))
+        self._windows[key] = (expiry, window)
+        since = now - expiry
         while window and window[0] < since:
             window.popleft()
         return window

@@ -143,6 +143,18 @@ def test_the_windows_of_quiet_clients_are_forgotten() -> None:
     assert storage.clients == 0
 
 
+def test_a_longer_window_is_not_forgotten_by_hits_on_a_shorter_one() -> None:
+    """An hourly limit keeps its count while a per-minute limit of the same storage is hit."""
+    clock = FakeClock()
+    limiter = MovingWindowRateLimiter(WindowMemory(clock))
+    hourly, minutely = parse("2/hour"), parse("600/minute")
+    assert limiter.hit(hourly, "token")
+    assert limiter.hit(hourly, "token")
+    clock.advance(FORGET_SECONDS + 120)  # quiet for longer than a minute, not an hour
+    assert limiter.hit(minutely, "client")
+    assert not limiter.hit(hourly, "token")
+
+
 @pytest.mark.parametrize("storage", ["memory://", pytest.param(REDIS_URL, marks=needs_redis)])
 def test_other_limits_count_apart_and_a_look_counts_nothing(storage: str) -> None:
     """A second limit under its own kind never mixes with the instance's; ``stands`` only looks."""
