@@ -106,9 +106,12 @@ class Maintenance:
         """Return the estimated usage (asking the database when the estimate is due)."""
         return await self._gauge.current(self._now())
 
-    def stored(self, ciphertext_bytes: int) -> None:
-        """Count a secret of ``ciphertext_bytes`` (and its receipt) this worker just stored."""
-        self._gauge.added(ciphertext_bytes)
+    def stored(self, ciphertext_bytes: int, *, secrets: int = 1) -> None:
+        """Count a secret of ``ciphertext_bytes`` (and its receipt) this worker just stored.
+
+        ``secrets`` 0 for a request's answer: its request already counted as live.
+        """
+        self._gauge.added(ciphertext_bytes, secrets=secrets)
 
     def committed(self, transition: Transition) -> None:
         """Note what a write committed: secrets that left the table are counted and erased."""

@@ -84,9 +84,13 @@ class StorageGauge:
             self._publish()
         return Usage(self._live, self._bytes, self._ciphertext)
 
-    def added(self, ciphertext_bytes: int) -> None:
-        """Count a secret (and its receipt) this worker just stored."""
-        self._live += 1
+    def added(self, ciphertext_bytes: int, *, secrets: int = 1) -> None:
+        """Count a secret (and its receipt) this worker just stored.
+
+        ``secrets`` 0: the bytes of a request's answer, whose request was
+        counted live when it was made.
+        """
+        self._live += secrets
         self._ciphertext += ciphertext_bytes
         self._bytes += ciphertext_bytes + 2 * ROW_BYTES
         self._publish()
@@ -139,39 +143,37 @@ class ClientShares:
         flight here) ``fits`` the share, that is returned instead: it bounds
         the client's part from above, and costs no count in the database.
         """
-        upper = ClientTotals(
-            everyone.live_secrets + self._flying.live_secrets,
-            everyone.ciphertext_bytes + self._flying.ciphertext_bytes,
-        )
+        upper = _plus(ClientTotals(everyone.live_secrets, everyone.ciphertext_bytes), self._flying)
         if fits(upper):
             return upper
         stored = await self._count(tags, now)
-        flying = self._in_flight.get(quota_key, NOTHING)
-        return ClientTotals(
-            stored.live_secrets + flying.live_secrets,
-            stored.ciphertext_bytes + flying.ciphertext_bytes,
-        )
+        return _plus(stored, self._in_flight.get(quota_key, NOTHING))
 
     @contextlib.contextmanager
-    def holding(self, quota_key: str, size: int) -> Iterator[None]:
+    def holding(self, quota_key: str, size: int, *, secrets: int = 1) -> Iterator[None]:
         """Count a create of ``size`` bytes in flight until the block ends (stored, or failed).
 
         ``size`` is the secret's, which its ciphertext exceeds by a few bytes only.
+        ``secrets`` 0: bytes only (a request's answer, whose request holds its place).
         """
+        held = ClientTotals(secrets, size)
         before = self._in_flight.get(quota_key, NOTHING)
-        self._in_flight[quota_key] = ClientTotals(
-            before.live_secrets + 1, before.ciphertext_bytes + size
-        )
-        flying = self._flying
-        self._flying = ClientTotals(flying.live_secrets + 1, flying.ciphertext_bytes + size)
+        self._in_flight[quota_key] = _plus(before, held)
+        self._flying = _plus(self._flying, held)
         try:
             yield
         finally:
-            flying = self._flying
-            self._flying = ClientTotals(flying.live_secrets - 1, flying.ciphertext_bytes - size)
-            now = self._in_flight[quota_key]
-            left = ClientTotals(now.live_secrets - 1, now.ciphertext_bytes - size)
-            if left.live_secrets:
-                self._in_flight[quota_key] = left
+            self._flying = _minus(self._flying, held)
+            left = _minus(self._in_flight.get(quota_key, NOTHING), held)
+            if left == NOTHING:
+                self._in_flight.pop(quota_key, None)
             else:
-                del self._in_flight[quota_key]
+                self._in_flight[quota_key] = left
+
+
+def _plus(a: ClientTotals, b: ClientTotals) -> ClientTotals:
+    return ClientTotals(a.live_secrets + b.live_secrets, a.ciphertext_bytes + b.ciphertext_bytes)
+
+
+def _minus(a: ClientTotals, b: ClientTotals) -> ClientTotals:
+    return ClientTotals(a.live_secrets - b.live_secrets, a.ciphertext_bytes - b.ciphertext_bytes)

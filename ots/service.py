@@ -17,6 +17,7 @@ import functools
 import math
 import time
 from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Final, Protocol
@@ -74,6 +75,7 @@ CLIENT_SHARE_USED: Final = (
     "You have stored as much as one client may; retry once some of your secrets "
     "are read, burned or expired."
 )
+ASKERS_SHARE_USED: Final = "The asker has stored as much as one client may; retry later."
 # A sealed secret's wrong proof is a wrong passphrase on the wire (same code, same count).
 WRONG_PROOF: Final = "The passphrase or the link is wrong."
 # Sent the other mode's body: told so, and nothing is counted.
@@ -346,9 +348,11 @@ class SecretService:
         notify: Subscription | None,
         *,
         hashes: bool,
+        new_secrets: int = 1,
     ) -> int:
         # Every check of a create, before any costly work: refusing must stay cheap.
         # Returns the ttl to use; ``size`` is the plaintext's bytes, refused with ``too_large``.
+        # ``new_secrets`` 0: an answer, whose open request already holds its place.
         policy = self._policy
         ttl = policy.default_ttl if ttl is None else ttl
         if not policy.min_ttl <= ttl <= policy.max_ttl:
@@ -367,7 +371,7 @@ class SecretService:
             self._kdf.check()
         usage = await self._maintenance.usage()
         if (
-            usage.live_secrets >= policy.max_live_secrets
+            usage.live_secrets + new_secrets > policy.max_live_secrets
             or usage.stored_bytes + size > policy.max_stored_bytes
         ):
             raise StorageFullError(retry_after=QUOTA_RETRY_AFTER)
@@ -378,22 +382,52 @@ class SecretService:
         self, quota_key: str | None, size: int, token: Token | None
     ) -> AsyncIterator[str | None]:
         # Refuses the create if the client's share (or its token's own quota) cannot hold
-        # ``size`` more bytes, else holds them for the client until the block ends (the
-        # create stored or failed). A token's creates count as the token's, wherever they
-        # come from. Yields the quota tag to store with the secret (None: nobody's).
-        policy = self._policy
+        # one more live secret of ``size`` bytes, else holds it for the client until the
+        # block ends (the create stored or failed). A token's creates count as the
+        # token's, wherever they come from. Yields the quota tag to store with the secret
+        # (None: nobody's, and nothing to count).
         own_bytes = None if token is None else token.limits.max_bytes
         if token is not None:
             quota_key = token.quota_key
-        if quota_key is None or (policy.max_client_secrets == 0 and own_bytes is None):
+        if quota_key is None or (self._policy.max_client_secrets == 0 and own_bytes is None):
             yield None
             return
         # Under every key of the ring: a rotation must not forgive what was stored before it.
         tags = [crypto.quota_tag(quota_key, key.secret) for key in self._keys.ring.keys]
+        async with self._holding_share(quota_key, tags, size, own_bytes, new_secrets=1):
+            # The newest key's tag: the one every later count of this client asks for.
+            yield tags[-1]
+
+    def _askers_share(self, found: StoredRequest, size: int) -> AbstractAsyncContextManager[None]:
+        # An answer's ``size`` bytes count against its asker, under the tag the request
+        # keeps (the asker's quota key itself is never stored). It takes no new place:
+        # the open request held one since it was made.
+        if found.quota_tag is None:
+            return contextlib.nullcontext()
+        tag = found.quota_tag
+        return self._holding_share(
+            f"tag:{tag}", [tag], size, found.max_bytes, new_secrets=0, whose="The asker's token"
+        )
+
+    @contextlib.asynccontextmanager
+    async def _holding_share(
+        self,
+        holder: str,
+        tags: Sequence[str],
+        size: int,
+        own_bytes: int | None,
+        *,
+        new_secrets: int,
+        whose: str = "This token's",
+    ) -> AsyncIterator[None]:
+        # The one admission of a client's share and token quota, for creates and answers:
+        # ``holder``'s rows are stored under ``tags``; ``new_secrets`` places and ``size``
+        # bytes are asked for, and held in this worker until the block ends.
+        policy = self._policy
 
         def within_share(held: ClientTotals) -> bool:
             return policy.max_client_secrets == 0 or (
-                held.live_secrets < policy.max_client_secrets
+                (new_secrets == 0 or held.live_secrets + new_secrets <= policy.max_client_secrets)
                 and held.ciphertext_bytes + size <= policy.max_client_bytes
             )
 
@@ -402,21 +436,23 @@ class SecretService:
 
         everyone = await self._maintenance.usage()
         held = await self._shares.used(
-            quota_key, tags, self.now(), everyone, lambda h: within_share(h) and within_own(h)
+            holder, tags, self.now(), everyone, lambda h: within_share(h) and within_own(h)
         )
         if not within_own(held):
             metrics.CREATE_REFUSED.labels("token_quota").inc()
             raise StorageFullError(
-                f"This token's quota of {own_bytes} bytes of live secrets is used; "
+                f"{whose} quota of {own_bytes} bytes of live secrets is used; "
                 "retry once some are read or expire.",
                 retry_after=QUOTA_RETRY_AFTER,
             )
         if not within_share(held):
             metrics.CLIENT_SHARE_REFUSED.inc()
-            raise StorageFullError(CLIENT_SHARE_USED, retry_after=QUOTA_RETRY_AFTER)
-        with self._shares.holding(quota_key, size):
-            # The newest key's tag: the one every later count of this client asks for.
-            yield tags[-1]
+            raise StorageFullError(
+                CLIENT_SHARE_USED if new_secrets else ASKERS_SHARE_USED,
+                retry_after=QUOTA_RETRY_AFTER,
+            )
+        with self._shares.holding(holder, size, secrets=new_secrets):
+            yield
 
     async def _insert(
         self,
@@ -640,28 +676,32 @@ class SecretService:
                     notify.url, signing_secret, server_key.secret, server_key.id, answer_lookup
                 ),
             )
-        owner = quota_key if token is None else token.quota_key
-        requested = await rooms.add(
-            NewRequest(
-                lookup=lookup,
-                secret_lookup=answer_lookup,
-                receipt_lookup=crypto.receipt_lookup(receipt_key),
-                key_id=server_key.id,
-                verifier=crypto.keyed_verifier(verifier, server_key.secret),
-                note=None
-                if note is None
-                else crypto.seal_note(note, server_key.secret, server_key.id, lookup),
-                created_at=int(now),
-                expires_at=expires_at,
-                ttl=ttl,
-                purge_at=self._purge_at(expires_at),
-                webhook=webhook,
-                quota_tag=None if owner is None else crypto.quota_tag(owner, server_key.secret),
-                max_bytes=None if token is None else token.limits.max_bytes,
-                token_id=None if token is None else token.id,
+        # An open request holds a place in its client's share (it counts as a live
+        # secret): one client cannot fill the instance with requests.
+        async with self._client_share(quota_key, 0, token) as quota_tag:
+            requested = await rooms.add(
+                NewRequest(
+                    lookup=lookup,
+                    secret_lookup=answer_lookup,
+                    receipt_lookup=crypto.receipt_lookup(receipt_key),
+                    key_id=server_key.id,
+                    verifier=crypto.keyed_verifier(verifier, server_key.secret),
+                    note=None
+                    if note is None
+                    else crypto.seal_note(note, server_key.secret, server_key.id, lookup),
+                    created_at=int(now),
+                    expires_at=expires_at,
+                    ttl=ttl,
+                    purge_at=self._purge_at(expires_at),
+                    webhook=webhook,
+                    quota_tag=quota_tag,
+                    max_bytes=None if token is None else token.limits.max_bytes,
+                    token_id=None if token is None else token.id,
+                )
             )
-        )
-        self._events.record(requested)
+        self._committed(requested)
+        self._maintenance.stored(0)
+        await self._maintenance.after_create()
         return CreatedRequest(
             request_key=request_key,
             answer_key=crypto.answer_key(request_key, server_key.secret),
@@ -722,62 +762,42 @@ class SecretService:
             f"The ciphertext holds over {self._policy.max_secret_bytes} bytes of secret.",
             None,
             hashes=False,
+            new_secrets=0,
         )
-        await self._check_askers_quota(found, size)
-        answer_key = crypto.answer_key(request_key, server_key)
-        encrypted = dataclasses.replace(
-            # The verifier is the request's, already keyed under this server key.
-            crypto.seal_client_secret(client, b"", answer_key, server_key, found.key_id),
-            verifier=found.verifier,
-        )
-        now = self.now()
-        expires_at = now + found.ttl
-        answered = await rooms.answer(
-            lookup,
-            NewSecret(
-                lookup=found.secret_lookup,
-                receipt_lookup="",
-                encrypted=encrypted,
-                created_at=now,
-                expires_at=expires_at,
-                purge_at=self._purge_at(expires_at),
-                quota_tag=found.quota_tag,
-            ),
-        )
-        if answered is None:
-            # Another answer, a burn or the expiry came first: say which.
-            again = await rooms.find(lookup, now)
-            if again is not None and again.answered_at is not None:
-                raise AlreadyAnsweredError
-            raise NotFoundError(NO_SUCH_REQUEST)
+        async with self._askers_share(found, size):
+            answer_key = crypto.answer_key(request_key, server_key)
+            encrypted = dataclasses.replace(
+                # The verifier is the request's, already keyed under this server key.
+                crypto.seal_client_secret(client, b"", answer_key, server_key, found.key_id),
+                verifier=found.verifier,
+            )
+            now = self.now()
+            expires_at = now + found.ttl
+            answered = await rooms.answer(
+                lookup,
+                NewSecret(
+                    lookup=found.secret_lookup,
+                    receipt_lookup="",
+                    encrypted=encrypted,
+                    created_at=now,
+                    expires_at=expires_at,
+                    purge_at=self._purge_at(expires_at),
+                    quota_tag=found.quota_tag,
+                ),
+            )
+            if answered is None:
+                # Another answer, a burn or the expiry came first: say which.
+                again = await rooms.find(lookup, now)
+                if again is not None and again.answered_at is not None:
+                    raise AlreadyAnsweredError
+                raise NotFoundError(NO_SUCH_REQUEST)
         self._committed(answered)
-        self._maintenance.stored(len(encrypted.ciphertext))
+        # Bytes only: the open request was counted live already, and now its answer is.
+        self._maintenance.stored(len(encrypted.ciphertext), secrets=0)
+        await self._maintenance.after_create()
         return RequestStatus(
             expires_at=expires_at, max_secret_bytes=self._policy.max_secret_bytes, answered_at=now
         )
-
-    async def _check_askers_quota(self, found: StoredRequest, size: int) -> None:
-        # The asker's share (OTS_CLIENT_SHARE) and token quota, counted under the tag the
-        # request keeps; answers in flight at the same moment are not held (see README).
-        policy = self._policy
-        if found.quota_tag is None or (policy.max_client_secrets == 0 and found.max_bytes is None):
-            return
-        held = await self._store.client_totals([found.quota_tag], self.now())
-        if found.max_bytes is not None and held.ciphertext_bytes + size > found.max_bytes:
-            metrics.CREATE_REFUSED.labels("token_quota").inc()
-            raise StorageFullError(
-                f"The asker's token quota of {found.max_bytes} bytes of live secrets is used.",
-                retry_after=QUOTA_RETRY_AFTER,
-            )
-        if policy.max_client_secrets and (
-            held.live_secrets >= policy.max_client_secrets
-            or held.ciphertext_bytes + size > policy.max_client_bytes
-        ):
-            metrics.CLIENT_SHARE_REFUSED.inc()
-            raise StorageFullError(
-                "The asker has stored as much as one client may; retry later.",
-                retry_after=QUOTA_RETRY_AFTER,
-            )
 
     async def _find_request(self, request_key: str) -> tuple[str, StoredRequest, bytes]:
         # The lookup, the unexpired request, and the server key its row was made under.

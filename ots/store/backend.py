@@ -90,6 +90,9 @@ class Backend(Protocol):
     async def delete_expired_secrets(self, now: int, batch: int) -> Transition:
         """Delete at most ``batch`` expired secrets: their ``expired`` transition."""
 
+    async def delete_expired_requests(self, now: int, batch: int) -> tuple[int, Transition]:
+        """Delete at most ``batch`` expired requests: how many, and the unanswered's ``expired``."""
+
     async def delete_purged_receipts(self, now: int, batch: int) -> int:
         """Delete at most ``batch`` receipts past retention, their webhooks and deliveries."""
 
@@ -308,3 +311,8 @@ def finish_values(finished: Finished) -> list[object]:
         finished.at if delivered else None,
         finished.id,
     ]
+
+
+def unanswered(rows: Sequence[Row]) -> tuple[str, ...]:
+    """The answers' lookups of the deleted request ``rows`` that were never answered."""
+    return tuple(str(row["secret_lookup"]) for row in rows if row["answered_at"] is None)

@@ -27,7 +27,6 @@ from ots.domain import (
     ClientTotals,
     Destruction,
     DueDelivery,
-    Event,
     Failure,
     Finished,
     NewSecret,
@@ -38,7 +37,6 @@ from ots.domain import (
 )
 from ots.errors import UnavailableError
 from ots.models import SecretRecord
-from ots.store import sql
 from ots.store.backend import Backend, Row, Step
 from ots.store.postgres import PostgresBackend
 from ots.store.sqlite import SqliteBackend
@@ -260,11 +258,10 @@ class TortoiseStore:
 
         Returns:
             How many went, and the ``expired`` transition of those never answered
-            (their answers' receipts then read expired; no webhook is told).
+            (their answers' receipts then read expired), with the outbox rows of
+            their webhooks written in the same transaction.
         """
-        rows = await self.backend.write(sql.DELETE_EXPIRED_REQUESTS, (now, batch))
-        unanswered = tuple(str(row["secret_lookup"]) for row in rows if row["answered_at"] is None)
-        return len(rows), Transition(Event.EXPIRED, unanswered, now)
+        return await self.backend.delete_expired_requests(now, batch)
 
     @translated
     async def delete_purged_receipts(self, now: int, batch: int) -> int:

@@ -112,6 +112,7 @@ NOTIFICATIONS = pg(sql.NOTIFICATIONS)
 LOCK_LIVE_SECRET = pg(sql.LOCK_LIVE_SECRET)
 COUNT_FAILURE = pg(sql.COUNT_FAILURE)
 DELETE_EXPIRED = pg(sql.DELETE_EXPIRED)
+DELETE_EXPIRED_REQUESTS = pg(sql.DELETE_EXPIRED_REQUESTS)
 DELETE_PURGED = pg(sql.DELETE_PURGED)
 ANY_DUE = pg(sql.ANY_DUE)
 LEASE = pg(sql.LEASE)
@@ -281,6 +282,14 @@ class PostgresBackend:
             queued = await _enqueue(tx, lookups, Event.EXPIRED, now)
         return Transition(Event.EXPIRED, lookups, now, queued)
 
+    async def delete_expired_requests(self, now: int, batch: int) -> tuple[int, Transition]:
+        """One batch and the outbox rows of the unanswered, in one transaction."""
+        async with in_transaction(self._conn.connection_name) as tx:
+            gone = await tx.execute_query_dict(DELETE_EXPIRED_REQUESTS, [now, batch])
+            lookups = backend.unanswered(gone)
+            queued = await _enqueue(tx, lookups, Event.EXPIRED, now)
+        return len(gone), Transition(Event.EXPIRED, lookups, now, queued)
+
     async def delete_purged_receipts(self, now: int, batch: int) -> int:
         """One batch of receipts, with their webhooks and deliveries, in one transaction."""
         async with in_transaction(self._conn.connection_name) as tx:
@@ -319,12 +328,12 @@ class PostgresBackend:
 
     async def totals(self, now: int) -> StoredTotals:
         """An index range scan on ``expires_at``."""
-        row = (await self._rows(TOTALS, (now,)))[0]
+        row = (await self._rows(TOTALS, (now, now)))[0]
         return StoredTotals(int(row["live"]), int(row["size"]), int(row["receipts"]))
 
     async def client_totals(self, tags: Sequence[str], now: int) -> ClientTotals:
         """An index range scan on ``(quota_tag, expires_at)``: one client's rows only."""
-        rows = await self._rows(pg(sql.CLIENT_TOTALS, len(tags)), (*tags, now))
+        rows = await self._rows(pg(sql.CLIENT_TOTALS, len(tags)), (now, *tags, *tags, now))
         return ClientTotals(int(rows[0]["live"]), int(rows[0]["size"]))
 
     async def erase_ended(self) -> bool:

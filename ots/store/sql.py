@@ -201,12 +201,18 @@ FINISH: Final = statement(
 )
 
 # The lengths come from the row headers: neither database reads the ciphertext itself.
+# A request not answered yet counts as a live secret (its answer will be one): the
+# instance's and each client's count bound the open requests too.
 TOTALS: Final = statement(
-    "SELECT count(*) AS live, coalesce(sum(length(ciphertext)), 0) AS size, "
+    "SELECT count(*) + (SELECT count(*) FROM request "
+    "WHERE answered_at IS NULL AND expires_at > %s) AS live, "
+    "coalesce(sum(length(ciphertext)), 0) AS size, "
     "(SELECT count(*) FROM receipt) AS receipts FROM secret WHERE expires_at > %s"
 )
 CLIENT_TOTALS: Final = statement(
-    "SELECT count(*) AS live, coalesce(sum(length(ciphertext)), 0) AS size "
+    "SELECT count(*) + (SELECT count(*) FROM request "
+    "WHERE answered_at IS NULL AND expires_at > %s AND quota_tag IN ({marks})) AS live, "
+    "coalesce(sum(length(ciphertext)), 0) AS size "
     "FROM secret WHERE quota_tag IN ({marks}) AND expires_at > %s"
 )
 SELECT_ONE: Final = statement("SELECT 1 AS one")

@@ -61,6 +61,7 @@ DELETE_SEALED = lite(sql.DELETE_SEALED)
 END_RECEIPT = lite(sql.END_RECEIPT)
 COUNT_FAILURE = lite(sql.COUNT_FAILURE)
 DELETE_EXPIRED = lite(sql.DELETE_EXPIRED)
+DELETE_EXPIRED_REQUESTS = lite(sql.DELETE_EXPIRED_REQUESTS)
 DELETE_PURGED = lite(sql.DELETE_PURGED)
 ANY_DUE = lite(sql.ANY_DUE)
 LEASE = lite(sql.LEASE)
@@ -151,6 +152,10 @@ class SqliteBackend:
         """One batch: a write of the group, so writers wait in their queue, not SQLite's."""
         return await self._commits.run(functools.partial(_expire, now, batch))
 
+    async def delete_expired_requests(self, now: int, batch: int) -> tuple[int, Transition]:
+        """One batch and the outbox rows of the unanswered, as one write of the group."""
+        return await self._commits.run(functools.partial(_expire_requests, now, batch))
+
     async def delete_purged_receipts(self, now: int, batch: int) -> int:
         """One batch of receipts, with their webhooks and deliveries."""
         return await self._commits.run(functools.partial(_purge, now, batch))
@@ -172,12 +177,13 @@ class SqliteBackend:
 
     async def totals(self, now: int) -> StoredTotals:
         """Count on the read connection."""
-        row = (await self._reader.fetch(TOTALS, (now,)))[0]
+        row = (await self._reader.fetch(TOTALS, (now, now)))[0]
         return StoredTotals(int(row["live"]), int(row["size"]), int(row["receipts"]))
 
     async def client_totals(self, tags: Sequence[str], now: int) -> ClientTotals:
         """Count one client's rows on the read connection: it runs on every create."""
-        rows = await self._reader.fetch(lite(sql.CLIENT_TOTALS, len(tags)), (*tags, now))
+        query = lite(sql.CLIENT_TOTALS, len(tags))
+        rows = await self._reader.fetch(query, (now, *tags, *tags, now))
         return ClientTotals(int(rows[0]["live"]), int(rows[0]["size"]))
 
     async def erase_ended(self) -> bool:
@@ -288,6 +294,14 @@ def _expire(now: int, batch: int, db: sqlite3.Connection) -> Transition:
     gone = db.execute(DELETE_EXPIRED, (now, batch)).fetchall()
     lookups = tuple(str(row["lookup"]) for row in gone)
     return Transition(Event.EXPIRED, lookups, now, _enqueue(db, lookups, Event.EXPIRED, now))
+
+
+def _expire_requests(now: int, batch: int, db: sqlite3.Connection) -> tuple[int, Transition]:
+    gone = db.execute(DELETE_EXPIRED_REQUESTS, (now, batch)).fetchall()
+    lookups = backend.unanswered(gone)
+    return len(gone), Transition(
+        Event.EXPIRED, lookups, now, _enqueue(db, lookups, Event.EXPIRED, now)
+    )
 
 
 def _purge(now: int, batch: int, db: sqlite3.Connection) -> int:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
 from typing import Any
 
 import pytest
 
 from ots import request, sealed
+from ots.tokens import TokenLimits
+from tests.api.test_access import access_client, bearer, create, issue
+from tests.api.test_events import ALLOW_LOCAL, deliver, stop_background_delivery
 from tests.conftest import Client, MakeClient
-from tests.support import FakeClock, assert_error, count_rows, sql
+from tests.support import FakeClock, Receiver, assert_error, count_rows, sql
 
 OFF_CURVE = sealed.b64encode(b"\x04" + (1).to_bytes(32, "big") * 2)
 
@@ -125,13 +129,21 @@ def test_the_sweep_removes_expired_requests_answered_or_not(
     assert client.get(f"/receipts/{open_one['receipt_key']}").json["state"] == "expired"
 
 
-def test_the_answer_expires_ttl_after_it_came(client: Client, clock: FakeClock) -> None:
-    """The answer lives the request's ttl from its arrival, then reads expired."""
+@pytest.mark.parametrize("read_at", [59, 60])
+def test_the_answer_expires_ttl_after_it_came(
+    client: Client, clock: FakeClock, read_at: int
+) -> None:
+    """The answer lives the request's ttl from its arrival (past the request's), then is gone."""
     asker, created = ask(client, ttl=60)
     clock.advance(50)
     assert answer(client, created["request_key"], asker, b"x").status == 201
-    clock.advance(30)
-    assert reveal(client, created["answer_key"], asker).status == 200
+    clock.advance(read_at)
+    opened = reveal(client, created["answer_key"], asker)
+    if read_at < 60:
+        assert opened.status == 200, opened.text
+    else:
+        assert_error(opened, 404, "not_found")
+        assert client.get(f"/receipts/{created['receipt_key']}").json["state"] == "expired"
 
 
 def test_size_limit_is_the_secret_inside(make_client: MakeClient, db_url: str) -> None:
@@ -229,3 +241,141 @@ def test_a_requests_receipt_page_says_requested_then_answered(client: Client) ->
     assert answer(client, created["request_key"], asker, b"x").status == 201
     page = client.get(f"/receipts/{created['receipt_key']}", headers=html)
     assert page.status == 200 and "the answer waits for you" in page.text
+
+
+def test_open_requests_count_as_live_secrets(make_client: MakeClient, db_url: str) -> None:
+    """OTS_MAX_LIVE_SECRETS bounds open requests; an answer takes no second place, a burn frees."""
+    client = make_client(db_url, max_live_secrets=2, client_share=Fraction(1))
+    asker, first = ask(client)
+    second = ask(client)[1]
+    refused = client.post("/requests", json={"verifier": sealed.b64encode(asker.verifier)})
+    assert_error(refused, 507, "storage_full")
+    assert_error(
+        client.post("/generate", json={"secret": "s", "passphrase": "p"}), 507, "storage_full"
+    )
+    assert answer(client, first["request_key"], asker, b"x").status == 201
+    assert_error(
+        client.post("/generate", json={"secret": "s", "passphrase": "p"}), 507, "storage_full"
+    )
+    assert client.post(f"/receipts/{second['receipt_key']}/burn").status == 200
+    assert client.post("/generate", json={"secret": "s", "passphrase": "p"}).status == 201
+
+
+def test_one_client_cannot_fill_the_instance_with_requests(
+    make_client: MakeClient, db_url: str
+) -> None:
+    """A third of six live secrets is two per client, open requests included."""
+    client = make_client(
+        db_url, real_ip_header="X-Real-IP", max_live_secrets=6, client_share=Fraction(1, 3)
+    )
+    alice, bob = {"X-Real-IP": "198.51.100.7"}, {"X-Real-IP": "203.0.113.9"}
+    body = {"verifier": sealed.b64encode(request.new_asker().verifier)}
+    made = [client.post("/requests", json=body, headers=alice).status for _ in range(3)]
+    assert made == [201, 201, 507]
+    tiny = {"secret": "x", "passphrase": "p"}
+    assert client.post("/generate", json=tiny, headers=alice).status == 507
+    assert client.post("/requests", json=body, headers=bob).status == 201
+
+
+ALICE, BOB = {"X-Real-IP": "192.0.2.1"}, {"X-Real-IP": "203.0.113.9"}
+
+
+def ask_as(client: Client, headers: dict[str, str]) -> tuple[request.Asker, dict[str, Any]]:
+    """Store a request from the client ``headers`` name."""
+    asker = request.new_asker()
+    body = {"verifier": sealed.b64encode(asker.verifier)}
+    made = client.post("/requests", json=body, headers=headers)
+    assert made.status == 201, made.text
+    return asker, made.json
+
+
+def answer_as(
+    client: Client, key: str, asker: request.Asker, size: int, headers: dict[str, str]
+) -> Any:
+    """Answer with ``size`` bytes from the client ``headers`` name."""
+    body = request.seal_answer(b"a" * size, asker.public_key).body()
+    return client.post(f"/requests/{key}/answer", json=body, headers=headers)
+
+
+def test_an_answer_counts_against_the_askers_share_not_the_answerers(
+    make_client: MakeClient, db_url: str
+) -> None:
+    """The asker's byte share refuses an answer; the answerer's own share is untouched."""
+    client = make_client(
+        db_url,
+        real_ip_header="X-Real-IP",
+        max_secret_bytes=1000,
+        max_stored_bytes=18000,
+        client_share=Fraction(1, 8),  # 2250 bytes a client
+    )
+    asker, made = ask_as(client, ALICE)
+    for _ in range(2):
+        stored = client.post(
+            "/generate", json={"secret": "x" * 1000, "passphrase": "p"}, headers=ALICE
+        )
+        assert stored.status == 201
+    full = assert_error(
+        answer_as(client, made["request_key"], asker, 400, BOB), 507, "storage_full"
+    )
+    assert "asker" in full["message"]
+    bobs = client.post("/generate", json={"secret": "x" * 1000, "passphrase": "p"}, headers=BOB)
+    assert bobs.status == 201
+    assert answer_as(client, made["request_key"], asker, 100, BOB).status == 201
+
+
+def test_an_answer_counts_against_the_askers_token(
+    make_client: MakeClient, db_url: str, clock: FakeClock
+) -> None:
+    """A request made with a token: its answer counts against the token's bytes; none needed."""
+    client = access_client(make_client, db_url, "token")
+    small = issue(client, clock, "small", limits=TokenLimits(max_bytes=100))
+    asker = request.new_asker()
+    made = client.post(
+        "/requests", json={"verifier": sealed.b64encode(asker.verifier)}, headers=bearer(small)
+    )
+    assert made.status == 201, made.text
+    assert create(client, bearer(small), secret="x" * 60).status == 201
+    key = made.json["request_key"]
+    full = assert_error(answer(client, key, asker, b"y" * 60), 507, "storage_full")
+    assert "asker's token quota of 100 bytes" in full["message"]
+    listed = client.get("/tokens/self/secrets", headers=bearer(small)).json["secrets"]
+    secret_id = next(entry["id"] for entry in listed if entry["state"] == "pending")
+    assert (
+        client.post(f"/tokens/self/secrets/{secret_id}/burn", headers=bearer(small)).status == 200
+    )
+    assert answer(client, key, asker, b"y" * 60).status == 201
+
+
+def test_answering_is_rate_limited_like_creating(make_client: MakeClient, db_url: str) -> None:
+    """An answerer's posts count against its own address; another address still answers."""
+    client = make_client(db_url, rate_limit="2/minute", real_ip_header="X-Real-IP")
+    asker, made = ask_as(client, ALICE)
+    unknown = "A" * 32
+    assert answer_as(client, unknown, asker, 1, BOB).status == 404
+    assert answer_as(client, unknown, asker, 1, BOB).status == 404
+    limited = answer_as(client, made["request_key"], asker, 1, BOB)
+    assert_error(limited, 429, "rate_limited")
+    other = {"X-Real-IP": "198.51.100.20"}
+    assert answer_as(client, made["request_key"], asker, 1, other).status == 201
+
+
+@pytest.mark.parametrize("ending", ["answered", "burned", "expired"])
+def test_each_end_of_a_request_reaches_its_webhook(
+    make_client: MakeClient, db_url: str, clock: FakeClock, ending: str
+) -> None:
+    """answered, burned (before an answer) and expired (never answered) are each delivered."""
+    client = make_client(db_url, **ALLOW_LOCAL)
+    client.run(stop_background_delivery(client))
+    with Receiver() as receiver:
+        events = ["answered", "burned", "expired"]
+        asker, made = ask(client, ttl=60, notify={"url": receiver.url, "events": events})
+        if ending == "answered":
+            assert answer(client, made["request_key"], asker, b"x").status == 201
+        elif ending == "burned":
+            assert client.post(f"/receipts/{made['receipt_key']}/burn").status == 200
+        else:
+            clock.advance(61)
+            client.run(client.context.maintenance.sweep())
+            assert count_rows(db_url, table="request") == 0
+        assert deliver(client) == 1
+    assert [event["event"] for event in receiver.events()] == [ending]

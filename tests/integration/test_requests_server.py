@@ -82,6 +82,29 @@ def test_racing_answers_exactly_one_is_kept(server: tuple[str, Path]) -> None:
         assert opened == f"answer-{round_}-{winner}".encode()
 
 
+def test_a_burn_racing_answers_leaves_nothing_to_read(server: tuple[str, Path]) -> None:
+    """A burn raced by 8 answers on two workers: whichever lands first, the asker reads nothing."""
+    base, _ = server
+    for _ in range(6):
+        asker, created = _ask(base)
+        answer = request.seal_answer(b"raced", asker.public_key).body()
+        calls: list[tuple[str, dict[str, object]]] = [
+            (f"/requests/{created['request_key']}/answer", answer)
+        ] * 8
+        calls.insert(4, (f"/receipts/{created['receipt_key']}/burn", {}))
+        responses = asyncio.run(_race(base, calls))
+        burn = responses.pop(4)
+        assert burn.status_code == 200, burn.text
+        answered = sorted(r.status_code for r in responses)
+        # At most one answer was stored (then burned); the others were too late or refused.
+        assert answered.count(201) <= 1 and set(answered) <= {201, 404, 409}
+        proof = {"proof": sealed.b64encode(asker.proof)}
+        reveal = httpx.post(f"{base}/secrets/{created['answer_key']}", json=proof, timeout=30)
+        assert reveal.status_code == 404, reveal.text
+        receipt = httpx.get(f"{base}/receipts/{created['receipt_key']}", timeout=30).json()
+        assert receipt["state"] == "burned"
+
+
 def test_answers_never_reach_the_server(
     server: tuple[str, Path], server_settings: Settings
 ) -> None:

@@ -111,3 +111,25 @@ def test_a_client_is_counted_only_when_everyone_together_could_pass_its_share() 
         ClientTotals(4, 307),
     ]
     assert count.calls == 3
+
+
+def test_an_answer_in_flight_holds_bytes_and_no_place() -> None:
+    """``secrets=0`` (an answer, whose request holds its place) adds bytes only, then lets go."""
+    count = ClientCount()
+    shares = ClientShares(count)
+
+    async def main() -> list[ClientTotals]:
+        small = Usage(live_secrets=5, stored_bytes=9999, ciphertext_bytes=500)
+        seen = []
+        with shares.holding("tag:t", 70, secrets=0):
+            seen.append(await shares.used("tag:t", ["t"], 0, small, within(1, 10_000)))
+            with shares.holding("tag:t", 5, secrets=0):
+                seen.append(await shares.used("tag:t", ["t"], 0, small, within(1, 10_000)))
+        seen.append(await shares.used("tag:t", ["t"], 0, small, within(1, 10_000)))
+        return seen
+
+    assert asyncio.run(main()) == [
+        ClientTotals(3, 370),
+        ClientTotals(3, 375),
+        ClientTotals(3, 300),
+    ]
