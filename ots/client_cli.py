@@ -424,17 +424,38 @@ def _ask(client: Client, args: argparse.Namespace, out: _Output) -> int:
         ) from None
     except OSError as exc:
         raise UsageError(f"cannot create {key_file}: {exc.strerror}") from None
-    with os.fdopen(descriptor, "w") as handle:
+    try:
         try:
             asked = client.create_request(args.note, args.ttl)
         except BaseException:
             key_file.unlink(missing_ok=True)
             raise
-        handle.write(asked.answer_link + "\n")
-    fields = _asked_fields(asked)
+        fields = _asked_fields(asked)
+        try:
+            _write_all(descriptor, (asked.answer_link + "\n").encode())
+            os.fsync(descriptor)
+        except OSError as exc:
+            # The request exists now: its answer link is printed rather than lost.
+            key_file.unlink(missing_ok=True)
+            print(
+                f"ots: cannot write {key_file}: {exc.strerror}; the answer link is printed "
+                "instead: keep it safe",
+                file=sys.stderr,
+            )
+            out.result(fields)
+            return EXIT_USAGE
+    finally:
+        os.close(descriptor)
     del fields["answer_link"]
     fields["key_file"] = str(key_file)
     return out.result(fields)
+
+
+def _write_all(descriptor: int, data: bytes) -> None:
+    # os.write may write part of it (a signal, a nearly full disk): the rest, until done.
+    view = memoryview(data)
+    while view:
+        view = view[os.write(descriptor, view) :]
 
 
 def _asked_fields(asked: Asked) -> dict[str, Any]:

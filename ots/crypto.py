@@ -62,7 +62,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from ots.domain import ClientSealed, EncryptedSecret, KdfParams, SealedWebhook
+from ots.domain import ClientSealed, EncryptedSecret, KdfParams, SealedField
 
 KEY_BYTES: Final = 24  # 192 bits from the CSPRNG, 32 URL-safe characters
 SALT_BYTES: Final = 16
@@ -165,15 +165,15 @@ def answer_key(request_key: str, server_key: bytes) -> str:
     return "A" + key[1:] if key.startswith("-") else key
 
 
-def seal_note(note: str, server_key: bytes, key_id: str, lookup: str) -> SealedWebhook:
+def seal_note(note: str, server_key: bytes, key_id: str, lookup: str) -> SealedField:
     """Seal a request's note for the row of ``lookup`` (nothing readable at rest)."""
     nonce, ciphertext = seal(
         _server_subkey(server_key, _HKDF_INFO_NOTE), note.encode("utf-8"), _note_data(lookup)
     )
-    return SealedWebhook(nonce=nonce, ciphertext=ciphertext, key_id=key_id)
+    return SealedField(nonce=nonce, ciphertext=ciphertext, key_id=key_id)
 
 
-def open_note(sealed: SealedWebhook, server_key: bytes, lookup: str) -> str:
+def open_note(sealed: SealedField, server_key: bytes, lookup: str) -> str:
     """Return the note that ``seal_note`` sealed.
 
     Raises:
@@ -247,14 +247,14 @@ def digests_match(stored: str, computed: str) -> bool:
 
 def seal_webhook(
     url: str, signing_secret: str, server_key: bytes, key_id: str, lookup: str
-) -> SealedWebhook:
+) -> SealedField:
     """Seal a subscription's URL and signing secret for the row of ``lookup``."""
     plaintext = json.dumps({"url": url, "secret": signing_secret}).encode()
     nonce, ciphertext = seal(_webhook_key(server_key), plaintext, _webhook_data(lookup))
-    return SealedWebhook(nonce=nonce, ciphertext=ciphertext, key_id=key_id)
+    return SealedField(nonce=nonce, ciphertext=ciphertext, key_id=key_id)
 
 
-def open_webhook(sealed: SealedWebhook, server_key: bytes, lookup: str) -> tuple[str, str]:
+def open_webhook(sealed: SealedField, server_key: bytes, lookup: str) -> tuple[str, str]:
     """Return the URL and signing secret that ``seal_webhook`` sealed.
 
     Raises:

@@ -114,8 +114,11 @@ class Subscription:
 
 
 @dataclass(frozen=True)
-class SealedWebhook:
-    """A subscription's URL and signing secret, sealed under the server key ``key_id``."""
+class SealedField:
+    """A value sealed under the server key ``key_id``, bound to its row's lookup.
+
+    A webhook's URL and signing secret, or a request's note (AES-256-GCM).
+    """
 
     nonce: bytes
     ciphertext: bytes
@@ -127,7 +130,7 @@ class NewWebhook:
     """A subscription to store with its secret."""
 
     events: frozenset[Event]
-    sealed: SealedWebhook
+    sealed: SealedField
 
 
 @dataclass(frozen=True)
@@ -142,7 +145,7 @@ class DueDelivery:
     # This attempt's number, from 1.
     attempts: int
     # None when the subscription is gone (purged with its receipt).
-    webhook: SealedWebhook | None
+    webhook: SealedField | None
 
 
 @dataclass(frozen=True)
@@ -254,7 +257,7 @@ class NewRequest:
     key_id: str
     # The answer's access verifier, keyed under the server key (crypto.keyed_verifier).
     verifier: str
-    note: SealedWebhook | None
+    note: SealedField | None
     created_at: int
     expires_at: int
     ttl: int
@@ -273,7 +276,7 @@ class StoredRequest:
     secret_lookup: str
     key_id: str
     verifier: str
-    note: SealedWebhook | None
+    note: SealedField | None
     expires_at: int
     ttl: int
     answered_at: int | None

@@ -198,7 +198,7 @@ class RequestRecord(Model):
     max_bytes = fields.BigIntField(null=True)
 
     class Meta:
-        """Table name, and the index the sweeper uses."""
+        """Table name; the index the sweeper uses, and one client's count of open requests."""
 
         table = "request"
-        indexes = (("expires_at",),)
+        indexes = (("expires_at",), ("quota_tag", "expires_at"))

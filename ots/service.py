@@ -11,50 +11,39 @@ sweep; nothing else is recorded here.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 import math
 import time
-from collections.abc import AsyncIterator, Sequence
-from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
-from fractions import Fraction
+from collections.abc import Sequence
 from typing import Final, Protocol
 
-from ots import crypto, metrics
+from ots import crypto
 from ots import sealed as sealed_format
-from ots.config import Settings
+from ots.admission import Admission
+from ots.asking import RequestRoom
 from ots.crypto import Concealed, DecryptionError
 from ots.domain import (
     ClientSealed,
     ClientTotals,
-    CreatedRequest,
     CreatedSecret,
     Destruction,
     EncryptedSecret,
     Event,
     Failure,
-    KdfParams,
-    NewRequest,
     NewSecret,
     NewWebhook,
     Receipt,
-    RequestStatus,
     SecretStatus,
     State,
-    StoredRequest,
     StoredSecret,
     Subscription,
     Transition,
 )
 from ots.errors import (
-    AlreadyAnsweredError,
     FieldProblem,
     NotFoundError,
     NotPendingError,
-    PayloadTooLargeError,
-    StorageFullError,
     ValidationFailedError,
     WrongModeError,
     WrongPassphraseError,
@@ -63,19 +52,12 @@ from ots.events import EventLog
 from ots.kdf import KdfPool
 from ots.keyring import KeyFile, ServerKey
 from ots.maintenance import Clock, Maintenance
+from ots.policy import Policy
 from ots.quota import ClientShares
-from ots.ssrf import RefusedTargetError, Resolver, resolve_target, system_resolver
+from ots.ssrf import Resolver, system_resolver
 from ots.tokens import Token
 
-# Secrets leave by being read, burned or expiring; a minute is a fair time to wait.
-QUOTA_RETRY_AFTER: Final = 60
-# The 507 of a client whose share (OTS_CLIENT_SHARE) is used; the others still create.
 NO_SUCH_RECEIPT: Final = "There is no such receipt."
-CLIENT_SHARE_USED: Final = (
-    "You have stored as much as one client may; retry once some of your secrets "
-    "are read, burned or expired."
-)
-ASKERS_SHARE_USED: Final = "The asker has stored as much as one client may; retry later."
 # A sealed secret's wrong proof is a wrong passphrase on the wire (same code, same count).
 WRONG_PROOF: Final = "The passphrase or the link is wrong."
 # Sent the other mode's body: told so, and nothing is counted.
@@ -83,23 +65,6 @@ WRONG_MODE_SEALED: Final = (
     "This secret was sealed by its client: reveal it with its link (ots reveal LINK)."
 )
 WRONG_MODE_PLAIN: Final = "This secret was stored with a passphrase: send the passphrase."
-NO_SUCH_REQUEST: Final = "There is no such request: unknown, expired or burned by its asker."
-
-
-class RequestRoom(Protocol):
-    """What the service needs to keep requests (``ots.store.requests.RequestStore``)."""
-
-    async def add(self, new: NewRequest) -> Transition:
-        """Store a request and its answer's receipt (``requested``): its ``requested``."""
-
-    async def find(self, lookup: str, now: int) -> StoredRequest | None:
-        """Return the unexpired request (open or answered), or None."""
-
-    async def answer(self, lookup: str, new: NewSecret) -> Transition | None:
-        """Store ``new`` as the request's one answer: its ``answered``; None if not the first."""
-
-    async def burn(self, receipt_lookup: str, now: int, purge_at: int) -> Transition | None:
-        """Delete the open request behind a receipt: its ``burned``; None if none was open."""
 
 
 class SecretStore(Protocol):
@@ -143,59 +108,6 @@ class SecretStore(Protocol):
         """Return the unexpired secrets stored under any of the quota ``tags``, and their bytes."""
 
 
-@dataclass(frozen=True)
-class Policy:
-    """The numbers and switches the rules use: what the service needs of the settings."""
-
-    default_ttl: int
-    min_ttl: int
-    max_ttl: int
-    max_secret_bytes: int
-    max_attempts: int
-    # Seconds a receipt is kept after its secret ended.
-    receipt_retention: int
-    max_live_secrets: int
-    max_stored_bytes: int
-    # One client's share (OTS_CLIENT_SHARE) of each: live secrets, and ciphertext bytes;
-    # 0: no per-client share.
-    max_client_secrets: int
-    max_client_bytes: int
-    # The argon2id cost of a new passphrase secret.
-    kdf: KdfParams
-    webhooks: bool
-    webhook_allow_http: bool
-    webhook_allow_private: bool
-
-    @classmethod
-    def of(cls, settings: Settings) -> Policy:
-        """Return the policy ``settings`` configure."""
-        return cls(
-            default_ttl=settings.default_ttl,
-            min_ttl=settings.min_ttl,
-            max_ttl=settings.max_ttl,
-            max_secret_bytes=settings.max_secret_bytes,
-            max_attempts=settings.max_attempts,
-            receipt_retention=settings.receipt_retention,
-            max_live_secrets=settings.max_live_secrets,
-            max_stored_bytes=settings.max_stored_bytes,
-            max_client_secrets=_share_of(settings.max_live_secrets, settings.client_share, 1),
-            max_client_bytes=_share_of(
-                settings.max_stored_bytes, settings.client_share, settings.max_secret_bytes
-            ),
-            kdf=KdfParams(
-                settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism
-            ),
-            webhooks=settings.webhooks,
-            webhook_allow_http=settings.webhook_allow_http,
-            webhook_allow_private=settings.webhook_allow_private,
-        )
-
-
-def _share_of(quota: int, share: Fraction, one_secret: int) -> int:
-    # A client's part of a quota, never less than one secret's worth (0: no share at all).
-    return 0 if share == 1 else max(one_secret, math.floor(quota * share))
-
-
 class SecretService:
     """The use cases: every rule of ots is decided here, over a store and ``crypto``."""
 
@@ -216,7 +128,8 @@ class SecretService:
 
         ``events`` receives every committed event, ``maintenance`` what each
         write committed (it keeps the usage estimate and erases what ended);
-        ``resolver`` resolves webhook hosts (tests inject one).
+        ``resolver`` resolves webhook hosts (tests inject one); ``requests``
+        is the request room, whose open requests a burn by receipt ends too.
         """
         self._policy = policy
         self._store = store
@@ -225,10 +138,18 @@ class SecretService:
         self._maintenance = maintenance
         self._events = events
         self._clock = clock
-        self._resolver = resolver
         self._requests = requests
-        # The service's own rule state (creates in flight per client), over the store's count.
-        self._shares = ClientShares(store.client_totals)
+        # Creates in flight per client are held over the store's count, in one place
+        # for this worker's creates, requests and answers.
+        self.admission = Admission(
+            policy,
+            kdf,
+            keys,
+            maintenance,
+            ClientShares(store.client_totals),
+            clock=clock,
+            resolver=resolver,
+        )
 
     def now(self) -> int:
         """Return the current time in whole epoch seconds, from the injected clock."""
@@ -263,7 +184,7 @@ class SecretService:
                 the token's own byte quota.
         """
         plaintext = secret.encode("utf-8")
-        ttl = await self._admit(
+        ttl = await self.admission.admit(
             ttl,
             len(plaintext),
             f"The secret is over {self._policy.max_secret_bytes} bytes as UTF-8.",
@@ -272,7 +193,7 @@ class SecretService:
         )
         secret_key = crypto.new_key()
         kdf = self._policy.kdf
-        async with self._client_share(quota_key, len(plaintext), token) as quota_tag:
+        async with self.admission.client_share(quota_key, len(plaintext), token) as quota_tag:
             server_key = self._keys.newest
             encrypted = await self._kdf.run(
                 functools.partial(
@@ -320,7 +241,7 @@ class SecretService:
             raise ValidationFailedError(
                 [FieldProblem("ciphertext", "is too short to hold a secret (AES-GCM tag only)")]
             )
-        ttl = await self._admit(
+        ttl = await self.admission.admit(
             ttl,
             plaintext_bytes,
             f"The ciphertext holds over {self._policy.max_secret_bytes} bytes of secret.",
@@ -328,7 +249,7 @@ class SecretService:
             hashes=False,
         )
         secret_key = crypto.new_key()
-        async with self._client_share(quota_key, plaintext_bytes, token) as quota_tag:
+        async with self.admission.client_share(quota_key, plaintext_bytes, token) as quota_tag:
             server_key = self._keys.newest
             # AES-GCM and HKDF over at most a few hundred KiB: microseconds, fine on the loop.
             encrypted = crypto.seal_client_secret(
@@ -339,120 +260,6 @@ class SecretService:
             )
         await self._maintenance.after_create()
         return created
-
-    async def _admit(
-        self,
-        ttl: int | None,
-        size: int,
-        too_large: str,
-        notify: Subscription | None,
-        *,
-        hashes: bool,
-        new_secrets: int = 1,
-    ) -> int:
-        # Every check of a create, before any costly work: refusing must stay cheap.
-        # Returns the ttl to use; ``size`` is the plaintext's bytes, refused with ``too_large``.
-        # ``new_secrets`` 0: an answer, whose open request already holds its place.
-        policy = self._policy
-        ttl = policy.default_ttl if ttl is None else ttl
-        if not policy.min_ttl <= ttl <= policy.max_ttl:
-            raise ValidationFailedError(
-                [
-                    FieldProblem(
-                        "ttl", f"must be between {policy.min_ttl} and {policy.max_ttl} seconds"
-                    )
-                ]
-            )
-        if size > policy.max_secret_bytes:
-            raise PayloadTooLargeError(too_large)
-        if notify is not None:
-            await self._check_subscription(notify)
-        if hashes:
-            self._kdf.check()
-        usage = await self._maintenance.usage()
-        if (
-            usage.live_secrets + new_secrets > policy.max_live_secrets
-            or usage.stored_bytes + size > policy.max_stored_bytes
-        ):
-            raise StorageFullError(retry_after=QUOTA_RETRY_AFTER)
-        return ttl
-
-    @contextlib.asynccontextmanager
-    async def _client_share(
-        self, quota_key: str | None, size: int, token: Token | None
-    ) -> AsyncIterator[str | None]:
-        # Refuses the create if the client's share (or its token's own quota) cannot hold
-        # one more live secret of ``size`` bytes, else holds it for the client until the
-        # block ends (the create stored or failed). A token's creates count as the
-        # token's, wherever they come from. Yields the quota tag to store with the secret
-        # (None: nobody's, and nothing to count).
-        own_bytes = None if token is None else token.limits.max_bytes
-        if token is not None:
-            quota_key = token.quota_key
-        if quota_key is None or (self._policy.max_client_secrets == 0 and own_bytes is None):
-            yield None
-            return
-        # Under every key of the ring: a rotation must not forgive what was stored before it.
-        tags = [crypto.quota_tag(quota_key, key.secret) for key in self._keys.ring.keys]
-        async with self._holding_share(quota_key, tags, size, own_bytes, new_secrets=1):
-            # The newest key's tag: the one every later count of this client asks for.
-            yield tags[-1]
-
-    def _askers_share(self, found: StoredRequest, size: int) -> AbstractAsyncContextManager[None]:
-        # An answer's ``size`` bytes count against its asker, under the tag the request
-        # keeps (the asker's quota key itself is never stored). It takes no new place:
-        # the open request held one since it was made.
-        if found.quota_tag is None:
-            return contextlib.nullcontext()
-        tag = found.quota_tag
-        return self._holding_share(
-            f"tag:{tag}", [tag], size, found.max_bytes, new_secrets=0, whose="The asker's token"
-        )
-
-    @contextlib.asynccontextmanager
-    async def _holding_share(
-        self,
-        holder: str,
-        tags: Sequence[str],
-        size: int,
-        own_bytes: int | None,
-        *,
-        new_secrets: int,
-        whose: str = "This token's",
-    ) -> AsyncIterator[None]:
-        # The one admission of a client's share and token quota, for creates and answers:
-        # ``holder``'s rows are stored under ``tags``; ``new_secrets`` places and ``size``
-        # bytes are asked for, and held in this worker until the block ends.
-        policy = self._policy
-
-        def within_share(held: ClientTotals) -> bool:
-            return policy.max_client_secrets == 0 or (
-                (new_secrets == 0 or held.live_secrets + new_secrets <= policy.max_client_secrets)
-                and held.ciphertext_bytes + size <= policy.max_client_bytes
-            )
-
-        def within_own(held: ClientTotals) -> bool:
-            return own_bytes is None or held.ciphertext_bytes + size <= own_bytes
-
-        everyone = await self._maintenance.usage()
-        held = await self._shares.used(
-            holder, tags, self.now(), everyone, lambda h: within_share(h) and within_own(h)
-        )
-        if not within_own(held):
-            metrics.CREATE_REFUSED.labels("token_quota").inc()
-            raise StorageFullError(
-                f"{whose} quota of {own_bytes} bytes of live secrets is used; "
-                "retry once some are read or expire.",
-                retry_after=QUOTA_RETRY_AFTER,
-            )
-        if not within_share(held):
-            metrics.CLIENT_SHARE_REFUSED.inc()
-            raise StorageFullError(
-                CLIENT_SHARE_USED if new_secrets else ASKERS_SHARE_USED,
-                retry_after=QUOTA_RETRY_AFTER,
-            )
-        with self._shares.holding(holder, size, secrets=new_secrets):
-            yield
 
     async def _insert(
         self,
@@ -489,7 +296,7 @@ class SecretService:
                 created_at=int(now),
                 expires_at=expires_at,
                 # Unread, the receipt ends with the secret's expiry; retention runs from there.
-                purge_at=self._purge_at(expires_at),
+                purge_at=self._policy.purge_at(expires_at),
                 webhook=webhook,
                 quota_tag=quota_tag,
                 token_id=None if token is None else token.id,
@@ -558,7 +365,7 @@ class SecretService:
                 newest.id,
                 crypto.keyed_verifier(verifier, newest.secret),
                 now,
-                self._purge_at(now),
+                self._policy.purge_at(now),
             )
             if taken is not None:
                 row, revealed = taken
@@ -625,7 +432,7 @@ class SecretService:
             NotPendingError: the secret was already revealed, burned or expired.
         """
         now = self.now()
-        purge_at = self._purge_at(now)
+        purge_at = self._policy.purge_at(now)
         burned = await self._store.burn(receipt_lookup, now, purge_at)
         if burned is None and self._requests is not None:
             # A request not answered yet: it goes, and a later answer finds nothing. An
@@ -637,183 +444,6 @@ class SecretService:
             self._committed(burned)
             return
         raise NotPendingError((await self._receipt(receipt_lookup)).state)
-
-    async def create_request(
-        self,
-        verifier: bytes,
-        ttl: int | None,
-        note: str | None = None,
-        notify: Subscription | None = None,
-        *,
-        quota_key: str | None,
-        token: Token | None = None,
-    ) -> CreatedRequest:
-        """Store a request for a secret (``docs/request-v1.md``): its answer comes later.
-
-        Nothing of the answer exists yet. The request keeps ``verifier`` keyed
-        under the server key, ``note`` sealed under it, and whom the answer will
-        count against (``quota_key``'s share, ``token``'s own quota). The
-        answer's key is derived from the request's, so the row never holds it.
-
-        Raises:
-            ValidationFailedError: ``ttl`` or ``notify`` as for ``create_secret``.
-            StorageFullError: the instance's storage is used up.
-        """
-        rooms = self._room()
-        ttl = await self._admit(ttl, 0, "", notify, hashes=False)
-        now = self._clock()
-        expires_at = math.ceil(now) + ttl
-        server_key = self._keys.newest
-        request_key, receipt_key = crypto.new_key(), crypto.new_key()
-        lookup = crypto.request_lookup(request_key)
-        answer_lookup = crypto.secret_lookup(crypto.answer_key(request_key, server_key.secret))
-        signing_secret = webhook = None
-        if notify is not None:
-            signing_secret = crypto.new_webhook_secret()
-            webhook = NewWebhook(
-                events=notify.events,
-                sealed=crypto.seal_webhook(
-                    notify.url, signing_secret, server_key.secret, server_key.id, answer_lookup
-                ),
-            )
-        # An open request holds a place in its client's share (it counts as a live
-        # secret): one client cannot fill the instance with requests.
-        async with self._client_share(quota_key, 0, token) as quota_tag:
-            requested = await rooms.add(
-                NewRequest(
-                    lookup=lookup,
-                    secret_lookup=answer_lookup,
-                    receipt_lookup=crypto.receipt_lookup(receipt_key),
-                    key_id=server_key.id,
-                    verifier=crypto.keyed_verifier(verifier, server_key.secret),
-                    note=None
-                    if note is None
-                    else crypto.seal_note(note, server_key.secret, server_key.id, lookup),
-                    created_at=int(now),
-                    expires_at=expires_at,
-                    ttl=ttl,
-                    purge_at=self._purge_at(expires_at),
-                    webhook=webhook,
-                    quota_tag=quota_tag,
-                    max_bytes=None if token is None else token.limits.max_bytes,
-                    token_id=None if token is None else token.id,
-                )
-            )
-        self._committed(requested)
-        self._maintenance.stored(0)
-        await self._maintenance.after_create()
-        return CreatedRequest(
-            request_key=request_key,
-            answer_key=crypto.answer_key(request_key, server_key.secret),
-            receipt_key=receipt_key,
-            expires_at=expires_at,
-            webhook_secret=signing_secret,
-        )
-
-    async def request_status(self, request_key: str) -> RequestStatus:
-        """Tell the answering side whether the request is open (with its note); changes nothing.
-
-        Raises:
-            NotFoundError: unknown, expired or burned.
-        """
-        lookup, found, server_key = await self._find_request(request_key)
-        note = None
-        if found.note is not None:
-            note = crypto.open_note(found.note, server_key, lookup)
-        return RequestStatus(
-            expires_at=found.expires_at,
-            max_secret_bytes=self._policy.max_secret_bytes,
-            note=note,
-            answered_at=found.answered_at,
-        )
-
-    async def answer_request(self, request_key: str, client: ClientSealed) -> RequestStatus:
-        """Store the first answer of a request as a sealed secret for its asker.
-
-        The answer was sealed to the asker's public key by its client; the
-        server seals it again under its own key, as a sealed secret, with the
-        request's verifier, so the asker reveals it as any sealed secret. It
-        counts against the asker's share (or token quota), not the answerer's.
-
-        Raises:
-            NotFoundError: unknown, expired or burned by its asker.
-            AlreadyAnsweredError: another answer came first.
-            ValidationFailedError: a ciphertext too short to hold a secret.
-            PayloadTooLargeError: the plaintext inside is over ``max_secret_bytes``.
-            StorageFullError: the instance's storage, or the asker's share or quota, is used.
-        """
-        rooms = self._room()
-        # The shape and size first: refusing must stay cheap, and says the same to all.
-        size = len(client.ciphertext) - sealed_format.TAG_BYTES
-        if size < 1:
-            raise ValidationFailedError(
-                [FieldProblem("ciphertext", "is too short to hold a secret (AES-GCM tag only)")]
-            )
-        if size > self._policy.max_secret_bytes:
-            raise PayloadTooLargeError(
-                f"The ciphertext holds over {self._policy.max_secret_bytes} bytes of secret."
-            )
-        lookup, found, server_key = await self._find_request(request_key)
-        if found.answered_at is not None:
-            raise AlreadyAnsweredError
-        await self._admit(
-            None,
-            size,
-            f"The ciphertext holds over {self._policy.max_secret_bytes} bytes of secret.",
-            None,
-            hashes=False,
-            new_secrets=0,
-        )
-        async with self._askers_share(found, size):
-            answer_key = crypto.answer_key(request_key, server_key)
-            encrypted = dataclasses.replace(
-                # The verifier is the request's, already keyed under this server key.
-                crypto.seal_client_secret(client, b"", answer_key, server_key, found.key_id),
-                verifier=found.verifier,
-            )
-            now = self.now()
-            expires_at = now + found.ttl
-            answered = await rooms.answer(
-                lookup,
-                NewSecret(
-                    lookup=found.secret_lookup,
-                    receipt_lookup="",
-                    encrypted=encrypted,
-                    created_at=now,
-                    expires_at=expires_at,
-                    purge_at=self._purge_at(expires_at),
-                    quota_tag=found.quota_tag,
-                ),
-            )
-            if answered is None:
-                # Another answer, a burn or the expiry came first: say which.
-                again = await rooms.find(lookup, now)
-                if again is not None and again.answered_at is not None:
-                    raise AlreadyAnsweredError
-                raise NotFoundError(NO_SUCH_REQUEST)
-        self._committed(answered)
-        # Bytes only: the open request was counted live already, and now its answer is.
-        self._maintenance.stored(len(encrypted.ciphertext), secrets=0)
-        await self._maintenance.after_create()
-        return RequestStatus(
-            expires_at=expires_at, max_secret_bytes=self._policy.max_secret_bytes, answered_at=now
-        )
-
-    async def _find_request(self, request_key: str) -> tuple[str, StoredRequest, bytes]:
-        # The lookup, the unexpired request, and the server key its row was made under.
-        if not crypto.is_wellformed_key(request_key):
-            raise NotFoundError(NO_SUCH_REQUEST)
-        lookup = crypto.request_lookup(request_key)
-        found = await self._room().find(lookup, self.now())
-        server_key = None if found is None else self._keys.find(found.key_id)
-        if found is None or server_key is None:
-            raise NotFoundError(NO_SUCH_REQUEST)
-        return lookup, found, server_key
-
-    def _room(self) -> RequestRoom:
-        if self._requests is None:  # pragma: no cover - wiring always gives one
-            raise NotFoundError(NO_SUCH_REQUEST)
-        return self._requests
 
     async def secret_status(self, secret_key: str) -> SecretStatus:
         """Tell whether the secret can still be read; consumes and counts nothing.
@@ -833,24 +463,6 @@ class SecretService:
             expires_at=stored.expires_at,
             attempts_left=max(0, self._policy.max_attempts - failures),
         )
-
-    async def _check_subscription(self, notify: Subscription) -> None:
-        policy = self._policy
-        if not policy.webhooks:
-            raise ValidationFailedError(
-                [FieldProblem("notify", "webhooks are turned off on this server (OTS_WEBHOOKS)")]
-            )
-        try:
-            # Resolved now too, so that a refused address is a clear 422 at once; the
-            # delivery loop checks again before every send (DNS can change).
-            await resolve_target(
-                notify.url,
-                allow_http=policy.webhook_allow_http,
-                allow_private=policy.webhook_allow_private,
-                resolver=self._resolver,
-            )
-        except RefusedTargetError as exc:
-            raise ValidationFailedError([FieldProblem("notify.url", str(exc))]) from None
 
     async def _find(self, secret_key: str) -> tuple[str, StoredSecret, bytes | None]:
         # Returns the lookup hash too, so callers do not hash the key twice, and the
@@ -877,7 +489,7 @@ class SecretService:
         max_attempts = self._policy.max_attempts
         now = self.now()
         failure = await self._store.record_failure(
-            secret_id, lookup, now, Destruction(max_attempts, self._purge_at(now))
+            secret_id, lookup, now, Destruction(max_attempts, self._policy.purge_at(now))
         )
         if failure is None:
             return NotFoundError()
@@ -887,7 +499,7 @@ class SecretService:
     async def _claim(self, secret_id: int, lookup: str) -> None:
         # Takes the secret for this reader, or raises NotFoundError: another reader won.
         now = self.now()
-        revealed = await self._store.claim(secret_id, lookup, now, self._purge_at(now))
+        revealed = await self._store.claim(secret_id, lookup, now, self._policy.purge_at(now))
         if revealed is None:
             raise NotFoundError
         self._committed(revealed)
@@ -898,6 +510,3 @@ class SecretService:
         # chores (a secret that left the table is uncounted and erased soon).
         self._events.record(transition)
         self._maintenance.committed(transition)
-
-    def _purge_at(self, ended_at: int) -> int:
-        return ended_at + self._policy.receipt_retention

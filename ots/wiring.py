@@ -20,14 +20,16 @@ from tortoise.context import TortoiseContext
 
 from ots import db, keyring
 from ots.access import Gate, TokenAdmin
+from ots.asking import RequestService
 from ots.config import Settings
 from ots.domain import Swept
 from ots.events import EventLog
 from ots.kdf import KdfPool, kdf_executor
 from ots.keyring import KeyFile
 from ots.maintenance import Clock, Maintenance, Sweeping
+from ots.policy import Policy
 from ots.ratelimit import ClientRateLimiter
-from ots.service import Policy, SecretService
+from ots.service import SecretService
 from ots.ssrf import Resolver, system_resolver
 from ots.store import TortoiseStore, open_store
 from ots.store.requests import RequestStore
@@ -58,6 +60,7 @@ class Context:
     deliverer: Deliverer
     maintenance: Maintenance
     service: SecretService
+    requests: RequestService
     limiter: ClientRateLimiter
     tokens: TokenStore
     gate: Gate
@@ -105,8 +108,10 @@ async def open_context(
     deliverer = Deliverer(settings, store, keys, clock=clock, resolver=resolver)
     events = EventLog(client_address=settings.audit_client_address, on_queued=deliverer.wake)
     maintenance = Maintenance(store, events, sweeping_of(settings, sweep_on_create), clock=clock)
+    policy = Policy.of(settings)
+    rooms = RequestStore(store)
     service = SecretService(
-        Policy.of(settings),
+        policy,
         store,
         kdf,
         keys,
@@ -114,7 +119,18 @@ async def open_context(
         events=events,
         clock=clock,
         resolver=resolver,
-        requests=RequestStore(store),
+        requests=rooms,
+    )
+    # The same admission as the service's: a client's creates, requests and answers
+    # in flight are held in one place.
+    requests = RequestService(
+        policy,
+        rooms,
+        service.admission,
+        keys,
+        maintenance=maintenance,
+        events=events,
+        clock=clock,
     )
     limiter = ClientRateLimiter(
         settings.rate_limit, settings.rate_limit_storage, settings.rate_limit_ipv6_prefix
@@ -130,6 +146,7 @@ async def open_context(
         deliverer=deliverer,
         maintenance=maintenance,
         service=service,
+        requests=requests,
         limiter=limiter,
         tokens=tokens,
         gate=gate,

@@ -12,6 +12,7 @@ from typing import Any, Final
 from sanic import Request, Sanic
 
 from ots.access import Gate
+from ots.asking import RequestService
 from ots.config import Settings
 from ots.ratelimit import ClientRateLimiter
 from ots.service import SecretService
@@ -38,6 +39,11 @@ def context_of(source: Request | Sanic[Any, Any]) -> Context:
 def service_of(request: Request) -> SecretService:
     """Return the worker's ``SecretService``."""
     return context_of(request).service
+
+
+def requests_of(request: Request) -> RequestService:
+    """Return the worker's ``RequestService`` (asking for a secret)."""
+    return context_of(request).requests
 
 
 def settings_of(request: Request) -> Settings:

@@ -12,7 +12,7 @@ from sanic import Blueprint, HTTPResponse, Request
 from ots.access import NEEDS_TOKEN, NOT_FROM_HERE
 from ots.api.access import creator_of
 from ots.api.body import json_object, validate
-from ots.api.context import service_of
+from ots.api.context import requests_of
 from ots.api.openapi import UNAVAILABLE, documented, error_doc, link, success
 from ots.api.responses import model_response
 from ots.api.schemas import (
@@ -21,6 +21,7 @@ from ots.api.schemas import (
     CreateRequestResponse,
     RequestStatusResponse,
 )
+from ots.asking import NO_SUCH_REQUEST
 from ots.domain import NOTIFIABLE
 from ots.errors import (
     AlreadyAnsweredError,
@@ -29,7 +30,6 @@ from ots.errors import (
     StorageFullError,
     UnauthorizedError,
 )
-from ots.service import NO_SUCH_REQUEST
 
 bp = Blueprint("requests")
 TAG = "requests"
@@ -67,7 +67,7 @@ async def create_request(request: Request) -> HTTPResponse:
     creator = await creator_of(request)
     body = validate(CreateRequestRequest, json_object(request))
     notify = None if body.notify is None else body.notify.subscription(NOTIFIABLE)
-    created = await service_of(request).create_request(
+    created = await requests_of(request).create_request(
         body.verifier_bytes(),
         body.ttl,
         body.note,
@@ -89,7 +89,7 @@ async def create_request(request: Request) -> HTTPResponse:
 )
 async def request_status(request: Request, request_key: str) -> HTTPResponse:
     """Tell the answering side whether the request is open; never consumes it."""
-    found = await service_of(request).request_status(request_key)
+    found = await requests_of(request).request_status(request_key)
     return model_response(RequestStatusResponse.of(found))
 
 
@@ -116,5 +116,5 @@ async def request_status(request: Request, request_key: str) -> HTTPResponse:
 async def answer_request(request: Request, request_key: str) -> HTTPResponse:
     """Store the first answer of a request; any later one gets 409."""
     body = validate(AnswerRequest, json_object(request))
-    answered = await service_of(request).answer_request(request_key, body.client_sealed())
+    answered = await requests_of(request).answer_request(request_key, body.client_sealed())
     return model_response(RequestStatusResponse.of(answered), status=201)

@@ -32,7 +32,7 @@ from ots.domain import (
     Notification,
     Notify,
     Receipt,
-    SealedWebhook,
+    SealedField,
     State,
     StoredSecret,
     StoredTotals,
@@ -281,7 +281,7 @@ def notify(events: str, deliveries: Iterable[Row]) -> Notify:
 def due_deliveries(leased: Iterable[Row], webhooks: Iterable[Row]) -> list[DueDelivery]:
     """Return leased outbox rows (``sql.LEASED_READ``) with their sealed webhooks, by id."""
     sealed = {
-        str(w["secret_lookup"]): SealedWebhook(
+        str(w["secret_lookup"]): SealedField(
             nonce=bytes(w["nonce"]), ciphertext=bytes(w["sealed"]), key_id=str(w["key_id"])
         )
         for w in webhooks

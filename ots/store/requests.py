@@ -19,7 +19,7 @@ from ots.domain import (
     Event,
     NewRequest,
     NewSecret,
-    SealedWebhook,
+    SealedField,
     State,
     StoredRequest,
     Transition,
@@ -202,7 +202,7 @@ def _queued(lookup: str, event: Event, now: int) -> tuple[object, ...]:
 def _request(row: Row) -> StoredRequest:
     note = None
     if row["note"] is not None:
-        note = SealedWebhook(
+        note = SealedField(
             nonce=bytes(row["note_nonce"]), ciphertext=bytes(row["note"]), key_id=row["key_id"]
         )
     return StoredRequest(

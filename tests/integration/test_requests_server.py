@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
+import resource
 import stat
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -179,6 +183,33 @@ def test_the_key_file_is_made_before_the_request_and_never_left_empty(
     down = ots("request", "--key-file", str(key_file), server=f"http://127.0.0.1:{free_port()}")
     assert down.returncode != 0
     assert not key_file.exists()
+
+
+def test_a_key_file_that_cannot_be_written_prints_the_link(
+    server: tuple[str, Path], tmp_path: Path
+) -> None:
+    """The file made, the request made, the write refused (no room): the link is printed."""
+    base, _ = server
+    key_file = tmp_path / "answer-link"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTS_")}
+    # No byte may be written to any file (Python ignores SIGXFSZ: the write fails, EFBIG).
+    no_room = functools.partial(resource.setrlimit, resource.RLIMIT_FSIZE, (0, 0))
+    done = subprocess.run(
+        [sys.executable, "-m", "ots.cli", "request", "--key-file", str(key_file), "--json"],
+        env={**env, "OTS_URL": base, "PYTHONDONTWRITEBYTECODE": "1"},
+        capture_output=True,
+        timeout=60,
+        check=False,
+        preexec_fn=no_room,  # a limit of the child only, set before it runs ots
+    )
+    assert done.returncode == 2, done.stderr
+    assert b"cannot write" in done.stderr and b"printed instead" in done.stderr
+    printed = json.loads(done.stdout)
+    assert not key_file.exists()
+    answer_link = printed["answer_link"]
+    with Client(base) as client:
+        client.answer_request(printed["request_link"], b"still reachable")
+        assert client.reveal_answer(answer_link) == b"still reachable"
 
 
 def test_request_with_the_python_client(server: tuple[str, Path]) -> None:

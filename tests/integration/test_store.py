@@ -31,7 +31,7 @@ from ots.domain import (
     KdfParams,
     NewSecret,
     NewWebhook,
-    SealedWebhook,
+    SealedField,
     State,
     Transition,
 )
@@ -449,7 +449,7 @@ def test_a_sweep_batch_queues_expired_events_for_subscribers_only(
     if backend.database_url is None:
         pytest.skip("the in-memory fake keeps no outbox (tests/api/test_events.py covers it)")
     monkeypatch.setattr(sql_text, "LOOKUPS_PER_QUERY", 2)
-    hook = SealedWebhook(b"n" * 12, b"sealed url and secret", "k1")
+    hook = SealedField(b"n" * 12, b"sealed url and secret", "k1")
     expired, revealed = frozenset({Event.EXPIRED}), frozenset({Event.REVEALED})
 
     async def body(store: SecretStore) -> tuple[list[str], list[str], list[DueDelivery]]:
@@ -480,7 +480,7 @@ def test_a_lease_given_back_unused_is_due_later_with_its_attempt_uncounted(
     """release_deliveries: due at retry_at, attempt not counted; a lease since taken is kept."""
     if backend.database_url is None:
         pytest.skip("the in-memory fake keeps no outbox (tests/api/test_events.py covers it)")
-    hook = NewWebhook(frozenset({Event.EXPIRED}), SealedWebhook(b"n" * 12, b"sealed", "k1"))
+    hook = NewWebhook(frozenset({Event.EXPIRED}), SealedField(b"n" * 12, b"sealed", "k1"))
 
     async def body(store: SecretStore) -> None:
         for _ in range(3):

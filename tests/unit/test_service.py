@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import pytest
 
 from ots import crypto, keyring, sealed
+from ots.admission import CLIENT_SHARE_USED
 from ots.crypto import Concealed
 from ots.domain import ClientSealed, CreatedSecret, State, Swept
 from ots.errors import (
@@ -30,7 +31,8 @@ from ots.errors import (
 from ots.events import EventLog
 from ots.kdf import KdfPool
 from ots.maintenance import SWEEP_REST, Maintenance
-from ots.service import CLIENT_SHARE_USED, WRONG_PROOF, Policy, SecretService
+from ots.policy import Policy
+from ots.service import WRONG_PROOF, SecretService
 from ots.wiring import sweeping_of
 from tests.fakes import MemoryStore
 from tests.support import FakeClock, make_settings
