@@ -21,7 +21,6 @@ from ots.domain import (
     CreatedRequest,
     NewRequest,
     NewSecret,
-    NewWebhook,
     RequestStatus,
     StoredRequest,
     Subscription,
@@ -111,15 +110,9 @@ class RequestService:
         request_key, receipt_key = crypto.new_key(), crypto.new_key()
         lookup = crypto.request_lookup(request_key)
         answer_lookup = crypto.secret_lookup(crypto.answer_key(request_key, server_key.secret))
-        signing_secret = webhook = None
-        if notify is not None:
-            signing_secret = crypto.new_webhook_secret()
-            webhook = NewWebhook(
-                events=notify.events,
-                sealed=crypto.seal_webhook(
-                    notify.url, signing_secret, server_key.secret, server_key.id, answer_lookup
-                ),
-            )
+        signing_secret, webhook = crypto.new_webhook(
+            notify, server_key.secret, server_key.id, answer_lookup
+        )
         # An open request holds a place in its client's share (it counts as a live
         # secret): one client cannot fill the instance with requests.
         async with self._admission.client_share(quota_key, 0, token) as quota_tag:
@@ -193,21 +186,13 @@ class RequestService:
             raise ValidationFailedError(
                 [FieldProblem("ciphertext", "is too short to hold a secret (AES-GCM tag only)")]
             )
+        too_large = f"The ciphertext holds over {self._policy.max_secret_bytes} bytes of secret."
         if size > self._policy.max_secret_bytes:
-            raise PayloadTooLargeError(
-                f"The ciphertext holds over {self._policy.max_secret_bytes} bytes of secret."
-            )
+            raise PayloadTooLargeError(too_large)
         lookup, found, server_key = await self._find_request(request_key)
         if found.answered_at is not None:
             raise AlreadyAnsweredError
-        await self._admission.admit(
-            None,
-            size,
-            f"The ciphertext holds over {self._policy.max_secret_bytes} bytes of secret.",
-            None,
-            hashes=False,
-            new_secrets=0,
-        )
+        await self._admission.admit(None, size, too_large, None, hashes=False, new_secrets=0)
         async with self._admission.askers_share(found, size):
             answer_key = crypto.answer_key(request_key, server_key)
             encrypted = dataclasses.replace(

@@ -62,7 +62,14 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from ots.domain import ClientSealed, EncryptedSecret, KdfParams, SealedField
+from ots.domain import (
+    ClientSealed,
+    EncryptedSecret,
+    KdfParams,
+    NewWebhook,
+    SealedField,
+    Subscription,
+)
 
 KEY_BYTES: Final = 24  # 192 bits from the CSPRNG, 32 URL-safe characters
 SALT_BYTES: Final = 16
@@ -252,6 +259,17 @@ def seal_webhook(
     plaintext = json.dumps({"url": url, "secret": signing_secret}).encode()
     nonce, ciphertext = seal(_webhook_key(server_key), plaintext, _webhook_data(lookup))
     return SealedField(nonce=nonce, ciphertext=ciphertext, key_id=key_id)
+
+
+def new_webhook(
+    notify: Subscription | None, server_key: bytes, key_id: str, lookup: str
+) -> tuple[str | None, NewWebhook | None]:
+    """Return a new signing secret and the webhook to store for ``notify`` (None: none)."""
+    if notify is None:
+        return None, None
+    signing_secret = new_webhook_secret()
+    sealed = seal_webhook(notify.url, signing_secret, server_key, key_id, lookup)
+    return signing_secret, NewWebhook(events=notify.events, sealed=sealed)
 
 
 def open_webhook(sealed: SealedField, server_key: bytes, lookup: str) -> tuple[str, str]:

@@ -32,7 +32,6 @@ from ots.domain import (
     Event,
     Failure,
     NewSecret,
-    NewWebhook,
     Receipt,
     SecretStatus,
     State,
@@ -279,15 +278,9 @@ class SecretService:
         expires_at = math.ceil(now) + ttl
         receipt_key = crypto.new_key()
         lookup = crypto.secret_lookup(secret_key)
-        signing_secret = webhook = None
-        if notify is not None:
-            signing_secret = crypto.new_webhook_secret()
-            webhook = NewWebhook(
-                events=notify.events,
-                sealed=crypto.seal_webhook(
-                    notify.url, signing_secret, server_key.secret, server_key.id, lookup
-                ),
-            )
+        signing_secret, webhook = crypto.new_webhook(
+            notify, server_key.secret, server_key.id, lookup
+        )
         created = await self._store.insert_secret(
             NewSecret(
                 lookup=lookup,
