@@ -60,8 +60,9 @@ DESCRIPTION: Final = (
     "repository; the ots CLI and Python client implement it)."
 )
 PAGES_DESCRIPTION: Final = (
-    " Pages for browsers (OTS_WEB): GET / is the share page, and GET /secrets/{secret_key} "
-    "and GET /receipts/{receipt_key} answer a page to a request whose Accept ranks "
+    " Pages for browsers (OTS_WEB): GET / is the share page, GET /ask the asker's page, "
+    "and GET /secrets/{secret_key}, GET /requests/{request_key} and "
+    "GET /receipts/{receipt_key} answer a page to a request whose Accept ranks "
     "text/html above application/json; API clients get the JSON, unchanged. The pages "
     "load nothing from another host and send their own Content-Security-Policy."
 )

@@ -13,7 +13,7 @@ from ots.access import NEEDS_TOKEN, NOT_FROM_HERE
 from ots.api.access import creator_of
 from ots.api.body import json_object, validate
 from ots.api.context import requests_of
-from ots.api.openapi import UNAVAILABLE, documented, error_doc, link, success
+from ots.api.openapi import FOR_BROWSERS, UNAVAILABLE, documented, error_doc, link, success
 from ots.api.responses import model_response
 from ots.api.schemas import (
     AnswerRequest,
@@ -86,6 +86,9 @@ async def create_request(request: Request) -> HTTPResponse:
     success(RequestStatusResponse, "Open (with the asker's note), or answered already"),
     NOT_FOUND,
     UNAVAILABLE,
+    page=FOR_BROWSERS
+    + "The page shows the note as text and a form whose script seals the answer in the "
+    "browser; loading it consumes nothing.",
 )
 async def request_status(request: Request, request_key: str) -> HTTPResponse:
     """Tell the answering side whether the request is open; never consumes it."""

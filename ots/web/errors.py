@@ -81,6 +81,9 @@ class ErrorPages:
             headers=headers,
             title_key="error.title.not_found" if error.status == 404 else "error.title.other",
             sentence_key=sentence_key(request, error),
+            # Shown by the page's script only to an answer link (#r1.…) whose answer is not
+            # there: it may not have come yet, which "gone" alone would not say.
+            answer_hint=isinstance(error, NotFoundError) and request.path.startswith("/secrets/"),
         )
 
 
@@ -91,5 +94,7 @@ def sentence_key(request: Request, error: OtsError) -> str:
             return "error.not_found.secret"
         if request.path.startswith("/receipts/"):
             return "error.not_found.receipt"
+        if request.path.startswith("/requests/"):
+            return "error.not_found.request"
         return "error.not_found.page"
     return _SENTENCES.get(error.code, "error.other")

@@ -1,9 +1,10 @@
 """The pages' handlers: thin, over the same service calls as their JSON twins.
 
-``GET /``, ``GET /my-secrets`` and the static files are routes of their own
-(pages with no JSON twin: a JSON client gets the 404 of an unknown path). The
-other pages share their path with an API route (``GET /secrets/{secret_key}``,
-the form posts to ``POST /generate`` ...): ``serve_pages``, a request
+``GET /``, ``GET /ask``, ``GET /my-secrets`` and the static files are routes of
+their own (pages with no JSON twin: a JSON client gets the 404 of an unknown
+path). The other pages share their path with an API route (``GET
+/secrets/{secret_key}``, ``GET /requests/{request_key}``, the form posts to
+``POST /generate`` ...): ``serve_pages``, a request
 middleware that runs after the rate limiter, answers a page when the request
 asks for one (``Accept`` ranks HTML above JSON; a POST must also be a form)
 and lets every other request through to the API untouched. A page does exactly what
@@ -20,8 +21,8 @@ from sanic import Blueprint, HTTPResponse, Request
 from sanic.exceptions import NotFound
 
 from ots.api.access import creator_of
-from ots.api.context import service_of, settings_of
-from ots.api.schemas import ReceiptResponse
+from ots.api.context import requests_of, service_of, settings_of
+from ots.api.schemas import MAX_NOTE_CHARS, ReceiptResponse
 from ots.api.throttle import client_address
 from ots.crypto import Concealed
 from ots.errors import FieldProblem, NotFoundError, UnauthorizedError, ValidationFailedError
@@ -38,6 +39,8 @@ Page = Callable[..., Awaitable[HTTPResponse]]
 
 # A token holder's page: its script lists the token's secrets (GET /tokens/self/secrets).
 MINE_PATH: Final = "/my-secrets"
+# The asker's page: its script makes the request's key pair and posts POST /requests.
+ASK_PATH: Final = "/ask"
 # Entries the page asks for at a time: a screenful of cards (the API would give 200).
 MINE_PAGE_SIZE: Final = 20
 # What a token field may hold: a token is 67 characters at most; a paste of more is no token.
@@ -126,6 +129,33 @@ def share_form(
     )
 
 
+@bp.get(ASK_PATH, ctx_rate_limited=False)
+async def ask_page(request: Request) -> HTTPResponse:
+    """Serve the asker's page (docs/request-v1.md); HTML only, as ``/`` is.
+
+    The key pair must be made in the browser, so the page is a form for its
+    script: without JavaScript it says so and offers nothing to post. Like
+    ``/``, it shows nothing from the server and touches no secret, so it is not
+    rate limited.
+
+    Raises:
+        NotFound: the request does not prefer HTML (the same 404 as any unknown path).
+    """
+    if not prefers_html(request.headers.get("accept")):
+        raise NotFound("There is no such path.")
+    renderer = renderer_of(request)
+    settings = settings_of(request)
+    return renderer.page(
+        request,
+        "ask.html",
+        ttl_choices=ttl_choices(settings, renderer.catalog(request)),
+        default_ttl=settings.default_ttl,
+        asks_token=asks_token(request),
+        token_max=TOKEN_MAX_CHARS,
+        note_max=MAX_NOTE_CHARS,
+    )
+
+
 @bp.get(MINE_PATH, ctx_rate_limited=False)
 async def my_secrets_page(request: Request) -> HTTPResponse:
     """Serve a token holder's page of the secrets made with their token; HTML only.
@@ -175,6 +205,27 @@ async def recipient_page(request: Request, secret_key: str) -> HTTPResponse:
         key=secret_key,
         expires=found.expires_at,
         attempts_left=found.attempts_left,
+    )
+
+
+async def request_page(request: Request, request_key: str) -> HTTPResponse:
+    """Show the answerer the asker's note and a form for the secret; or that it was answered.
+
+    The same safe check as the JSON GET: it consumes nothing. The note is put in
+    the page as text (autoescaped), never as markup. The form's script reads the
+    asker's public key from the link's fragment, which the server never sees.
+    """
+    found = await requests_of(request).request_status(request_key)
+    renderer = renderer_of(request)
+    if found.answered_at is not None:
+        return renderer.page(request, "request_answered.html", answered=found.answered_at)
+    return renderer.page(
+        request,
+        "answer.html",
+        key=request_key,
+        note=found.note,
+        expires=found.expires_at,
+        max_secret_bytes=found.max_secret_bytes,
     )
 
 
@@ -251,6 +302,7 @@ _PAGES: Final[dict[str, tuple[Page | None, Page | None]]] = {
     "generate": (None, create_from_form),
     "secrets/<secret_key:str>": (recipient_page, reveal_from_form),
     "receipts/<receipt_key:str>": (receipt_page, None),
+    "requests/<request_key:str>": (request_page, None),
     "receipts/<receipt_key:str>/burn": (None, burn_from_form),
 }
 

@@ -338,7 +338,14 @@ def test_json_answers_keep_their_own_policy(client: Client) -> None:
     assert_error(response, 404, "not_found")
 
 
-PAGE_OPERATIONS = {"generate_secret", "reveal_secret", "check_secret", "get_receipt", "burn_secret"}
+PAGE_OPERATIONS = {
+    "generate_secret",
+    "reveal_secret",
+    "check_secret",
+    "get_receipt",
+    "burn_secret",
+    "request_status",
+}
 
 
 @pytest.mark.parametrize("web", [True, False], ids=["web-on", "web-off"])

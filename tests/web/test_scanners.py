@@ -1,10 +1,11 @@
 """Link previewers and mail scanners cannot burn a secret: they only ever GET and HEAD.
 
-Every page kind is fetched the way unfurlers (chat apps, social networks),
+Every page kind (requests' too) is fetched the way unfurlers (chat apps, social networks),
 mail scanners (Safe Links, secure mail gateways), search bots and plain HTTP
 tools fetch a link, with their user agents and both a browser's Accept and
 ``*/*``. Afterwards every secret is still pending, with every attempt, and
-its receipt says so: pending, and opened. (A headless browser that runs the pages' scripts
+its receipt says so: pending, and opened; every request still takes its answer, and an
+answer waits unread. (A headless browser that runs the pages' scripts
 without clicking: tests/browser/test_flows.py.)
 """
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from ots import sealed
+from ots import request, sealed
 from tests.conftest import Client
 from tests.support import BROWSER_ACCEPT, create_secret
 
@@ -55,12 +56,22 @@ def test_unfurlers_and_scanners_burn_nothing(client: Client) -> None:
         (sealed_plain["secret_key"], sealed_plain["receipt_key"]),
         (sealed_guarded["secret_key"], sealed_guarded["receipt_key"]),
     ]
-    paths = ["/", "/my-secrets"]
+    open_asker, open_request = ask(client)
+    answered_asker, answered_request = ask(client)
+    sealed_answer = request.seal_answer(b"the answer", answered_asker.public_key).body()
+    posted = client.post(f"/requests/{answered_request['request_key']}/answer", json=sealed_answer)
+    assert posted.status == 201, posted.text
+    paths = ["/", "/my-secrets", "/ask"]
     for secret_key, receipt_key in secrets:
         # A scanner fetches the URL without its fragment: browsers and HTTP clients never send it.
         paths += [f"/secrets/{secret_key}", f"/receipts/{receipt_key}"]
+    for asked in (open_request, answered_request):
+        # The request link, and the answer link the asker keeps (a 404 until it is answered).
+        paths += [f"/requests/{asked['request_key']}", f"/secrets/{asked['answer_key']}"]
+        paths += [f"/receipts/{asked['receipt_key']}"]
     version = client.app.ctx.web.assets.version
-    paths += [f"/static/{version}/js/{name}" for name in ("reveal.js", "share.js", "mine.js")]
+    scripts = ("reveal.js", "share.js", "mine.js", "ask.js", "answer.js", "request.js")
+    paths += [f"/static/{version}/js/{name}" for name in scripts]
     for agent in USER_AGENTS.values():
         for accept in ACCEPTS:
             headers = {"user-agent": agent, "accept": accept}
@@ -78,3 +89,26 @@ def test_unfurlers_and_scanners_burn_nothing(client: Client) -> None:
         status = client.get(f"/secrets/{secret_key}").json
         assert (status["state"], status["attempts_left"]) == ("pending", 5)
     assert client.reveal(passphrase.secret_key).json == {"secret": "s3cret"}
+    # The open request still takes its answer; the answered one's answer is unread, every
+    # attempt left, and opens once for its asker.
+    assert client.get(f"/requests/{open_request['request_key']}").json["state"] == "open"
+    assert client.get(f"/receipts/{open_request['receipt_key']}").json["state"] == "requested"
+    sealed_answer = request.seal_answer(b"late but first", open_asker.public_key).body()
+    posted = client.post(f"/requests/{open_request['request_key']}/answer", json=sealed_answer)
+    assert posted.status == 201, posted.text
+    receipt = client.get(f"/receipts/{answered_request['receipt_key']}").json
+    assert (receipt["state"], receipt["revealed_at"]) == ("answered", None)
+    answer_key = answered_request["answer_key"]
+    status = client.get(f"/secrets/{answer_key}").json
+    assert (status["state"], status["attempts_left"]) == ("pending", 5)
+    proof = {"proof": sealed.b64encode(answered_asker.proof)}
+    assert client.post(f"/secrets/{answer_key}", json=proof).status == 200
+
+
+def ask(client: Client) -> tuple[request.Asker, dict[str, str]]:
+    """Store a request with a note, as ``ots request`` would; return its keys and the 201."""
+    asker = request.new_asker()
+    body = {"verifier": sealed.b64encode(asker.verifier), "note": "for the scanners"}
+    response = client.post("/requests", json=body)
+    assert response.status == 201, response.text
+    return asker, response.json

@@ -1,5 +1,5 @@
-// What every page does: copy buttons, local times, QR codes, and a language switch
-// that keeps a sealed link's key (the fragment) in the address bar, where it already is.
+// What every page does: copy buttons, local times, QR codes, hints for a kind of link, and a
+// language switch that keeps a link's key (the fragment) in the address bar, where it already is.
 import { enableCopy } from "./copy.js";
 import { localizeTimes } from "./time.js";
 
@@ -24,7 +24,16 @@ function keepFragmentOnLanguageSwitch() {
   }
 }
 
+// A sentence meant for one kind of link only (an answer link's "not answered yet"): the
+// server cannot tell, since the fragment never reaches it.
+function showFragmentHints() {
+  for (const hint of document.querySelectorAll("[data-fragment-hint]")) {
+    hint.hidden = !window.location.hash.startsWith(`#${hint.dataset.fragmentHint}`);
+  }
+}
+
 enableCopy();
+showFragmentHints();
 localizeTimes();
 keepFragmentOnLanguageSwitch();
 drawQrCodes();

@@ -1,10 +1,12 @@
-// The recipient page. A sealed link (…#v1.<link key>) is opened here: after the click, the
-// proof is derived from the fragment, the server releases the ciphertext once, and it is
-// decrypted in this browser. A passphrase secret's form is sent as JSON (without JavaScript,
-// it posts itself). Loading the page reads nothing but the fragment's shape.
+// The recipient page. A sealed link (…#v1.<link key>) and a request's answer link
+// (…#r1.<private key>, docs/request-v1.md) are opened here: after the click, the proof is
+// derived from the fragment, the server releases the ciphertext once, and it is decrypted in
+// this browser. A passphrase secret's form is sent as JSON (without JavaScript, it posts
+// itself). Loading the page reads nothing but the fragment's shape.
 import { errorText, postJson } from "./api.js";
 import "./page.js";
 import { encode } from "./b64url.js";
+import { askerOf, openAnswer, parseAnswerFragment } from "./request.js";
 import { derive, open, parseFragment } from "./sealed.js";
 import { plural, t } from "./text.js";
 import { focus, say } from "./ui.js";
@@ -68,9 +70,33 @@ function showSecret(plaintext) {
   focus(document.getElementById("revealed-title"));
 }
 
+/** The fragment's shape: {needsPassphrase} and what opens it, or null for no link of ours. */
+function linkOf(text) {
+  if (text.startsWith("r1.")) {
+    const privateKey = parseAnswerFragment(text);
+    return privateKey && { needsPassphrase: false, privateKey };
+  }
+  return parseFragment(text);
+}
+
+/** What opens the secret: {proof, open(released)}; null when an answer link's keys disagree. */
+async function keysOf(link, passphrase) {
+  if (link.privateKey !== undefined) {
+    let asker;
+    try {
+      asker = await askerOf(link.privateKey);
+    } catch {
+      return null;
+    }
+    return { proof: asker.proof, open: (released) => openAnswer(released, asker) };
+  }
+  const keys = await derive(link.linkKey, passphrase);
+  return { proof: keys.proof, open: (released) => open(released, keys.contentKey) };
+}
+
 async function reveal(submit, input) {
   // Read again now: the key is taken from the address bar only once the reader asked.
-  const link = parseFragment(fragment());
+  const link = linkOf(fragment());
   if (link === null) {
     end(t("js.reveal.bad_link"));
     return;
@@ -79,12 +105,16 @@ async function reveal(submit, input) {
   submit.disabled = true;
   say(status, t(link.needsPassphrase ? "js.reveal.deriving" : "js.reveal.opening"));
   try {
-    const keys = await derive(link.linkKey, passphrase);
+    const keys = await keysOf(link, passphrase);
+    if (keys === null) {
+      end(t("js.reveal.bad_link"));
+      return;
+    }
     const answer = await postJson(sealedForm.dataset.action, { proof: encode(keys.proof) });
     if (answer.status === 200) {
       let plaintext;
       try {
-        plaintext = await open(answer.body, keys.contentKey);
+        plaintext = await keys.open(answer.body);
       } catch {
         end(t("js.reveal.altered"));
         return;
@@ -134,9 +164,9 @@ if (passphraseForm !== null) {
   });
 }
 
-if (sealedForm !== null && fragment().startsWith("v1.")) {
+if (sealedForm !== null && /^[vr]1\./.test(fragment())) {
   passphraseForm.hidden = true;
-  const link = parseFragment(fragment());
+  const link = linkOf(fragment());
   if (link === null) {
     say(status, t("js.reveal.bad_link"), true);
   } else if (!window.isSecureContext || !window.crypto?.subtle) {

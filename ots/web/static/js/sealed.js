@@ -1,43 +1,18 @@
-// The sealed-v1 format (docs/sealed-v1.md) in the browser: WebCrypto for SHA-256, HKDF and
-// AES-256-GCM, argon2id for a passphrase. The same steps as ots/sealed.py, checked against
-// the document's test vectors by the browser tests.
+// The sealed-v1 format (docs/sealed-v1.md) in the browser: WebCrypto (primitives.js) for
+// SHA-256, HKDF and AES-256-GCM, argon2id for a passphrase. The same steps as ots/sealed.py,
+// checked against the document's test vectors by the browser tests.
 import { argon2id } from "./argon2.js";
 import { decode, encode } from "./b64url.js";
+import { concat, decrypt, encrypt, hkdf, randomBytes, sha256, utf8 } from "./primitives.js";
 
-const utf8 = new TextEncoder();
-const ASSOCIATED_DATA = utf8.encode("ots sealed-v1");
-const CONTENT_INFO = utf8.encode("ots sealed-v1 content key");
-const PROOF_INFO = utf8.encode("ots sealed-v1 access proof");
-const SALT_LABEL = utf8.encode("ots sealed-v1 salt\0");
-const VERIFIER_LABEL = utf8.encode("ots sealed-v1 verifier\0");
+const ASSOCIATED_DATA = utf8("ots sealed-v1");
+const CONTENT_INFO = utf8("ots sealed-v1 content key");
+const PROOF_INFO = utf8("ots sealed-v1 access proof");
+const SALT_LABEL = utf8("ots sealed-v1 salt\0");
+const VERIFIER_LABEL = utf8("ots sealed-v1 verifier\0");
 const FRAGMENT = /^v1\.([A-Za-z0-9_-]{43})(\.p)?$/;
 const LINK_KEY_BYTES = 32;
 const NONCE_BYTES = 12;
-
-function concat(...parts) {
-  const out = new Uint8Array(parts.reduce((size, part) => size + part.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
-}
-
-async function sha256(...parts) {
-  return new Uint8Array(await crypto.subtle.digest("SHA-256", concat(...parts)));
-}
-
-async function hkdf(material, info) {
-  const key = await crypto.subtle.importKey("raw", material, "HKDF", false, ["deriveBits"]);
-  // No salt: HKDF's default, HashLen zero bytes.
-  const params = { name: "HKDF", hash: "SHA-256", salt: new Uint8Array(32), info };
-  return new Uint8Array(await crypto.subtle.deriveBits(params, key, 256));
-}
-
-function aesKey(contentKey, usage) {
-  return crypto.subtle.importKey("raw", contentKey, "AES-GCM", false, [usage]);
-}
 
 /** Read a link's fragment: {linkKey, needsPassphrase}, or null if it is not sealed-v1. */
 export function parseFragment(fragment) {
@@ -65,7 +40,7 @@ export async function derive(linkKey, passphrase) {
   let material = linkKey;
   if (passphrase !== null) {
     // Exactly as typed: no trimming, no Unicode normalisation.
-    const stretched = await argon2id(utf8.encode(passphrase), await passphraseSalt(linkKey));
+    const stretched = await argon2id(utf8(passphrase), await passphraseSalt(linkKey));
     material = concat(linkKey, stretched);
   }
   return { contentKey: await hkdf(material, CONTENT_INFO), proof: await hkdf(material, PROOF_INFO) };
@@ -82,12 +57,10 @@ export function verifierOf(proof) {
  * Returns {body, fragment, contentKey, proof}: `body` holds the sealed fields of POST /generate.
  */
 export async function seal(plaintext, passphrase, { linkKey, nonce } = {}) {
-  linkKey ??= crypto.getRandomValues(new Uint8Array(LINK_KEY_BYTES));
-  nonce ??= crypto.getRandomValues(new Uint8Array(NONCE_BYTES));
+  linkKey ??= randomBytes(LINK_KEY_BYTES);
+  nonce ??= randomBytes(NONCE_BYTES);
   const { contentKey, proof } = await derive(linkKey, passphrase);
-  const key = await aesKey(contentKey, "encrypt");
-  const params = { name: "AES-GCM", iv: nonce, additionalData: ASSOCIATED_DATA };
-  const ciphertext = new Uint8Array(await crypto.subtle.encrypt(params, key, plaintext));
+  const ciphertext = await encrypt(contentKey, nonce, plaintext, ASSOCIATED_DATA);
   return {
     body: {
       ciphertext: encode(ciphertext),
@@ -106,7 +79,5 @@ export async function open(released, contentKey) {
   if (!envelope || envelope.v !== 1) throw new Error("not a sealed-v1 envelope");
   const nonce = decode(envelope.nonce);
   if (nonce.length !== NONCE_BYTES) throw new Error("the envelope's nonce is not 12 bytes");
-  const key = await aesKey(contentKey, "decrypt");
-  const params = { name: "AES-GCM", iv: nonce, additionalData: ASSOCIATED_DATA };
-  return new Uint8Array(await crypto.subtle.decrypt(params, key, decode(ciphertext)));
+  return decrypt(contentKey, nonce, decode(ciphertext), ASSOCIATED_DATA);
 }
