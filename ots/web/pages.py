@@ -2,14 +2,14 @@
 
 ``GET /``, ``GET /ask``, ``GET /my-secrets`` and the static files are routes of
 their own (pages with no JSON twin: a JSON client gets the 404 of an unknown
-path). The other pages share their path with an API route (``GET
-/secrets/{secret_key}``, ``GET /requests/{request_key}``, the form posts to
-``POST /generate`` ...): ``serve_pages``, a request
-middleware that runs after the rate limiter, answers a page when the request
-asks for one (``Accept`` ranks HTML above JSON; a POST must also be a form)
-and lets every other request through to the API untouched. A page does exactly what
-its JSON twin does: the recipient's page is the same safe status check, and
-a form reveal is the same one-time reveal with the same attempts.
+path). The other pages share their path with an API route
+(``GET /secrets/{secret_key}``, ``GET /requests/{request_key}``, the form posts
+to ``POST /generate`` ...): ``serve_pages``, a request middleware that runs
+after the rate limiter, answers a page when the request asks for one
+(``Accept`` ranks HTML above JSON; a POST must also be a form) and lets every
+other request through to the API untouched. A page does exactly what its JSON
+twin does: the recipient's and the answerer's pages are the same safe status
+checks, and a form reveal is the same one-time reveal with the same attempts.
 """
 
 from __future__ import annotations

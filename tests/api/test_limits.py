@@ -482,6 +482,7 @@ EXEMPT_ROUTES = {
     "scrape",
     "share_page",
     "my_secrets_page",
+    "ask_page",
     "static_file",
 }
 LIMITED_NAMES = {
