@@ -200,8 +200,10 @@ class RequestService:
                 crypto.seal_client_secret(client, b"", answer_key, server_key, found.key_id),
                 verifier=found.verifier,
             )
-            now = int(self._clock())
-            expires_at = now + found.ttl
+            clock = self._clock()
+            now = int(clock)
+            # Rounded up, as a secret's: the answer lives at least ttl seconds.
+            expires_at = math.ceil(clock) + found.ttl
             answered = await rooms.answer(
                 lookup,
                 NewSecret(
