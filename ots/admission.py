@@ -126,7 +126,11 @@ class Admission:
             return
         # Under every key of the ring: a rotation must not forgive what was stored before it.
         tags = [crypto.quota_tag(quota_key, key.secret) for key in self._keys.ring.keys]
-        async with self._holding_share(quota_key, tags, size, own_bytes, new_secrets=1):
+        # Held under the newest tag, as the row will be stored: an answer to one of this
+        # client's requests is held under its tag too, so the two see each other.
+        async with self._holding_share(
+            tags, size, own_bytes, new_secrets=1, refusal=CLIENT_SHARE_USED
+        ):
             # The newest key's tag: the one every later count of this client asks for.
             yield tags[-1]
 
@@ -139,25 +143,31 @@ class Admission:
         """
         if found.quota_tag is None:
             return contextlib.nullcontext()
-        tag = found.quota_tag
         return self._holding_share(
-            f"tag:{tag}", [tag], size, found.max_bytes, new_secrets=0, whose="The asker's token"
+            [found.quota_tag],
+            size,
+            found.max_bytes,
+            new_secrets=0,
+            refusal=ASKERS_SHARE_USED,
+            whose="The asker's token",
         )
 
     @contextlib.asynccontextmanager
     async def _holding_share(
         self,
-        holder: str,
         tags: Sequence[str],
         size: int,
         own_bytes: int | None,
         *,
         new_secrets: int,
+        refusal: str,
         whose: str = "This token's",
     ) -> AsyncIterator[None]:
         # The one admission of a client's share and token quota, for creates and answers:
-        # ``holder``'s rows are stored under ``tags``; ``new_secrets`` places and ``size``
-        # bytes are asked for, and held in this worker until the block ends.
+        # the rows are stored under ``tags``; ``new_secrets`` places and ``size`` bytes
+        # are asked for, and held in this worker under the newest tag until the block
+        # ends. ``refusal`` says why when the share is used.
+        holder = tags[-1]
         policy = self._policy
 
         def within_share(held: ClientTotals) -> bool:
@@ -182,10 +192,7 @@ class Admission:
             )
         if not within_share(held):
             metrics.CLIENT_SHARE_REFUSED.inc()
-            raise StorageFullError(
-                CLIENT_SHARE_USED if new_secrets else ASKERS_SHARE_USED,
-                retry_after=QUOTA_RETRY_AFTER,
-            )
+            raise StorageFullError(refusal, retry_after=QUOTA_RETRY_AFTER)
         with self._shares.holding(holder, size, secrets=new_secrets):
             yield
 

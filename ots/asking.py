@@ -109,7 +109,8 @@ class RequestService:
         server_key = self._keys.newest
         request_key, receipt_key = crypto.new_key(), crypto.new_key()
         lookup = crypto.request_lookup(request_key)
-        answer_lookup = crypto.secret_lookup(crypto.answer_key(request_key, server_key.secret))
+        answer_key = crypto.answer_key(request_key, server_key.secret)
+        answer_lookup = crypto.secret_lookup(answer_key)
         signing_secret, webhook = crypto.new_webhook(
             notify, server_key.secret, server_key.id, answer_lookup
         )
@@ -141,7 +142,7 @@ class RequestService:
         await self._maintenance.after_create()
         return CreatedRequest(
             request_key=request_key,
-            answer_key=crypto.answer_key(request_key, server_key.secret),
+            answer_key=answer_key,
             receipt_key=receipt_key,
             expires_at=expires_at,
             webhook_secret=signing_secret,

@@ -434,16 +434,17 @@ def _ask(client: Client, args: argparse.Namespace, out: _Output) -> int:
         try:
             _write_all(descriptor, (asked.answer_link + "\n").encode())
             os.fsync(descriptor)
-        except OSError as exc:
+        except (OSError, KeyboardInterrupt) as exc:
             # The request exists now: its answer link is printed rather than lost.
             key_file.unlink(missing_ok=True)
+            reason = exc.strerror if isinstance(exc, OSError) else "interrupted"
             print(
-                f"ots: cannot write {key_file}: {exc.strerror}; the answer link is printed "
+                f"ots: cannot write {key_file}: {reason}; the answer link is printed "
                 "instead: keep it safe",
                 file=sys.stderr,
             )
             out.result(fields)
-            return EXIT_USAGE
+            return EXIT_USAGE if isinstance(exc, OSError) else EXIT_INTERRUPTED
     finally:
         os.close(descriptor)
     del fields["answer_link"]

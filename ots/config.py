@@ -314,7 +314,7 @@ HELP: Final[dict[str, str]] = {
     "proxies_count": "proxies in front that append to X-Forwarded-For",
     "forwarded_secret": "the secret= a proxy puts in its Forwarded header",
     "real_ip_header": "a header holding the client address, e.g. X-Real-IP",
-    "max_live_secrets": "unread secrets kept before /generate answers 507",
+    "max_live_secrets": "unread secrets and open requests kept before creates answer 507",
     "sweep_interval": "seconds between sweeps of expired secrets",
     "sweep_batch": "rows deleted per sweep statement",
     "receipt_retention": "seconds a receipt is kept after its secret ends",
@@ -325,7 +325,7 @@ HELP: Final[dict[str, str]] = {
     "kdf_queue": "argon2 jobs that may wait per worker, at most, before 503 overloaded",
     "kdf_max_wait": "seconds a new argon2 job may expect to wait and run before 503 overloaded "
     "(at most OTS_RESPONSE_TIMEOUT)",
-    "max_stored_bytes": "bytes stored before /generate answers 507",
+    "max_stored_bytes": "bytes stored before creates (and answers to requests) answer 507",
     "client_share": "part of OTS_MAX_LIVE_SECRETS and OTS_MAX_STORED_BYTES one client may hold "
     "before it gets 507, e.g. 1/64 or 0.05 (1: no per-client share)",
     "rate_limit_ipv6_prefix": "IPv6 clients are counted by this prefix",

@@ -76,7 +76,9 @@ WEBHOOK_DELIVERIES = Counter(
     ["outcome"],
 )
 LIVE_SECRETS = Gauge(
-    "ots_live_secrets", "Secrets waiting to be read (estimate)", multiprocess_mode="max"
+    "ots_live_secrets",
+    "Secrets waiting to be read, and open requests (estimate)",
+    multiprocess_mode="max",
 )
 STORED_BYTES = Gauge(
     "ots_stored_bytes", "Bytes stored for secrets and receipts (estimate)", multiprocess_mode="max"

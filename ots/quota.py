@@ -92,7 +92,8 @@ class StorageGauge:
         """
         self._live += secrets
         self._ciphertext += ciphertext_bytes
-        self._bytes += ciphertext_bytes + 2 * ROW_BYTES
+        # An answer's rows (its request and receipt) were counted when it was asked.
+        self._bytes += ciphertext_bytes + 2 * ROW_BYTES * secrets
         self._publish()
 
     def ended(self) -> None:
@@ -119,7 +120,9 @@ class ClientShares:
     such a burst can still pass together once; the next count sees it. A
     create just committed may count twice for a moment (stored, and not yet
     let go of here): the error is on the side of refusing.
-    Only this process's memory ever holds a client's quota key.
+    Creates in flight are held under the client's newest quota tag, the one
+    its rows are stored under (an answer under its request's): never the
+    quota key itself.
     """
 
     def __init__(self, count: Callable[[Sequence[str], int], Awaitable[ClientTotals]]) -> None:
@@ -131,13 +134,13 @@ class ClientShares:
 
     async def used(
         self,
-        quota_key: str,
+        holder: str,
         tags: Sequence[str],
         now: int,
         everyone: Usage,
         fits: Callable[[ClientTotals], bool],
     ) -> ClientTotals:
-        """Return what ``quota_key``'s client holds (stored under ``tags``, or in flight).
+        """Return what ``holder``'s client holds (stored under ``tags``, or in flight).
 
         When what the whole instance holds (``everyone``, with every create in
         flight here) ``fits`` the share, that is returned instead: it bounds
@@ -147,28 +150,28 @@ class ClientShares:
         if fits(upper):
             return upper
         stored = await self._count(tags, now)
-        return _plus(stored, self._in_flight.get(quota_key, NOTHING))
+        return _plus(stored, self._in_flight.get(holder, NOTHING))
 
     @contextlib.contextmanager
-    def holding(self, quota_key: str, size: int, *, secrets: int = 1) -> Iterator[None]:
+    def holding(self, holder: str, size: int, *, secrets: int = 1) -> Iterator[None]:
         """Count a create of ``size`` bytes in flight until the block ends (stored, or failed).
 
         ``size`` is the secret's, which its ciphertext exceeds by a few bytes only.
         ``secrets`` 0: bytes only (a request's answer, whose request holds its place).
         """
         held = ClientTotals(secrets, size)
-        before = self._in_flight.get(quota_key, NOTHING)
-        self._in_flight[quota_key] = _plus(before, held)
+        before = self._in_flight.get(holder, NOTHING)
+        self._in_flight[holder] = _plus(before, held)
         self._flying = _plus(self._flying, held)
         try:
             yield
         finally:
             self._flying = _minus(self._flying, held)
-            left = _minus(self._in_flight.get(quota_key, NOTHING), held)
+            left = _minus(self._in_flight.get(holder, NOTHING), held)
             if left == NOTHING:
-                self._in_flight.pop(quota_key, None)
+                self._in_flight.pop(holder, None)
             else:
-                self._in_flight[quota_key] = left
+                self._in_flight[holder] = left
 
 
 def _plus(a: ClientTotals, b: ClientTotals) -> ClientTotals:

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from ots import request, sealed
+from ots.quota import StorageGauge
 from ots.tokens import TokenLimits
 from tests.api.test_access import access_client, bearer, create, issue
 from tests.api.test_events import ALLOW_LOCAL, deliver, stop_background_delivery
@@ -243,11 +244,15 @@ def test_a_requests_receipt_page_says_requested_then_answered(client: Client) ->
     assert page.status == 200 and "the answer waits for you" in page.text
 
 
-def test_open_requests_count_as_live_secrets(make_client: MakeClient, db_url: str) -> None:
+def test_open_requests_count_as_live_secrets(
+    make_client: MakeClient, db_url: str, clock: FakeClock
+) -> None:
     """OTS_MAX_LIVE_SECRETS bounds open requests; an answer takes no second place, a burn frees."""
     client = make_client(db_url, max_live_secrets=2, client_share=Fraction(1))
     asker, first = ask(client)
     second = ask(client)[1]
+    # Past the usage estimate's refresh: the database's own count refuses now.
+    clock.advance(StorageGauge.REFRESH_SECONDS + 1)
     refused = client.post("/requests", json={"verifier": sealed.b64encode(asker.verifier)})
     assert_error(refused, 507, "storage_full")
     assert_error(

@@ -148,6 +148,8 @@ def test_the_answer_page_refuses_calmly(live: LiveServer, new_context: Any, watc
     off_curve = sealed.b64encode(OFF_CURVE)
     page = new_context().new_page()
     for link in (bare, f"{bare}#r1.{off_curve}", asked.request_link[:-5]):
+        # A page of its own for each: a change of fragment alone would not load it again.
+        page.goto("about:blank")
         page.goto(link)
         page.wait_for_selector("#answer-status:has-text('This link is incomplete')")
         assert page.is_hidden("#answer-form")
