@@ -3,13 +3,12 @@
 // (the public key after "#", to send out) and the answer link (the private key after "#", to
 // keep): shown once, kept nowhere, sent nowhere. An API token, where one is given, goes in
 // the Authorization header, as on the share page.
-import { errorText, postJson } from "./api.js";
 import { encode } from "./b64url.js";
+import { createWith } from "./create.js";
 import { drawQrCodes } from "./page.js";
 import { answerFragment, newAsker, requestFragment } from "./request.js";
 import { t } from "./text.js";
 import { localizeTimes } from "./time.js";
-import { bearer } from "./token.js";
 import { tokenField } from "./tokenfield.js";
 import { focus, say } from "./ui.js";
 
@@ -50,20 +49,8 @@ async function ask(token) {
     const asker = await newAsker();
     const body = { verifier: encode(asker.verifier), ttl: Number(document.getElementById("ask-ttl").value) };
     if (note.value !== "") body.note = note.value;
-    const sent = token.value();
-    const answer = await postJson("/requests", body, bearer(sent));
-    if (answer.status === 401) {
-      token.refused();
-      say(status, t(sent ? "js.token.invalid" : "js.token.needed"), true);
-      return;
-    }
-    if (answer.status !== 201) {
-      say(status, errorText(answer.status), true);
-      return;
-    }
-    say(status, "");
-    if (sent) token.accepted(sent);
-    showResult(asker, answer.body);
+    const created = await createWith(token, "/requests", body, status);
+    if (created !== null) showResult(asker, created);
   } catch {
     say(status, t("error.network"), true);
   } finally {

@@ -2,12 +2,11 @@
 // sent). The passphrase mode sends the form's fields as JSON; without JavaScript the same form
 // posts itself, and the server answers a page. An API token, where one is given, goes in the
 // Authorization header (the form without JavaScript sends it as a field).
-import { errorText, postJson } from "./api.js";
+import { createWith } from "./create.js";
 import { drawQrCodes } from "./page.js";
 import { seal } from "./sealed.js";
 import { t } from "./text.js";
 import { localizeTimes } from "./time.js";
-import { bearer } from "./token.js";
 import { tokenField } from "./tokenfield.js";
 import { focus, say } from "./ui.js";
 
@@ -51,24 +50,14 @@ function showResult(link, receipt, expiresAt, needsPassphrase, withToken) {
 
 async function create(body, fragment) {
   const sent = token.value();
-  const answer = await postJson("/generate", { ...body, ttl: Number(form.elements.ttl.value) }, bearer(sent));
-  if (answer.status === 401) {
-    // Everything typed stays; a kept token that no longer works is forgotten.
-    token.refused();
-    say(status, t(sent ? "js.token.invalid" : "js.token.needed"), true);
-    return;
-  }
-  if (answer.status !== 201) {
-    say(status, errorText(answer.status), true);
-    return;
-  }
-  say(status, "");
-  if (sent) token.accepted(sent);
+  const ttl = Number(form.elements.ttl.value);
+  const created = await createWith(token, "/generate", { ...body, ttl }, status);
+  if (created === null) return;
   const origin = window.location.origin;
   showResult(
-    `${origin}/secrets/${answer.body.secret_key}${fragment === null ? "" : `#${fragment}`}`,
-    `${origin}/receipts/${answer.body.receipt_key}`,
-    answer.body.expires_at,
+    `${origin}/secrets/${created.secret_key}${fragment === null ? "" : `#${fragment}`}`,
+    `${origin}/receipts/${created.receipt_key}`,
+    created.expires_at,
     fragment === null || fragment.endsWith(".p"),
     Boolean(sent),
   );
