@@ -7,31 +7,16 @@ tests/browser/test_requests.py; here, what the server sends and that a GET chang
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import pytest
 
-from ots import request, sealed
+from ots import sealed
+from tests.api.test_requests import answer, ask
 from tests.conftest import Client, MakeClient
 from tests.support import BROWSER, FakeClock, assert_error, assert_page
 from tests.web.test_pages import API_ACCEPTS, PLAIN_POLICY, _Markup, compact
 
 NOTE = 'the <script>alert("x")</script> & <b>DB</b> password,\nplease'
-
-
-def ask(client: Client, **fields: Any) -> tuple[request.Asker, dict[str, Any]]:
-    """Store a request made here, as the CLI would; return its key pair and the 201's body."""
-    asker = request.new_asker()
-    body = {"verifier": sealed.b64encode(asker.verifier), **fields}
-    response = client.post("/requests", json=body)
-    assert response.status == 201, response.text
-    return asker, response.json
-
-
-def answer(client: Client, request_key: str, asker: request.Asker, plaintext: bytes) -> Any:
-    """Seal ``plaintext`` to the asker and post it, as ``ots answer`` would."""
-    body = request.seal_answer(plaintext, asker.public_key).body()
-    return client.post(f"/requests/{request_key}/answer", json=body)
 
 
 @pytest.mark.parametrize("accept", API_ACCEPTS.values(), ids=API_ACCEPTS.keys())

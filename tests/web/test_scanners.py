@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Final
 
 from ots import request, sealed
+from tests.api.test_requests import answer, ask
 from tests.conftest import Client
 from tests.support import BROWSER_ACCEPT, create_secret
 
@@ -56,10 +57,9 @@ def test_unfurlers_and_scanners_burn_nothing(client: Client) -> None:
         (sealed_plain["secret_key"], sealed_plain["receipt_key"]),
         (sealed_guarded["secret_key"], sealed_guarded["receipt_key"]),
     ]
-    open_asker, open_request = ask(client)
-    answered_asker, answered_request = ask(client)
-    sealed_answer = request.seal_answer(b"the answer", answered_asker.public_key).body()
-    posted = client.post(f"/requests/{answered_request['request_key']}/answer", json=sealed_answer)
+    open_asker, open_request = ask(client, note="for the scanners")
+    answered_asker, answered_request = ask(client, note="for the scanners")
+    posted = answer(client, answered_request["request_key"], answered_asker, b"the answer")
     assert posted.status == 201, posted.text
     paths = ["/", "/my-secrets", "/ask"]
     for secret_key, receipt_key in secrets:
@@ -103,12 +103,3 @@ def test_unfurlers_and_scanners_burn_nothing(client: Client) -> None:
     assert (status["state"], status["attempts_left"]) == ("pending", 5)
     proof = {"proof": sealed.b64encode(answered_asker.proof)}
     assert client.post(f"/secrets/{answer_key}", json=proof).status == 200
-
-
-def ask(client: Client) -> tuple[request.Asker, dict[str, str]]:
-    """Store a request with a note, as ``ots request`` would; return its keys and the 201."""
-    asker = request.new_asker()
-    body = {"verifier": sealed.b64encode(asker.verifier), "note": "for the scanners"}
-    response = client.post("/requests", json=body)
-    assert response.status == 201, response.text
-    return asker, response.json
