@@ -45,7 +45,7 @@ if "__mp_main__" in sys.modules:  # pragma: no cover - only in Sanic's spawned w
 elif __name__ == "__main__" or Path(sys.argv[0]).name == "ots":
     STOP.install()
 
-from ots import keyring, token_cli  # noqa: E402 - after the signal handlers, on purpose
+from ots import keyring, listen, token_cli  # noqa: E402 - after the signal handlers, on purpose
 from ots.config import (  # noqa: E402
     COMMAND_SETTINGS,
     HELP,
@@ -284,25 +284,25 @@ def _serve(settings: Settings, stop: StopControl) -> int:
     from ots.app import create_app
 
     # Workers are separate processes that rebuild the app from this loader.
-    loader = AppLoader(factory=functools.partial(create_app, settings))
+    shared = settings.workers > 1 and listen.can_share_port()
+    loader = AppLoader(factory=functools.partial(_worker_app if shared else create_app, settings))
     app = loader.load()
     app.main_process_ready(stop.on_manager_ready)
     app.main_process_ready(functools.partial(_say_listening, settings))
-    app.prepare(
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        access_log=settings.access_log,
-        motd=False,
-        protocol=DeadlineProtocol,
-    )
     try:
+        app.prepare(
+            **_address(settings, shared),
+            workers=settings.workers,
+            access_log=settings.access_log,
+            motd=False,
+            protocol=DeadlineProtocol,
+        )
         with metrics.use_multiprocess_dir():
             Sanic.serve(primary=app, app_loader=loader)
     except OSError as exc:
         if stop.requested:
             return 0
-        # Taken between the check and Sanic's own bind.
+        # Taken between the check and the bind (ours or Sanic's).
         print(f"ots: cannot listen on {settings.host}:{settings.port}: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except Exception:
@@ -312,6 +312,23 @@ def _serve(settings: Settings, stop: StopControl) -> int:
         if not stop.requested:
             raise
     return 0
+
+
+def _address(settings: Settings, shared: bool) -> dict[str, Any]:
+    # Where Sanic serves: the address it binds, or (workers sharing the port) a socket
+    # bound here, which each worker replaces with a listening one of its own.
+    if shared:
+        return {"sock": listen.reserve(settings.host, settings.port)}
+    return {"host": settings.host, "port": settings.port}
+
+
+def _worker_app(settings: Settings) -> Any:
+    # A worker's app when the workers share the port (``ots.listen``): its own socket.
+    from ots.app import create_app
+
+    app = create_app(settings)
+    app.before_server_start(listen.own_socket)
+    return app
 
 
 def _say_listening(settings: Settings, *_: object) -> None:

@@ -200,11 +200,11 @@ def check_argon2(
             or ``OTS_ARGON2_TIME_COST``.
     """
     available = usable_memory() if memory is None else memory
-    in_flight = settings.workers * settings.kdf_threads * settings.argon2_memory_kib * 1024
+    in_flight = settings.workers * settings.kdf_pool_threads * settings.argon2_memory_kib * 1024
     if in_flight > available:
         raise ConfigError(
             "OTS_ARGON2_MEMORY_KIB",
-            f"{settings.workers} worker(s) x {settings.kdf_threads} KDF thread(s) x "
+            f"{settings.workers} worker(s) x {settings.kdf_pool_threads} KDF thread(s) x "
             f"{settings.argon2_memory_kib} KiB is {in_flight >> 20} MiB of argon2id memory "
             f"at once, more than the {available >> 20} MiB this process may use; "
             "lower it, OTS_KDF_THREADS or OTS_WORKERS",

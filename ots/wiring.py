@@ -99,8 +99,8 @@ async def open_context(
     database = await db.open_database(settings)
     store = open_store()
     kdf = KdfPool(
-        kdf_executor(settings.kdf_threads),
-        threads=settings.kdf_threads,
+        kdf_executor(settings.kdf_pool_threads),
+        threads=settings.kdf_pool_threads,
         queue=settings.kdf_queue,
         # A hash admitted must also be answered before the response times out.
         max_wait=min(settings.kdf_max_wait, settings.response_timeout),

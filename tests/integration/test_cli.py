@@ -7,6 +7,7 @@ import re
 import socket
 import subprocess
 import sys
+import time
 import zipfile
 from importlib.metadata import version
 from pathlib import Path
@@ -16,7 +17,14 @@ import pytest
 
 from ots import db
 from ots.config import HELP, Settings
-from tests.support import free_port, make_settings, run_bare, run_cli, running_server
+from tests.support import (
+    free_port,
+    make_settings,
+    run_bare,
+    run_cli,
+    running_server,
+    server_processes,
+)
 
 BAD_SETTINGS = {
     "port-not-a-number": ("OTS_PORT", "http"),
@@ -209,3 +217,65 @@ def test_busy_port_is_one_line_before_anything_is_created(tmp_path: Path) -> Non
         f"ots: bad setting OTS_PORT: cannot listen on 127.0.0.1:{port}: Address already in use"
     )
     assert not (tmp_path / "ots.sqlite3").exists()
+
+
+def socket_inodes(pid: int) -> set[str]:
+    """Return the inodes of the sockets process ``pid`` holds (Linux)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = fd.readlink().name
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:[") : -1])
+    return inodes
+
+
+def tcp_sockets(port: int) -> list[tuple[str, str]]:
+    """Return (state, inode) of each IPv4 TCP socket whose local port is ``port`` (Linux)."""
+    found = []
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[1].rsplit(":", 1)[1], 16) == port:
+            found.append((fields[3], fields[9]))
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_each_worker_listens_on_its_own_and_takes_a_share_of_the_connections(
+    tmp_path: Path,
+) -> None:
+    """Two workers: two listening sockets, one each; 40 keep-alive clients land on both.
+
+    With one socket shared, the worker that woke first took most of a burst
+    of connections, and kept them (keep-alive) while the other idled.
+    """
+    settings = make_settings(f"sqlite://{tmp_path}/ots.sqlite3", port=free_port(), workers=2)
+    listening, established = "0A", "01"
+    with running_server(settings, tmp_path / "server.log") as base:
+        # /health answers once one worker listens: wait for the other too.
+        deadline = time.monotonic() + 30
+        while [state for state, _ in tcp_sockets(settings.port)].count(listening) < 2:
+            assert time.monotonic() < deadline, tcp_sockets(settings.port)
+            time.sleep(0.05)
+        clients = [httpx.Client(base_url=base) for _ in range(40)]
+        try:
+            assert all(client.get("/health").status_code == 200 for client in clients)
+            sockets = tcp_sockets(settings.port)
+            owners = {pid: socket_inodes(pid) for pid in server_processes(settings.port)}
+        finally:
+            for client in clients:
+                client.close()
+
+    def holders(state: str) -> list[int]:
+        inodes = [inode for found, inode in sockets if found == state]
+        return [pid for pid, held in owners.items() for inode in inodes if inode in held]
+
+    workers = holders(listening)
+    assert len(workers) == 2 == len(set(workers)), sockets
+    served = [pid for pid in holders(established) if pid in workers]
+    assert len(served) == 40
+    # Spread by a hash of each client's port: one worker with none is a 2**-39 chance.
+    assert set(served) == set(workers)

@@ -121,10 +121,9 @@ def test_env_example_lists_every_setting_with_its_default() -> None:
     for field in dataclasses.fields(Settings):
         name = f"OTS_{field.name.upper()}"
         assert name in listed, name
-        if field.name != "kdf_threads":
-            assert Settings.from_env({name: listed[name]}) == defaults or listed[name] == str(
-                getattr(defaults, field.name)
-            ), name
+        assert Settings.from_env({name: listed[name]}) == defaults or listed[name] == str(
+            getattr(defaults, field.name)
+        ), name
 
 
 def test_request_limit_fits_the_worst_escaping() -> None:

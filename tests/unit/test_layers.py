@@ -29,6 +29,7 @@ LAYERS: list[set[str]] = [
         "hostgate",
         "ssrf",
         "stop",
+        "listen",
     },
     {"config"},
     {"policy"},
