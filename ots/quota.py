@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 from ots import metrics
@@ -131,6 +131,10 @@ class ClientShares:
         self._in_flight: dict[str, ClientTotals] = {}
         # Every client's creates in flight in this worker, together.
         self._flying = NOTHING
+        # Each client's counts under way, each with what its client's creates stored while
+        # it read: the read may have begun before their commit, and they are no longer in
+        # flight.
+        self._counting: dict[str, set[_Count]] = {}
 
     async def used(
         self,
@@ -149,8 +153,21 @@ class ClientShares:
         upper = _plus(ClientTotals(everyone.live_secrets, everyone.ciphertext_bytes), self._flying)
         if fits(upper):
             return upper
-        stored = await self._count(tags, now)
-        return _plus(stored, self._in_flight.get(holder, NOTHING))
+        counting = _Count()
+        counts = self._counting.setdefault(holder, set())
+        counts.add(counting)
+        try:
+            stored = await self._count(tags, now)
+        finally:
+            # By identity: two counts that saw the same creates land are still two.
+            counts.discard(counting)
+            if not counts:
+                self._counting.pop(holder, None)
+        # Those that landed during the read count too (twice at worst, never not at all).
+        total = _plus(stored, self._in_flight.get(holder, NOTHING))
+        for create in counting.landed:
+            total = _plus(total, create)
+        return total
 
     @contextlib.contextmanager
     def holding(self, holder: str, size: int, *, secrets: int = 1) -> Iterator[None]:
@@ -166,12 +183,22 @@ class ClientShares:
         try:
             yield
         finally:
+            for counting in self._counting.get(holder, ()):
+                counting.landed.append(held)
             self._flying = _minus(self._flying, held)
             left = _minus(self._in_flight.get(holder, NOTHING), held)
             if left == NOTHING:
                 self._in_flight.pop(holder, None)
             else:
                 self._in_flight[holder] = left
+
+
+@dataclass(eq=False)
+class _Count:
+    """One count of a client under way; equal only to itself, whatever it holds."""
+
+    # The client's creates that were stored, and let go of, while this count read.
+    landed: list[ClientTotals] = field(default_factory=list)
 
 
 def _plus(a: ClientTotals, b: ClientTotals) -> ClientTotals:

@@ -133,3 +133,66 @@ def test_an_answer_in_flight_holds_bytes_and_no_place() -> None:
         ClientTotals(3, 375),
         ClientTotals(3, 300),
     ]
+
+
+def test_a_create_that_lands_while_its_client_is_counted_still_counts() -> None:
+    """The count's read may predate a create's commit: a create ending meanwhile is added."""
+    gate = asyncio.Event()
+
+    async def count(tags: Sequence[str], now: int) -> ClientTotals:
+        del tags, now
+        # The read's snapshot: taken before the create below committed.
+        snapshot = ClientTotals(3, 300)
+        await gate.wait()
+        return snapshot
+
+    shares = ClientShares(count)
+
+    async def main() -> tuple[ClientTotals, ClientTotals]:
+        everyone = Usage(live_secrets=50, stored_bytes=9999, ciphertext_bytes=5000)
+        with shares.holding("alice", 40):
+            reading = asyncio.create_task(shares.used("alice", ["t"], 0, everyone, within(4, 10)))
+            await asyncio.sleep(0)
+        # Stored and no longer in flight while the read was under way.
+        gate.set()
+        during = await reading
+        after = await shares.used("alice", ["t"], 0, everyone, within(4, 10))
+        return during, after
+
+    during, after = asyncio.run(main())
+    assert during == ClientTotals(4, 340)
+    # Nothing is left behind for later counts.
+    assert after == ClientTotals(3, 300)
+
+
+def test_overlapping_counts_of_one_client_each_see_what_landed_during_their_own_read() -> None:
+    """Two counts begun together, ended out of order: each keeps its own landings, none fails."""
+    gates = [asyncio.Event(), asyncio.Event()]
+    started: list[asyncio.Event] = []
+
+    async def count(tags: Sequence[str], now: int) -> ClientTotals:
+        del tags, now
+        gate = gates[len(started)]
+        started.append(gate)
+        await gate.wait()
+        return ClientTotals(3, 300)
+
+    shares = ClientShares(count)
+
+    async def main() -> tuple[ClientTotals, ClientTotals]:
+        everyone = Usage(live_secrets=50, stored_bytes=9999, ciphertext_bytes=5000)
+        first = asyncio.create_task(shares.used("alice", ["t"], 0, everyone, within(4, 10)))
+        second = asyncio.create_task(shares.used("alice", ["t"], 0, everyone, within(4, 10)))
+        await until(lambda: len(started) == 2, "both counts reading")
+        # The later one ends first, while neither has seen a create land: equal, not the same.
+        gates[1].set()
+        ended_first = await second
+        # A create stored while only the first count still reads.
+        with shares.holding("alice", 40):
+            pass
+        gates[0].set()
+        return ended_first, await first
+
+    ended_first, ended_last = asyncio.run(main())
+    assert ended_first == ClientTotals(3, 300)
+    assert ended_last == ClientTotals(4, 340)
