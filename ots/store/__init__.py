@@ -10,7 +10,7 @@ Rooms:
 - ``sql``: every statement's text, once for both databases, named after the
   models' metadata.
 - ``sqlite`` and ``sqlite_engine``: SQLite's backend, its connections of its
-  own, the group commit, the writers' queue and the read connection.
+  own, the group commit, the writers' queue and the read-only connections.
 - ``postgres``: PostgreSQL's backend, on Tortoise's pool.
 
 Exactly-once reads: a secret leaves the table for a reader only by a

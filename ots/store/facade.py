@@ -148,8 +148,8 @@ class TortoiseStore:
         """Return the unexpired secret stored under ``lookup``, or None.
 
         On every reveal and check: raw SQL, no model instance (which costs more
-        than the query), and on SQLite a read connection that never waits
-        behind a commit.
+        than the query), and on SQLite a read on the event loop's thread that never
+        waits behind a commit.
         """
         return await self.backend.find_live(lookup, now)
 
@@ -314,8 +314,8 @@ class TortoiseStore:
         """Return the live secrets stored under any of the quota ``tags``, and their bytes.
 
         An index range scan on ``(quota_tag, expires_at)``: one client's rows
-        only. It runs on every create, so on SQLite it reads on the read
-        connection, as ``find_live`` does.
+        only. It may run on a create (``ots.quota``), so on SQLite it reads on
+        the reader's thread, never behind a commit.
         """
         if not tags:
             return ClientTotals(0, 0)

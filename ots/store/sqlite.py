@@ -1,10 +1,11 @@
-"""The SQLite backend: every write through the group commit, every read on the read connection.
+"""The SQLite backend: every write through the group commit, every read on read-only connections.
 
 Writes are functions run on the writer's thread inside a ``GroupCommit``
 transaction (``BEGIN IMMEDIATE``: the write lock before anything is read, so
 nothing read there goes stale, and two writers never deadlock); each
-function is the whole of one store write. Reads run on ``SqliteReader``'s
-connection and never wait behind a commit. Statement text is
+function is the whole of one store write. Reads go through ``SqliteReader``
+and never wait behind a commit: those by key (a secret, a receipt, a check)
+on the event loop's thread, counts and lists on the reader's thread. Statement text is
 ``ots.store.sql``'s, with ``?`` marks.
 """
 
@@ -97,8 +98,8 @@ class SqliteBackend:
         return Transition(Event.CREATED, (new.lookup,), new.created_at)
 
     async def find_live(self, lookup: str, now: int) -> StoredSecret | None:
-        """Read the live secret on the read connection."""
-        rows = await self._reader.fetch(FIND_LIVE, (lookup, now))
+        """Read the live secret by its key, on the event loop's thread."""
+        rows = await self._reader.lookup(FIND_LIVE, (lookup, now))
         return backend.stored_secret(rows[0]) if rows else None
 
     async def claim(
@@ -120,21 +121,21 @@ class SqliteBackend:
         return await self._commits.run(functools.partial(_burn, receipt_lookup, now, purge_at))
 
     async def find_receipt(self, receipt_lookup: str, now: int) -> Receipt | None:
-        """Read the receipt, and its subscription's deliveries, on the read connection."""
-        rows = await self._reader.fetch(FIND_RECEIPT, (receipt_lookup, now))
+        """Read the receipt, and its subscription's deliveries, by key."""
+        rows = await self._reader.lookup(FIND_RECEIPT, (receipt_lookup, now))
         if not rows:
             return None
         lookup = rows[0]["secret_lookup"]
-        subscribed = await self._reader.fetch(SUBSCRIBED, (lookup,))
+        subscribed = await self._reader.lookup(SUBSCRIBED, (lookup,))
         notify = None
         if subscribed:
-            deliveries = await self._reader.fetch(NOTIFICATIONS, (lookup,))
+            deliveries = await self._reader.lookup(NOTIFICATIONS, (lookup,))
             notify = backend.notify(subscribed[0]["events"], deliveries)
         return backend.receipt(rows[0], notify)
 
     async def check(self, lookup: str, now: int) -> int:
-        """Read on the read connection; the first check's mark is a write of the group."""
-        rows = await self._reader.fetch(CHECKED, (lookup,))
+        """Read by key; the first check's mark is a write of the group."""
+        rows = await self._reader.lookup(CHECKED, (lookup,))
         if not rows:
             return 0
         if rows[0]["opened_at"] is None:
@@ -176,12 +177,12 @@ class SqliteBackend:
         await self._commits.run(lambda db: db.execute(FINISH, values).rowcount)
 
     async def totals(self, now: int) -> StoredTotals:
-        """Count on the read connection."""
+        """Count on the reader's thread."""
         row = (await self._reader.fetch(TOTALS, (now, now)))[0]
         return StoredTotals(int(row["live"]), int(row["size"]), int(row["receipts"]))
 
     async def client_totals(self, tags: Sequence[str], now: int) -> ClientTotals:
-        """Count one client's rows on the read connection: it runs on every create."""
+        """Count one client's rows on the reader's thread: it may run on a create."""
         query = lite(sql.CLIENT_TOTALS, len(tags))
         rows = await self._reader.fetch(query, (now, *tags, *tags, now))
         return ClientTotals(int(rows[0]["live"]), int(rows[0]["size"]))
@@ -198,7 +199,7 @@ class SqliteBackend:
         return await self._commits.run_alone(_checkpoint)
 
     async def read(self, template: str, values: Sequence[object]) -> list[backend.Row]:
-        """Run one reading statement on the read connection."""
+        """Run one reading statement on the reader's thread."""
         return list(await self._reader.fetch(_lite_once(template), tuple(values)))
 
     async def write(self, template: str, values: Sequence[object]) -> list[backend.Row]:
@@ -212,14 +213,14 @@ class SqliteBackend:
         return await self._commits.run(functools.partial(_write_if, prepared))
 
     async def ping(self) -> None:
-        """Ask the read connection."""
+        """Ask the reader's thread: a stuck one makes the store unready."""
         await self._reader.fetch(SELECT_ONE, ())
 
     async def recycle(self) -> None:
         """Nothing pooled: a connection that failed is still the file's."""
 
     async def close(self) -> None:
-        """Close the read connection, then the writer's (after the writes queued on it)."""
+        """Close the read connections, then the writer's (after the writes queued on it)."""
         await self._reader.close()
         await self._writer.close()
 

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import itertools
 import os
 import secrets
 import sqlite3
 import stat
+import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +42,9 @@ from ots.models import SecretRecord
 from ots.service import SecretStore
 from ots.store import open_store, sqlite_engine
 from ots.store import sql as sql_text
-from ots.store.sqlite_engine import SqliteReader
+from ots.store.facade import TortoiseStore
+from ots.store.sqlite import SqliteBackend
+from ots.store.sqlite_engine import GroupCommit, SqliteReader, SqliteThread, WriterQueue
 from tests.conftest import Migrated
 from tests.fakes import MemoryStore
 from tests.support import DATABASES, empty_database, make_settings, sql
@@ -613,46 +617,292 @@ def test_sqlite_writers_wait_their_turn_at_the_write_lock(backend: Backend) -> N
     assert stat.S_IMODE(os.stat(lock_path).st_mode) == db.PRIVATE
 
 
-def test_sqlite_reader_only_reads_and_never_creates_the_file(tmp_path: Path) -> None:
-    """SQLite's read connection refuses writes, and a missing file is an error, not a new file."""
+def test_writes_to_a_file_that_cannot_be_opened_all_fail_then_the_next_goes(
+    tmp_path: Path,
+) -> None:
+    """Every write waiting when the writer cannot open the file fails; none is left hanging."""
     path = tmp_path / "ots.sqlite3"
-    reader = SqliteReader(str(path))
+    writer = SqliteThread(str(path), [], "test-writer")
+    commits = GroupCommit(writer, WriterQueue(str(path)))
 
-    async def body() -> list[tuple[object, ...]]:
-        with pytest.raises(sqlite3.OperationalError):
-            await reader.fetch("SELECT 1", [])
+    def add(value: int) -> sqlite_engine.Write[int]:
+        return lambda db: db.execute("INSERT INTO t VALUES (?)", (value,)).rowcount
+
+    async def body() -> list[int]:
+        failed = await asyncio.wait_for(
+            asyncio.gather(*(commits.run(add(n)) for n in range(5)), return_exceptions=True),
+            timeout=10,
+        )
+        assert all(isinstance(outcome, sqlite3.OperationalError) for outcome in failed), failed
         assert not path.exists()
         with sqlite3.connect(path) as setup:
             setup.execute("CREATE TABLE t (x INTEGER)")
-            setup.execute("INSERT INTO t VALUES (7)")
+        try:
+            return list(await asyncio.gather(*(commits.run(add(n)) for n in range(5))))
+        finally:
+            await writer.close()
+
+    assert asyncio.run(body()) == [1] * 5
+    assert sqlite3.connect(path).execute("SELECT count(*) FROM t").fetchall() == [(5,)]
+
+
+def test_a_checkpoint_takes_its_turn_in_a_steady_stream_of_writes(backend: Backend) -> None:
+    """The WAL checkpoint (run alone, outside a transaction) is not starved by busy writers.
+
+    The writer's thread takes group after group while writes keep coming: a
+    job to run alone waits for the writes queued before it, not for a lull.
+    """
+    if backend.database_url is None or not backend.database_url.startswith("sqlite://"):
+        pytest.skip("a SQLite checkpoint")
+
+    async def body(store: SecretStore) -> tuple[bool, int]:
+        stop = asyncio.Event()
+        written = 0
+
+        async def keep_writing() -> None:
+            nonlocal written
+            while not stop.is_set():
+                await insert(store)
+                written += 1
+
+        writers = [asyncio.create_task(keep_writing()) for _ in range(8)]
+        try:
+            await asyncio.sleep(0.2)
+            erased = await asyncio.wait_for(store.erase_ended(), timeout=10)
+        finally:
+            stop.set()
+            await asyncio.gather(*writers)
+        return erased, written
+
+    erased, written = backend.run(body)
+    assert isinstance(erased, bool)
+    assert written > 8
+
+
+# The reader's two ways to read: on its thread, and on the caller's (falling back to the thread).
+READS = ["fetch", "lookup"]
+Read = Callable[[str, list[object]], Awaitable[list[sqlite3.Row]]]
+
+
+def read_with(reader: SqliteReader, way: str) -> Read:
+    """The reader's ``fetch`` or ``lookup``."""
+    read: Read = getattr(reader, way)
+    return read
+
+
+def sqlite_file(path: Path, *values: int) -> None:
+    """Make a WAL-mode SQLite file at ``path`` with a table ``t`` holding ``values``."""
+    setup = sqlite3.connect(path)
+    try:
+        setup.execute("PRAGMA journal_mode = WAL")
+        setup.execute("CREATE TABLE t (x INTEGER PRIMARY KEY)")
+        setup.executemany("INSERT INTO t VALUES (?)", [(value,) for value in values])
+        setup.commit()
+    finally:
+        setup.close()
+
+
+class FetchSpy:
+    """Counts the reads a reader hands to its thread, and still makes them."""
+
+    def __init__(self, reader: SqliteReader) -> None:
+        """Wrap ``reader.fetch``."""
+        self.calls = 0
+        self._fetch = reader.fetch
+        reader.fetch = self  # type: ignore[method-assign]
+
+    async def __call__(self, query: str, values: list[object]) -> list[sqlite3.Row]:
+        """Count the call, then read on the thread."""
+        self.calls += 1
+        return await self._fetch(query, values)
+
+
+@pytest.mark.parametrize("way", READS)
+def test_sqlite_reader_only_reads_and_never_creates_the_file(tmp_path: Path, way: str) -> None:
+    """SQLite's read connections refuse writes, and a missing file is an error, not a new file."""
+    path = tmp_path / "ots.sqlite3"
+    reader = SqliteReader(str(path))
+    read = read_with(reader, way)
+
+    async def body() -> list[tuple[object, ...]]:
+        with pytest.raises(sqlite3.OperationalError):
+            await read("SELECT 1", [])
+        assert not path.exists()
+        sqlite_file(path, 7)
         try:
             # The failed open is not kept: the next read opens the file now there.
-            rows = await reader.fetch("SELECT x FROM t WHERE x > ?", [1])
+            rows = await read("SELECT x FROM t WHERE x > ?", [1])
             with pytest.raises(sqlite3.OperationalError, match="readonly"):
-                await reader.fetch("DELETE FROM t", [])
+                await read("DELETE FROM t", [])
         finally:
             await reader.close()
         await reader.close()  # closing twice is harmless
         return [tuple(row) for row in rows]
 
     assert asyncio.run(body()) == [(7,)]
-    assert sqlite3.connect(path).execute("SELECT x FROM t").fetchall() == [(7,)]
+    check = sqlite3.connect(path)
+    assert check.execute("SELECT x FROM t").fetchall() == [(7,)]
+    check.close()
 
 
-def test_a_read_after_the_reader_closed_is_a_database_error(tmp_path: Path) -> None:
-    """A read once the connection closed (shutting down) is a sqlite3 error: 503, never a 500."""
+@pytest.mark.parametrize("way", READS)
+def test_a_read_after_the_reader_closed_is_a_database_error(tmp_path: Path, way: str) -> None:
+    """A read once the connections closed (shutting down) is a sqlite3 error: 503, never a 500."""
     path = tmp_path / "ots.sqlite3"
-    with sqlite3.connect(path) as setup:
-        setup.execute("CREATE TABLE t (x INTEGER)")
+    sqlite_file(path)
     reader = SqliteReader(str(path))
+    read = read_with(reader, way)
 
     async def body() -> None:
-        await reader.fetch("SELECT x FROM t", [])
+        await read("SELECT x FROM t", [])
         await reader.close()
         with pytest.raises(sqlite3.OperationalError, match="closed"):
-            await reader.fetch("SELECT x FROM t", [])
+            await read("SELECT x FROM t", [])
 
     asyncio.run(body())
+
+
+def test_a_lookup_reads_on_the_callers_thread(tmp_path: Path) -> None:
+    """Reads by key go to no thread: the reader's is never asked, and each sees the last commit."""
+    path = tmp_path / "ots.sqlite3"
+    sqlite_file(path, 1)
+    reader = SqliteReader(str(path))
+    spy = FetchSpy(reader)
+    writer = sqlite3.connect(path, isolation_level=None)
+
+    async def body() -> list[list[tuple[object, ...]]]:
+        seen = []
+        for value in (2, 3):
+            writer.execute("INSERT INTO t VALUES (?)", (value,))
+            seen.append([tuple(row) for row in await reader.lookup("SELECT x FROM t", [])])
+        await reader.close()
+        return seen
+
+    try:
+        assert asyncio.run(body()) == [[(1,), (2,)], [(1,), (2,), (3,)]]
+    finally:
+        writer.close()
+    assert spy.calls == 0
+
+
+def test_a_lookup_that_finds_the_file_locked_waits_for_it_on_the_readers_thread(
+    tmp_path: Path,
+) -> None:
+    """A lookup that meets a lock never blocks the event loop: it waits on the reader's thread."""
+    path = tmp_path / "ots.sqlite3"
+    sqlite_file(path, 5)
+    reader = SqliteReader(str(path))
+    spy = FetchSpy(reader)
+    # Another program's exclusive hold on the file: every other connection is busy.
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("PRAGMA locking_mode = EXCLUSIVE")
+    holder.execute("BEGIN IMMEDIATE")
+
+    async def body() -> tuple[list[tuple[object, ...]], int, list[tuple[object, ...]]]:
+        loop = asyncio.get_running_loop()
+        lookup = asyncio.create_task(reader.lookup("SELECT x FROM t WHERE x = ?", [5]))
+        # The loop goes round while the lookup waits: it is not the one waiting. (Waiting
+        # on the loop in SQLite's busy handler would stop it for the whole busy timeout.)
+        ticks = [loop.time()]
+        while len(ticks) < 10:
+            await asyncio.sleep(0.01)
+            ticks.append(loop.time())
+        assert not lookup.done()
+        longest = max(later - earlier for earlier, later in itertools.pairwise(ticks))
+        assert longest < db.BUSY_TIMEOUT_MS / 1000 / 3
+        holder.close()
+        waited = [tuple(row) for row in await lookup]
+        calls = spy.calls
+        # The next one is on the caller's thread again.
+        again = [tuple(row) for row in await reader.lookup("SELECT x FROM t WHERE x = ?", [5])]
+        await reader.close()
+        return waited, calls, again
+
+    try:
+        waited, calls, again = asyncio.run(body())
+    finally:
+        holder.close()
+    assert waited == again == [(5,)]
+    assert calls == spy.calls == 1
+
+
+def test_sqlite_reads_by_key_hand_nothing_to_the_readers_thread(backend: Backend) -> None:
+    """A reveal's, a receipt's and a check's reads go on the event loop's thread on SQLite."""
+    if backend.database_url is None or not backend.database_url.startswith("sqlite://"):
+        pytest.skip("the reader's thread is SQLite's")
+
+    async def body(store: SecretStore) -> tuple[bool, int]:
+        assert isinstance(store, TortoiseStore) and isinstance(store.backend, SqliteBackend)
+        spy = FetchSpy(store.backend._reader)
+        row = await insert(store)
+        receipt = await store.find_receipt(row.receipt, NOW)
+        await store.check(row.lookup, NOW)
+        await store.find_live(row.lookup, NOW)
+        return receipt is not None, spy.calls
+
+    assert backend.run(body) == (True, 0)
+
+
+def test_closing_the_reader_from_another_thread_while_lookups_run_ends_them_cleanly(
+    tmp_path: Path,
+) -> None:
+    """A shutdown on another thread meets no read half done: rows, then the closed error."""
+    path = tmp_path / "ots.sqlite3"
+    sqlite_file(path, *range(100))
+    reader = SqliteReader(str(path))
+    looked = threading.Event()
+    outcomes: list[object] = []
+
+    async def look() -> None:
+        while True:
+            try:
+                rows = await reader.lookup("SELECT x FROM t WHERE x = ?", [7])
+            except sqlite3.OperationalError as exc:
+                outcomes.append(str(exc))
+                return
+            outcomes.append(rows[0]["x"])
+            looked.set()
+
+    thread = threading.Thread(target=asyncio.run, args=(look(),))
+    thread.start()
+    assert looked.wait(10)
+    asyncio.run(reader.close())
+    thread.join(10)
+    assert not thread.is_alive()
+    assert set(outcomes[:-1]) == {7}
+    assert "closed" in str(outcomes[-1])
+
+
+def test_lookups_from_two_threads_each_get_their_rows(tmp_path: Path) -> None:
+    """Two threads (two event loops) looking up at once: one owns the connection, both get rows."""
+    path = tmp_path / "ots.sqlite3"
+    sqlite_file(path, *range(100))
+    reader = SqliteReader(str(path))
+    spy = FetchSpy(reader)
+    start = threading.Barrier(2)
+    found: dict[int, list[int]] = {}
+
+    async def look(offset: int) -> list[int]:
+        values = []
+        for value in range(offset, 100, 2):
+            rows = await reader.lookup("SELECT x FROM t WHERE x = ?", [value])
+            values.append(rows[0]["x"])
+            await asyncio.sleep(0)
+        return values
+
+    def thread(offset: int) -> None:
+        start.wait()
+        found[offset] = asyncio.run(look(offset))
+
+    threads = [threading.Thread(target=thread, args=(offset,)) for offset in (0, 1)]
+    for each in threads:
+        each.start()
+    for each in threads:
+        each.join()
+    asyncio.run(reader.close())
+    assert found == {0: list(range(0, 100, 2)), 1: list(range(1, 100, 2))}
+    # One thread read inline, the other on the reader's thread: 50 handed over, not 100.
+    assert spy.calls == 50
 
 
 def test_postgres_pool_skips_the_reset_but_never_leaks_a_transaction(backend: Backend) -> None:
