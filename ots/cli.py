@@ -7,7 +7,6 @@ The client subcommands (share, reveal, status, receipt, burn) live in
 from __future__ import annotations
 
 import argparse
-import asyncio
 import errno
 import functools
 import importlib.metadata
@@ -163,7 +162,7 @@ def _run(args: argparse.Namespace, stop: StopControl) -> int:
         stop.serving()
         return _serve(settings, stop)
     if args.command == "sweep":
-        swept = asyncio.run(_sweep(settings))
+        swept = STOP.run(_sweep(settings))
         print(
             f"ots: swept {swept.secrets} expired secrets "
             f"and {swept.receipts} receipts past retention"
@@ -249,7 +248,7 @@ def _migrate(settings: Settings, ring: keyring.Keyring | None) -> bool:
     from ots import db
 
     try:
-        migrated = asyncio.run(db.migrate(settings, ring))
+        migrated = STOP.run(db.migrate(settings, ring))
     except Exception as exc:
         print(
             f"ots: cannot prepare the database ({type(exc).__name__}: {exc}); "

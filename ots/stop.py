@@ -7,6 +7,12 @@ importing never reports, and the manager then waits forever. So:
 - before serving (settings, key, migrations) a SIGTERM or SIGINT raises
   ``Interrupted``, which the command turns into a quiet exit 0 (a
   migration runs in a transaction, so it is rolled back whole);
+- but in the event loop of ``run`` (migrations, a sweep), the signal
+  cancels the loop's task at its next ``await`` instead of raising at
+  whatever line runs: an exception thrown into the database driver's
+  callbacks (asyncpg's protocol, Tortoise's transaction half entered) left
+  it broken, and the process failed its exit, or crashed in the driver's
+  clean-up; ``Interrupted`` follows once the loop has ended;
 - while Sanic starts, the signal is only noted, and handed to Sanic's own
   handler as soon as the manager is up;
 - a worker that imported ``ots.cli`` but is not serving yet when Sanic stops
@@ -23,15 +29,17 @@ importing never reports, and the manager then waits forever. So:
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 import multiprocessing
 import os
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from types import FrameType
-from typing import Any, Final
+from typing import Any, Final, TypeVar, cast
 
 log = logging.getLogger("ots.stop")
 
@@ -47,6 +55,7 @@ POLL: Final = 0.1
 LINGER: Final = 0.5
 
 Handler = Callable[[int, FrameType | None], Any]
+T = TypeVar("T")
 
 
 class Interrupted(SystemExit):
@@ -69,6 +78,8 @@ class StopControl:
         self.requested = False
         self._serving = False
         self._armed = False
+        # While ``run`` runs: what a stop does instead of raising (cancel its task).
+        self._in_loop: Callable[[], object] | None = None
 
     def install(self) -> None:
         """Take over the stop signals; until ``serving()``, they interrupt."""
@@ -79,10 +90,45 @@ class StopControl:
         """Sanic is about to start: from now on a signal is noted, not raised."""
         self._serving = True
 
+    def run(self, main: Coroutine[Any, Any, T]) -> T:
+        """Run ``main`` in a new event loop, which a stop ends at its next ``await``.
+
+        Raises:
+            Interrupted: a stop arrived meanwhile (``main`` was cancelled, or ended).
+        """
+        self._in_loop = _noted
+        try:
+            result = asyncio.run(self._cancellable(main))
+        except BaseException:
+            # Whatever the cancelled work raised on its way out, it was the stop.
+            if not self.requested:
+                raise
+            raise Interrupted from None
+        finally:
+            self._in_loop = None
+        if self.requested:
+            raise Interrupted
+        return result
+
+    async def _cancellable(self, main: Coroutine[Any, Any, T]) -> T:
+        loop = asyncio.get_running_loop()
+        # asyncio.run runs this coroutine as a task.
+        task = cast("asyncio.Task[T]", asyncio.current_task())
+        self._in_loop = functools.partial(loop.call_soon_threadsafe, task.cancel)
+        if self.requested:  # arrived while the loop started
+            task.cancel()
+        try:
+            return await main
+        finally:
+            # The loop closes next: a later stop must not reach it.
+            self._in_loop = _noted
+
     def _before_sanic(self, signum: int, frame: FrameType | None) -> None:
         del signum, frame
         self.requested = True
-        if not self._serving:
+        if self._in_loop is not None:
+            self._in_loop()
+        elif not self._serving:
             raise Interrupted
 
     def on_manager_ready(self, app: Any = None, *_: object) -> None:
@@ -150,6 +196,11 @@ class StopControl:
                 break
         log.info("the server did not stop by itself; ending it")
         _end()
+
+
+def _noted() -> None:
+    # A stop while ``run`` starts or ends its loop: ``requested`` is enough.
+    pass
 
 
 def _end() -> None:

@@ -1,8 +1,15 @@
-"""StopControl: Sanic's kill of a server whose worker a stop ended mid-start is a clean stop."""
+"""StopControl: how a stop ends each moment of ``ots serve``'s start.
+
+In the start-up event loop it cancels the work; Sanic's kill of a server
+whose worker a stop ended mid-start is a clean stop.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import os
 import signal
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -61,3 +68,87 @@ def test_a_kill_without_a_stop_is_still_a_failed_start(ended: list[str]) -> None
     with pytest.raises(ServerKilled):
         app.manager.kill()
     assert ended == []
+
+
+@pytest.fixture
+def stop_signals() -> Iterator[None]:
+    """Put the stop signals' handlers back as they were after the test."""
+    before = {sig: signal.getsignal(sig) for sig in stop.STOP_SIGNALS}
+    yield
+    for sig, handler in before.items():
+        signal.signal(sig, handler)
+
+
+def _stopped() -> None:
+    # A real SIGTERM to this process: its handler runs at the next bytecode.
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def test_a_stop_in_run_cancels_the_work_at_its_next_await(stop_signals: None) -> None:
+    """The signal raises nowhere in the work's code: its task is cancelled, then Interrupted."""
+    control = stop.StopControl()
+    control.install()
+    steps: list[str] = []
+
+    async def work() -> None:
+        try:
+            _stopped()
+            steps.append("went on")  # the handler did not raise here
+            await asyncio.sleep(5)
+            steps.append("slept")
+        except asyncio.CancelledError:
+            steps.append("cancelled")
+            raise
+
+    with pytest.raises(stop.Interrupted):
+        control.run(work())
+    assert steps == ["went on", "cancelled"]
+
+
+def test_a_stop_as_the_work_ends_still_interrupts(stop_signals: None) -> None:
+    """A stop after the work's last await: its result is dropped, the command stops."""
+    control = stop.StopControl()
+    control.install()
+
+    async def work() -> str:
+        _stopped()
+        return "done"
+
+    with pytest.raises(stop.Interrupted):
+        control.run(work())
+
+
+def test_whatever_the_cancelled_work_raises_a_stop_is_a_stop(stop_signals: None) -> None:
+    """A driver that turns the cancel into its own error still ends in Interrupted."""
+    control = stop.StopControl()
+    control.install()
+
+    async def work() -> None:
+        _stopped()
+        try:
+            await asyncio.sleep(5)
+        except asyncio.CancelledError:
+            raise ConnectionError("connection was closed in the middle of operation") from None
+
+    with pytest.raises(stop.Interrupted):
+        control.run(work())
+
+
+def test_run_without_a_stop_returns_or_raises_as_the_work_does(stop_signals: None) -> None:
+    """No stop: the work's result, or its own error; outside run, a stop raises at once."""
+    control = stop.StopControl()
+    control.install()
+
+    async def fails() -> None:
+        await asyncio.sleep(0)
+        raise ConnectionError("no database")
+
+    async def answers() -> int:
+        await asyncio.sleep(0)
+        return 42
+
+    assert control.run(answers()) == 42
+    with pytest.raises(ConnectionError, match="no database"):
+        control.run(fails())
+    with pytest.raises(stop.Interrupted):
+        _stopped()
