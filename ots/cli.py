@@ -141,9 +141,9 @@ def _run(args: argparse.Namespace, stop: StopControl) -> int:
             if problem:
                 print(f"ots: {problem}", file=sys.stderr)
                 return EXIT_DATABASE
-            if not _migrate(settings, _ensure_keyring(settings)):
+            if not _migrate(settings, _ensure_keyring(settings), stop):
                 return EXIT_DATABASE
-            return token_cli.run(settings, args)
+            return token_cli.run(settings, args, stop.run)
         if args.command == "serve":
             _check_port(settings)
             _check_argon2(settings)
@@ -156,13 +156,13 @@ def _run(args: argparse.Namespace, stop: StopControl) -> int:
     except ConfigError as exc:
         print(f"ots: bad setting {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    if not _migrate(settings, ring):
+    if not _migrate(settings, ring, stop):
         return EXIT_DATABASE
     if args.command == "serve":
         stop.serving()
         return _serve(settings, stop)
     if args.command == "sweep":
-        swept = STOP.run(_sweep(settings))
+        swept = stop.run(_sweep(settings))
         print(
             f"ots: swept {swept.secrets} expired secrets "
             f"and {swept.receipts} receipts past retention"
@@ -244,12 +244,14 @@ def _keys(settings: Settings, action: str | None, key_id: str) -> int:
     return 0
 
 
-def _migrate(settings: Settings, ring: keyring.Keyring | None) -> bool:
+def _migrate(settings: Settings, ring: keyring.Keyring | None, stop: StopControl) -> bool:
     from ots import db
 
     try:
-        migrated = STOP.run(db.migrate(settings, ring))
+        migrated = stop.run(db.migrate(settings, ring))
     except Exception as exc:
+        if stop.requested:  # the stop came as the error did: it is the stop
+            raise Interrupted from None
         print(
             f"ots: cannot prepare the database ({type(exc).__name__}: {exc}); "
             "check OTS_DATABASE_URL and that the database is running",

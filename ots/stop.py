@@ -93,8 +93,12 @@ class StopControl:
     def run(self, main: Coroutine[Any, Any, T]) -> T:
         """Run ``main`` in a new event loop, which a stop ends at its next ``await``.
 
+        Returns:
+            What ``main`` returned; without a stop, its own errors pass through.
+
         Raises:
-            Interrupted: a stop arrived meanwhile (``main`` was cancelled, or ended).
+            Interrupted: a stop arrived meanwhile: ``main`` was cancelled, or had
+                ended (then even an error of its own ends in a clean stop).
         """
         self._in_loop = _noted
         try:
@@ -114,9 +118,16 @@ class StopControl:
         loop = asyncio.get_running_loop()
         # asyncio.run runs this coroutine as a task.
         task = cast("asyncio.Task[T]", asyncio.current_task())
-        self._in_loop = functools.partial(loop.call_soon_threadsafe, task.cancel)
+
+        def cancel_once() -> None:
+            # Runs in the loop, one callback at a time: a second stop (Ctrl-C twice, or
+            # SIGINT then SIGTERM) must not cancel the clean-up the first one began.
+            if not task.cancelling():
+                task.cancel()
+
+        self._in_loop = functools.partial(loop.call_soon_threadsafe, cancel_once)
         if self.requested:  # arrived while the loop started
-            task.cancel()
+            cancel_once()
         try:
             return await main
         finally:

@@ -11,6 +11,7 @@ import asyncio
 import json
 import sys
 import time
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Final
 
 from ots.config import Settings
@@ -62,9 +63,17 @@ def usage_problem(args: argparse.Namespace) -> str | None:
     return None
 
 
-def run(settings: Settings, args: argparse.Namespace) -> int:
-    """Carry out ``ots tokens ACTION`` (its arguments checked); return the exit code."""
-    return asyncio.run(_run(settings, args))
+def run(
+    settings: Settings,
+    args: argparse.Namespace,
+    runner: Callable[[Coroutine[Any, Any, int]], int] = asyncio.run,
+) -> int:
+    """Carry out ``ots tokens ACTION`` (its arguments checked); return the exit code.
+
+    ``runner`` runs the command's event loop: ``ots`` passes its stop control's,
+    under which a stop cancels the work at an ``await`` (``ots.stop``).
+    """
+    return runner(_run(settings, args))
 
 
 async def _run(settings: Settings, args: argparse.Namespace) -> int:

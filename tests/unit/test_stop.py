@@ -106,32 +106,82 @@ def test_a_stop_in_run_cancels_the_work_at_its_next_await(stop_signals: None) ->
 
 
 def test_a_stop_as_the_work_ends_still_interrupts(stop_signals: None) -> None:
-    """A stop after the work's last await: its result is dropped, the command stops."""
+    """A stop after the work's last await: the work ends, its result is dropped, it stops."""
     control = stop.StopControl()
     control.install()
+    steps: list[str] = []
 
     async def work() -> str:
         _stopped()
+        steps.append("returned")
         return "done"
 
     with pytest.raises(stop.Interrupted):
         control.run(work())
+    assert steps == ["returned"]
 
 
 def test_whatever_the_cancelled_work_raises_a_stop_is_a_stop(stop_signals: None) -> None:
     """A driver that turns the cancel into its own error still ends in Interrupted."""
     control = stop.StopControl()
     control.install()
+    steps: list[str] = []
 
     async def work() -> None:
         _stopped()
         try:
-            await asyncio.sleep(5)
+            await asyncio.wait_for(asyncio.Event().wait(), 5)
         except asyncio.CancelledError:
+            steps.append("cancelled")
             raise ConnectionError("connection was closed in the middle of operation") from None
 
     with pytest.raises(stop.Interrupted):
         control.run(work())
+    assert steps == ["cancelled"]
+
+
+def test_a_second_stop_leaves_the_first_ones_clean_up_alone(stop_signals: None) -> None:
+    """Ctrl-C twice, or SIGINT then SIGTERM: the work is cancelled once, its clean-up runs whole."""
+    control = stop.StopControl()
+    control.install()
+    steps: list[str] = []
+
+    async def work() -> None:
+        _stopped()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            steps.append("cancelled")
+            os.kill(os.getpid(), signal.SIGINT)
+            await asyncio.sleep(0.01)  # a rollback, a connection closed
+            steps.append("cleaned up")
+            raise
+
+    with pytest.raises(stop.Interrupted):
+        control.run(work())
+    assert steps == ["cancelled", "cleaned up"]
+
+
+def test_a_stop_while_the_loop_starts_cancels_the_work_at_its_first_await(
+    stop_signals: None,
+) -> None:
+    """Noted before the work began: it is cancelled as soon as it awaits."""
+    control = stop.StopControl()
+    control.install()
+    steps: list[str] = []
+
+    async def work() -> None:
+        steps.append("began")
+        try:
+            await asyncio.sleep(5)
+        except asyncio.CancelledError:
+            steps.append("cancelled")
+            raise
+
+    control.requested = True  # as the handler does while asyncio.run sets up its loop
+    with pytest.raises(stop.Interrupted):
+        control.run(work())
+    assert steps == ["began", "cancelled"]
 
 
 def test_run_without_a_stop_returns_or_raises_as_the_work_does(stop_signals: None) -> None:
