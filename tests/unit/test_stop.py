@@ -71,10 +71,12 @@ def test_a_kill_without_a_stop_is_still_a_failed_start(ended: list[str]) -> None
 
 
 @pytest.fixture
-def stop_signals() -> Iterator[None]:
-    """Put the stop signals' handlers back as they were after the test."""
+def control() -> Iterator[stop.StopControl]:
+    """A stop control that owns the stop signals; their handlers are put back afterwards."""
     before = {sig: signal.getsignal(sig) for sig in stop.STOP_SIGNALS}
-    yield
+    installed = stop.StopControl()
+    installed.install()
+    yield installed
     for sig, handler in before.items():
         signal.signal(sig, handler)
 
@@ -84,10 +86,8 @@ def _stopped() -> None:
     os.kill(os.getpid(), signal.SIGTERM)
 
 
-def test_a_stop_in_run_cancels_the_work_at_its_next_await(stop_signals: None) -> None:
+def test_a_stop_in_run_cancels_the_work_at_its_next_await(control: stop.StopControl) -> None:
     """The signal raises nowhere in the work's code: its task is cancelled, then Interrupted."""
-    control = stop.StopControl()
-    control.install()
     steps: list[str] = []
 
     async def work() -> None:
@@ -105,10 +105,8 @@ def test_a_stop_in_run_cancels_the_work_at_its_next_await(stop_signals: None) ->
     assert steps == ["went on", "cancelled"]
 
 
-def test_a_stop_as_the_work_ends_still_interrupts(stop_signals: None) -> None:
+def test_a_stop_as_the_work_ends_still_interrupts(control: stop.StopControl) -> None:
     """A stop after the work's last await: the work ends, its result is dropped, it stops."""
-    control = stop.StopControl()
-    control.install()
     steps: list[str] = []
 
     async def work() -> str:
@@ -121,10 +119,8 @@ def test_a_stop_as_the_work_ends_still_interrupts(stop_signals: None) -> None:
     assert steps == ["returned"]
 
 
-def test_whatever_the_cancelled_work_raises_a_stop_is_a_stop(stop_signals: None) -> None:
+def test_whatever_the_cancelled_work_raises_a_stop_is_a_stop(control: stop.StopControl) -> None:
     """A driver that turns the cancel into its own error still ends in Interrupted."""
-    control = stop.StopControl()
-    control.install()
     steps: list[str] = []
 
     async def work() -> None:
@@ -140,10 +136,8 @@ def test_whatever_the_cancelled_work_raises_a_stop_is_a_stop(stop_signals: None)
     assert steps == ["cancelled"]
 
 
-def test_a_second_stop_leaves_the_first_ones_clean_up_alone(stop_signals: None) -> None:
+def test_a_second_stop_leaves_the_first_ones_clean_up_alone(control: stop.StopControl) -> None:
     """Ctrl-C twice, or SIGINT then SIGTERM: the work is cancelled once, its clean-up runs whole."""
-    control = stop.StopControl()
-    control.install()
     steps: list[str] = []
 
     async def work() -> None:
@@ -163,11 +157,9 @@ def test_a_second_stop_leaves_the_first_ones_clean_up_alone(stop_signals: None) 
 
 
 def test_a_stop_while_the_loop_starts_cancels_the_work_at_its_first_await(
-    stop_signals: None,
+    control: stop.StopControl,
 ) -> None:
     """Noted before the work began: it is cancelled as soon as it awaits."""
-    control = stop.StopControl()
-    control.install()
     steps: list[str] = []
 
     async def work() -> None:
@@ -184,10 +176,8 @@ def test_a_stop_while_the_loop_starts_cancels_the_work_at_its_first_await(
     assert steps == ["began", "cancelled"]
 
 
-def test_run_without_a_stop_returns_or_raises_as_the_work_does(stop_signals: None) -> None:
+def test_run_without_a_stop_returns_or_raises_as_the_work_does(control: stop.StopControl) -> None:
     """No stop: the work's result, or its own error; outside run, a stop raises at once."""
-    control = stop.StopControl()
-    control.install()
 
     async def fails() -> None:
         await asyncio.sleep(0)
