@@ -289,7 +289,8 @@ def _serve(settings: Settings, stop: StopControl) -> int:
     loader = AppLoader(factory=functools.partial(_worker_app if shared else create_app, settings))
     app = loader.load()
     app.main_process_ready(stop.on_manager_ready)
-    app.main_process_ready(functools.partial(_say_listening, settings))
+    say = _say_once_listening if shared else _say_listening
+    app.main_process_ready(functools.partial(say, settings, stop))
     try:
         app.prepare(
             **_address(settings, shared),
@@ -330,6 +331,16 @@ def _worker_app(settings: Settings) -> Any:
     app = create_app(settings)
     app.before_server_start(listen.own_socket)
     return app
+
+
+def _say_once_listening(settings: Settings, stop: StopControl, *_: object) -> None:
+    # The workers listen on sockets of their own once they have started (ots.listen).
+    listen.when_listening(
+        settings.host,
+        settings.port,
+        functools.partial(_say_listening, settings),
+        lambda: stop.requested,
+    )
 
 
 def _say_listening(settings: Settings, *_: object) -> None:

@@ -13,7 +13,10 @@ The main process binds the address without listening, and holds a lock
 named after it (an abstract Unix socket), so that a second ``ots serve`` on
 the same address fails at once, as before, even when both start together;
 each worker then puts a listening socket of its own in place of the
-inherited one, before Sanic starts serving on it. Only on Linux, whose
+inherited one, before Sanic starts serving on it. Until the first worker
+listens a connection is refused, not queued as on Sanic's own socket: so
+the main process says it serves only once a connection is taken
+(``when_listening``). Only on Linux, whose
 ``SO_REUSEPORT`` spreads connections by a hash of their addresses (the BSDs
 and macOS give them all to one socket); elsewhere, or where the option is
 refused, nothing changes: one shared socket, as Sanic does it. Any process
@@ -26,11 +29,17 @@ from __future__ import annotations
 import os
 import socket
 import sys
-from typing import Any
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Final
 
 # The setting under which Sanic hands each worker its listening socket.
 SOCKET_SETTING = "sock"
 
+
+# How often the main process tries to connect while the workers start.
+PROBE_INTERVAL: Final = 0.02
 
 # The main process's locks on the addresses it reserved, held until it exits.
 _HELD: dict[tuple[str, int], socket.socket] = {}
@@ -106,3 +115,29 @@ async def own_socket(app: Any) -> None:
         inherited = info.settings.get(SOCKET_SETTING)
         if inherited is not None:
             listen_alone(inherited)
+
+
+def when_listening(
+    host: str, port: int, then: Callable[[], object], stopping: Callable[[], bool]
+) -> threading.Thread:
+    """Call ``then`` on a thread of its own once a connection to ``host``:``port`` is taken.
+
+    The main process's way to know that a worker listens: it connects (and
+    closes at once) until one does. Gives up when ``stopping()`` says so.
+    """
+
+    def probe() -> None:
+        # A wildcard address is reached through the loopback of its family.
+        target = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)  # noqa: S104
+        while not stopping():
+            try:
+                socket.create_connection((target, port), timeout=1).close()
+            except OSError:
+                time.sleep(PROBE_INTERVAL)
+                continue
+            then()
+            return
+
+    thread = threading.Thread(target=probe, name="ots-listening", daemon=True)
+    thread.start()
+    return thread

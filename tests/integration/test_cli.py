@@ -23,7 +23,9 @@ from tests.support import (
     run_bare,
     run_cli,
     running_server,
+    server_command,
     server_processes,
+    settings_env,
 )
 
 BAD_SETTINGS = {
@@ -203,6 +205,37 @@ def test_serve_prints_its_address_and_no_access_log(tmp_path: Path) -> None:
     log = (tmp_path / "server.log").read_text()
     assert f"ots: serving http://127.0.0.1:{settings.port} (1 worker); API docs at /docs" in log
     assert "/secrets/" not in log
+
+
+@pytest.mark.slow
+def test_the_serving_line_comes_once_connections_are_taken(tmp_path: Path) -> None:
+    """Several workers, each on a socket of its own: the line is printed once one listens.
+
+    A script may wait for the line, then connect at once: it is not refused.
+    """
+    settings = make_settings(f"sqlite://{tmp_path}/ots.sqlite3", port=free_port(), workers=2)
+    proc = subprocess.Popen(
+        server_command(settings),
+        env=settings_env(settings),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            if line.startswith("ots: serving"):
+                break
+        else:
+            pytest.fail(f"no serving line; exit {proc.wait()}")
+        assert (
+            line
+            == f"ots: serving http://127.0.0.1:{settings.port} (2 workers); API docs at /docs\n"
+        )
+        socket.create_connection(("127.0.0.1", settings.port), timeout=5).close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
 
 
 def test_busy_port_is_one_line_before_anything_is_created(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import threading
 from types import SimpleNamespace
 
 import pytest
@@ -77,3 +78,32 @@ def app_with(sock: socket.socket) -> SimpleNamespace:
     """A stand-in for a worker's app, holding ``sock`` where Sanic keeps it."""
     info = SimpleNamespace(settings={listen.SOCKET_SETTING: sock})
     return SimpleNamespace(state=SimpleNamespace(server_info=[info]))
+
+
+def test_the_main_process_learns_when_a_worker_listens() -> None:
+    """``when_listening`` waits through refused connections, then calls back once, and ends."""
+    reserved = listen.reserve("0.0.0.0", 0)
+    port = reserved.getsockname()[1]
+    said = threading.Event()
+    thread = listen.when_listening("0.0.0.0", port, said.set, lambda: False)
+    assert not said.wait(0.2), "nothing listens yet"
+    listen.listen_alone(reserved)
+    reserved.listen()
+    assert said.wait(5)
+    thread.join(5)
+    assert not thread.is_alive()
+    reserved.close()
+
+
+def test_the_wait_for_a_worker_ends_with_the_stop() -> None:
+    """A server stopped before any worker listened never says it serves."""
+    reserved = listen.reserve("127.0.0.1", 0)
+    stopping = threading.Event()
+    said = threading.Event()
+    thread = listen.when_listening(
+        "127.0.0.1", reserved.getsockname()[1], said.set, stopping.is_set
+    )
+    stopping.set()
+    thread.join(5)
+    assert (thread.is_alive(), said.is_set()) == (False, False)
+    reserved.close()
