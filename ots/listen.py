@@ -124,20 +124,30 @@ def when_listening(
 
     The main process's way to know that a worker listens: it connects (and
     closes at once) until one does. Gives up when ``stopping()`` says so.
+
+    Returns:
+        The thread, started.
     """
+    # A wildcard address is reached through a loopback: "::" takes IPv4 too, and a
+    # machine may have IPv6's loopback turned off.
+    targets = {"0.0.0.0": ["127.0.0.1"], "::": ["::1", "127.0.0.1"]}.get(host, [host])  # noqa: S104
 
     def probe() -> None:
-        # A wildcard address is reached through the loopback of its family.
-        target = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)  # noqa: S104
         while not stopping():
-            try:
-                socket.create_connection((target, port), timeout=1).close()
-            except OSError:
-                time.sleep(PROBE_INTERVAL)
-                continue
-            then()
-            return
+            if any(_takes_connections(target, port) for target in targets):
+                if not stopping():
+                    then()
+                return
+            time.sleep(PROBE_INTERVAL)
 
     thread = threading.Thread(target=probe, name="ots-listening", daemon=True)
     thread.start()
     return thread
+
+
+def _takes_connections(host: str, port: int) -> bool:
+    try:
+        socket.create_connection((host, port), timeout=1).close()
+    except OSError:
+        return False
+    return True

@@ -159,6 +159,7 @@ class StopControl:
 
     def _wrap(self, sanic_handler: object) -> Handler:
         def handler(signum: int, frame: FrameType | None) -> None:
+            self.requested = True
             self._arm_watchdog()
             if callable(sanic_handler):
                 try:

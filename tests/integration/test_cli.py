@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import queue
 import re
 import socket
 import subprocess
 import sys
+import threading
 import time
 import zipfile
 from importlib.metadata import version
@@ -221,13 +223,12 @@ def test_the_serving_line_comes_once_connections_are_taken(tmp_path: Path) -> No
         stderr=subprocess.PIPE,
         text=True,
     )
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(x) for x in proc.stderr or ()], daemon=True).start()
     try:
-        assert proc.stderr is not None
-        for line in proc.stderr:
-            if line.startswith("ots: serving"):
-                break
-        else:
-            pytest.fail(f"no serving line; exit {proc.wait()}")
+        line = ""
+        while not line.startswith("ots: serving"):
+            line = lines.get(timeout=60)
         assert (
             line
             == f"ots: serving http://127.0.0.1:{settings.port} (2 workers); API docs at /docs\n"

@@ -83,16 +83,20 @@ def app_with(sock: socket.socket) -> SimpleNamespace:
 def test_the_main_process_learns_when_a_worker_listens() -> None:
     """``when_listening`` waits through refused connections, then calls back once, and ends."""
     reserved = listen.reserve("0.0.0.0", 0)
-    port = reserved.getsockname()[1]
+    stopping = threading.Event()
     said = threading.Event()
-    thread = listen.when_listening("0.0.0.0", port, said.set, lambda: False)
-    assert not said.wait(0.2), "nothing listens yet"
-    listen.listen_alone(reserved)
-    reserved.listen()
-    assert said.wait(5)
-    thread.join(5)
-    assert not thread.is_alive()
-    reserved.close()
+    try:
+        port = reserved.getsockname()[1]
+        thread = listen.when_listening("0.0.0.0", port, said.set, stopping.is_set)
+        assert not said.wait(0.2), "nothing listens yet"
+        listen.listen_alone(reserved)
+        reserved.listen()
+        assert said.wait(5)
+        thread.join(5)
+        assert not thread.is_alive()
+    finally:
+        stopping.set()
+        reserved.close()
 
 
 def test_the_wait_for_a_worker_ends_with_the_stop() -> None:
@@ -100,10 +104,11 @@ def test_the_wait_for_a_worker_ends_with_the_stop() -> None:
     reserved = listen.reserve("127.0.0.1", 0)
     stopping = threading.Event()
     said = threading.Event()
-    thread = listen.when_listening(
-        "127.0.0.1", reserved.getsockname()[1], said.set, stopping.is_set
-    )
-    stopping.set()
-    thread.join(5)
-    assert (thread.is_alive(), said.is_set()) == (False, False)
-    reserved.close()
+    try:
+        port = reserved.getsockname()[1]
+        thread = listen.when_listening("127.0.0.1", port, said.set, stopping.is_set)
+        stopping.set()
+        thread.join(5)
+        assert (thread.is_alive(), said.is_set()) == (False, False)
+    finally:
+        reserved.close()

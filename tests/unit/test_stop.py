@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -68,6 +69,27 @@ def test_a_kill_without_a_stop_is_still_a_failed_start(ended: list[str]) -> None
     with pytest.raises(ServerKilled):
         app.manager.kill()
     assert ended == []
+
+
+def test_a_stop_while_serving_is_a_stop_asked_for(
+    ended: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once Sanic's handlers are wrapped, a signal still marks the stop as asked for.
+
+    What waits for the workers (the serving line) gives up on it.
+    """
+    installed: dict[int, Any] = {}
+    monkeypatch.setattr(stop.signal, "signal", installed.__setitem__)
+    monkeypatch.setattr(stop, "STOP_GRACE", 0.0)  # the watchdog it arms ends at once
+    control = stop.StopControl()
+    control.on_manager_ready(App())
+    installed[signal.SIGTERM](signal.SIGTERM, None)
+    assert control.requested
+    # The watchdog must be done before the fixtures put the real end back.
+    for thread in threading.enumerate():
+        if thread.name == "ots-stop":
+            thread.join(5)
+    assert ended == ["ended"]
 
 
 @pytest.fixture
