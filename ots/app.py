@@ -23,6 +23,7 @@ from sanic import Request, Sanic
 from sanic.config import Config
 from sanic.exceptions import SanicException
 from sanic.response import BaseHTTPResponse
+from sanic_ext.extensions.http.extension import HTTPExtension
 
 from ots import metrics
 from ots.api import (
@@ -120,6 +121,11 @@ def create_app(
     # hashes have no business in a log, whatever level the operator picks.
     logging.getLogger("tortoise").setLevel(logging.WARNING)
     _configure(app, settings)
+    # Of Sanic Extensions, only the automatic HEAD and OPTIONS routes: its other
+    # built-ins, loaded by default, include dependency injection, a signal that
+    # every request dispatches (and awaits) though no handler of ots takes an
+    # injected argument.
+    app.extend(extensions=[HTTPExtension], built_in_extensions=False)
     app.blueprint(api)
     if renderer is not None:
         install(app, renderer)
