@@ -16,6 +16,7 @@ address written with a port (as proxies may forward it) counts without it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import logging
 import time
@@ -96,6 +97,10 @@ def _ip(host: str, kind: type[IPAddress] | None) -> IPAddress | None:
     return ip if kind is None or isinstance(ip, kind) else None
 
 
+# Every request asks for its client's bucket, once or twice, and parsing an address
+# costs microseconds: the busy clients' answers are kept. Bounded, so that a client
+# spreading its requests over many addresses only evicts (and pays the parse again).
+@functools.lru_cache(maxsize=4096)
 def client_key(address: str, ipv6_prefix: int) -> str:
     """Return the bucket an address counts against.
 
