@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import hmac
 import time
+from typing import Final
 
+from prometheus_client.metrics import Counter, Histogram
 from sanic import Blueprint, HTTPResponse, Request
 from sanic.response import BaseHTTPResponse
 
@@ -19,6 +21,17 @@ from ots.api.openapi import operation_id
 from ots.errors import NotFoundError, UnauthorizedError
 
 bp = Blueprint("metrics")
+# The methods a label may name. Sanic passes any token a client sends as the method
+# (answered 405): as a label, each new one would be a series kept in every worker's
+# metrics file and shown in every scrape from then on.
+METHODS: Final = frozenset(
+    ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT")
+)
+OTHER_METHOD: Final = "other"
+# The labelled series each request counts in: a label lookup is a lock, a tuple and
+# a dict, every request. Bounded: operations, METHODS and statuses are finite sets.
+_counted: dict[tuple[str, str, int], Counter] = {}
+_timed: dict[str, Histogram] = {}
 
 
 @bp.get("/metrics", ctx_rate_limited=False)
@@ -51,7 +64,15 @@ async def count_request(request: Request, response: BaseHTTPResponse) -> None:
     operation = (
         "unmatched" if route is None else operation_id(route.handler) or route.name.split(".")[-1]
     )
-    metrics.REQUESTS.labels(operation, request.method, str(response.status)).inc()
+    method = request.method if request.method in METHODS else OTHER_METHOD
+    key = (operation, method, response.status)
+    counter = _counted.get(key)
+    if counter is None:
+        counter = _counted[key] = metrics.REQUESTS.labels(operation, method, str(response.status))
+    counter.inc()
     started = getattr(request.ctx, "started", None)
     if started is not None:
-        metrics.REQUEST_SECONDS.labels(operation).observe(time.monotonic() - started)
+        timer = _timed.get(operation)
+        if timer is None:
+            timer = _timed[operation] = metrics.REQUEST_SECONDS.labels(operation)
+        timer.observe(time.monotonic() - started)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from tests.conftest import Client, MakeClient
-from tests.support import assert_error, create_secret, samples
+from tests.support import assert_error, create_secret, raw_request, samples
 
 
 def requests(
@@ -44,6 +44,26 @@ def test_counts_answers_by_operation_and_never_shows_a_key(client: Client) -> No
         r'ots_http_request_duration_seconds_count\{operation="generate_secret"\}', text
     )
     assert ("ots_live_secrets", ()) in after
+
+
+def test_a_made_up_method_is_counted_as_other(client: Client) -> None:
+    """Any token a client sends as the method counts, as ``other``: it never becomes a series."""
+    before = samples(client)
+    for method in ("FROB1", "FROB2"):
+        head = f"{method} /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        status, _, _ = client.run(raw_request(client.base, head.encode()))
+        assert status == 405
+    after = samples(client)
+
+    def others(scrape: dict[tuple[str, tuple[tuple[str, str], ...]], float]) -> float:
+        return sum(
+            value
+            for (name, labels), value in scrape.items()
+            if name == "ots_http_requests_total" and ("method", "other") in labels
+        )
+
+    assert others(after) - others(before) == 2
+    assert "FROB" not in client.get("/metrics").text
 
 
 def test_scrapes_are_not_rate_limited(make_client: MakeClient, db_url: str) -> None:
