@@ -7,7 +7,8 @@ chosen when prometheus-client is first imported, so the directory must be in
 the environment before any worker starts: ``use_multiprocess_dir``.
 
 No label ever carries a key: requests are labelled by operation id (the
-route's, never its path), method and status.
+route's, never its path), method (a standard one; any other as ``other``)
+and status.
 """
 
 from __future__ import annotations

@@ -97,10 +97,6 @@ def _ip(host: str, kind: type[IPAddress] | None) -> IPAddress | None:
     return ip if kind is None or isinstance(ip, kind) else None
 
 
-# Every request asks for its client's bucket, once or twice, and parsing an address
-# costs microseconds: the busy clients' answers are kept. Bounded, so that a client
-# spreading its requests over many addresses only evicts (and pays the parse again).
-@functools.lru_cache(maxsize=4096)
 def client_key(address: str, ipv6_prefix: int) -> str:
     """Return the bucket an address counts against.
 
@@ -110,6 +106,14 @@ def client_key(address: str, ipv6_prefix: int) -> str:
     Anything else (a Unix socket) as given: only the TCP peer reaches here
     unparsed, a forwarded value that names no address never does.
     """
+    return _client_key(address, ipv6_prefix)
+
+
+# Every request asks for its client's bucket, once or twice, and parsing an address
+# costs microseconds: the busy clients' answers are kept. Bounded, so that a client
+# spreading its requests over many addresses only evicts (and pays the parse again).
+@functools.lru_cache(maxsize=4096)
+def _client_key(address: str, ipv6_prefix: int) -> str:
     ip = parse_address(address)
     if ip is None:
         return address

@@ -22,8 +22,8 @@ from ots.errors import NotFoundError, UnauthorizedError
 
 bp = Blueprint("metrics")
 # The methods a label may name. Sanic passes any token a client sends as the method
-# (answered 405): as a label, each new one would be a series kept in every worker's
-# metrics file and shown in every scrape from then on.
+# (answered 405, or 404 on an unknown path): as a label, each new one would be a
+# series kept in every worker's metrics file and shown in every scrape from then on.
 METHODS: Final = frozenset(
     ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT")
 )
