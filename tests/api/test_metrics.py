@@ -8,17 +8,22 @@ from tests.conftest import Client, MakeClient
 from tests.support import assert_error, create_secret, raw_request, samples
 
 
+def counted(
+    scrape: dict[tuple[str, tuple[tuple[str, str], ...]], float], *labels: tuple[str, str]
+) -> float:
+    """The count of answers whose labels include every one of ``labels``."""
+    return sum(
+        value
+        for (name, found), value in scrape.items()
+        if name == "ots_http_requests_total" and all(label in found for label in labels)
+    )
+
+
 def requests(
     scrape: dict[tuple[str, tuple[tuple[str, str], ...]], float], operation: str, status: str
 ) -> float:
     """The count of answers of ``operation`` with ``status``."""
-    return sum(
-        value
-        for (name, labels), value in scrape.items()
-        if name == "ots_http_requests_total"
-        and ("operation", operation) in labels
-        and ("status", status) in labels
-    )
+    return counted(scrape, ("operation", operation), ("status", status))
 
 
 def test_counts_answers_by_operation_and_never_shows_a_key(client: Client) -> None:
@@ -54,15 +59,8 @@ def test_a_made_up_method_is_counted_as_other(client: Client) -> None:
         status, _, _ = client.run(raw_request(client.base, head.encode()))
         assert status == 405
     after = samples(client)
-
-    def others(scrape: dict[tuple[str, tuple[tuple[str, str], ...]], float]) -> float:
-        return sum(
-            value
-            for (name, labels), value in scrape.items()
-            if name == "ots_http_requests_total" and ("method", "other") in labels
-        )
-
-    assert others(after) - others(before) == 2
+    other = ("method", "other")
+    assert counted(after, other) - counted(before, other) == 2
     assert "FROB" not in client.get("/metrics").text
 
 
