@@ -27,13 +27,13 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
-from typing import Final, TypeVar
+from typing import Final, TypeVar, cast
 
 from ots import crypto, metrics
 from ots.config import Settings, usable_memory
 from ots.domain import KdfParams
 from ots.errors import ConfigError, OverloadedError
+from ots.threads import Job, LoopThreads
 
 T = TypeVar("T")
 # Niceness added to the argon2 threads (0 is normal, 19 the lowest priority).
@@ -44,28 +44,28 @@ SMOOTHING: Final = 0.1
 
 
 class KdfPool:
-    """Runs key derivations on ``executor``'s ``threads``, admitting what ends in time."""
+    """Runs key derivations on ``threads`` threads of its own, admitting what ends in time."""
 
     def __init__(
         self,
-        executor: Executor,
         *,
         threads: int,
         queue: int,
         max_wait: float = math.inf,
         timer: Callable[[], float] = time.perf_counter,
+        initializer: Callable[[], None] | None = None,
     ) -> None:
         """Admit a job while ``threads`` would end it and all before it within ``max_wait`` s.
 
         At most ``queue`` jobs wait beyond the ``threads`` running, whatever the
         time says. Until a first hash has been timed, that bound alone holds.
-        ``timer`` times each hash on its thread (tests pass their own).
+        ``timer`` times each hash on its thread (tests pass their own); each
+        thread runs ``initializer`` when it starts (``lower_priority`` in a server).
         """
-        self._executor = executor
+        self._pool = LoopThreads(threads, name="ots-kdf", initializer=initializer, timer=timer)
         self._threads = threads
         self._capacity = threads + queue
         self._max_wait = max_wait
-        self._timer = timer
         self._admitted = 0
         self._seconds: float | None = None
 
@@ -108,65 +108,50 @@ class KdfPool:
         self._admitted += 1
         metrics.KDF_IN_FLIGHT.inc()
         outcome: asyncio.Future[T] = loop.create_future()
-        future: Future[tuple[T, float]] = self._executor.submit(_timed, job, self._timer)
         # One wake-up of the loop per job, which both releases the job's place and
         # hands its outcome over. Released when the thread is done with it, not when
         # the caller stops waiting: a cancelled request whose hash still runs keeps
         # counting against the bound (one still queued is dropped, as it never runs).
-        future.add_done_callback(lambda done: _call_on(loop, lambda: self._settle(done, outcome)))
-        outcome.add_done_callback(lambda _: future.cancel() if outcome.cancelled() else None)
+        queued = self._pool.submit(job, loop, lambda done: self._settle(done, outcome))
+        outcome.add_done_callback(lambda _: self._drop(queued, outcome))
         return await outcome
 
-    def _settle(self, done: Future[tuple[T, float]], outcome: asyncio.Future[T]) -> None:
+    def _release(self) -> None:
         self._admitted -= 1
         metrics.KDF_IN_FLIGHT.dec()
-        if done.cancelled():
-            return
-        error = done.exception()
-        if error is not None:
+
+    def _drop(self, queued: Job[T], outcome: asyncio.Future[T]) -> None:
+        if outcome.cancelled() and queued.cancel():
+            self._release()
+
+    def _settle(self, done: Job[T], outcome: asyncio.Future[T]) -> None:
+        self._release()
+        # Observed here, not on the thread: the loop has the GIL already, and every
+        # bytecode the thread runs beside the hash is one more hand-off of it.
+        seconds = done.seconds
+        metrics.KDF_SECONDS.observe(seconds)
+        if done.error is not None:
             if not outcome.done():
-                outcome.set_exception(error)
+                outcome.set_exception(done.error)
             return
-        result, seconds = done.result()
         # Timed whether or not its caller still waits: the hash ran all the same.
         mean = self._seconds
         self._seconds = seconds if mean is None else mean + SMOOTHING * (seconds - mean)
         if not outcome.done():
-            outcome.set_result(result)
+            outcome.set_result(cast(T, done.result))
 
     def shutdown(self) -> None:
-        """Wait for running jobs and stop the threads."""
-        self._executor.shutdown(wait=True)
+        """Wait for the jobs queued so far and stop the threads."""
+        self._pool.shutdown()
 
 
-def _timed(job: Callable[[], T], timer: Callable[[], float]) -> tuple[T, float]:
-    # Wall time on the thread: under load it includes the time the thread waited
-    # for a core, which is what the next job will wait too.
-    start = timer()
-    with metrics.KDF_SECONDS.time():
-        result = job()
-    return result, timer() - start
-
-
-def _call_on(loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> None:
-    # From the KDF thread: a loop that has already closed (shutdown) needs no count.
-    if not loop.is_closed():
-        loop.call_soon_threadsafe(callback)
-
-
-def kdf_executor(threads: int) -> ThreadPoolExecutor:
-    """Return the worker's argon2 threads, each at a lower CPU priority than the event loop.
+def lower_priority() -> None:
+    """Run the calling thread at a lower CPU priority than the event loop.
 
     When hashes keep every core busy, the scheduler then still gives the
     event loop the CPU first, so /health and cheap requests stay fast and
     the hashes get the rest.
     """
-    return ThreadPoolExecutor(
-        max_workers=threads, thread_name_prefix="ots-kdf", initializer=_lower_priority
-    )
-
-
-def _lower_priority() -> None:
     # On Linux a thread id addresses one thread; elsewhere this may renice the process,
     # so it is only done where it means what it says.
     if sys.platform.startswith("linux"):

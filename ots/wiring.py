@@ -24,7 +24,7 @@ from ots.asking import RequestService
 from ots.config import Settings
 from ots.domain import Swept
 from ots.events import EventLog
-from ots.kdf import KdfPool, kdf_executor
+from ots.kdf import KdfPool, lower_priority
 from ots.keyring import KeyFile
 from ots.maintenance import Clock, Maintenance, Sweeping
 from ots.policy import Policy
@@ -99,11 +99,11 @@ async def open_context(
     database = await db.open_database(settings)
     store = open_store()
     kdf = KdfPool(
-        kdf_executor(settings.kdf_pool_threads),
         threads=settings.kdf_pool_threads,
         queue=settings.kdf_queue,
         # A hash admitted must also be answered before the response times out.
         max_wait=min(settings.kdf_max_wait, settings.response_timeout),
+        initializer=lower_priority,
     )
     deliverer = Deliverer(settings, store, keys, clock=clock, resolver=resolver)
     events = EventLog(client_address=settings.audit_client_address, on_queued=deliverer.wake)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from argon2.exceptions import HashingError
@@ -35,7 +34,7 @@ def test_past_the_bound_a_job_is_refused_and_never_queued() -> None:
     shed_before = sample("ots_kdf_shed_total")
 
     async def main() -> tuple[list[object], int]:
-        pool = KdfPool(ThreadPoolExecutor(max_workers=1), threads=1, queue=1)
+        pool = KdfPool(threads=1, queue=1)
         first = asyncio.ensure_future(pool.run(lambda: job(1)))
         second = asyncio.ensure_future(pool.run(lambda: job(2)))
         await until(lambda: started == [1] and pool.admitted == 2, "one job running, one waiting")
@@ -79,7 +78,6 @@ def test_a_job_is_admitted_while_the_work_ahead_ends_within_max_wait() -> None:
 
     async def main() -> tuple[list[float], int, float | None]:
         pool = KdfPool(
-            ThreadPoolExecutor(max_workers=2),
             threads=2,
             queue=1000,
             max_wait=1.0,
@@ -114,7 +112,6 @@ def test_cheap_hashes_are_all_admitted_far_beyond_the_old_count() -> None:
 
     async def main() -> list[object]:
         pool = KdfPool(
-            ThreadPoolExecutor(max_workers=1),
             threads=1,
             queue=128,
             max_wait=5.0,
@@ -133,9 +130,7 @@ def test_the_mean_follows_slower_hashes_and_sheds_earlier() -> None:
     timer = SteppedTimer(0.01)
 
     async def main() -> tuple[float, float, int]:
-        pool = KdfPool(
-            ThreadPoolExecutor(max_workers=1), threads=1, queue=1000, max_wait=1.0, timer=timer
-        )
+        pool = KdfPool(threads=1, queue=1000, max_wait=1.0, timer=timer)
         await pool.run(lambda: None)
         fast = pool.expected_wait()
         timer.step = 0.5
@@ -171,7 +166,7 @@ def test_a_cancelled_caller_keeps_counting_until_its_hash_ends() -> None:
         gate.wait(5)
 
     async def main() -> int:
-        pool = KdfPool(ThreadPoolExecutor(max_workers=1), threads=1, queue=0)
+        pool = KdfPool(threads=1, queue=0)
         waiting = asyncio.ensure_future(pool.run(hash_until_released))
         await until(started.is_set, "the hash running")
         waiting.cancel()
@@ -195,7 +190,7 @@ def test_a_cancelled_caller_still_queued_is_dropped_and_errors_reach_the_caller(
         raise ValueError("bad hash")
 
     async def main() -> tuple[int, int]:
-        pool = KdfPool(ThreadPoolExecutor(max_workers=1), threads=1, queue=2)
+        pool = KdfPool(threads=1, queue=2)
         running = asyncio.ensure_future(pool.run(lambda: gate.wait(5)))
         queued = asyncio.ensure_future(pool.run(lambda: ran.append("queued")))
         await until(lambda: pool.admitted == 2, "one job running, one queued")

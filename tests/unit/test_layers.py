@@ -30,6 +30,7 @@ LAYERS: list[set[str]] = [
         "ssrf",
         "stop",
         "listen",
+        "threads",
     },
     {"config"},
     {"policy"},

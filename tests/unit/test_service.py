@@ -7,10 +7,9 @@ import itertools
 import json
 import threading
 from collections.abc import Awaitable, Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import pytest
 
@@ -45,22 +44,22 @@ ALICE = "ip:192.0.2.1"
 BOB = "ip:2001:db8:1:2::/64"
 
 
-class RecordingPool(ThreadPoolExecutor):
-    """A thread pool that notes which thread ran each job."""
+class RecordingPool(KdfPool):
+    """A KDF pool of one thread that notes which thread ran each job."""
 
-    def __init__(self) -> None:
-        """Start one worker thread."""
-        super().__init__(max_workers=1)
+    def __init__(self, capacity: int) -> None:
+        """Admit ``capacity`` jobs in all (0: full from the start)."""
+        super().__init__(threads=1, queue=capacity - 1)
         self.threads: list[int] = []
 
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        """Run ``fn`` on the pool, recording the thread it runs on."""
+    async def run(self, job: Callable[[], T]) -> T:
+        """Run ``job`` on the pool, recording the thread it runs on."""
 
-        def job() -> Any:
+        def recorded() -> T:
             self.threads.append(threading.get_ident())
-            return fn(*args, **kwargs)
+            return job()
 
-        return super().submit(job)
+        return await super().run(recorded)
 
 
 class World:
@@ -81,9 +80,7 @@ class World:
         """Build it; ``overrides`` are settings, ``sweep_on_create`` as under ASGI."""
         self.store = MemoryStore()
         self.clock = FakeClock()
-        self.pool = RecordingPool()
-        # One thread, and places for `capacity` jobs in all (0: full from the start).
-        self.kdf = KdfPool(self.pool, threads=1, queue=capacity - 1)
+        self.kdf = RecordingPool(capacity)
         path = tmp_path / "ots.key"
         ring, _ = keyring.ensure(path)
         self.keys = keyring.KeyFile(path, ring)
@@ -132,7 +129,7 @@ def world(tmp_path: Path) -> Iterator[World]:
     """A fresh world per test."""
     made = World(tmp_path)
     yield made
-    made.pool.shutdown()
+    made.kdf.shutdown()
 
 
 class TestCreate:
@@ -151,7 +148,7 @@ class TestCreate:
         with pytest.raises(ValidationFailedError) as caught:
             world.create(ttl=ttl)
         assert [d.field for d in caught.value.details] == ["ttl"]
-        assert (world.store.calls, world.pool.threads) == (0, [])
+        assert (world.store.calls, world.kdf.threads) == (0, [])
 
     def test_size_limit_is_in_utf8_bytes(self, tmp_path: Path) -> None:
         """OTS_MAX_SECRET_BYTES counts UTF-8 bytes: exactly the limit passes, one more does not."""
@@ -282,8 +279,8 @@ class TestReveal:
         """Create and reveal each derive the key once, on the KDF pool's thread."""
         created = world.create()
         world.run(world.service.reveal_secret(created.secret_key, PASS))
-        assert len(world.pool.threads) == 2
-        assert threading.get_ident() not in world.pool.threads
+        assert len(world.kdf.threads) == 2
+        assert threading.get_ident() not in world.kdf.threads
 
 
 class TestBurn:
@@ -505,7 +502,7 @@ def test_sealed_mode_runs_no_hash_and_is_never_overloaded(tmp_path: Path) -> Non
     opened = world.run(world.service.reveal_sealed(key, proof))
     assert opened.ciphertext == made.ciphertext
     assert sealed.Envelope.from_json(json.loads(opened.envelope)) == made.envelope
-    assert world.pool.threads == []
+    assert world.kdf.threads == []
 
 
 def test_sealed_wrong_proof_and_wrong_mode(tmp_path: Path) -> None:
