@@ -105,14 +105,16 @@ class KdfPool:
         """
         self.check()
         loop = asyncio.get_running_loop()
-        self._admitted += 1
-        metrics.KDF_IN_FLIGHT.inc()
         outcome: asyncio.Future[T] = loop.create_future()
         # One wake-up of the loop per job, which both releases the job's place and
         # hands its outcome over. Released when the thread is done with it, not when
         # the caller stops waiting: a cancelled request whose hash still runs keeps
         # counting against the bound (one still queued is dropped, as it never runs).
         queued = self._pool.submit(job, loop, lambda done: self._settle(done, outcome))
+        # Counted once queued (a refused submit holds no place); the job cannot end
+        # before this loop turn does.
+        self._admitted += 1
+        metrics.KDF_IN_FLIGHT.inc()
         outcome.add_done_callback(lambda _: self._drop(queued, outcome))
         return await outcome
 

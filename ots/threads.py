@@ -6,7 +6,7 @@ KDF pool), so the hand-off to the thread and back is paid once per request. With
 job on a 2-core machine, and ``anyio.to_thread`` 140 µs: a ``threading.Condition``
 per future and its notify, the pool's idle semaphore, and the extra GIL
 hand-offs these make while the event loop waits. Here a job is a plain object
-on a ``queue.SimpleQueue`` (C, lock-free for the reader), and the thread that
+on a ``queue.SimpleQueue`` (C, no ``Condition`` per job), and the thread that
 ran it schedules the loop's callback itself: about 35 µs.
 """
 
@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import queue
 import threading
 import time
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
+log = logging.getLogger("ots.threads")
 
 _QUEUED, _RUNNING, _DROPPED = range(3)
 
@@ -56,7 +58,7 @@ class Job(Generic[T]):
         self._timer = timer
         self._state = _QUEUED
         self.result: T | None = None
-        self.error: Exception | None = None
+        self.error: BaseException | None = None
         # How long the work ran on its thread, by ``timer``; wall time, so under load
         # it includes the time the thread waited for a core.
         self.seconds = 0.0
@@ -78,7 +80,8 @@ class Job(Generic[T]):
         start = self._timer()
         try:
             self.result = self._work()
-        except Exception as exc:  # the caller's to handle, as a future would hand it on
+        except BaseException as exc:  # the caller's, as a future hands it on
+            # Whatever it is: a thread that died here would leave its caller waiting forever.
             self.error = exc
         self.seconds = self._timer() - start
         # A loop that has closed meanwhile (shutdown) waits for nothing any more.
@@ -102,10 +105,11 @@ class LoopThreads:
         self._timer = timer
         self._name = name
         self._initializer = initializer
-        self._queue: queue.SimpleQueue[Job[object] | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Job[Any] | None] = queue.SimpleQueue()
         # One lock for every job's state: held for a comparison and an assignment.
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
+        self._closed = False
 
     def submit(
         self,
@@ -113,15 +117,22 @@ class LoopThreads:
         loop: asyncio.AbstractEventLoop,
         done: Callable[[Job[T]], None],
     ) -> Job[T]:
-        """Queue ``work``; ``done(job)`` runs on ``loop`` once it ran (never if cancelled first)."""
+        """Queue ``work``; ``done(job)`` runs on ``loop`` once it ran (never if cancelled first).
+
+        Raises:
+            RuntimeError: the threads were shut down, or a thread could not start.
+        """
+        if self._closed:
+            raise RuntimeError("the threads were shut down")
         if not self._threads:
             self._start()
         job = Job(work, loop, done, self._lock, self._timer)
-        self._queue.put(job)  # type: ignore[arg-type]  # the queue holds jobs of any result
+        self._queue.put(job)
         return job
 
     def shutdown(self) -> None:
         """Let the threads end the jobs queued so far, then stop them; idempotent."""
+        self._closed = True
         for _ in self._threads:
             self._queue.put(None)
         for thread in self._threads:
@@ -139,6 +150,10 @@ class LoopThreads:
 
     def _serve(self) -> None:
         if self._initializer is not None:
-            self._initializer()
+            try:
+                self._initializer()
+            except Exception:
+                # A thread that set itself up wrong still serves: dying, it would strand its jobs.
+                log.exception("a thread of %s could not run its initializer", self._name)
         while (job := self._queue.get()) is not None:
             job.run()

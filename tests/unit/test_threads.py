@@ -27,7 +27,12 @@ async def call(threads: LoopThreads, work: Callable[[], T]) -> tuple[T, int]:
             outcome.set_result((job.result, threading.get_ident()))  # type: ignore[arg-type]
 
     threads.submit(work, loop, done)
-    return await outcome
+    # Bounded: a broken hand-off fails the test in seconds instead of hanging it.
+    return await asyncio.wait_for(outcome, 5)
+
+
+class Abort(BaseException):
+    """Not an ``Exception``: what a plain ``except Exception`` would let kill a thread."""
 
 
 def test_jobs_run_on_the_pools_threads_and_their_outcomes_come_back_on_the_loop() -> None:
@@ -80,3 +85,31 @@ def test_a_job_cancelled_while_queued_never_runs_and_shutdown_ends_the_rest() ->
         loop.close()
     assert ran == [0, 2, 3]
     assert not jobs[0].cancel(), "done: nothing left to drop"
+
+
+def test_a_thread_survives_what_its_jobs_or_its_initializer_raise() -> None:
+    """A BaseException reaches its caller and the next job still runs; so after a bad set-up."""
+
+    def abort() -> None:
+        raise Abort
+
+    def broken_set_up() -> None:
+        raise OSError("no priority here")
+
+    threads = LoopThreads(1, name="ots-test", initializer=broken_set_up)
+
+    async def main() -> str:
+        with pytest.raises(Abort):
+            await call(threads, abort)
+        result, _ = await call(threads, lambda: "still serving")
+        return result
+
+    assert asyncio.run(main()) == "still serving"
+    threads.shutdown()
+    threads.shutdown()  # idempotent
+    loop = asyncio.new_event_loop()
+    try:
+        with pytest.raises(RuntimeError, match="shut down"):
+            threads.submit(lambda: None, loop, lambda _: None)
+    finally:
+        loop.close()
