@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -38,9 +38,12 @@ from ots.domain import (
     Transition,
 )
 from ots.store import backend, sql
+from ots.store.leases import Leases
 
 PENDING = DeliveryState.PENDING.value
 ONLY_HERE = ("postgres",)
+# How an ending statement runs: on a leased connection, or in the caller's transaction.
+Rows = Callable[[str, list[object]], Awaitable[list[dict[str, Any]]]]
 
 
 def pg(template: str, count: int = 0) -> str:
@@ -122,15 +125,19 @@ SELECT_ONE = pg(sql.SELECT_ONE)
 
 
 class PostgresBackend:
-    """The store's statements on PostgreSQL, through Tortoise's pooled connection."""
+    """The store's statements on PostgreSQL, through Tortoise's pooled connection.
+
+    Statements that stand alone run on connections leased from that pool
+    (``ots.store.leases``); transactions take theirs from the pool itself.
+    """
 
     def __init__(self, connection: BaseDBAsyncClient) -> None:
         """Run every statement on ``connection`` (Tortoise's, for the models' database)."""
         self._conn = connection
+        self._leases = Leases(connection)
 
     async def _rows(self, query: str, values: Sequence[object]) -> list[dict[str, Any]]:
-        # The dict variant: asyncpg's execute_query drops the rows of UPDATE and DELETE.
-        return await self._conn.execute_query_dict(query, list(values))
+        return await self._leases.rows(query, values)
 
     async def insert_secret(self, new: NewSecret) -> Transition:
         """Insert the secret, its receipt and its webhook in one statement."""
@@ -151,14 +158,14 @@ class PostgresBackend:
         """Delete, end the receipt and queue the event: one statement."""
         del lookup  # the deleted row names its own
         return await self._end(
-            self._conn, END_SECRET, secret_id, Event.REVEALED, now, purge_at, now
+            self._rows, END_SECRET, secret_id, Event.REVEALED, now, purge_at, now
         )
 
     async def claim_sealed(
         self, lookup: str, key_id: str, verifier: str, now: int, purge_at: int
     ) -> tuple[StoredSecret, Transition] | None:
         """Delete the matching row, end its receipt and queue the event: one statement."""
-        rows = await self._conn.execute_query_dict(
+        rows = await self._rows(
             END_SEALED,
             [
                 lookup,
@@ -178,7 +185,7 @@ class PostgresBackend:
     async def burn(self, receipt_lookup: str, now: int, purge_at: int) -> Transition | None:
         """Delete the receipt's secret, end the receipt and queue the event: one statement."""
         return await self._end(
-            self._conn, END_SECRET_OF_RECEIPT, receipt_lookup, Event.BURNED, now, purge_at
+            self._rows, END_SECRET_OF_RECEIPT, receipt_lookup, Event.BURNED, now, purge_at
         )
 
     async def find_receipt(self, receipt_lookup: str, now: int) -> Receipt | None:
@@ -228,7 +235,7 @@ class PostgresBackend:
                 queued = await _enqueue(tx, [lookup], Event.WRONG_PASSPHRASE, now)
                 return Failure(count, Transition(Event.WRONG_PASSPHRASE, (lookup,), now, queued))
             ended = await self._end(
-                tx,
+                tx.execute_query_dict,
                 END_SECRET,
                 secret_id,
                 Event.DESTROYED,
@@ -258,7 +265,7 @@ class PostgresBackend:
 
     @staticmethod
     async def _end(
-        conn: BaseDBAsyncClient,
+        rows_of: Rows,
         query: str,
         key: object,
         event: Event,
@@ -266,7 +273,7 @@ class PostgresBackend:
         purge_at: int,
         revealed_at: int | None = None,
     ) -> Transition | None:
-        rows = await conn.execute_query_dict(
+        rows = await rows_of(
             query, [key, now, *PostgresBackend._ending_values(event, now, purge_at, revealed_at)]
         )
         lookup = rows[0]["lookup"]
@@ -374,10 +381,12 @@ class PostgresBackend:
         if an upgrade removes it.
         """
         with contextlib.suppress(Exception):
+            await self._leases.drop()
             await expire_connections(self._conn)
 
     async def close(self) -> None:
-        """Nothing of its own: the pool is Tortoise's, closed with it."""
+        """Give the leased connections back: the pool is Tortoise's, closed with it."""
+        await self._leases.close()
 
 
 async def expire_connections(connection: BaseDBAsyncClient) -> None:

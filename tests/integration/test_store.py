@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import asyncpg
 import pytest
 
 from ots import db
@@ -43,6 +44,8 @@ from ots.service import SecretStore
 from ots.store import open_store, sqlite_engine
 from ots.store import sql as sql_text
 from ots.store.facade import TortoiseStore
+from ots.store.leases import Leases
+from ots.store.postgres import PostgresBackend
 from ots.store.sqlite import SqliteBackend
 from ots.store.sqlite_engine import GroupCommit, SqliteReader, SqliteThread, WriterQueue
 from tests.conftest import Migrated
@@ -930,3 +933,131 @@ def test_postgres_pool_skips_the_reset_but_never_leaks_a_transaction(backend: Ba
     )
     assert backend.run(body) is False
     assert sql(url, "SELECT count(*) FROM receipt") == [(1,)]
+
+
+def _postgres(backend: Backend) -> str:
+    url = backend.database_url
+    if url is None or url.startswith("sqlite://"):
+        pytest.skip("leased connections are PostgreSQL's")
+    return url
+
+
+def _leases(store: SecretStore) -> Leases:
+    tortoise_store = store
+    assert isinstance(tortoise_store, TortoiseStore)
+    postgres = tortoise_store.backend
+    assert isinstance(postgres, PostgresBackend)
+    return postgres._leases
+
+
+def test_postgres_statements_that_stand_alone_take_nothing_more_from_the_pool(
+    backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One statement after another reuse one leased connection; racing ones lease a few more."""
+    _postgres(backend)
+    taken = 0
+    acquire = asyncpg.pool.Pool.acquire
+
+    def counted(pool: asyncpg.pool.Pool, *args: Any, **kwargs: Any) -> Any:
+        nonlocal taken
+        taken += 1
+        return acquire(pool, *args, **kwargs)
+
+    monkeypatch.setattr(asyncpg.pool.Pool, "acquire", counted)
+
+    async def body(store: SecretStore) -> tuple[int, int, int, int]:
+        nonlocal taken
+        await store.ping()  # the pool opens on first use, through Tortoise
+        taken = 0
+        rows = [await insert(store) for _ in range(10)]  # 20 statements, one at a time
+        one_at_a_time = taken
+        won = await asyncio.gather(*(claim(store, row) for row in rows))
+        pool = SecretRecord._meta.db._pool
+        return one_at_a_time, sum(won), _leases(store).held, pool._maxsize
+
+    one_at_a_time, won, held, most = backend.run(body)
+    assert one_at_a_time == 1
+    assert won == 10
+    # Ten at once: more leases, never the pool's last two (the rest went through it).
+    assert 1 < held <= most - 2
+
+
+def test_a_leased_connection_that_dies_fails_one_call_and_is_never_lent_again(
+    backend: Backend,
+) -> None:
+    """The server ends the connection: that call is 503, the next leases a new one and works."""
+    url = _postgres(backend)
+
+    async def body(store: SecretStore) -> tuple[bool, int, bool]:
+        row = await insert(store)
+        killer = await asyncpg.connect(url)
+        try:
+            await killer.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        finally:
+            await killer.close()
+        with pytest.raises(UnavailableError):
+            await store.find_live(row.lookup, NOW)
+        held_after_failure = _leases(store).held
+        found = await store.find_live(row.lookup, NOW)
+        return found is not None, held_after_failure, await claim(store, row)
+
+    found, held_after_failure, claimed = backend.run(body)
+    assert held_after_failure == 0
+    assert found and claimed
+
+
+def test_a_failed_statement_gives_its_connection_back_to_the_pool(backend: Backend) -> None:
+    """A statement the server refuses: the connection goes back, the next statement works."""
+    _postgres(backend)
+
+    async def body(store: SecretStore) -> tuple[int, list[Row], int]:
+        rows = [await insert(store)]
+        postgres = _leases(store)
+        assert postgres.held == 1
+        with pytest.raises(asyncpg.DivisionByZeroError):
+            await postgres.rows("SELECT 1 / 0", ())
+        held = postgres.held
+        rows.append(await insert(store))
+        return held, rows, postgres.held
+
+    held, rows, held_again = backend.run(body)
+    assert (held, len(rows), held_again) == (0, 2, 1)
+
+
+def test_leases_dropped_while_a_statement_runs_go_back_when_it_ends(backend: Backend) -> None:
+    """A recycle (the database was lost) drops idle leases now and the busy one when it ends."""
+    _postgres(backend)
+
+    async def body(store: SecretStore) -> tuple[int, int, list[dict[str, Any]]]:
+        await insert(store)
+        leases = _leases(store)
+        slow = asyncio.create_task(leases.rows("SELECT pg_sleep(0.3) AS slept", ()))
+        await insert(store)  # a second lease, idle once this returns
+        held = leases.held
+        await leases.drop()
+        answered = await slow
+        return held, leases.held, answered
+
+    held, held_after, answered = backend.run(body)
+    assert held == 2
+    assert held_after == 0
+    assert answered == [{"slept": None}]
+
+
+def test_closing_the_store_gives_every_lease_back(backend: Backend) -> None:
+    """The pool can close at once after the store: nothing is still lent out."""
+    _postgres(backend)
+
+    async def body(store: SecretStore) -> int:
+        rows = [await insert(store) for _ in range(3)]
+        await asyncio.gather(*(claim(store, row) for row in rows))
+        await store.close()
+        pool = SecretRecord._meta.db._pool
+        # asyncpg's close waits for every connection lent out: without the give-back it hangs.
+        await asyncio.wait_for(pool.close(), 5)
+        return _leases(store).held
+
+    assert backend.run(body) == 0
