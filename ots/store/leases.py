@@ -12,12 +12,16 @@ statement goes through Tortoise as before. Transactions always use the pool.
 A connection goes back to the pool, never to the idle list, after any error
 (it may be dead, or still cancelling a timed-out statement: the pool's
 release knows how to wait for that or close it), and when the leases were
-dropped while it ran (``drop``, after the database was lost).
+dropped while it ran (``drop``, after the database was lost). A lease that
+the server closed while it sat idle is retired unused, and so is one idle
+for ``IDLE_LIFETIME``: the pool would have closed it too, and a connection
+idle that long may have been cut by a firewall without a word.
 """
 
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,6 +29,9 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 
 # Pool connections never leased: transactions, and statements that find no idle lease.
 RESERVED = 2
+# Seconds a lease may sit idle before it is closed rather than lent (asyncpg's
+# pool closes its own after 300; NAT and firewalls often forget sooner).
+IDLE_LIFETIME = 60.0
 
 
 class Leases:
@@ -33,11 +40,12 @@ class Leases:
     def __init__(self, client: BaseDBAsyncClient) -> None:
         """Lend connections of ``client``'s pool; all but ``RESERVED`` of them at most."""
         self._client = client
-        # A pool of RESERVED or fewer lends nothing: a transaction must never wait
-        # for a connection that sits idle among the leases.
+        # The pool always keeps RESERVED connections for transactions, which never
+        # use a lease; a pool of RESERVED or fewer lends nothing.
         self._most = max(0, int(getattr(client, "pool_maxsize", 0)) - RESERVED)
         self._pool: Any = None
-        self._idle: list[Any] = []
+        # (connection, when it went idle), the most recently used last.
+        self._idle: list[tuple[Any, float]] = []
         self._held = 0
         # Bumped by drop(): a connection lent before it goes back to the pool.
         self._generation = 0
@@ -50,20 +58,42 @@ class Leases:
 
     async def rows(self, query: str, values: Sequence[object]) -> list[dict[str, Any]]:
         """Run one statement and return its rows as dicts (those of UPDATE and DELETE too)."""
-        conn = self._idle.pop() if self._idle else await self._lease()
+        # Read before any await: a drop() while a lease is being taken voids it too.
+        generation = self._generation
+        conn = self._take_idle()
+        if conn is None:
+            conn = await self._lease()
         if conn is None:
             return await self._client.execute_query_dict(query, list(values))
-        generation = self._generation
         try:
             records = await conn.fetch(query, *values)
         except BaseException:
             await self._give_back(conn)
             raise
         if generation == self._generation and not self._closed:
-            self._idle.append(conn)
+            self._idle.append((conn, time.monotonic()))
+            # The least recently used lease: retired once it idled too long.
+            if time.monotonic() - self._idle[0][1] > IDLE_LIFETIME:
+                self._retire(self._idle.pop(0)[0])
         else:
             await self._give_back(conn)
         return [dict(record) for record in records]
+
+    def _take_idle(self) -> Any | None:
+        now = time.monotonic()
+        while self._idle:
+            conn, since = self._idle.pop()
+            # A proxy the pool took back (the server closed it) has no connection left.
+            if getattr(conn, "_con", None) is not None and now - since <= IDLE_LIFETIME:
+                return conn
+            self._retire(conn)
+        return None
+
+    def _retire(self, conn: Any) -> None:
+        # Closing it frees its place in the pool, which connects anew when asked.
+        self._held -= 1
+        if getattr(conn, "_con", None) is not None:
+            conn.terminate()
 
     async def _lease(self) -> Any | None:
         pool = getattr(self._client, "_pool", None)
@@ -92,7 +122,7 @@ class Leases:
         """Give every connection back to the pool: idle ones now, busy ones when they finish."""
         self._generation += 1
         idle, self._idle = self._idle, []
-        for conn in idle:
+        for conn, _ in idle:
             await self._give_back(conn)
 
     async def close(self) -> None:

@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from ots.store.leases import RESERVED, Leases
+from ots.store import leases as leases_module
+from ots.store.leases import IDLE_LIFETIME, RESERVED, Leases
 
 
 class FakeConnection:
@@ -22,6 +23,12 @@ class FakeConnection:
         """Connection ``number``, healthy."""
         self.number = number
         self.fails: BaseException | None = None
+        # asyncpg's proxy: its connection, None once the server closed it.
+        self._con: FakeConnection | None = self
+
+    def terminate(self) -> None:
+        """Close it: the pool's place is free again."""
+        self._con = None
 
     async def fetch(self, query: str, *values: object) -> list[dict[str, Any]]:
         """One row: this connection's number, the statement and its values."""
@@ -172,3 +179,43 @@ def test_a_new_pool_under_tortoise_gets_no_leases() -> None:
     asyncio.run(main())
     assert client.through_pool == ["SELECT 2"]
     assert pool.released == pool.opened
+
+
+def test_a_lease_the_server_closed_while_idle_is_retired_unused() -> None:
+    """The next statement leases a new connection instead of failing on the closed one."""
+    pool = FakePool()
+    lent, _ = leases(pool=pool)
+
+    async def main() -> Any:
+        await lent.rows("SELECT 1", ())
+        pool.opened[0]._con = None  # what asyncpg does when the server ends it
+        return (await lent.rows("SELECT 2", ()))[0]["conn"]
+
+    assert asyncio.run(main()) == 1
+    assert lent.held == 1
+
+
+def test_leases_idle_too_long_are_closed_not_lent(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stale leases are closed when a statement looks for one, or when they are the oldest."""
+    pool = FakePool()
+    lent, _ = leases(pool=pool)
+    clock = [1000.0]
+    monkeypatch.setattr(leases_module.time, "monotonic", lambda: clock[0])
+
+    def closed() -> list[int]:
+        return [c.number for c in pool.opened if c._con is None]
+
+    async def main() -> list[Any]:
+        await asyncio.gather(*(lent.rows("SELECT 1", ()) for _ in range(3)))  # leases 0-2
+        clock[0] += IDLE_LIFETIME + 1
+        stale = [(await lent.rows("SELECT 2", ()))[0]["conn"], closed(), lent.held]
+        await asyncio.gather(*(lent.rows("SELECT 3", ()) for _ in range(2)))  # 3 and 4
+        clock[0] += IDLE_LIFETIME / 2
+        await lent.rows("SELECT 4", ())  # takes 4: fresh enough
+        clock[0] += IDLE_LIFETIME / 2 + 1
+        await lent.rows("SELECT 5", ())  # takes 4 again; 3, the oldest, is now stale
+        return [*stale, closed(), lent.held]
+
+    first, all_stale, held, then_closed, held_after = asyncio.run(main())
+    assert (first, all_stale, held) == (3, [0, 1, 2], 1)
+    assert (then_closed, held_after) == ([0, 1, 2, 3], 1)
