@@ -71,9 +71,10 @@ class Leases:
             await self._give_back(conn)
             raise
         if generation == self._generation and not self._closed:
-            self._idle.append((conn, time.monotonic()))
+            now = time.monotonic()
+            self._idle.append((conn, now))
             # The least recently used lease: retired once it idled too long.
-            if time.monotonic() - self._idle[0][1] > IDLE_LIFETIME:
+            if now - self._idle[0][1] > IDLE_LIFETIME:
                 self._retire(self._idle.pop(0)[0])
         else:
             await self._give_back(conn)
@@ -83,8 +84,7 @@ class Leases:
         now = time.monotonic()
         while self._idle:
             conn, since = self._idle.pop()
-            # A proxy the pool took back (the server closed it) has no connection left.
-            if getattr(conn, "_con", None) is not None and now - since <= IDLE_LIFETIME:
+            if _open(conn) and now - since <= IDLE_LIFETIME:
                 return conn
             self._retire(conn)
         return None
@@ -92,7 +92,7 @@ class Leases:
     def _retire(self, conn: Any) -> None:
         # Closing it frees its place in the pool, which connects anew when asked.
         self._held -= 1
-        if getattr(conn, "_con", None) is not None:
+        if _open(conn):
             conn.terminate()
 
     async def _lease(self) -> Any | None:
@@ -129,3 +129,8 @@ class Leases:
         """Give everything back and lend nothing more: the pool can close."""
         self._closed = True
         await self.drop()
+
+
+def _open(conn: Any) -> bool:
+    # A proxy the pool took back (the server closed its connection) holds none.
+    return getattr(conn, "_con", None) is not None

@@ -47,7 +47,8 @@ class FakePool:
         self.released: list[FakeConnection] = []
 
     async def acquire(self) -> FakeConnection:
-        """A new connection."""
+        """A new connection, after a turn of the loop (as connecting takes)."""
+        await asyncio.sleep(0)
         self.opened.append(FakeConnection(len(self.opened)))
         return self.opened[-1]
 
@@ -219,3 +220,19 @@ def test_leases_idle_too_long_are_closed_not_lent(monkeypatch: pytest.MonkeyPatc
     first, all_stale, held, then_closed, held_after = asyncio.run(main())
     assert (first, all_stale, held) == (3, [0, 1, 2], 1)
     assert (then_closed, held_after) == ([0, 1, 2, 3], 1)
+
+
+def test_a_lease_taken_while_the_leases_are_dropped_goes_back_after_its_statement() -> None:
+    """A drop() (the database was lost) while a lease is being taken voids that lease too."""
+    pool = FakePool()
+    lent, _ = leases(pool=pool)
+
+    async def main() -> None:
+        statement = asyncio.create_task(lent.rows("SELECT 1", ()))
+        await asyncio.sleep(0)  # it waits in the pool's acquire
+        await lent.drop()
+        await statement
+
+    asyncio.run(main())
+    assert pool.released == pool.opened
+    assert lent.held == 0
