@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from sanic.compat import Header
 from sanic.response import JSONResponse
 
+from ots.api import responses
 from ots.api.responses import SECURITY_HEADERS, ApiResponse
 
-HEADERS: dict[str, dict[str, object]] = {
+HEADERS: dict[str, dict[str, Any]] = {
     "the usual": {
         **SECURITY_HEADERS,
         "X-RateLimit-Limit": "600",
@@ -22,15 +26,31 @@ HEADERS: dict[str, dict[str, object]] = {
 }
 
 
-@pytest.mark.parametrize("status", [200, 201, 204, 304, 429])
+@pytest.mark.parametrize("status", [103, 200, 201, 204, 304, 429])
 @pytest.mark.parametrize("headers", HEADERS.values(), ids=HEADERS.keys())
 def test_the_headers_go_out_as_sanics_own_would_send_them(
-    headers: dict[str, object], status: int
+    headers: dict[str, Any], status: int
 ) -> None:
     """Pre-encoded or cleaned, the bytes are the ones Sanic's JSONResponse produces."""
     ours = ApiResponse({"a": 1}, status=status, headers=dict(headers))
     sanics = JSONResponse({"a": 1}, status=status, headers=dict(headers))
     assert list(ours.processed_headers) == list(sanics.processed_headers)
+
+
+def test_a_name_repeated_in_another_case_goes_out_as_sanics_would() -> None:
+    """Two values under one name, in two cases: both sent, each as Sanic sends it."""
+    pairs: list[tuple[str, Any]] = [("Cache-Control", "no-store"), ("cache-control", "private")]
+    ours = ApiResponse({}, headers=Header(pairs))
+    sanics = JSONResponse({}, headers=Header(pairs))
+    assert list(ours.processed_headers) == list(sanics.processed_headers)
+
+
+def test_a_usual_header_is_sent_from_the_bytes_encoded_once() -> None:
+    """The shortcut is taken: the very pair encoded at import goes out."""
+    response = ApiResponse({}, headers={"X-Content-Type-Options": "nosniff"})
+    sent = list(response.processed_headers)
+    usual = responses._ENCODED[("X-Content-Type-Options", "nosniff")]
+    assert any(pair is usual for pair in sent)
 
 
 def test_a_value_from_outside_is_cleaned_even_under_a_usual_name() -> None:
