@@ -26,6 +26,7 @@ import asyncpg
 import pytest
 
 from ots import db
+from ots.config import sqlite_path
 from ots.domain import (
     STATE_AFTER,
     Destruction,
@@ -524,9 +525,9 @@ def groups(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     sizes: list[int] = []
     commit_group = sqlite_engine.commit_group
 
-    def spy(queue: Any, writes: list[Any], db: sqlite3.Connection) -> list[object]:
+    def spy(writes: list[Any], db: sqlite3.Connection) -> list[object]:
         sizes.append(len(writes))
-        return commit_group(queue, writes, db)
+        return commit_group(writes, db)
 
     monkeypatch.setattr(sqlite_engine, "commit_group", spy)
     return sizes
@@ -556,6 +557,35 @@ def test_concurrent_writes_are_each_committed_and_answered(
     assert revealed == [(len(rows),)]
     if backend.database_url.startswith("sqlite://"):
         assert max(groups) > 1, groups
+
+
+def test_writes_that_arrive_while_the_turn_is_awaited_go_in_its_group(
+    backend: Backend, groups: list[int]
+) -> None:
+    """SQLite: the group is taken once the workers' queue lets this worker write, not before.
+
+    Another process holds the queue (here: the test's own lock on its file);
+    a write arrives, then two more while the writer waits. All three go in
+    the one commit that follows, instead of one now and two a turn later.
+    """
+    if backend.database_url is None or not backend.database_url.startswith("sqlite://"):
+        pytest.skip("the writers' queue is SQLite's")
+    path = sqlite_path(backend.database_url) + db.WRITER_LOCK
+
+    async def body(store: SecretStore) -> None:
+        with open(path, "ab") as other_worker:
+            fcntl.flock(other_worker, fcntl.LOCK_EX)
+            first = asyncio.ensure_future(insert(store))
+            # Long enough for the writer's thread to reach the queue and wait there.
+            await asyncio.sleep(0.3)
+            later = [asyncio.ensure_future(insert(store)) for _ in range(2)]
+            await asyncio.sleep(0.1)
+            assert groups == [] and not first.done()
+            fcntl.flock(other_worker, fcntl.LOCK_UN)
+        await asyncio.wait_for(asyncio.gather(first, *later), 10)
+
+    backend.run(body)
+    assert groups == [3]
 
 
 def test_a_failing_write_fails_only_its_caller(backend: Backend, groups: list[int]) -> None:
