@@ -157,25 +157,25 @@ class GroupCommit:
 
     Each write is a function run on the writer's thread. The writes that
     arrive while a transaction commits, or while this worker waits for its
-    turn on the writers' queue, go together in the next: one turn, one
+    turn on the writers' queue, go together in the next transaction: one
     ``BEGIN IMMEDIATE`` (the write lock before anything is read, so nothing
-    read can go stale), one commit and one ``fsync`` for all of them. The
-    group is taken once the turn is had, not before: with two workers a
-    write arriving during the other's commit rides this worker's next
-    commit instead of waiting for one more of each (groups of about 10
-    writes became 14, and SQLite served 7-15 % more sealed requests). Each
+    read can go stale), one commit and one ``fsync`` for all of them. Each
     caller is answered only after the commit that holds its write, so an
     acknowledged write is as durable as one committed alone. If one write of
     a group breaks a constraint, the group is rolled back and each write runs
     again alone, so only that one fails; any other error (locked, I/O, disk
     full) is every caller's.
 
-    The writer's thread takes the next group itself as soon as a commit is
-    done, and hands the answers back to the event loop without waiting for
-    it: a busy loop (which may take milliseconds to come round to a finished
-    job) never holds the writes back, and the writers' queue, which the two
-    workers take turns on, is held only while SQLite works (the answers go
-    out once it is let go).
+    The writer's thread takes the turn first and only then what waits: with
+    two workers, a write that arrives during the other's commit goes in this
+    worker's next one instead of waiting for one more of each. In one turn
+    it runs everything it took (groups of writes, and in their places the
+    jobs that run alone), lets go, and then hands the answers back to the
+    event loop without waiting for it: a busy loop (which may take
+    milliseconds to come round to a finished job) never holds the writes
+    back, and the writers' queue, which the two workers take turns on, is
+    held only while SQLite works. Then it takes the turn again while
+    anything waits.
     """
 
     def __init__(self, writer: SqliteThread, queue: WriterQueue) -> None:
@@ -235,29 +235,37 @@ class GroupCommit:
                 item.future.set_exception(error)
 
     def _commit_waiting(self, db: sqlite3.Connection) -> None:
-        # On the writer's thread, until nothing waits: a group, its answers, the next group.
-        waiting: list[_Waiting] = []
-        try:
-            while True:
-                with self._lock:
-                    if not self._waiting:
-                        self._draining = False
-                        return
-                # Only this thread takes from the list: it holds at least what was seen.
+        # On the writer's thread, until nothing waits: the turn, what waits, its answers.
+        while True:
+            with self._lock:
+                if not self._waiting:
+                    self._draining = False
+                    return
+            waiting: list[_Waiting] = []
+            done: list[tuple[list[_Waiting], list[object]]] = []
+            try:
                 with self._queue.turn():
+                    # Taken in the turn: what arrived while it was awaited goes too. (A
+                    # failure on the loop may have emptied the list: then nothing runs.)
                     with self._lock:
                         waiting, self._waiting = self._waiting, []
-                    answers = list(_run_in_order(waiting, db))
-                for group, outcomes in answers:
+                    for group, outcomes in _run_in_order(waiting, db):
+                        done.append((group, outcomes))
+            except BaseException as exc:
+                # The turn could not be had (its file), or a bug: the writes taken and not
+                # run get the error, those still waiting get it from the caller of this
+                # job, and the next write drains anew.
+                with self._lock:
+                    self._draining = False
+                ran = {id(item) for group, _ in done for item in group}
+                rest = [item for item in waiting if id(item) not in ran]
+                error = exc if isinstance(exc, Exception) else RuntimeError("the writer stopped")
+                _answer_on_loop(rest, [error] * len(rest))
+                raise
+            finally:
+                # After the turn is let go; what ran gets its own outcome, committed or not.
+                for group, outcomes in done:
                     _answer_on_loop(group, outcomes)
-                waiting = []
-        except BaseException as exc:
-            # Never here but for a bug: the writes taken get the error, the next drains anew.
-            with self._lock:
-                self._draining = False
-            error = exc if isinstance(exc, Exception) else RuntimeError("the writer stopped")
-            _answer_on_loop(waiting, [error] * len(waiting))
-            raise
 
 
 @dataclasses.dataclass(frozen=True)

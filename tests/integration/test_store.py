@@ -9,6 +9,7 @@ thing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import itertools
 import os
@@ -16,7 +17,7 @@ import secrets
 import sqlite3
 import stat
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -560,7 +561,7 @@ def test_concurrent_writes_are_each_committed_and_answered(
 
 
 def test_writes_that_arrive_while_the_turn_is_awaited_go_in_its_group(
-    backend: Backend, groups: list[int]
+    backend: Backend, groups: list[int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """SQLite: the group is taken once the workers' queue lets this worker write, not before.
 
@@ -571,17 +572,27 @@ def test_writes_that_arrive_while_the_turn_is_awaited_go_in_its_group(
     if backend.database_url is None or not backend.database_url.startswith("sqlite://"):
         pytest.skip("the writers' queue is SQLite's")
     path = sqlite_path(backend.database_url) + db.WRITER_LOCK
+    queued = threading.Event()
+    turn = WriterQueue.turn
+
+    @contextlib.contextmanager
+    def noted_turn(queue: WriterQueue) -> Iterator[None]:
+        queued.set()
+        with turn(queue):
+            yield
+
+    monkeypatch.setattr(WriterQueue, "turn", noted_turn)
 
     async def body(store: SecretStore) -> None:
-        with open(path, "ab") as other_worker:
-            fcntl.flock(other_worker, fcntl.LOCK_EX)
+        with open(path, "ab", opener=lambda name, flags: os.open(name, flags, db.PRIVATE)) as other:
+            fcntl.flock(other, fcntl.LOCK_EX)
             first = asyncio.ensure_future(insert(store))
-            # Long enough for the writer's thread to reach the queue and wait there.
-            await asyncio.sleep(0.3)
+            assert await asyncio.to_thread(queued.wait, 10)
             later = [asyncio.ensure_future(insert(store)) for _ in range(2)]
+            # The two are in the list once their tasks have run up to their wait.
             await asyncio.sleep(0.1)
             assert groups == [] and not first.done()
-            fcntl.flock(other_worker, fcntl.LOCK_UN)
+            fcntl.flock(other, fcntl.LOCK_UN)
         await asyncio.wait_for(asyncio.gather(first, *later), 10)
 
     backend.run(body)
@@ -678,6 +689,42 @@ def test_writes_to_a_file_that_cannot_be_opened_all_fail_then_the_next_goes(
 
     assert asyncio.run(body()) == [1] * 5
     assert sqlite3.connect(path).execute("SELECT count(*) FROM t").fetchall() == [(5,)]
+
+
+class _Stopped(BaseException):
+    """What no write raises: stands for a bug that stops the writer's thread half-way."""
+
+
+def test_when_the_writer_stops_half_way_what_ran_keeps_its_outcome(tmp_path: Path) -> None:
+    """A job run alone, then a group, in one turn: the group stops the thread.
+
+    The job's write is committed, so its caller gets its result; the group's
+    callers get the error. None is left waiting.
+    """
+    path = tmp_path / "ots.sqlite3"
+    with sqlite3.connect(path) as setup:
+        setup.execute("CREATE TABLE t (x INTEGER)")
+    writer = SqliteThread(str(path), [], "test-writer")
+    commits = GroupCommit(writer, WriterQueue(str(path)))
+
+    def add(value: int) -> sqlite_engine.Write[int]:
+        return lambda db: db.execute("INSERT INTO t VALUES (?)", (value,)).rowcount
+
+    def stop(db: sqlite3.Connection) -> int:
+        raise _Stopped
+
+    async def body() -> list[object]:
+        # Queued in one turn of the loop, so taken in one turn of the writers' queue.
+        calls = (commits.run_alone(add(1)), commits.run(add(2)), commits.run(stop))
+        try:
+            return await asyncio.wait_for(asyncio.gather(*calls, return_exceptions=True), 10)
+        finally:
+            await writer.close()
+
+    alone, written, stopped = asyncio.run(body())
+    assert alone == 1
+    assert isinstance(written, RuntimeError) and isinstance(stopped, RuntimeError)
+    assert sqlite3.connect(path).execute("SELECT x FROM t").fetchall() == [(1,)]
 
 
 def test_a_checkpoint_takes_its_turn_in_a_steady_stream_of_writes(backend: Backend) -> None:
