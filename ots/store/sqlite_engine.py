@@ -257,8 +257,8 @@ class GroupCommit:
                 # job, and the next write drains anew.
                 with self._lock:
                     self._draining = False
-                ran = {id(item) for group, _ in done for item in group}
-                rest = [item for item in waiting if id(item) not in ran]
+                # What ran is a prefix of what was taken: the groups come in order.
+                rest = waiting[sum(len(group) for group, _ in done) :]
                 error = exc if isinstance(exc, Exception) else RuntimeError("the writer stopped")
                 _answer_on_loop(rest, [error] * len(rest))
                 raise
