@@ -282,11 +282,10 @@ def _serve(settings: Settings, stop: StopControl) -> int:
 
     from ots import metrics
     from ots.api.connection import DeadlineProtocol
-    from ots.app import create_app
 
     # Workers are separate processes that rebuild the app from this loader.
     shared = settings.workers > 1 and listen.can_share_port()
-    loader = AppLoader(factory=functools.partial(_worker_app if shared else create_app, settings))
+    loader = AppLoader(factory=functools.partial(_worker_app, settings, shared))
     app = loader.load()
     app.main_process_ready(stop.on_manager_ready)
     say = _say_once_listening if shared else _say_listening
@@ -324,12 +323,16 @@ def _address(settings: Settings, shared: bool) -> dict[str, Any]:
     return {"host": settings.host, "port": settings.port}
 
 
-def _worker_app(settings: Settings) -> Any:
-    # A worker's app when the workers share the port (``ots.listen``): its own socket.
+def _worker_app(settings: Settings, shared: bool) -> Any:
+    # A worker's app: it stops with the main process (``ots.parent``) and, when the
+    # workers share the port (``ots.listen``), listens on a socket of its own.
     from ots.app import create_app
+    from ots.parent import stop_with_parent
 
     app = create_app(settings)
-    app.before_server_start(listen.own_socket)
+    app.before_server_start(stop_with_parent)
+    if shared:
+        app.before_server_start(listen.own_socket)
     return app
 
 

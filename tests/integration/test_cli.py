@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import os
 import queue
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -20,6 +23,7 @@ import pytest
 from ots import db
 from ots.config import HELP, Settings
 from tests.support import (
+    eventually,
     free_port,
     make_settings,
     run_bare,
@@ -28,6 +32,7 @@ from tests.support import (
     server_command,
     server_processes,
     settings_env,
+    wait_until_healthy,
 )
 
 BAD_SETTINGS = {
@@ -313,3 +318,48 @@ def test_each_worker_listens_on_its_own_and_takes_a_share_of_the_connections(
     assert len(served) == 40
     # Spread by a hash of each client's port: one worker with none is a 2**-39 chance.
     assert set(served) == set(workers)
+
+
+def listening_workers(port: int) -> list[int]:
+    """Return the pids of the processes listening on ``port`` (Linux)."""
+    inodes = {inode for state, inode in tcp_sockets(port) if state == "0A"}
+    return [pid for pid in server_processes(port) if socket_inodes(pid) & inodes]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_workers_stop_when_the_main_process_is_killed(tmp_path: Path) -> None:
+    """``kill -9`` of the main process: its workers stop by themselves and let the port go.
+
+    Orphaned workers once served on, with the old settings, on sockets of their
+    own that a restarted ``ots serve`` then shared with them.
+    """
+    settings = make_settings(f"sqlite://{tmp_path}/ots.sqlite3", port=free_port(), workers=2)
+    log = tmp_path / "server.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            server_command(settings),
+            env=settings_env(settings),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        wait_until_healthy(f"http://{settings.host}:{settings.port}", proc)
+
+        def both() -> list[int]:
+            pids = listening_workers(settings.port)
+            return pids if len(pids) == 2 else []
+
+        workers = eventually(both, "both workers listening")
+        proc.kill()
+        proc.wait()
+        eventually(
+            lambda: not any(Path(f"/proc/{pid}").exists() for pid in workers),
+            "the workers gone",
+        )
+        assert "0A" not in [state for state, _ in tcp_sockets(settings.port)]
+        assert log.read_text().count("the main process of ots serve is gone") == 2
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)

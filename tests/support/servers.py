@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -117,6 +118,8 @@ def running_server(
             cwd=cwd,
             stdout=log,
             stderr=subprocess.STDOUT,
+            # A group of its own, so that a server that will not stop goes whole.
+            start_new_session=True,
         )
         base = f"http://{settings.host}:{settings.port}"
         try:
@@ -127,7 +130,8 @@ def running_server(
             try:
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
-                proc.kill()
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
 
 
