@@ -13,8 +13,12 @@ importing never reports, and the manager then waits forever. So:
   callbacks (asyncpg's protocol, Tortoise's transaction half entered) left
   it broken, and the process failed its exit, or crashed in the driver's
   clean-up; ``Interrupted`` follows once the loop has ended;
-- while Sanic starts, the signal is only noted, and handed to Sanic's own
-  handler as soon as the manager is up;
+- while Sanic starts, the signal is only noted, and the manager then starts
+  no worker;
+- while the manager starts its workers, a signal waits until all are
+  started: Sanic's stop reaches only the workers started so far, and the
+  manager went on to start the others, which served until the watchdog below
+  ended them;
 - a worker that imported ``ots.cli`` but is not serving yet when Sanic stops
   it (with SIGINT) exits quietly instead of printing a KeyboardInterrupt
   traceback (``ots.cli`` installs that handler first thing);
@@ -80,6 +84,9 @@ class StopControl:
         self._armed = False
         # While ``run`` runs: what a stop does instead of raising (cancel its task).
         self._in_loop: Callable[[], object] | None = None
+        # While Sanic's manager starts its workers: a stop waits in ``_deferred``.
+        self._starting = False
+        self._deferred: Callable[[], None] | None = None
 
     def install(self) -> None:
         """Take over the stop signals; until ``serving()``, they interrupt."""
@@ -142,34 +149,55 @@ class StopControl:
         elif not self._serving:
             raise Interrupted
 
-    def on_manager_ready(self, app: Any = None, *_: object) -> None:
-        """Wrap the handlers Sanic's manager installed, and its kill; replay an early stop.
+    def on_manager_ready(self, app: Any, *_: object) -> None:
+        """Wrap the handlers Sanic's manager installed, and its run, start and kill.
 
         Registered as a ``main_process_ready`` listener (Sanic passes the app,
-        whose public ``manager`` runs the workers).
+        whose public ``manager`` runs the workers). Sanic's stop reaches only
+        the workers already started, and the manager starts the others after
+        it all the same: so a stop asked for before the manager runs starts no
+        worker, and one that comes while it starts them waits until all are.
         """
         for sig in STOP_SIGNALS:
             signal.signal(sig, self._wrap(signal.getsignal(sig)))
-        manager = getattr(app, "manager", None)
-        if manager is not None:
-            manager.kill = self._wrap_kill(manager.kill)
-        if self.requested:
-            # Delivered once the manager is running, so it takes the normal path.
-            threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGTERM)).start()
+        manager = app.manager
+        manager.kill = self._wrap_kill(manager.kill)
+        manager.run = self._wrap_run(manager.run)
+        manager.start = self._wrap_start(manager.start)
 
     def _wrap(self, sanic_handler: object) -> Handler:
         def handler(signum: int, frame: FrameType | None) -> None:
             self.requested = True
             self._arm_watchdog()
-            if callable(sanic_handler):
-                try:
-                    sanic_handler(signum, frame)
-                except Exception as exc:
-                    # Its pipe to a worker that died mid-start broke: the watchdog
-                    # ends what is left.
-                    log.info("stopping: %s: %s", type(exc).__name__, exc)
+            if self._starting:
+                self._deferred = functools.partial(_call_sanic, sanic_handler, signum)
+            else:
+                _call_sanic(sanic_handler, signum)
 
         return handler
+
+    def _wrap_run(self, sanic_run: Callable[[], None]) -> Callable[[], None]:
+        def run() -> None:
+            if self.requested:
+                # Before any worker started: Sanic stops with nothing to wait for.
+                log.info("stopping before any worker started")
+                return
+            sanic_run()
+
+        return run
+
+    def _wrap_start(self, sanic_start: Callable[[], None]) -> Callable[[], None]:
+        def start() -> None:
+            self._starting = True
+            try:
+                sanic_start()
+            finally:
+                self._starting = False
+                deferred, self._deferred = self._deferred, None
+                if deferred is not None:
+                    deferred()
+
+        return start
 
     def _wrap_kill(self, sanic_kill: Callable[[], None]) -> Callable[[], None]:
         # Imported here: ots.cli imports this module first thing, before Sanic.
@@ -208,6 +236,17 @@ class StopControl:
                 break
         log.info("the server did not stop by itself; ending it")
         _end()
+
+
+def _call_sanic(sanic_handler: object, signum: int) -> None:
+    # Sanic's own handler: it stops the workers started so far.
+    if callable(sanic_handler):
+        try:
+            sanic_handler(signum, None)
+        except Exception as exc:
+            # Its pipe to a worker that died mid-start broke: the watchdog
+            # ends what is left.
+            log.info("stopping: %s: %s", type(exc).__name__, exc)
 
 
 def _noted() -> None:

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import http.client
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -287,6 +288,7 @@ def test_a_stop_at_any_moment_of_the_start_ends_cleanly(db_url: str, tmp_path: P
                 env=env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
             if isinstance(point, float):
                 time.sleep(point)
@@ -297,9 +299,12 @@ def test_a_stop_at_any_moment_of_the_start_ends_cleanly(db_url: str, tmp_path: P
             try:
                 code = proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
-                proc.kill()
+                # The whole group: workers left behind would serve on into later tests.
+                os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
-                pytest.fail(f"SIGTERM at {point}: still running after 5 s")
+                pytest.fail(
+                    f"SIGTERM at {point}: still running after 5 s\n{log.read_text()[-3000:]}"
+                )
         output = log.read_text()
         assert code == 0, (point, output[-2000:])
         if isinstance(point, str):

@@ -10,7 +10,7 @@ import asyncio
 import os
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -20,11 +20,24 @@ from ots import stop
 
 
 class Manager:
-    """Sanic's worker manager as far as the stop needs it: a kill that raises."""
+    """Sanic's worker manager as far as the stop needs it: run, start, and a kill that raises."""
 
     def __init__(self) -> None:
-        """Not killed yet."""
+        """Not run, started or killed yet; ``during_start`` runs as the workers start."""
         self.killed = 0
+        self.calls: list[str] = []
+        self.during_start: Callable[[], object] = lambda: None
+
+    def run(self) -> None:
+        """Start the workers and wait for them, as Sanic's ``run`` does."""
+        self.calls.append("run")
+        self.start()
+
+    def start(self) -> None:
+        """Start the workers one by one."""
+        self.calls.append("start")
+        self.during_start()
+        self.calls.append("started")
 
     def kill(self) -> None:
         """Kill the workers, then report the server killed, as Sanic does."""
@@ -85,11 +98,75 @@ def test_a_stop_while_serving_is_a_stop_asked_for(
     control.on_manager_ready(App())
     installed[signal.SIGTERM](signal.SIGTERM, None)
     assert control.requested
-    # The watchdog must be done before the fixtures put the real end back.
+    _join_watchdog()
+    assert ended == ["ended"]
+
+
+@pytest.fixture
+def sanic_handler(monkeypatch: pytest.MonkeyPatch) -> tuple[dict[int, Any], list[str]]:
+    """The handlers installed, by signal, and what Sanic's own (wrapped) handler saw."""
+    installed: dict[int, Any] = {}
+    seen: list[str] = []
+    monkeypatch.setattr(stop.signal, "signal", installed.__setitem__)
+    monkeypatch.setattr(stop.signal, "getsignal", lambda _: lambda *_: seen.append("sanic stop"))
+    return installed, seen
+
+
+def test_a_stop_before_the_manager_runs_starts_no_worker(ended: list[str]) -> None:
+    """Asked for while Sanic started: the manager returns at once, and nothing is started."""
+    control = stop.StopControl()
+    control.serving()
+    control.requested = True
+    app: Any = App()
+    control.on_manager_ready(app)
+    app.manager.run()
+    assert app.manager.calls == []
+
+
+def test_a_stop_while_the_workers_start_reaches_all_of_them(
+    ended: list[str], sanic_handler: tuple[dict[int, Any], list[str]]
+) -> None:
+    """Sanic's stop waits until every worker was started, then comes once."""
+    installed, seen = sanic_handler
+    control = stop.StopControl()
+    app: Any = App()
+    control.on_manager_ready(app)
+
+    def signalled() -> None:
+        installed[signal.SIGTERM](signal.SIGTERM, None)
+        seen.append("signal")
+
+    app.manager.during_start = signalled
+    app.manager.run()
+    assert app.manager.calls + seen == ["run", "start", "started", "signal", "sanic stop"]
+    assert control.requested
+    # Once, and not again at the next start.
+    app.manager.during_start = lambda: None
+    app.manager.start()
+    assert seen == ["signal", "sanic stop"]
+    _join_watchdog()
+
+
+def test_without_a_stop_the_manager_runs_as_ever(
+    ended: list[str], sanic_handler: tuple[dict[int, Any], list[str]]
+) -> None:
+    """No stop: run and start pass through; a stop once serving goes straight to Sanic."""
+    installed, seen = sanic_handler
+    control = stop.StopControl()
+    app: Any = App()
+    control.on_manager_ready(app)
+    app.manager.run()
+    assert app.manager.calls == ["run", "start", "started"]
+    installed[signal.SIGINT](signal.SIGINT, None)
+    assert seen == ["sanic stop"]
+    _join_watchdog()
+
+
+def _join_watchdog() -> None:
+    # The watchdog a stop arms must be done before the fixtures put the real end back.
     for thread in threading.enumerate():
         if thread.name == "ots-stop":
             thread.join(5)
-    assert ended == ["ended"]
 
 
 @pytest.fixture
