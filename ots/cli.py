@@ -327,10 +327,12 @@ def _worker_app(settings: Settings, shared: bool) -> Any:
     # A worker's app: it stops with the main process (``ots.parent``) and, when the
     # workers share the port (``ots.listen``), listens on a socket of its own.
     from ots.app import create_app
-    from ots.parent import stop_with_parent
+    from ots.parent import ParentWatch
 
     app = create_app(settings)
-    app.before_server_start(stop_with_parent)
+    parent = ParentWatch()
+    app.before_server_start(parent.watch)
+    app.before_server_stop(parent.unwatch)
     if shared:
         app.before_server_start(listen.own_socket)
     return app

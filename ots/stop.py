@@ -178,8 +178,14 @@ class StopControl:
 
     def _wrap_run(self, sanic_run: Callable[[], None]) -> Callable[[], None]:
         def run() -> None:
+            # From here a signal waits (until the workers are started), so none lands
+            # between this check and the start.
+            self._starting = True
             if self.requested:
-                # Before any worker started: Sanic stops with nothing to wait for.
+                # Before any worker started: Sanic stops with nothing to wait for, and
+                # its own handler has nothing to stop.
+                self._starting = False
+                self._deferred = None
                 log.info("stopping before any worker started")
                 return
             sanic_run()
@@ -195,6 +201,9 @@ class StopControl:
                 self._starting = False
                 deferred, self._deferred = self._deferred, None
                 if deferred is not None:
+                    # Sanic's stop, now that it reaches every worker. Its manager then
+                    # waits for them to report ready (they never will) until the
+                    # watchdog sees them all gone.
                     deferred()
 
         return start

@@ -103,7 +103,7 @@ def test_a_stop_while_serving_is_a_stop_asked_for(
 
 
 @pytest.fixture
-def sanic_handler(monkeypatch: pytest.MonkeyPatch) -> tuple[dict[int, Any], list[str]]:
+def handlers(monkeypatch: pytest.MonkeyPatch) -> tuple[dict[int, Any], list[str]]:
     """The handlers installed, by signal, and what Sanic's own (wrapped) handler saw."""
     installed: dict[int, Any] = {}
     seen: list[str] = []
@@ -123,11 +123,50 @@ def test_a_stop_before_the_manager_runs_starts_no_worker(ended: list[str]) -> No
     assert app.manager.calls == []
 
 
+class SignalledAtTheLook(stop.StopControl):
+    """A stop control that gets a signal right after its run looks for a stop (and sees none)."""
+
+    def __init__(self) -> None:
+        """No signal due yet: ``due`` is called after the next look."""
+        self._requested = False
+        self.due: Callable[[], object] | None = None
+        super().__init__()
+
+    @property
+    def requested(self) -> bool:  # type: ignore[override]
+        """Whether a stop was asked for; the signal due lands right after this look."""
+        seen, due, self.due = self._requested, self.due, None
+        if due is not None:
+            due()
+        return seen
+
+    @requested.setter
+    def requested(self, value: bool) -> None:
+        self._requested = value
+
+
+def test_a_stop_as_the_manager_looks_for_one_still_waits_for_the_start(
+    ended: list[str], handlers: tuple[dict[int, Any], list[str]]
+) -> None:
+    """A signal right after the run found no stop: Sanic's stop comes once all are started."""
+    installed, seen = handlers
+    control = SignalledAtTheLook()
+    app: Any = App()
+    manager = app.manager
+    control.on_manager_ready(app)
+    control.due = lambda: installed[signal.SIGTERM](signal.SIGTERM, None)
+    manager.during_start = lambda: manager.calls.append(f"Sanic asked to stop: {seen}")
+    app.manager.run()
+    assert manager.calls == ["run", "start", "Sanic asked to stop: []", "started"]
+    assert seen == ["sanic stop"]
+    _join_watchdog()
+
+
 def test_a_stop_while_the_workers_start_reaches_all_of_them(
-    ended: list[str], sanic_handler: tuple[dict[int, Any], list[str]]
+    ended: list[str], handlers: tuple[dict[int, Any], list[str]]
 ) -> None:
     """Sanic's stop waits until every worker was started, then comes once."""
-    installed, seen = sanic_handler
+    installed, seen = handlers
     control = stop.StopControl()
     app: Any = App()
     control.on_manager_ready(app)
@@ -148,10 +187,10 @@ def test_a_stop_while_the_workers_start_reaches_all_of_them(
 
 
 def test_without_a_stop_the_manager_runs_as_ever(
-    ended: list[str], sanic_handler: tuple[dict[int, Any], list[str]]
+    ended: list[str], handlers: tuple[dict[int, Any], list[str]]
 ) -> None:
     """No stop: run and start pass through; a stop once serving goes straight to Sanic."""
-    installed, seen = sanic_handler
+    installed, seen = handlers
     control = stop.StopControl()
     app: Any = App()
     control.on_manager_ready(app)
