@@ -53,6 +53,13 @@ class App:
         self.manager = Manager()
 
 
+def ready(control: stop.StopControl) -> Any:
+    """Tell ``control`` that Sanic's manager is ready; return the manager, now wrapped."""
+    app = App()
+    control.on_manager_ready(app)
+    return app.manager
+
+
 @pytest.fixture
 def ended(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Record the process's end instead of ending it; keep the signal handlers as they were."""
@@ -66,21 +73,17 @@ def ended(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 def test_a_kill_during_a_stop_ends_cleanly(ended: list[str]) -> None:
     """Once a stop was asked for, the manager's kill (a worker never ready) ends with exit 0."""
     control = stop.StopControl()
-    app: Any = App()
-    manager = app.manager
-    control.on_manager_ready(app)
+    manager = ready(control)
     control.requested = True
-    app.manager.kill()
+    manager.kill()
     assert (manager.killed, ended) == (1, ["ended"])
 
 
 def test_a_kill_without_a_stop_is_still_a_failed_start(ended: list[str]) -> None:
     """No stop asked for: a worker that died before it was ready is Sanic's failure, as ever."""
-    control = stop.StopControl()
-    app: Any = App()
-    control.on_manager_ready(app)
+    manager = ready(stop.StopControl())
     with pytest.raises(ServerKilled):
-        app.manager.kill()
+        manager.kill()
     assert ended == []
 
 
@@ -95,7 +98,7 @@ def test_a_stop_while_serving_is_a_stop_asked_for(
     monkeypatch.setattr(stop.signal, "signal", installed.__setitem__)
     monkeypatch.setattr(stop, "STOP_GRACE", 0.0)  # the watchdog it arms ends at once
     control = stop.StopControl()
-    control.on_manager_ready(App())
+    ready(control)
     installed[signal.SIGTERM](signal.SIGTERM, None)
     assert control.requested
     _join_watchdog()
@@ -117,10 +120,9 @@ def test_a_stop_before_the_manager_runs_starts_no_worker(ended: list[str]) -> No
     control = stop.StopControl()
     control.serving()
     control.requested = True
-    app: Any = App()
-    control.on_manager_ready(app)
-    app.manager.run()
-    assert app.manager.calls == []
+    manager = ready(control)
+    manager.run()
+    assert manager.calls == []
 
 
 class SignalledAtTheLook(stop.StopControl):
@@ -151,12 +153,10 @@ def test_a_stop_as_the_manager_looks_for_one_still_waits_for_the_start(
     """A signal right after the run found no stop: Sanic's stop comes once all are started."""
     installed, seen = handlers
     control = SignalledAtTheLook()
-    app: Any = App()
-    manager = app.manager
-    control.on_manager_ready(app)
+    manager = ready(control)
     control.due = lambda: installed[signal.SIGTERM](signal.SIGTERM, None)
     manager.during_start = lambda: manager.calls.append(f"Sanic asked to stop: {seen}")
-    app.manager.run()
+    manager.run()
     assert manager.calls == ["run", "start", "Sanic asked to stop: []", "started"]
     assert seen == ["sanic stop"]
     _join_watchdog()
@@ -168,20 +168,19 @@ def test_a_stop_while_the_workers_start_reaches_all_of_them(
     """Sanic's stop waits until every worker was started, then comes once."""
     installed, seen = handlers
     control = stop.StopControl()
-    app: Any = App()
-    control.on_manager_ready(app)
+    manager = ready(control)
 
     def signalled() -> None:
         installed[signal.SIGTERM](signal.SIGTERM, None)
         seen.append("signal")
 
-    app.manager.during_start = signalled
-    app.manager.run()
-    assert app.manager.calls + seen == ["run", "start", "started", "signal", "sanic stop"]
+    manager.during_start = signalled
+    manager.run()
+    assert manager.calls + seen == ["run", "start", "started", "signal", "sanic stop"]
     assert control.requested
     # Once, and not again at the next start.
-    app.manager.during_start = lambda: None
-    app.manager.start()
+    manager.during_start = lambda: None
+    manager.start()
     assert seen == ["signal", "sanic stop"]
     _join_watchdog()
 
@@ -191,11 +190,9 @@ def test_without_a_stop_the_manager_runs_as_ever(
 ) -> None:
     """No stop: run and start pass through; a stop once serving goes straight to Sanic."""
     installed, seen = handlers
-    control = stop.StopControl()
-    app: Any = App()
-    control.on_manager_ready(app)
-    app.manager.run()
-    assert app.manager.calls == ["run", "start", "started"]
+    manager = ready(stop.StopControl())
+    manager.run()
+    assert manager.calls == ["run", "start", "started"]
     installed[signal.SIGINT](signal.SIGINT, None)
     assert seen == ["sanic stop"]
     _join_watchdog()
