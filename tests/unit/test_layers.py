@@ -30,6 +30,7 @@ LAYERS: list[set[str]] = [
         "ssrf",
         "stop",
         "listen",
+        "parent",
         "threads",
     },
     {"config"},
