@@ -341,7 +341,7 @@ def running(pid: int) -> bool:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not listen.can_share_port(), reason="each worker listens on its own on Linux")
+@pytest.mark.skipif(not listen.can_share_port(), reason="the workers share one socket here")
 def test_workers_stop_when_the_main_process_is_killed(tmp_path: Path) -> None:
     """``kill -9`` of the main process: its workers stop by themselves and let the port go.
 
