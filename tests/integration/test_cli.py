@@ -374,6 +374,10 @@ def test_workers_stop_when_the_main_process_is_killed(tmp_path: Path) -> None:
         )
         assert "0A" not in [state for state, _ in tcp_sockets(settings.port)]
         assert log.read_text().count("the main process of ots serve is gone") == 2
+        # A restart on the same address serves alone: its two workers, nobody else's.
+        with running_server(settings, tmp_path / "restarted.log"):
+            restarted = eventually(both, "the new workers listening")
+            assert not set(workers) & set(restarted)
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
